@@ -1,0 +1,402 @@
+"""The `topup` command line: parse, call the ledger, print. No rules live here."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .domain import events as ev
+from .domain.calendar import Period, parse_date, parse_year, school_day_periods, termly_periods
+from .domain.errors import MissingTerms, RuleError
+from .domain.money import parse_decimal, parse_pounds
+from .ledger import Ledger, utc_now
+from .reports import due_report, history
+from .store import ConflictError, EventStore, StoreError, describe
+
+DEFAULT_LEDGER = "topup-ledger.sqlite"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(click.ClickException):
+    """A refusal the user can act on: printed without a traceback, exit code set."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def refusals(func: F) -> F:
+    """Turn the ledger's refusals into clear messages and non-zero exits."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RuleError as error:
+            raise Failure(f"{error.field}: {error.problem}; nothing was recorded") from None
+        except MissingTerms as error:
+            raise Failure("the ledger is missing what this needs; nothing was recorded:\n  "
+                          + "\n  ".join(error.missing)) from None
+        except ConflictError as error:
+            raise Failure(f"conflict: {error}", exit_code=3) from None
+        except StoreError as error:
+            raise Failure(str(error), exit_code=4) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
+    obj = ctx.ensure_object(dict)
+    location = obj["location"]
+    try:
+        store = EventStore(location, create=create)
+    except StoreError as error:
+        raise Failure(str(error), exit_code=4) from None
+    ctx.call_on_close(store.close)
+    return Ledger(store, clock=obj.get("clock", utc_now))
+
+
+def ledger_of(ctx: click.Context) -> Ledger:
+    return open_ledger(ctx)
+
+
+def as_date(field: str) -> Callable[[click.Context, click.Parameter, str | None], date | None]:
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+        if value is None:
+            return None
+        try:
+            return parse_date(value, field)
+        except RuleError as error:
+            raise click.BadParameter(error.problem) from None
+    return convert
+
+
+def as_decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return parse_decimal(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def as_pence(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_pounds(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@click.group()
+@click.option("--ledger", "location", envvar="TOPUP_LEDGER", default=DEFAULT_LEDGER,
+              show_default=True, help="SQLite file, or a postgresql:// URL.")
+@click.pass_context
+def main(ctx: click.Context, location: str) -> None:
+    """topup: pay schools SEND top-up funding and prove what was paid and why."""
+    obj = ctx.ensure_object(dict)
+    obj.setdefault("location", location)
+
+
+@main.command()
+@click.pass_context
+@refusals
+def init(ctx: click.Context) -> None:
+    """Create a ledger (a SQLite file by default; a postgresql:// URL selects PostgreSQL)."""
+    ledger = open_ledger(ctx, create=True)
+    click.echo(f"ledger ready at {describe(ledger.store.location)} "
+               f"({ledger.store.max_position()} events)")
+
+
+@main.group()
+def school() -> None:
+    """Schools (by URN)."""
+
+
+@school.command("add")
+@click.argument("urn")
+@click.option("--name", required=True)
+@click.option("--setting", required=True, type=click.Choice(ev.SETTINGS))
+@click.option("--la", "la_code", default=None, help="The LA's code for the school.")
+@click.pass_context
+@refusals
+def school_add(ctx: click.Context, urn: str, name: str, setting: str, la_code: str | None) -> None:
+    """Add a school to the ledger."""
+    event = ledger_of(ctx).add_school(urn, name, setting, la_code)
+    click.echo(f"recorded {event}: school {urn} {name} ({setting})")
+
+
+@main.group()
+def calendar() -> None:
+    """Payment calendars."""
+
+
+@calendar.command("set")
+@click.option("--year", required=True, help="e.g. 2025-26")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV: period,start,end and either share (4/12) or school_days.")
+@click.option("--reason", default="")
+@click.pass_context
+@refusals
+def calendar_set(ctx: click.Context, year: str, path: Path | None, reason: str) -> None:
+    """Record the payment periods of a year (three terms if no file is given)."""
+    parse_year(year)
+    periods = read_periods(year, path) if path else termly_periods(year)
+    event = ledger_of(ctx).set_calendar(year, periods, reason)
+    click.echo(f"recorded {event}: {len(periods)} periods for {year}: "
+               + ", ".join(p.id for p in periods))
+
+
+def read_periods(year: str, path: Path) -> tuple[Period, ...]:
+    from fractions import Fraction
+
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    parsed = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            name = row["period"].strip()
+            name = name.split("/", 1)[1] if "/" in name else name
+            start = parse_date(row["start"], "start")
+            end = parse_date(row["end"], "end")
+            if row.get("school_days"):
+                parsed.append((name, start, end, int(row["school_days"]), None))
+            else:
+                parsed.append((name, start, end, None, Fraction(row["share"])))
+        except RuleError as error:
+            raise RuleError(error.field, f"{path}, line {line}: {error.problem}") from None
+        except KeyError as error:
+            raise RuleError(str(error.args[0]), f"{path}, line {line}: column missing") from None
+        except (TypeError, ValueError, ZeroDivisionError) as error:
+            raise RuleError("share", f"{path}, line {line}: {error}") from None
+    if all(days is not None for _, _, _, days, _ in parsed):
+        return school_day_periods(year, [(n, s, e, d) for n, s, e, d, _ in parsed])  # type: ignore[misc]
+    if any(share is None for *_, share in parsed):
+        raise RuleError("share", f"{path}: give every period a share, or every period school_days")
+    return tuple(Period(s, e, f"{year}/{n}", share) for n, s, e, _, share in parsed)  # type: ignore[arg-type]
+
+
+@main.group()
+def rate() -> None:
+    """Hourly rates of the hours-based model, per financial year."""
+
+
+@rate.command("set")
+@click.option("--year", required=True, help="Financial year, e.g. 2025-26.")
+@click.option("--hourly", required=True, callback=as_pence, help="£ per hour, e.g. 11.81")
+@click.option("--weeks", required=True, callback=as_decimal, help="Weeks a year, e.g. 38")
+@click.option("--threshold", default="6000", callback=as_pence, show_default=True,
+              help="£ a mainstream school meets itself.")
+@click.option("--reason", default="")
+@click.pass_context
+@refusals
+def rate_set(ctx: click.Context, year: str, hourly: int, weeks: Decimal, threshold: int,
+             reason: str) -> None:
+    """Set the hourly rate, weeks and notional threshold for a financial year."""
+    event = ledger_of(ctx).set_rate(year, hourly, weeks, threshold, reason)
+    click.echo(f"recorded {event}: {year} hourly rate £{hourly / 100:.2f} × {weeks} weeks, "
+               f"threshold £{threshold / 100:,.2f}")
+
+
+@main.group()
+def tariff() -> None:
+    """Band values, per financial year."""
+
+
+@tariff.command("set")
+@click.option("--year", required=True, help="Financial year, e.g. 2025-26.")
+@click.option("--band", "bands", multiple=True, required=True, help="NAME=£ a year, e.g. D=7000")
+@click.option("--setting", type=click.Choice(ev.SETTINGS), default=None,
+              help="Only for this setting type (otherwise for every setting).")
+@click.option("--reason", default="")
+@click.pass_context
+@refusals
+def tariff_set(ctx: click.Context, year: str, bands: tuple[str, ...], setting: str | None,
+               reason: str) -> None:
+    """Publish or revise band values for a financial year."""
+    values: dict[str, int] = {}
+    for item in bands:
+        name, sep, amount = item.partition("=")
+        if not sep:
+            raise RuleError("band", f"{item!r} is not NAME=AMOUNT, e.g. D=7000")
+        try:
+            values[name.strip()] = parse_pounds(amount)
+        except ValueError as error:
+            raise RuleError("band", f"{name}: {error}") from None
+    event = ledger_of(ctx).set_tariff(year, values, setting, reason)
+    click.echo(f"recorded {event}: {year} " + ", ".join(
+        f"{b}=£{p / 100:,.2f}" for b, p in sorted(values.items()))
+        + (f" ({setting})" if setting else ""))
+
+
+@main.group()
+def plan() -> None:
+    """Plans: issue, change, move, cease, correct."""
+
+
+@plan.command("issue")
+@click.argument("ref")
+@click.option("--pupil", required=True, help="Pseudonymous pupil reference (never a name).")
+@click.option("--school", required=True, help="URN")
+@click.option("--from", "effective", required=True, callback=as_date("from"))
+@click.option("--hours", callback=as_decimal, help="Hours a week (the hours-based model).")
+@click.option("--band", help="Band (the banded model).")
+@click.option("--kind", type=click.Choice(ev.PLAN_KINDS), default="ehcp", show_default=True)
+@click.pass_context
+@refusals
+def plan_issue(ctx: click.Context, ref: str, pupil: str, school: str, effective: date,
+               hours: Decimal | None, band: str | None, kind: str) -> None:
+    """Issue a plan (EHCP or non-statutory top-up)."""
+    event = ledger_of(ctx).issue_plan(ref, pupil, school, effective, hours, band, kind)
+    click.echo(f"recorded {event}: plan {ref} issued from {effective}")
+
+
+@plan.command("hours")
+@click.argument("ref")
+@click.option("--hours", required=True, callback=as_decimal)
+@click.option("--from", "effective", required=True, callback=as_date("from"))
+@click.option("--reason", default="")
+@click.pass_context
+@refusals
+def plan_hours(ctx: click.Context, ref: str, hours: Decimal, effective: date, reason: str) -> None:
+    """Change the hours of a plan on the hours-based model."""
+    event = ledger_of(ctx).change_hours(ref, hours, effective, reason)
+    click.echo(f"recorded {event}: plan {ref} {hours} hours a week from {effective}")
+
+
+@plan.command("transfer")
+@click.argument("ref")
+@click.option("--band", required=True)
+@click.option("--from", "effective", required=True, callback=as_date("from"))
+@click.option("--protect-until", callback=as_date("protect-until"),
+              help="Pay the larger of the prior and the band amount up to this day.")
+@click.pass_context
+@refusals
+def plan_transfer(ctx: click.Context, ref: str, band: str, effective: date,
+                  protect_until: date | None) -> None:
+    """Move a plan from hours to a band."""
+    event = ledger_of(ctx).transfer(ref, band, effective, protect_until)
+    click.echo(f"recorded {event}: plan {ref} on band {band} from {effective}")
+
+
+@plan.command("band")
+@click.argument("ref")
+@click.option("--band", required=True)
+@click.option("--from", "effective", required=True, callback=as_date("from"))
+@click.option("--reason", required=True, type=click.Choice(ev.BAND_CHANGE_REASONS))
+@click.pass_context
+@refusals
+def plan_band(ctx: click.Context, ref: str, band: str, effective: date, reason: str) -> None:
+    """Change a plan's band (a new fact, e.g. after a review)."""
+    event = ledger_of(ctx).change_band(ref, band, effective, reason)
+    click.echo(f"recorded {event}: plan {ref} band {band} from {effective} ({reason})")
+
+
+@plan.command("move")
+@click.argument("ref")
+@click.option("--school", required=True, help="URN of the new school")
+@click.option("--from", "effective", required=True, callback=as_date("from"))
+@click.pass_context
+@refusals
+def plan_move(ctx: click.Context, ref: str, school: str, effective: date) -> None:
+    """Move a plan's placement to another school."""
+    event = ledger_of(ctx).move(ref, school, effective)
+    click.echo(f"recorded {event}: plan {ref} at school {school} from {effective}")
+
+
+@plan.command("cease")
+@click.argument("ref")
+@click.option("--from", "effective", required=True, callback=as_date("from"))
+@click.option("--reason", required=True)
+@click.pass_context
+@refusals
+def plan_cease(ctx: click.Context, ref: str, effective: date, reason: str) -> None:
+    """Cease a plan with effect from a date (funded to the day before)."""
+    event = ledger_of(ctx).cease(ref, effective, reason)
+    click.echo(f"recorded {event}: plan {ref} ceases from {effective}")
+
+
+@plan.command("correct")
+@click.argument("ref")
+@click.option("--event", "event_id", required=True, help="The event it corrects, e.g. 2 or P1/2")
+@click.option("--band")
+@click.option("--hours", callback=as_decimal)
+@click.option("--from", "effective", callback=as_date("from"))
+@click.option("--school")
+@click.option("--note", required=True, help="Why the earlier event was wrong.")
+@click.pass_context
+@refusals
+def plan_correct(ctx: click.Context, ref: str, event_id: str, band: str | None,
+                 hours: Decimal | None, effective: date | None, school: str | None,
+                 note: str) -> None:
+    """Say an earlier event was wrong, and what it should have said."""
+    event = ledger_of(ctx).correct(ref, event_id, note, band=band, hours=hours,
+                                   effective=effective, school=school)
+    click.echo(f"recorded {event}: correction of {event_id} on plan {ref}")
+
+
+@main.command("history")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@refusals
+def history_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Every event of a plan: effective date, recorded time, what and why."""
+    rows = history(ledger_of(ctx), ref)
+    lines = [f"{'event':<10} {'effective':<10}  {'recorded':<25}  what (why)"]
+    for row in rows:
+        why = f" ({row.why})" if row.why else ""
+        fixed = f" [corrected by {', '.join(row.corrected_by)}]" if row.corrected_by else ""
+        lines.append(f"{row.id:<10} {row.effective:<10}  {row.recorded_at:<25}  "
+                     f"{row.what}{why}{fixed}")
+    emit([r.as_json() for r in rows], as_json, "\n".join(lines))
+
+
+@main.command("due")
+@click.argument("ref")
+@click.option("--period", "period_id", required=True, help="e.g. 2025-26/autumn")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@refusals
+def due_cmd(ctx: click.Context, ref: str, period_id: str, as_json: bool) -> None:
+    """A plan's entitlement for a period as known now, with its stretches."""
+    report = due_report(ledger_of(ctx), ref, period_id)
+    lines = [f"plan {ref}, {report['period']} ({report['period_start']} to "
+             f"{report['period_end']}, share {report['share']})"]
+    for s in report["stretches"]:  # type: ignore[attr-defined]
+        protection = (f" + protection £{s['protection_annual_pence'] / 100:,.2f}"
+                      if s["protection_annual_pence"] else "")
+        lines.append(f"  {s['from']} to {s['to']} ({s['days']} days) school {s['school']} "
+                     f"{s['basis']} {s['band_or_hours']}: £{s['annual_pence'] / 100:,.2f} "
+                     f"a year{protection} [{s['because']}]")
+    for d in report["due"]:  # type: ignore[attr-defined]
+        lines.append(f"  due to {d['school']} ({d['component']}): £{d['gbp']}")
+    lines.append(f"  total due: £{report['total_gbp']}")
+    emit(report, as_json, "\n".join(lines))
+
+
+def run() -> None:  # the console entry point: a friendly interrupt
+    try:
+        main()
+    except KeyboardInterrupt:
+        click.echo("interrupted; nothing half-written is kept", err=True)
+        sys.exit(130)
+
+

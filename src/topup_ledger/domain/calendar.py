@@ -1,0 +1,214 @@
+"""Years and payment periods (DESIGN §3 "Years and payment periods").
+
+A financial year ``2025-26`` runs 1 Apr 2025 – 31 Mar 2026 and carries band rates, hourly
+rates and the notional threshold. An academic year ``2025-26`` runs 1 Sep 2025 – 31 Aug 2026
+and is what the default payment calendar divides into terms. A payment calendar is data (an
+event), so an LA can record its own periods, for example months weighted by school days.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from fractions import Fraction
+
+from .errors import RuleError
+
+_YEAR = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+ONE_DAY = timedelta(days=1)
+
+# Earliest and latest years the ledger accepts: anything outside is a typing mistake.
+FIRST_YEAR = 2000
+LAST_YEAR = 2099
+
+
+def parse_year(label: str, field: str = "year") -> int:
+    """'2025-26' → 2025 (the year in which it starts)."""
+    match = _YEAR.match(label.strip())
+    if not match:
+        raise RuleError(field, f"{label!r} is not a year like 2025-26")
+    start = int(match.group(1))
+    if int(match.group(2)) != (start + 1) % 100:
+        raise RuleError(field, f"{label!r}: the second part must be the year after {start}")
+    if not FIRST_YEAR <= start <= LAST_YEAR:
+        raise RuleError(field, f"{label!r} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return start
+
+
+def year_label(start: int) -> str:
+    return f"{start}-{(start + 1) % 100:02d}"
+
+
+def financial_year_of(day: date) -> str:
+    """The financial year (1 Apr – 31 Mar) containing ``day``."""
+    return year_label(day.year if day.month >= 4 else day.year - 1)
+
+
+def academic_year_of(day: date) -> str:
+    """The academic year (1 Sep – 31 Aug) containing ``day``."""
+    return year_label(day.year if day.month >= 9 else day.year - 1)
+
+
+def financial_year_starts(start: date, end_exclusive: date) -> Iterator[date]:
+    """Every 1 April strictly inside (start, end_exclusive): where rates may change."""
+    for year in range(start.year, end_exclusive.year + 1):
+        boundary = date(year, 4, 1)
+        if start < boundary < end_exclusive:
+            yield boundary
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """One payment period: inclusive dates and its share of the year's annual amount."""
+
+    start: date
+    end: date
+    id: str
+    share: Fraction
+    school_days: int | None = None
+
+    @property
+    def year(self) -> str:
+        return self.id.split("/", 1)[0]
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def end_exclusive(self) -> date:
+        return self.end + ONE_DAY
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+TERMS = (("autumn", (9, 1), (12, 31), Fraction(4, 12)),
+         ("spring", (1, 1), (3, 31), Fraction(3, 12)),
+         ("summer", (4, 1), (8, 31), Fraction(5, 12)))
+
+
+def termly_periods(year: str) -> tuple[Period, ...]:
+    """The default calendar: three terms of an academic year, shares 4/12, 3/12, 5/12."""
+    start = parse_year(year)
+    periods = []
+    for name, (m1, d1), (m2, d2), share in TERMS:
+        y = start if m1 >= 9 else start + 1
+        periods.append(Period(date(y, m1, d1), date(y, m2, d2), f"{year}/{name}", share))
+    return tuple(periods)
+
+
+def school_day_periods(year: str, rows: Iterable[tuple[str, date, date, int]]) -> tuple[Period, ...]:
+    """Periods weighted by school days: each period's share is its school days over the year's.
+
+    This is how LAs that pay monthly pro rata by school days on roll (e.g. 194 a year) state
+    their schedule.
+    """
+    rows = list(rows)
+    total = sum(days for *_, days in rows)
+    if total <= 0:
+        raise RuleError("school_days", "the periods must have some school days")
+    return tuple(
+        Period(start, end, f"{year}/{name}", Fraction(days, total), days)
+        for name, start, end, days in rows
+    )
+
+
+def check_periods(year: str, periods: tuple[Period, ...]) -> None:
+    """A calendar is valid when its periods are named, ordered, contiguous and share 1."""
+    if not periods:
+        raise RuleError("periods", f"the calendar for {year} has no periods")
+    seen = set()
+    for period in periods:
+        name = period.id.split("/", 1)[-1]
+        if period.year != year or not _PERIOD_NAME.match(name):
+            raise RuleError("period", f"{period.id!r} is not a period id like {year}/autumn")
+        if period.id in seen:
+            raise RuleError("period", f"{period.id} appears twice")
+        seen.add(period.id)
+        if period.end < period.start:
+            raise RuleError("end", f"{period.id} ends before it starts")
+        if period.share <= 0:
+            raise RuleError("share", f"{period.id} has no share of the year")
+    for before, after in itertools.pairwise(periods):
+        if after.start != before.end_exclusive:
+            raise RuleError(
+                "start",
+                f"{after.id} starts {after.start} but {before.id} ends {before.end}: "
+                "periods must follow each other with no gap or overlap",
+            )
+    total = sum((p.share for p in periods), Fraction(0))
+    if total != 1:
+        raise RuleError("share", f"the shares of {year}'s periods add up to {total}, not 1")
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """All payment periods the ledger knows, across years, in date order."""
+
+    periods: tuple[Period, ...]
+
+    @classmethod
+    def of(cls, by_year: dict[str, tuple[Period, ...]]) -> Calendar:
+        periods = tuple(sorted(p for ps in by_year.values() for p in ps))
+        for before, after in itertools.pairwise(periods):
+            if after.start <= before.end:
+                raise RuleError(
+                    "calendar", f"{after.id} overlaps {before.id}: calendars may not overlap"
+                )
+        return cls(periods)
+
+    def period(self, period_id: str) -> Period:
+        for period in self.periods:
+            if period.id == period_id:
+                return period
+        raise RuleError("period", f"{period_id!r} is not a period in the payment calendar")
+
+    def up_to(self, period: Period) -> tuple[Period, ...]:
+        """Every period of the calendar up to and including ``period``."""
+        return tuple(p for p in self.periods if p.start <= period.start)
+
+    def year_before(self, period: Period) -> tuple[Period, ...]:
+        """The periods of ``period``'s year that come before it: cumulative rounding runs
+        over these."""
+        return tuple(p for p in self.periods if p.year == period.year and p < period)
+
+    def overlapping(self, start: date, end_exclusive: date) -> tuple[Period, ...]:
+        return tuple(p for p in self.periods if p.start < end_exclusive and start <= p.end)
+
+
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def parse_date(text: str, field: str = "date") -> date:
+    """An effective date as people write it: 2025-09-01 or 01/09/2025 (day first)."""
+    value = text.strip()
+    try:
+        match = _DMY.match(value)
+        day = (date(int(match.group(3)), int(match.group(2)), int(match.group(1))) if match
+               else date.fromisoformat(value))
+    except ValueError:
+        raise RuleError(field, f"{text!r} is not a date (use 2025-09-01 or 01/09/2025)") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise RuleError(field, f"{day} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return day
+
+
+def with_default_terms(explicit: dict[str, tuple[Period, ...]], first: date,
+                       last: date) -> Calendar:
+    """The recorded calendars, plus the default termly calendar for every academic year from
+    ``first`` to ``last`` that has no calendar of its own and overlaps none that is recorded."""
+    recorded = [p for ps in explicit.values() for p in ps]
+    years = dict(explicit)
+    for start in range(parse_year(academic_year_of(first)), parse_year(academic_year_of(last)) + 1):
+        label = year_label(start)
+        if label in years:
+            continue
+        terms = termly_periods(label)
+        if not any(t.start <= r.end and r.start <= t.end for t in terms for r in recorded):
+            years[label] = terms
+    return Calendar.of(years)

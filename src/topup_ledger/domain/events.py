@@ -1,0 +1,247 @@
+"""Every fact that moves money, as plain immutable data (DESIGN §2, §3).
+
+Each class has a stable ``TYPE`` (the name it is stored under, never its Python path) and a
+``VERSION`` (its schema in ``schemas/events/<TYPE>.v<VERSION>.json``). The recorded time
+and the position in the ledger are not part of a fact: the ledger's clock and order add
+them when the fact is appended.
+
+Money fields are integer pence; hours and weeks are Decimal; effective dates are dates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import ClassVar
+
+SETTINGS = ("mainstream", "resourced", "special", "independent", "post16")
+PLAN_KINDS = ("ehcp", "non-statutory")
+BAND_CHANGE_REASONS = ("annual-review", "interim-review", "tribunal", "other")
+
+
+@dataclass(frozen=True)
+class Fact:
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+
+# Reference data: schools, calendars, rates and tariffs.
+
+
+@dataclass(frozen=True)
+class SchoolAdded(Fact):
+    TYPE = "school.added"
+    urn: str
+    name: str
+    setting: str
+    la_code: str | None = None
+
+
+@dataclass(frozen=True)
+class PeriodSpec:
+    """One period of a recorded calendar; ``share`` is a fraction such as '4/12'."""
+
+    id: str
+    start: date
+    end: date
+    share: str
+    school_days: int | None = None
+
+
+@dataclass(frozen=True)
+class CalendarSet(Fact):
+    TYPE = "calendar.set"
+    year: str
+    periods: tuple[PeriodSpec, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class HourlyRateSet(Fact):
+    """The hours-basis terms of a financial year: rate per hour, weeks, notional threshold."""
+
+    TYPE = "rate.set"
+    year: str
+    hourly_rate: int
+    weeks: Decimal
+    threshold: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TariffSet(Fact):
+    """Band values of a financial year, for every setting or for one setting type.
+
+    A later TariffSet for the same year and setting is a revision: it replaces the bands it
+    names for the whole financial year, and payments already made are put right by arrears
+    or claw-back.
+    """
+
+    TYPE = "tariff.set"
+    year: str
+    bands: tuple[tuple[str, int], ...]
+    setting: str | None = None
+    reason: str = ""
+
+
+# A plan's life.
+
+
+@dataclass(frozen=True)
+class PlanIssued(Fact):
+    TYPE = "plan.issued"
+    VERSION = 2  # version 1 had no ``kind``: every plan was an EHCP
+    plan: str
+    pupil: str
+    school: str
+    effective: date
+    kind: str = "ehcp"
+    hours: Decimal | None = None
+    band: str | None = None
+
+
+@dataclass(frozen=True)
+class HoursChanged(Fact):
+    TYPE = "plan.hours_changed"
+    plan: str
+    effective: date
+    hours: Decimal
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TransferredToBand(Fact):
+    """The move from hours to a band; ``prior_annual`` is the hours-based amount as at the
+    day before, kept so that protection and the cost-neutrality reconciliation can use it."""
+
+    TYPE = "plan.transferred_to_band"
+    plan: str
+    effective: date
+    band: str
+    prior_annual: int
+    protect_until: date | None = None
+
+
+@dataclass(frozen=True)
+class BandChanged(Fact):
+    TYPE = "plan.band_changed"
+    plan: str
+    effective: date
+    band: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlacementMoved(Fact):
+    TYPE = "plan.moved"
+    plan: str
+    effective: date
+    school: str
+
+
+@dataclass(frozen=True)
+class PlanCeased(Fact):
+    """The plan ceases with effect from ``effective``: funded up to the day before."""
+
+    TYPE = "plan.ceased"
+    plan: str
+    effective: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class Corrected(Fact):
+    """An earlier event of the plan was wrong: this says what it should have said.
+
+    A correction names the event it corrects (``corrects``, an event id such as ``P1/2``)
+    and replaces only the fields it gives; the corrected event is not altered.
+    """
+
+    TYPE = "plan.corrected"
+    plan: str
+    corrects: str
+    note: str
+    band: str | None = None
+    hours: Decimal | None = None
+    effective: date | None = None
+    school: str | None = None
+
+
+# Payments and seals.
+
+
+@dataclass(frozen=True)
+class PaymentLine:
+    """One line of a school's payment: what is paid for which plan, period and why."""
+
+    plan: str
+    pupil: str
+    kind: str  # regular | arrears | clawback | protection | cushion
+    for_period: str
+    amount: int
+    basis: str
+    band_or_hours: str
+    days: int
+    reason: str
+    caused_by: tuple[str, ...] = ()
+    component: str = "base"  # base | protection | cushion: what the line pays towards
+
+
+@dataclass(frozen=True)
+class SchoolPaid(Fact):
+    """One school's payment in one run, holding its lines: immutable once recorded."""
+
+    TYPE = "payment.school_paid"
+    run_id: str
+    period: str
+    school: str
+    lines: tuple[PaymentLine, ...]
+
+
+@dataclass(frozen=True)
+class PaymentRunRecorded(Fact):
+    """A payment run for a period; ``sequence`` 1 is the main run, later ones supplementary."""
+
+    TYPE = "payment.run_recorded"
+    run_id: str
+    period: str
+    sequence: int
+    schools: int
+    total: int
+    seal: str
+
+
+@dataclass(frozen=True)
+class CushionSet(Fact):
+    """A per-school transitional cushion: a share of the school's net reduction from the
+    move to bands, paid as its own line between two dates."""
+
+    TYPE = "school.cushion_set"
+    school: str
+    effective: date
+    until: date
+    share_percent: Decimal
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Sealed(Fact):
+    """The chain head at a position in the ledger, recorded so that copies can witness it."""
+
+    TYPE = "ledger.sealed"
+    head: str
+    position: int
+    reason: str = ""
+
+
+FACT_TYPES: dict[str, type[Fact]] = {
+    cls.TYPE: cls
+    for cls in (
+        SchoolAdded, CalendarSet, HourlyRateSet, TariffSet, PlanIssued, HoursChanged,
+        TransferredToBand, BandChanged, PlacementMoved, PlanCeased, Corrected, SchoolPaid,
+        PaymentRunRecorded, CushionSet, Sealed,
+    )
+}
+
+PLAN_FACTS = tuple(t for t in FACT_TYPES if t.startswith("plan."))

@@ -1,0 +1,224 @@
+"""A plan's life as a timeline of states, folded from its facts (DESIGN §3).
+
+Facts apply in effective-date order (recorded order breaks ties), after corrections have
+been applied to the facts they name. The timeline says, for any day, which school the plan
+funds, on which basis (hours or band), with which protection, or that it is not funded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from . import events as ev
+from .errors import RuleError
+
+MAX_HOURS_PER_WEEK = Decimal(40)  # a school week; full-time one-to-one is about 32.5
+
+
+@dataclass(frozen=True)
+class RecordedFact:
+    """A fact as the ledger holds it: its id (``stream/version``) and recorded order."""
+
+    id: str
+    fact: ev.Fact
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """What is true of a plan on a stretch of days."""
+
+    pupil: str
+    school: str
+    kind: str
+    basis: str  # "hours" | "band"
+    hours: Decimal | None
+    band: str | None
+    prior_annual: int | None = None  # the hours-based amount kept at transfer
+    protect_until: date | None = None  # protection applies up to and including this day
+    because: str = ""  # the id of the fact that started this state
+
+    @property
+    def band_or_hours(self) -> str:
+        return self.band if self.basis == "band" else f"{self.hours}h"
+
+    def protected_on(self, day: date) -> bool:
+        return self.protect_until is not None and day <= self.protect_until
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: date
+    end_exclusive: date | None  # None: open-ended
+    state: PlanState
+
+
+def check_hours(hours: Decimal, field: str = "hours") -> Decimal:
+    if hours < 0:
+        raise RuleError(field, f"{hours} is negative")
+    if hours == 0:
+        raise RuleError(field, "must be more than 0 (cease the plan instead)")
+    if hours > MAX_HOURS_PER_WEEK:
+        raise RuleError(field, f"{hours} hours a week is implausible (at most {MAX_HOURS_PER_WEEK})")
+    if hours != hours.quantize(Decimal("0.01")):
+        raise RuleError(field, f"{hours} has more than two decimal places")
+    return hours
+
+
+_CORRECTABLE = {
+    ev.PlanIssued: ("band", "hours", "effective", "school"),
+    ev.HoursChanged: ("hours", "effective"),
+    ev.TransferredToBand: ("band", "effective"),
+    ev.BandChanged: ("band", "effective"),
+    ev.PlacementMoved: ("school", "effective"),
+    ev.PlanCeased: ("effective",),
+}
+
+
+def apply_correction(target: ev.Fact, correction: ev.Corrected) -> ev.Fact:
+    """The fact as it should have been recorded; only the fields the correction gives."""
+    allowed = _CORRECTABLE.get(type(target), ())
+    changes = {}
+    for name in ("band", "hours", "effective", "school"):
+        value = getattr(correction, name)
+        if value is None:
+            continue
+        if name not in allowed:
+            raise RuleError(
+                name, f"a {target.TYPE} event has no {name} to correct "
+                f"(it can correct: {', '.join(allowed) or 'nothing'})"
+            )
+        changes[name] = value
+    if not changes:
+        raise RuleError("correction", "give the corrected --band, --hours, --from or --school")
+    if isinstance(target, ev.PlanIssued) and ("band" in changes or "hours" in changes):
+        # The plan was issued on the other basis: the correction replaces the basis too.
+        changes.setdefault("band", None)
+        changes.setdefault("hours", None)
+    return dataclasses.replace(target, **changes)
+
+
+class Plan:
+    """Everything the ledger knows about one plan, and its timeline."""
+
+    def __init__(self, facts: Iterable[RecordedFact]) -> None:
+        self.facts: list[RecordedFact] = list(facts)
+        if not self.facts or not isinstance(self.facts[0].fact, ev.PlanIssued):
+            raise RuleError("plan", "a plan's first event must be its issue")
+        self.ref = self.facts[0].fact.plan
+        self.corrected: dict[str, ev.Fact] = self._apply_corrections()
+        self.segments: list[Segment] = list(self._fold())
+
+    def _apply_corrections(self) -> dict[str, ev.Fact]:
+        current = {r.id: r.fact for r in self.facts if not isinstance(r.fact, ev.Corrected)}
+        for r in self.facts:
+            if isinstance(r.fact, ev.Corrected):
+                if r.fact.corrects not in current:
+                    raise RuleError("event", f"{r.fact.corrects} is not an event of plan {self.ref}")
+                current[r.fact.corrects] = apply_correction(current[r.fact.corrects], r.fact)
+        return current
+
+    @property
+    def issued(self) -> ev.PlanIssued:
+        fact = self.corrected[self.facts[0].id]
+        assert isinstance(fact, ev.PlanIssued)
+        return fact
+
+    @property
+    def start(self) -> date:
+        return self.issued.effective
+
+    @property
+    def ceased_from(self) -> date | None:
+        for fact in self.corrected.values():
+            if isinstance(fact, ev.PlanCeased):
+                return fact.effective
+        return None
+
+    def in_effect_order(self) -> list[tuple[str, ev.Fact]]:
+        order = {r.id: i for i, r in enumerate(self.facts)}
+        return sorted(self.corrected.items(),
+                      key=lambda item: (item[1].effective, order[item[0]]))
+
+    def _fold(self) -> Iterator[Segment]:
+        state: PlanState | None = None
+        start: date | None = None
+        for event_id, fact in self.in_effect_order():
+            new = _next_state(state, fact, event_id)
+            effective: date = fact.effective
+            if state is not None and start is not None and effective > start:
+                yield Segment(start, effective, state)
+            state, start = new, effective
+            if state is None:
+                return
+        if state is not None and start is not None:
+            yield Segment(start, None, state)
+
+    def state_on(self, day: date) -> PlanState | None:
+        for segment in self.segments:
+            if segment.start <= day and (segment.end_exclusive is None or day < segment.end_exclusive):
+                return segment.state
+        return None
+
+    def segments_between(self, start: date, end_exclusive: date) -> Iterator[Segment]:
+        for segment in self.segments:
+            if segment.start < end_exclusive and (
+                segment.end_exclusive is None or start < segment.end_exclusive
+            ):
+                yield segment
+
+    def schools(self) -> set[str]:
+        return {s.state.school for s in self.segments} | {self.issued.school}
+
+    def check_change(self, fact: ev.Fact) -> None:
+        """Refuse a new fact that cannot follow what the ledger knows of this plan."""
+        if isinstance(fact, ev.PlanIssued):
+            raise RuleError("plan", f"plan {self.ref} was already issued (on {self.start})")
+        if isinstance(fact, ev.Corrected):
+            return
+        effective: date = fact.effective
+        if effective < self.start:
+            raise RuleError("from", f"{effective} is before plan {self.ref} was issued ({self.start})")
+        ceased = self.ceased_from
+        if ceased is not None and effective >= ceased:
+            raise RuleError("from", f"plan {self.ref} ceased from {ceased}; {effective} is after it ceased")
+        if isinstance(fact, ev.PlanCeased):
+            return
+        state = self.state_on(effective)
+        assert state is not None
+        if isinstance(fact, ev.HoursChanged) and state.basis != "hours":
+            raise RuleError("hours", f"plan {self.ref} is on band {state.band} on {effective}, "
+                            "not on hours: change its band instead")
+        if isinstance(fact, ev.TransferredToBand) and state.basis != "hours":
+            raise RuleError("band", f"plan {self.ref} is already on band {state.band} on {effective}")
+        if isinstance(fact, ev.BandChanged) and state.basis != "band":
+            raise RuleError("band", f"plan {self.ref} is on hours on {effective}: "
+                            "transfer it to a band first")
+        if isinstance(fact, ev.PlacementMoved) and state.school == fact.school:
+            raise RuleError("school", f"plan {self.ref} is already at school {fact.school} on {effective}")
+
+
+def _next_state(state: PlanState | None, fact: ev.Fact, event_id: str) -> PlanState | None:
+    if isinstance(fact, ev.PlanIssued):
+        basis = "band" if fact.band is not None else "hours"
+        return PlanState(fact.pupil, fact.school, fact.kind, basis, fact.hours, fact.band,
+                         because=event_id)
+    if state is None:
+        return None
+    if isinstance(fact, ev.HoursChanged):
+        return dataclasses.replace(state, hours=fact.hours, because=event_id)
+    if isinstance(fact, ev.TransferredToBand):
+        return dataclasses.replace(state, basis="band", band=fact.band,
+                                   prior_annual=fact.prior_annual,
+                                   protect_until=fact.protect_until, because=event_id)
+    if isinstance(fact, ev.BandChanged):
+        return dataclasses.replace(state, band=fact.band, because=event_id)
+    if isinstance(fact, ev.PlacementMoved):
+        return dataclasses.replace(state, school=fact.school, because=event_id)
+    if isinstance(fact, ev.PlanCeased):
+        return None
+    raise TypeError(f"{fact.TYPE} is not a plan event")

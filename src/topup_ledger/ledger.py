@@ -1,0 +1,295 @@
+"""Commands that record facts: validate against what the ledger knows, then append.
+
+Every command either records all its facts or none (one atomic save), and refuses bad
+input with a RuleError naming the field. Recorded time comes from the ledger's clock;
+effective dates come from the user.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from .domain import events as ev
+from .domain.calendar import (
+    Calendar,
+    Period,
+    check_periods,
+    financial_year_of,
+    parse_year,
+    with_default_terms,
+)
+from .domain.errors import RuleError
+from .domain.money import round_half_up
+from .domain.plan import Plan, RecordedFact, check_hours
+from .domain.rules import Terms
+from .store import EventStore, Recorded
+
+Clock = Callable[[], datetime]
+
+REFERENCE_TYPES = (ev.SchoolAdded.TYPE, ev.CalendarSet.TYPE, ev.HourlyRateSet.TYPE,
+                   ev.TariffSet.TYPE, ev.CushionSet.TYPE)
+
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+_URN = re.compile(r"^\d{6,8}$")
+_BAND = re.compile(r"^[A-Z][A-Z0-9+]{0,3}$")
+MAX_BAND_PENCE = 100_000_000  # £1m a year: anything above is a typing mistake
+MAX_HOURLY_PENCE = 10_000  # £100 an hour
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_ref(value: str, field: str) -> str:
+    if not _REF.match(value):
+        raise RuleError(field, f"{value!r} must be 1-40 letters, digits, '-', '_' or '.'")
+    return value
+
+
+def check_urn(value: str, field: str = "school") -> str:
+    if not _URN.match(value):
+        raise RuleError(field, f"{value!r} is not a school URN (6 to 8 digits)")
+    return value
+
+
+def check_band(value: str, field: str = "band") -> str:
+    if not _BAND.match(value):
+        raise RuleError(field, f"{value!r} is not a band name (a capital letter, e.g. D)")
+    return value
+
+
+def check_reason(value: str, field: str = "reason") -> str:
+    if not value.strip():
+        raise RuleError(field, "give a reason")
+    if len(value) > 500:
+        raise RuleError(field, "is longer than 500 characters")
+    return value.strip()
+
+
+@dataclass
+class Ledger:
+    """The service layer: one ledger, its store and its clock."""
+
+    store: EventStore
+    clock: Clock = utc_now
+
+    # Reading what the ledger knows.
+
+    def terms(self, upto: int | None = None) -> Terms:
+        terms = Terms()
+        for _position, recorded in self.store.recorded(upto=upto, types=REFERENCE_TYPES):
+            terms.apply(recorded.fact, recorded.id)
+        return terms
+
+    def calendars(self, upto: int | None = None) -> dict[str, tuple[Period, ...]]:
+        recorded: dict[str, tuple[Period, ...]] = {}
+        for _, r in self.store.recorded(upto=upto, types=(ev.CalendarSet.TYPE,)):
+            assert isinstance(r.fact, ev.CalendarSet)
+            recorded[r.fact.year] = periods_of(r.fact)
+        return recorded
+
+    def calendar(self, first: date, last: date, upto: int | None = None) -> Calendar:
+        return with_default_terms(self.calendars(upto), first, last)
+
+    def period(self, period_id: str, first: date | None = None) -> tuple[Calendar, Period]:
+        """The calendar from ``first`` (or the period's own year) and the named period."""
+        year = period_id.split("/", 1)[0]
+        start = parse_year(year, "period")
+        around = date(start, 9, 1)
+        calendar = self.calendar(min(first or around, around), date(start + 1, 8, 31))
+        return calendar, calendar.period(period_id)
+
+    def plan(self, ref: str) -> Plan:
+        facts = self.store.stream(plan_stream(ref))
+        if not facts:
+            raise RuleError("plan", f"plan {ref} is not in the ledger")
+        return Plan(facts)
+
+    # Recording.
+
+    def _append(self, stream: str, *facts: ev.Fact, expected: int | None = None) -> list[str]:
+        version = self.store.version(stream) if expected is None else expected
+        now = self.clock()
+        batch = [Recorded(stream, version + i + 1, now, f) for i, f in enumerate(facts)]
+        self.store.append(batch)
+        return [r.id for r in batch]
+
+    def add_school(self, urn: str, name: str, setting: str, la_code: str | None = None) -> str:
+        check_urn(urn, "urn")
+        if not name.strip():
+            raise RuleError("name", "give the school's name")
+        if setting not in ev.SETTINGS:
+            raise RuleError("setting", f"{setting!r} is not one of {', '.join(ev.SETTINGS)}")
+        fact = ev.SchoolAdded(urn, name.strip(), setting, la_code)
+        existing = self.store.stream(f"school:{urn}")
+        if existing:
+            if existing[-1].fact == fact:
+                return existing[-1].id  # the same school again: nothing new to record
+            raise RuleError("urn", f"school {urn} is already in the ledger with other details")
+        return self._append(f"school:{urn}", fact, expected=0)[0]
+
+    def set_calendar(self, year: str, periods: tuple[Period, ...], reason: str = "") -> str:
+        parse_year(year)
+        check_periods(year, periods)
+        fact = ev.CalendarSet(year, tuple(
+            ev.PeriodSpec(p.id, p.start, p.end, f"{p.share.numerator}/{p.share.denominator}",
+                          p.school_days) for p in periods), reason)
+        others = {y: ps for y, ps in self.calendars().items() if y != year}
+        Calendar.of({**others, year: periods})  # refuses overlaps with other years
+        return self._append(f"calendar:{year}", fact)[0]
+
+    def set_rate(self, year: str, hourly_pence: int, weeks: Decimal, threshold_pence: int,
+                 reason: str = "") -> str:
+        parse_year(year)
+        if not 0 < hourly_pence <= MAX_HOURLY_PENCE:
+            raise RuleError("hourly", f"£{hourly_pence / 100:.2f} an hour is not plausible")
+        if not 0 < weeks <= 52:
+            raise RuleError("weeks", f"{weeks} is not a number of weeks in a year (1-52)")
+        if not 0 <= threshold_pence <= MAX_BAND_PENCE:
+            raise RuleError("threshold", "must be between £0 and £1,000,000")
+        return self._append(f"rate:{year}", ev.HourlyRateSet(
+            year, hourly_pence, weeks, threshold_pence, reason))[0]
+
+    def set_tariff(self, year: str, bands: dict[str, int], setting: str | None = None,
+                   reason: str = "") -> str:
+        parse_year(year)
+        if not bands:
+            raise RuleError("band", "give at least one --band NAME=AMOUNT")
+        for band, pence in bands.items():
+            check_band(band)
+            if not 0 <= pence <= MAX_BAND_PENCE:
+                raise RuleError("band", f"{band}: £{pence / 100:,.2f} is not a plausible value")
+        if setting is not None and setting not in ev.SETTINGS:
+            raise RuleError("setting", f"{setting!r} is not one of {', '.join(ev.SETTINGS)}")
+        stream = f"tariff:{year}" + (f":{setting}" if setting else "")
+        return self._append(stream, ev.TariffSet(
+            year, tuple(sorted(bands.items())), setting, reason))[0]
+
+    def issue_plan(self, ref: str, pupil: str, school: str, effective: date,
+                   hours: Decimal | None = None, band: str | None = None,
+                   kind: str = "ehcp") -> str:
+        check_ref(ref, "plan")
+        check_ref(pupil, "pupil")
+        if kind not in ev.PLAN_KINDS:
+            raise RuleError("kind", f"{kind!r} is not one of {', '.join(ev.PLAN_KINDS)}")
+        if (hours is None) == (band is None):
+            raise RuleError("hours", "give either --hours or --band")
+        terms = self.terms()
+        terms.setting_of(check_urn(school))
+        if hours is not None:
+            check_hours(hours)
+        if band is not None:
+            terms.require_band(check_band(band), effective, school)
+        stream = plan_stream(ref)
+        existing = self.store.stream(stream)
+        if existing:
+            Plan(existing).check_change(ev.PlanIssued(ref, pupil, school, effective))
+        return self._append(stream, ev.PlanIssued(
+            ref, pupil, school, effective, kind, hours, band), expected=0)[0]
+
+    def _change(self, ref: str, fact: ev.Fact) -> str:
+        plan = self.plan(ref)
+        plan.check_change(fact)
+        return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
+
+    def change_hours(self, ref: str, hours: Decimal, effective: date, reason: str = "") -> str:
+        return self._change(ref, ev.HoursChanged(ref, effective, check_hours(hours), reason))
+
+    def transfer(self, ref: str, band: str, effective: date,
+                 protect_until: date | None = None) -> str:
+        plan = self.plan(ref)
+        terms = self.terms()
+        plan.check_change(ev.TransferredToBand(ref, effective, check_band(band), 0))
+        state = plan.state_on(effective)
+        assert state is not None
+        terms.require_band(band, effective, state.school)
+        if protect_until is not None and protect_until < effective:
+            raise RuleError("protect-until", f"{protect_until} is before the transfer ({effective})")
+        day_before = max(effective - timedelta(days=1), plan.start)
+        year = financial_year_of(day_before)
+        if year not in terms.rates:
+            raise RuleError("from", f"no hourly rate for financial year {year}, so the prior "
+                            "hours-based amount cannot be kept")
+        prior = round_half_up(terms.hours_amount(state, year, terms.setting_of(state.school)))
+        fact = ev.TransferredToBand(ref, effective, band, prior, protect_until)
+        return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
+
+    def change_band(self, ref: str, band: str, effective: date, reason: str) -> str:
+        if reason not in ev.BAND_CHANGE_REASONS:
+            raise RuleError("reason", f"{reason!r} is not one of {', '.join(ev.BAND_CHANGE_REASONS)}")
+        plan = self.plan(ref)
+        fact = ev.BandChanged(ref, effective, check_band(band), reason)
+        plan.check_change(fact)
+        state = plan.state_on(effective)
+        assert state is not None
+        self.terms().require_band(band, effective, state.school)
+        return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
+
+    def move(self, ref: str, school: str, effective: date) -> str:
+        self.terms().setting_of(check_urn(school))
+        return self._change(ref, ev.PlacementMoved(ref, effective, school))
+
+    def cease(self, ref: str, effective: date, reason: str) -> str:
+        plan = self.plan(ref)
+        if plan.ceased_from is not None:
+            raise RuleError("plan", f"plan {ref} already ceased from {plan.ceased_from}; "
+                            "correct that event to change the date")
+        fact = ev.PlanCeased(ref, effective, check_reason(reason))
+        plan.check_change(fact)
+        return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
+
+    def correct(self, ref: str, event: str, note: str, *, band: str | None = None,
+                hours: Decimal | None = None, effective: date | None = None,
+                school: str | None = None) -> str:
+        plan = self.plan(ref)
+        target = event if "/" in event else f"{ref}/{event}"
+        if target not in plan.corrected:
+            raise RuleError("event", f"{event} is not an event of plan {ref} that can be corrected")
+        if hours is not None:
+            check_hours(hours)
+        terms = self.terms()
+        if school is not None:
+            terms.setting_of(check_urn(school))
+        fact = ev.Corrected(ref, target, check_reason(note, "note"), band, hours, effective,
+                            school)
+        candidate = Plan([*plan.facts, RecordedFact("(this correction)", fact)])
+        check_corrected_plan(candidate)
+        if band is not None:
+            check_band(band)
+            when = effective or candidate.corrected[target].effective
+            state = candidate.state_on(when)
+            if state is not None:
+                terms.require_band(band, when, state.school)
+        return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
+
+
+def check_corrected_plan(plan: Plan) -> None:
+    """After a correction the plan must still read as a life: nothing before its issue."""
+    for event_id, fact in plan.corrected.items():
+        when: date = fact.effective
+        if when < plan.start:
+            raise RuleError("from", f"after this correction {event_id} ({when}) would be "
+                            f"before the plan was issued ({plan.start})")
+        ceased = plan.ceased_from
+        if ceased is not None and when > ceased and not isinstance(fact, ev.PlanCeased):
+            raise RuleError("from", f"after this correction {event_id} ({when}) would be "
+                            f"after the plan ceased ({ceased})")
+
+
+def plan_stream(ref: str) -> str:
+    return f"plan:{ref}"
+
+
+def periods_of(fact: ev.CalendarSet) -> tuple[Period, ...]:
+    from fractions import Fraction
+
+    return tuple(Period(p.start, p.end, p.id, Fraction(p.share), p.school_days)
+                 for p in fact.periods)
+
+
+def facts_of(records: Iterable[RecordedFact]) -> list[ev.Fact]:
+    return [r.fact for r in records]

@@ -1,0 +1,102 @@
+"""Read-only views of one plan: its history and its due for a period, as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from .domain import events as ev
+from .domain.codec import to_data
+from .domain.entitlement import dues, stretches
+from .domain.money import pounds, round_half_up
+from .ledger import Ledger, plan_stream
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    id: str
+    type: str
+    effective: str
+    recorded_at: str
+    what: str
+    why: str
+    corrected_by: list[str]
+
+    def as_json(self) -> dict[str, object]:
+        return self.__dict__.copy()
+
+
+def describe_fact(fact: ev.Fact) -> tuple[str, str]:
+    """(what happened, why) in plain words, for histories and statements."""
+    if isinstance(fact, ev.PlanIssued):
+        basis = f"band {fact.band}" if fact.band else f"{fact.hours} hours a week"
+        return (f"{fact.kind.upper()} plan issued for pupil {fact.pupil} at school "
+                f"{fact.school} on {basis}", "")
+    if isinstance(fact, ev.HoursChanged):
+        return f"hours changed to {fact.hours} a week", fact.reason
+    if isinstance(fact, ev.TransferredToBand):
+        protect = f", protected until {fact.protect_until}" if fact.protect_until else ""
+        return (f"transferred from hours to band {fact.band} (prior hours-based amount "
+                f"£{pounds(fact.prior_annual)} a year{protect})", "move to banded funding")
+    if isinstance(fact, ev.BandChanged):
+        return f"band changed to {fact.band}", fact.reason
+    if isinstance(fact, ev.PlacementMoved):
+        return f"moved to school {fact.school}", ""
+    if isinstance(fact, ev.PlanCeased):
+        return "plan ceased (funded to the day before)", fact.reason
+    if isinstance(fact, ev.Corrected):
+        given = {k: v for k, v in to_data(fact).items()
+                 if k in ("band", "hours", "effective", "school") and v is not None}
+        fields = ", ".join(f"{'from' if k == 'effective' else k} {v}" for k, v in given.items())
+        return f"correction of {fact.corrects}: it should have said {fields}", fact.note
+    return fact.TYPE, getattr(fact, "reason", "")
+
+
+def history(ledger: Ledger, ref: str) -> list[HistoryRow]:
+    plan = ledger.plan(ref)  # refuses an unknown plan
+    corrected_by: dict[str, list[str]] = {}
+    for record in plan.facts:
+        if isinstance(record.fact, ev.Corrected):
+            corrected_by.setdefault(record.fact.corrects, []).append(record.id)
+    rows = []
+    for recorded in ledger.store.stream_recorded(plan_stream(ref)):
+        fact = recorded.fact
+        what, why = describe_fact(fact)
+        effective = getattr(fact, "effective", None)
+        rows.append(HistoryRow(recorded.id, fact.TYPE,
+                               effective.isoformat() if isinstance(effective, date) else "",
+                               recorded.recorded_at.isoformat(timespec="seconds"), what, why,
+                               corrected_by.get(recorded.id, [])))
+    return rows
+
+
+def due_report(ledger: Ledger, ref: str, period_id: str) -> dict[str, object]:
+    """The plan's entitlement for a period as known now, with the stretches behind it."""
+    plan = ledger.plan(ref)
+    calendar, period = ledger.period(period_id, first=plan.start)
+    terms = ledger.terms()
+    found = stretches(plan, period, terms)
+    year = [*calendar.year_before(period), period]
+    due = dues(plan, year, terms).get(period.id, {})
+    return {
+        "plan": ref,
+        "period": period.id,
+        "period_start": period.start.isoformat(),
+        "period_end": period.end.isoformat(),
+        "share": f"{period.share.numerator}/{period.share.denominator}",
+        "stretches": [{
+            "from": s.start.isoformat(),
+            "to": (s.end_exclusive - timedelta(days=1)).isoformat(),
+            "days": s.days,
+            "school": s.school,
+            "basis": s.basis,
+            "band_or_hours": s.band_or_hours,
+            "annual_pence": round_half_up(s.annual.base),
+            "protection_annual_pence": round_half_up(s.annual.protection),
+            "because": s.because,
+        } for s in found],
+        "due": [{"school": school, "component": component, "pence": pence,
+                 "gbp": pounds(pence)} for (school, component), pence in sorted(due.items())],
+        "total_pence": sum(due.values()),
+        "total_gbp": pounds(sum(due.values())),
+    }

@@ -1,0 +1,239 @@
+"""The event store: an eventsourcing application over SQLite (default) or PostgreSQL.
+
+One setting chooses the backend: a file path means SQLite, a ``postgresql://`` URL means
+PostgreSQL. Facts are stored under stable type names (never Python paths) as JSON with
+their schema version and recorded time; the library's recorder keeps them append-only and
+gives them their ledger order (the notification id, called *position* here).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import orjson
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    Notification,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+    Transcoder,
+)
+
+from .domain.codec import fact_from_data, to_data
+from .domain.events import Fact
+from .domain.plan import RecordedFact
+from .upcasting import upcast
+
+PAGE = 2_000
+
+
+class StoreError(RuntimeError):
+    """The ledger's storage is missing, damaged or unreachable."""
+
+
+class ConflictError(RuntimeError):
+    """Another writer changed the same stream first; nothing of this command was recorded."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A fact with the ledger's envelope: which stream, which version there, when recorded.
+
+    It satisfies the library's domain-event protocol so the application can save it.
+    """
+
+    originator_id: str
+    originator_version: int
+    recorded_at: datetime
+    fact: Fact
+
+    @property
+    def id(self) -> str:
+        return event_id(self.originator_id, self.originator_version)
+
+
+def event_id(stream: str, version: int) -> str:
+    """``plan:P1``/3 → ``P1/3``; other streams keep their prefix (``tariff:2025-26/2``)."""
+    label = stream[5:] if stream.startswith("plan:") else stream
+    return f"{label}/{version}"
+
+
+class OrjsonTranscoder(Transcoder):
+    """Our states are plain JSON data already; orjson encodes them several times faster."""
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+class FactMapper(Mapper[str]):
+    """Stores a fact under its stable type name with its schema version and recorded time."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        recorded: Recorded = domain_event
+        state = self.transcoder.encode({
+            "v": recorded.fact.VERSION,
+            "at": recorded.recorded_at.isoformat(),
+            "data": to_data(recorded.fact),
+        })
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return StoredEvent(recorded.originator_id, recorded.originator_version,
+                           recorded.fact.TYPE, state)
+
+    def decode_state(self, state: bytes) -> dict[str, Any]:
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return self.transcoder.decode(state)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        state = self.decode_state(stored_event.state)
+        data = upcast(stored_event.topic, state["v"], state["data"])
+        return Recorded(str(stored_event.originator_id), stored_event.originator_version,
+                        datetime.fromisoformat(state["at"]),
+                        fact_from_data(stored_event.topic, data))
+
+
+class LedgerApplication(Application[str]):
+    name = "topup"
+
+    def construct_mapper(self) -> Mapper[str]:
+        return self.factory.mapper(transcoder=OrjsonTranscoder(), mapper_class=FactMapper)
+
+
+def environment(location: str) -> dict[str, str]:
+    """The library's settings for a ledger location (file path or postgresql:// URL)."""
+    env = {"ORIGINATOR_ID_TYPE": "text"}
+    if location.startswith(("postgresql://", "postgres://")):
+        url = urlparse(location)
+        env.update({
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "topup",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+        })
+        schema = dict(p.split("=", 1) for p in url.query.split("&") if "=" in p).get("schema")
+        if schema:
+            env["POSTGRES_SCHEMA"] = schema
+    else:
+        env.update({
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(Path(location)),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        })
+    key = os.environ.get("TOPUP_CIPHER_KEY")
+    if key:
+        env.update({"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": key})
+    return env
+
+
+def describe(location: str) -> str:
+    """The location with any password hidden, for messages."""
+    if location.startswith(("postgresql://", "postgres://")):
+        url = urlparse(location)
+        if url.password:
+            return location.replace(f":{url.password}@", ":***@")
+    return location
+
+
+class EventStore:
+    """Append facts to named streams atomically and read them back in ledger order."""
+
+    def __init__(self, location: str, *, create: bool = False) -> None:
+        self.location = location
+        if not location.startswith(("postgresql://", "postgres://")):
+            path = Path(location)
+            if not create and not path.exists():
+                raise StoreError(f"no ledger at {location}: run `topup init` first")
+            if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):
+                raise StoreError(f"{location} is not a SQLite ledger (the file is damaged)")
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch(mode=0o600, exist_ok=True)
+        try:
+            self.app = LedgerApplication(env=environment(location))
+        except PersistenceError as error:
+            raise StoreError(f"cannot open the ledger at {describe(location)}: {error}") from None
+        self.mapper: FactMapper = self.app.mapper  # type: ignore[assignment]
+        self.recorder = self.app.recorder
+
+    def close(self) -> None:
+        self.app.close()
+
+    def stream(self, name: str) -> list[RecordedFact]:
+        """Every fact of one stream, in its order."""
+        return [RecordedFact(r.id, r.fact) for r in self.stream_recorded(name)]
+
+    def stream_recorded(self, name: str) -> list[Recorded]:
+        try:
+            stored = self.recorder.select_events(name)
+        except PersistenceError as error:
+            raise StoreError(f"cannot read the ledger: {error}") from None
+        return [self.mapper.to_domain_event(s) for s in stored]
+
+    def version(self, name: str) -> int:
+        last = self.recorder.select_events(name, desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
+    def append(self, batch: Sequence[Recorded]) -> list[int]:
+        """Record every fact of ``batch`` or none; returns their positions."""
+        if not batch:
+            return []
+        try:
+            recordings = self.app.save(*batch)
+        except IntegrityError:
+            streams = sorted({r.originator_id for r in batch})
+            raise ConflictError(
+                "another writer changed " + ", ".join(streams) + " at the same time; "
+                "nothing of this command was recorded: run it again"
+            ) from None
+        except OperationalError as error:
+            raise StoreError(f"the ledger could not record: {error}") from None
+        return [r.notification.id for r in recordings]
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def notifications(self, after: int = 0, upto: int | None = None,
+                      types: Sequence[str] = (), page: int = PAGE) -> Iterator[Notification]:
+        """Stored events in ledger order, read a page at a time (bounded memory)."""
+        position = after
+        while True:
+            try:
+                rows = self.recorder.select_notifications(
+                    position, page, stop=upto, topics=types, inclusive_of_start=False)
+            except PersistenceError as error:
+                raise StoreError(f"cannot read the ledger: {error}") from None
+            yield from rows
+            if len(rows) < page:
+                return
+            position = rows[-1].id
+
+    def recorded(self, after: int = 0, upto: int | None = None,
+                 types: Sequence[str] = ()) -> Iterator[tuple[int, Recorded]]:
+        for n in self.notifications(after, upto, types):
+            yield n.id, self.mapper.to_domain_event(n)
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(16) == b"SQLite format 3\x00"
