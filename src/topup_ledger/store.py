@@ -116,10 +116,18 @@ class LedgerApplication(Application[str]):
         return self.factory.mapper(transcoder=OrjsonTranscoder(), mapper_class=FactMapper)
 
 
-def environment(location: str) -> dict[str, str]:
-    """The library's settings for a ledger location (file path or postgresql:// URL)."""
-    env = {"ORIGINATOR_ID_TYPE": "text"}
-    if location.startswith(("postgresql://", "postgres://")):
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def environment(location: str, *, create: bool = False) -> dict[str, str]:
+    """The library's settings for a ledger location (file path or postgresql:// URL).
+
+    Tables are created only by ``topup init``: any other command on a ledger whose tables
+    are missing must fail loudly rather than start an empty ledger in their place.
+    """
+    env = {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y" if create else "n"}
+    if is_postgres(location):
         url = urlparse(location)
         env.update({
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -131,7 +139,7 @@ def environment(location: str) -> dict[str, str]:
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_LOCK_TIMEOUT": "10",
         })
-        schema = dict(p.split("=", 1) for p in url.query.split("&") if "=" in p).get("schema")
+        schema = postgres_schema(location)
         if schema:
             env["POSTGRES_SCHEMA"] = schema
     else:
@@ -146,9 +154,35 @@ def environment(location: str) -> dict[str, str]:
     return env
 
 
+def postgres_schema(location: str) -> str | None:
+    """``postgresql://…/db?schema=la_123`` keeps one LA's ledger in its own schema."""
+    query = urlparse(location).query
+    return dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("schema")
+
+
+def create_postgres_schema(location: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    schema = postgres_schema(location)
+    if not schema:
+        return
+    env = environment(location)
+    try:
+        with psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"], connect_timeout=5,
+            autocommit=True,
+        ) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    except psycopg.Error as error:
+        raise StoreError(f"cannot reach PostgreSQL at {describe(location)}: "
+                         f"{str(error).strip()}") from None
+
+
 def describe(location: str) -> str:
     """The location with any password hidden, for messages."""
-    if location.startswith(("postgresql://", "postgres://")):
+    if is_postgres(location):
         url = urlparse(location)
         if url.password:
             return location.replace(f":{url.password}@", ":***@")
@@ -160,7 +194,10 @@ class EventStore:
 
     def __init__(self, location: str, *, create: bool = False) -> None:
         self.location = location
-        if not location.startswith(("postgresql://", "postgres://")):
+        if is_postgres(location):
+            if create:
+                create_postgres_schema(location)
+        else:
             path = Path(location)
             if not create and not path.exists():
                 raise StoreError(f"no ledger at {location}: run `topup init` first")
@@ -170,7 +207,7 @@ class EventStore:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch(mode=0o600, exist_ok=True)
         try:
-            self.app = LedgerApplication(env=environment(location))
+            self.app = LedgerApplication(env=environment(location, create=create))
         except PersistenceError as error:
             raise StoreError(f"cannot open the ledger at {describe(location)}: {error}") from None
         self.mapper: FactMapper = self.app.mapper  # type: ignore[assignment]

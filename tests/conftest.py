@@ -1,0 +1,110 @@
+"""Shared fixtures: a ledger on each backend, a deterministic clock, the CLI in-process.
+
+Every test that takes ``location`` (or ``ledger`` / ``cli``) runs once on SQLite and once on
+PostgreSQL. PostgreSQL needs ``TOPUP_TEST_POSTGRES_URL`` (``.ci/run`` starts a server and
+sets it); without it those cases skip, unless ``TOPUP_REQUIRE_POSTGRES`` is set, as in CI,
+where a missing server is a failure rather than a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from topup_ledger.cli import main
+from topup_ledger.ledger import Ledger
+from topup_ledger.store import EventStore
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+class FakeClock:
+    """The ledger's clock for tests: starts at a fixed moment, one second per reading."""
+
+    def __init__(self, start: datetime = datetime(2025, 9, 1, 9, 0, tzinfo=timezone.utc)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("TOPUP_TEST_POSTGRES_URL")
+    if not url and os.environ.get("TOPUP_REQUIRE_POSTGRES"):
+        pytest.fail("TOPUP_REQUIRE_POSTGRES is set but TOPUP_TEST_POSTGRES_URL is not")
+    return url
+
+
+def new_location(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return str(tmp_path / f"ledger-{uuid.uuid4().hex[:8]}.sqlite")
+    url = postgres_url()
+    if not url:
+        pytest.skip("no PostgreSQL server (set TOPUP_TEST_POSTGRES_URL)")
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}schema=t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def location(backend: str, tmp_path: Path) -> str:
+    """A fresh, empty ledger location on the backend under test (created, tables ready)."""
+    loc = new_location(backend, tmp_path)
+    EventStore(loc, create=True).close()
+    return loc
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def ledger(location: str, clock: FakeClock) -> Iterator[Ledger]:
+    store = EventStore(location)
+    yield Ledger(store, clock=clock)
+    check_stored_events_against_schemas(store)
+    store.close()
+
+
+def check_stored_events_against_schemas(store: EventStore) -> None:
+    """Every event a test stored must match its versioned JSON Schema in schemas/."""
+    from schema_check import validate_stored
+
+    validate_stored(store)
+
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(location: str, clock: FakeClock) -> Iterator[Invoke]:
+    """Run ``topup`` in-process against the test ledger with the test clock."""
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True) -> Result:
+        result = runner.invoke(main, list(args), obj={"location": location, "clock": clock},
+                               catch_exceptions=False)
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"topup {' '.join(args)} failed ({result.exit_code}):\n"
+                                 f"{result.output}")
+        return result
+
+    yield invoke
+    store = EventStore(location)
+    check_stored_events_against_schemas(store)
+    store.close()
