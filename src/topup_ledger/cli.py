@@ -2,107 +2,32 @@
 
 from __future__ import annotations
 
-import csv
-import functools
-import json
 import sys
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
+from .cli_support import (
+    DEFAULT_LEDGER,
+    as_date,
+    as_decimal,
+    as_pence,
+    emit,
+    ledger_of,
+    open_ledger,
+    refusals,
+)
 from .domain import events as ev
-from .domain.calendar import Period, parse_date, parse_year, school_day_periods, termly_periods
-from .domain.errors import MissingTerms, RuleError
-from .domain.money import parse_decimal, parse_pounds
-from .ledger import Ledger, utc_now
+from .domain.calendar import parse_year, termly_periods
+from .domain.errors import RuleError
+from .domain.money import parse_pounds, pounds
+from .io.periods_csv import read_periods
+from .known import read_known
+from .payrun import pay, write_files_for_run
 from .reports import due_report, history
-from .store import ConflictError, EventStore, StoreError, describe
-
-DEFAULT_LEDGER = "topup-ledger.sqlite"
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Failure(click.ClickException):
-    """A refusal the user can act on: printed without a traceback, exit code set."""
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-def refusals(func: F) -> F:
-    """Turn the ledger's refusals into clear messages and non-zero exits."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except RuleError as error:
-            raise Failure(f"{error.field}: {error.problem}; nothing was recorded") from None
-        except MissingTerms as error:
-            raise Failure("the ledger is missing what this needs; nothing was recorded:\n  "
-                          + "\n  ".join(error.missing)) from None
-        except ConflictError as error:
-            raise Failure(f"conflict: {error}", exit_code=3) from None
-        except StoreError as error:
-            raise Failure(str(error), exit_code=4) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
-    obj = ctx.ensure_object(dict)
-    location = obj["location"]
-    try:
-        store = EventStore(location, create=create)
-    except StoreError as error:
-        raise Failure(str(error), exit_code=4) from None
-    ctx.call_on_close(store.close)
-    return Ledger(store, clock=obj.get("clock", utc_now))
-
-
-def ledger_of(ctx: click.Context) -> Ledger:
-    return open_ledger(ctx)
-
-
-def as_date(field: str) -> Callable[[click.Context, click.Parameter, str | None], date | None]:
-    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-        if value is None:
-            return None
-        try:
-            return parse_date(value, field)
-        except RuleError as error:
-            raise click.BadParameter(error.problem) from None
-    return convert
-
-
-def as_decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return parse_decimal(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-def as_pence(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_pounds(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-def emit(data: Any, as_json: bool, text: str) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+from .store import describe
 
 
 @click.group()
@@ -162,35 +87,6 @@ def calendar_set(ctx: click.Context, year: str, path: Path | None, reason: str) 
     event = ledger_of(ctx).set_calendar(year, periods, reason)
     click.echo(f"recorded {event}: {len(periods)} periods for {year}: "
                + ", ".join(p.id for p in periods))
-
-
-def read_periods(year: str, path: Path) -> tuple[Period, ...]:
-    from fractions import Fraction
-
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    parsed = []
-    for line, row in enumerate(rows, start=2):
-        try:
-            name = row["period"].strip()
-            name = name.split("/", 1)[1] if "/" in name else name
-            start = parse_date(row["start"], "start")
-            end = parse_date(row["end"], "end")
-            if row.get("school_days"):
-                parsed.append((name, start, end, int(row["school_days"]), None))
-            else:
-                parsed.append((name, start, end, None, Fraction(row["share"])))
-        except RuleError as error:
-            raise RuleError(error.field, f"{path}, line {line}: {error.problem}") from None
-        except KeyError as error:
-            raise RuleError(str(error.args[0]), f"{path}, line {line}: column missing") from None
-        except (TypeError, ValueError, ZeroDivisionError) as error:
-            raise RuleError("share", f"{path}, line {line}: {error}") from None
-    if all(days is not None for _, _, _, days, _ in parsed):
-        return school_day_periods(year, [(n, s, e, d) for n, s, e, d, _ in parsed])  # type: ignore[misc]
-    if any(share is None for *_, share in parsed):
-        raise RuleError("share", f"{path}: give every period a share, or every period school_days")
-    return tuple(Period(s, e, f"{year}/{n}", share) for n, s, e, _, share in parsed)  # type: ignore[arg-type]
 
 
 @main.group()
@@ -390,6 +286,37 @@ def due_cmd(ctx: click.Context, ref: str, period_id: str, as_json: bool) -> None
         lines.append(f"  due to {d['school']} ({d['component']}): £{d['gbp']}")
     lines.append(f"  total due: £{report['total_gbp']}")
     emit(report, as_json, "\n".join(lines))
+
+
+@main.command("pay")
+@click.argument("period_id", metavar="PERIOD")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default="payments",
+              show_default=True, help="Folder for the payment files.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@refusals
+def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> None:
+    """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
+    ledger = ledger_of(ctx)
+    result = pay(ledger, period_id)
+    known = read_known(ledger.store, upto=result.position + len(result.school_paid))
+    files = write_files_for_run(known, result.run_id, out)
+    rows = [{"school_urn": p.school, "total_pence": sum(line.amount for line in p.lines),
+             "lines": len(p.lines)} for p in result.school_paid]
+    report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,
+              "supplementary": result.supplementary, "seal": result.seal,
+              "schools": rows, "total_pence": result.total, "total_gbp": pounds(result.total),
+              "files": [str(f) for f in files]}
+    if not result.recorded:
+        text = (f"nothing new to pay for {period_id} since run {result.run_id}; nothing recorded"
+                f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files)))
+    else:
+        kind = "supplementary run" if result.supplementary else "payment run"
+        text = "\n".join([
+            f"recorded {kind} {result.run_id} for {period_id}: {len(rows)} schools, "
+            f"total £{pounds(result.total)}", f"seal {result.seal}",
+            *(f"  wrote {f}" for f in files)])
+    emit(report, as_json, text)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt

@@ -81,8 +81,8 @@ class Ledger:
 
     def terms(self, upto: int | None = None) -> Terms:
         terms = Terms()
-        for _position, recorded in self.store.recorded(upto=upto, types=REFERENCE_TYPES):
-            terms.apply(recorded.fact, recorded.id)
+        for position, recorded in self.store.recorded(upto=upto, types=REFERENCE_TYPES):
+            terms.apply(recorded.fact, recorded.id, position)
         return terms
 
     def calendars(self, upto: int | None = None) -> dict[str, tuple[Period, ...]]:

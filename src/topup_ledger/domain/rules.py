@@ -45,19 +45,19 @@ class Terms:
     rates: dict[str, ev.HourlyRateSet] = field(default_factory=dict)
     # (financial year, setting or None for every setting) → band → pence
     tariffs: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
-    # the ids of the facts that set each year's rates and tariffs, for "caused by"
-    sources: dict[str, list[str]] = field(default_factory=dict)
+    # (position, id) of the facts that set each year's rates and tariffs, for "caused by"
+    sources: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
-    def apply(self, fact: ev.Fact, event_id: str = "") -> None:
+    def apply(self, fact: ev.Fact, event_id: str = "", position: int = 0) -> None:
         if isinstance(fact, ev.SchoolAdded):
             self.schools[fact.urn] = fact
         elif isinstance(fact, ev.HourlyRateSet):
             self.rates[fact.year] = fact
-            self.sources.setdefault(fact.year, []).append(event_id)
+            self.sources.setdefault(fact.year, []).append((position, event_id))
         elif isinstance(fact, ev.TariffSet):
             bands = self.tariffs.setdefault((fact.year, fact.setting), {})
             bands.update(dict(fact.bands))
-            self.sources.setdefault(fact.year, []).append(event_id)
+            self.sources.setdefault(fact.year, []).append((position, event_id))
 
     def setting_of(self, urn: str) -> str:
         try:

@@ -1,0 +1,1 @@
+"""Tamper evidence: the hash chain over the ledger, seals and their verification."""

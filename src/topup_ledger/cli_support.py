@@ -1,0 +1,100 @@
+"""What every `topup` command shares: opening the ledger, parsing options, refusals."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import click
+
+from .domain.calendar import parse_date
+from .domain.errors import MissingTerms, RuleError
+from .domain.money import parse_decimal, parse_pounds
+from .ledger import Ledger, utc_now
+from .store import ConflictError, EventStore, StoreError
+
+DEFAULT_LEDGER = "topup-ledger.sqlite"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(click.ClickException):
+    """A refusal the user can act on: printed without a traceback, exit code set."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def refusals(func: F) -> F:
+    """Turn the ledger's refusals into clear messages and non-zero exits."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RuleError as error:
+            raise Failure(f"{error.field}: {error.problem}; nothing was recorded") from None
+        except MissingTerms as error:
+            raise Failure("the ledger is missing what this needs; nothing was recorded:\n  "
+                          + "\n  ".join(error.missing)) from None
+        except ConflictError as error:
+            raise Failure(f"conflict: {error}", exit_code=3) from None
+        except StoreError as error:
+            raise Failure(str(error), exit_code=4) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
+    obj = ctx.ensure_object(dict)
+    location = obj["location"]
+    try:
+        store = EventStore(location, create=create)
+    except StoreError as error:
+        raise Failure(str(error), exit_code=4) from None
+    ctx.call_on_close(store.close)
+    return Ledger(store, clock=obj.get("clock", utc_now))
+
+
+def ledger_of(ctx: click.Context) -> Ledger:
+    return open_ledger(ctx)
+
+
+def as_date(field: str) -> Callable[[click.Context, click.Parameter, str | None], date | None]:
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+        if value is None:
+            return None
+        try:
+            return parse_date(value, field)
+        except RuleError as error:
+            raise click.BadParameter(error.problem) from None
+    return convert
+
+
+def as_decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return parse_decimal(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def as_pence(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_pounds(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)

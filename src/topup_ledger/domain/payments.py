@@ -1,0 +1,123 @@
+"""A payment run: due as known now, minus what was already paid, becomes lines (DESIGN §3).
+
+For every plan and every period up to and including the run's period, the difference
+between due and paid is paid now, per school and component. For the run's own period that
+is the *regular* line (and the *protection* line for protection); for an earlier period it is
+*arrears* (positive) or *claw-back* (negative), attributed to the school the child was at
+then. After the run, paid equals due for every plan, period, school and component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .calendar import Period, financial_year_of
+from .entitlement import PROTECTION, Stretch, dues, stretches
+from .events import PaymentLine
+from .money import pounds
+from .plan import Plan
+from .rules import Terms
+
+REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = (
+    "regular", "arrears", "clawback", "protection", "cushion")
+LINE_KINDS = (REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION)
+
+# (for period, school, component) → pence paid so far
+PaidKey = tuple[str, str, str]
+
+
+@dataclass
+class PaidSoFar:
+    """What a plan has been paid, and the ledger position of its latest payment per period."""
+
+    amounts: dict[PaidKey, int] = field(default_factory=dict)
+    last_paid_at: dict[str, int] = field(default_factory=dict)
+
+    def add(self, line: PaymentLine, school: str, position: int) -> None:
+        key = (line.for_period, school, line.component)
+        self.amounts[key] = self.amounts.get(key, 0) + line.amount
+        self.last_paid_at[line.for_period] = max(self.last_paid_at.get(line.for_period, 0), position)
+
+
+def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:
+    if period.id == run_period.id:
+        return PROTECTION_LINE if component == PROTECTION else REGULAR
+    return ARREARS if amount > 0 else CLAWBACK
+
+
+def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms: Terms,
+               paid: PaidSoFar, term_sources: Mapping[str, list[tuple[int, str]]],
+               positions: Mapping[str, int]) -> list[tuple[str, PaymentLine]]:
+    """The lines that bring the plan's paid up to its due, as (school, line) pairs.
+
+    ``positions`` gives the ledger position of each of the plan's events and
+    ``term_sources`` the (position, id) of each financial year's rate and tariff facts, so
+    that each line can name the events recorded since the period was last paid.
+    """
+    periods = list(periods)
+    due = dues(plan, periods, terms)
+    by_id = {p.id: p for p in periods}
+    lines: list[tuple[str, PaymentLine]] = []
+    for period_id in sorted({*due, *(k[0] for k in paid.amounts)}, key=lambda i: by_id[i].start):
+        period = by_id[period_id]
+        owed = due.get(period_id, {})
+        keys = {*owed, *((s, c) for (p, s, c) in paid.amounts if p == period_id)}
+        found: list[Stretch] | None = None
+        for school, component in sorted(keys):
+            amount = owed.get((school, component), 0) - paid.amounts.get(
+                (period_id, school, component), 0)
+            if amount == 0:
+                continue
+            if found is None:
+                found = stretches(plan, period, terms)
+            here = [s for s in found if s.school == school]
+            kind = line_kind(period, run_period, component, amount)
+            lines.append((school, PaymentLine(
+                plan=plan.ref,
+                pupil=plan.issued.pupil,
+                kind=kind,
+                for_period=period_id,
+                amount=amount,
+                basis="/".join(dict.fromkeys(s.basis for s in here)) or "none",
+                band_or_hours="→".join(dict.fromkeys(s.band_or_hours for s in here)) or "none",
+                days=sum(s.days for s in here),
+                reason=reason(kind, component, period, here,
+                              owed.get((school, component), 0),
+                              paid.amounts.get((period_id, school, component), 0)),
+                caused_by=caused_by(plan, period, here, paid.last_paid_at.get(period_id),
+                                    term_sources, positions),
+                component=component,
+            )))
+    return lines
+
+
+def reason(kind: str, component: str, period: Period, here: list[Stretch], due: int,
+           paid: int) -> str:
+    """The line in plain words, for the payment file and the school's statement."""
+    what = " then ".join(dict.fromkeys(
+        f"band {s.band_or_hours}" if s.basis == "band" else f"{s.band_or_hours} a week"
+        for s in here)) or "no longer funded here"
+    days = sum(s.days for s in here)
+    if kind in (REGULAR, PROTECTION_LINE) and paid == 0:
+        label = "protection of the prior hours-based amount" if component == PROTECTION else what
+        return f"{period.id}: {label}, {days} of {period.days} days"
+    return (f"{period.id}: due now £{pounds(due)} ({what}, {days} days), "
+            f"already paid £{pounds(paid)}")
+
+
+def caused_by(plan: Plan, period: Period, here: list[Stretch], last_paid_at: int | None,
+              term_sources: Mapping[str, list[tuple[int, str]]],
+              positions: Mapping[str, int]) -> tuple[str, ...]:
+    """The events behind a line: for a first payment, those that set the plan's state in the
+    period; after an earlier payment, those recorded since it that bear on the period."""
+    years = {financial_year_of(s.start) for s in here} or {financial_year_of(period.start)}
+    if last_paid_at is None:
+        ids = list(dict.fromkeys(s.because for s in here)) or [plan.facts[0].id]
+        return tuple(ids)
+    ids = [r.id for r in plan.facts if positions.get(r.id, 0) > last_paid_at]
+    for year in sorted(years):
+        ids += [i for pos, i in term_sources.get(year, []) if pos > last_paid_at]
+    return tuple(ids)
+
+

@@ -1,0 +1,63 @@
+"""The termly payment file and its line file, built only from a run's recorded events.
+
+Because the rows come from the recorded SchoolPaid events (not from a recalculation), a
+file rebuilt later from the ledger is byte-identical to the one written at the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..domain import events as ev
+from ..domain.money import pounds
+from ..domain.payments import LINE_KINDS
+from . import arrow_files
+
+
+def run_kind(sequence: int) -> str:
+    return "main" if sequence == 1 else "supplementary"
+
+
+def file_stem(prefix: str, run: ev.PaymentRunRecorded) -> str:
+    kind = "" if run.sequence == 1 else "-supplementary"
+    return f"{prefix}-{run.run_id}{kind}"
+
+
+def school_rows(run: ev.PaymentRunRecorded, paid: list[ev.SchoolPaid],
+                names: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    for payment in sorted(paid, key=lambda p: p.school):
+        totals = dict.fromkeys(LINE_KINDS, 0)
+        for line in payment.lines:
+            totals[line.kind] += line.amount
+        total = sum(totals.values())
+        yield {
+            "run_id": run.run_id, "run_kind": run_kind(run.sequence), "period": run.period,
+            "school_urn": payment.school, "school_name": names.get(payment.school, ""),
+            "regular_pence": totals["regular"], "arrears_pence": totals["arrears"],
+            "clawback_pence": totals["clawback"], "protection_pence": totals["protection"],
+            "cushion_pence": totals["cushion"], "total_pence": total, "total_gbp": pounds(total),
+            "seal": run.seal,
+        }
+
+
+def line_rows(run: ev.PaymentRunRecorded, paid: list[ev.SchoolPaid]) -> Iterator[dict[str, Any]]:
+    for payment in sorted(paid, key=lambda p: p.school):
+        for line in payment.lines:
+            yield {
+                "run_id": run.run_id, "run_kind": run_kind(run.sequence), "period": run.period,
+                "school_urn": payment.school, "plan_ref": line.plan, "pupil_ref": line.pupil,
+                "line_kind": line.kind, "for_period": line.for_period,
+                "amount_pence": line.amount, "amount_gbp": pounds(line.amount),
+                "basis": line.basis, "band_or_hours": line.band_or_hours, "days": line.days,
+                "reason": line.reason, "caused_by": " ".join(line.caused_by),
+            }
+
+
+def write_run_files(run: ev.PaymentRunRecorded, paid: list[ev.SchoolPaid],
+                    names: Mapping[str, str], out: Path) -> list[Path]:
+    schools = arrow_files.table("payments", school_rows(run, paid, names))
+    lines = arrow_files.table("payment-lines", line_rows(run, paid))
+    return [*arrow_files.write("payments", schools, out / file_stem("payments", run)),
+            *arrow_files.write("payment-lines", lines, out / file_stem("payment-lines", run))]

@@ -1,0 +1,79 @@
+"""Everything the ledger knew at a position, read in one pass in ledger order.
+
+Payment runs, replays and projections as of a moment all start from this: reference terms,
+calendars, every plan's facts, what each plan has been paid and the runs made so far.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from .audit.chain import GENESIS, next_link
+from .domain import events as ev
+from .domain.calendar import Calendar, Period, with_default_terms
+from .domain.payments import PaidSoFar
+from .domain.plan import Plan, RecordedFact
+from .domain.rules import Terms
+from .ledger import periods_of
+from .store import EventStore, Recorded
+
+
+@dataclass
+class Known:
+    position: int = 0
+    terms: Terms = field(default_factory=Terms)
+    calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)
+    plan_facts: dict[str, list[RecordedFact]] = field(default_factory=lambda: defaultdict(list))
+    positions: dict[str, int] = field(default_factory=dict)  # plan event id → position
+    paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
+    runs: list[tuple[int, Recorded]] = field(default_factory=list)
+    school_payments: dict[str, list[tuple[int, Recorded]]] = field(
+        default_factory=lambda: defaultdict(list))
+    seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
+    head: bytes = GENESIS
+
+    def apply(self, position: int, recorded: Recorded) -> None:
+        fact = recorded.fact
+        self.position = position
+        if isinstance(fact, ev.SchoolPaid):
+            for line in fact.lines:
+                if line.plan:
+                    self.paid[line.plan].add(line, fact.school, position)
+            self.school_payments[fact.run_id].append((position, recorded))
+        elif isinstance(fact, ev.PaymentRunRecorded):
+            self.runs.append((position, recorded))
+        elif isinstance(fact, ev.Sealed):
+            self.seals.append((position, fact))
+        elif isinstance(fact, ev.CalendarSet):
+            self.calendars[fact.year] = periods_of(fact)
+        elif fact.TYPE.startswith("plan."):
+            self.plan_facts[recorded.originator_id].append(
+                RecordedFact(recorded.id, fact, position))
+            self.positions[recorded.id] = position
+        else:
+            self.terms.apply(fact, recorded.id, position)
+
+    def plans(self) -> list[Plan]:
+        return [Plan(facts) for facts in self.plan_facts.values()]
+
+    def calendar_through(self, last: date) -> Calendar:
+        starts = [facts[0].fact.effective for facts in self.plan_facts.values()  # type: ignore[attr-defined]
+                  if isinstance(facts[0].fact, ev.PlanIssued)]
+        return with_default_terms(self.calendars, min([*starts, last]), last)
+
+    def runs_for(self, period_id: str) -> list[ev.PaymentRunRecorded]:
+        return [r.fact for _, r in self.runs  # type: ignore[misc]
+                if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.period == period_id]
+
+
+def read_known(store: EventStore, upto: int | None = None) -> Known:
+    """Fold every event up to ``upto`` (all if None), keeping the chain head as it goes."""
+    known = Known()
+    head = GENESIS
+    for n in store.notifications(upto=upto):
+        head = next_link(head, n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+        known.apply(n.id, store.mapper.to_domain_event(n))
+    known.head = head
+    return known

@@ -1,0 +1,118 @@
+"""Payment runs: pay every school what is due for a period and record why (issue 3).
+
+A run reads the ledger as known at its start, works out every plan's lines with the rules
+in ``domain.payments``, and records them atomically: one PaymentRunRecorded on the
+``payments`` stream (whose version orders all runs, so two runs at once conflict instead of
+paying twice), a Sealed event with the chain head it was computed from, and one SchoolPaid
+event per school holding its lines. Nothing is recorded if anything it needs is missing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from .audit.chain import digest
+from .domain import events as ev
+from .domain.errors import MissingTerms, RuleError
+from .domain.payments import plan_lines
+from .io.payment_files import write_run_files
+from .known import Known, read_known
+from .ledger import Ledger
+from .store import ConflictError, Recorded
+
+PAYMENTS_STREAM = "payments"
+SEALS_STREAM = "seals"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    period: str
+    sequence: int
+    seal: str
+    position: int  # the ledger position of the run's record
+    school_paid: list[ev.SchoolPaid] = field(default_factory=list)
+    recorded: bool = True
+
+    @property
+    def supplementary(self) -> bool:
+        return self.sequence > 1
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for paid in self.school_paid for line in paid.lines)
+
+
+def run_id_for(period_id: str, sequence: int) -> str:
+    """'2025-26/autumn', 1 → '2025-26-autumn-r1': safe in file names and URLs."""
+    return f"{period_id.replace('/', '-')}-r{sequence}"
+
+
+def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
+    """The lines a run for ``period_id`` would pay now, by school; records nothing."""
+    year = period_id.split("/", 1)[0]
+    try:
+        start = int(year[:4])
+    except ValueError:
+        raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn") from None
+    calendar = known.calendar_through(date(start + 1, 8, 31))
+    run_period = calendar.period(period_id)
+    periods = calendar.up_to(run_period)
+    by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
+    missing: list[str] = []
+    for plan in known.plans():
+        try:
+            lines = plan_lines(plan, periods, run_period, known.terms, known.paid[plan.ref],
+                               known.terms.sources, known.positions)
+        except MissingTerms as gap:
+            missing.extend(gap.missing)
+            continue
+        for school, line in lines:
+            by_school[school].append(line)
+    for lines in by_school.values():
+        lines.sort(key=lambda line: line.plan)  # stable: each plan's periods stay in order
+    if missing:
+        raise MissingTerms(missing)
+    return len(known.runs_for(period_id)) + 1, dict(by_school)
+
+
+def pay(ledger: Ledger, period_id: str) -> RunResult:
+    """Record a payment run for the period, or say there is nothing new to pay."""
+    store = ledger.store
+    known = read_known(store)
+    sequence, by_school = compute_run(known, period_id)
+    seal = digest(known.head, known.position)
+    run_id = run_id_for(period_id, sequence)
+    if sequence > 1 and not by_school:
+        return RunResult(run_id_for(period_id, sequence - 1), period_id, sequence - 1, seal,
+                         known.position, recorded=False)
+    paid = [ev.SchoolPaid(run_id, period_id, school, tuple(lines))
+            for school, lines in sorted(by_school.items())]
+    total = sum(line.amount for p in paid for line in p.lines)
+    now = ledger.clock()
+    runs_version = store.version(PAYMENTS_STREAM)
+    if runs_version != len(known.runs):
+        raise ConflictError("another payment run was recorded while this one was being worked "
+                            "out; nothing was recorded: run it again")
+    batch = [
+        Recorded(SEALS_STREAM, store.version(SEALS_STREAM) + 1, now,
+                 ev.Sealed(known.head.hex(), known.position, f"payment run {run_id}")),
+        Recorded(PAYMENTS_STREAM, runs_version + 1, now,
+                 ev.PaymentRunRecorded(run_id, period_id, sequence, len(paid), total, seal)),
+        *(Recorded(f"run:{run_id}", i + 1, now, p) for i, p in enumerate(paid)),
+    ]
+    positions = store.append(batch)
+    return RunResult(run_id, period_id, sequence, seal, positions[1], paid)
+
+
+def write_files_for_run(known: Known, run_id: str, out: Path) -> list[Path]:
+    for _, recorded in known.runs:
+        run = recorded.fact
+        if isinstance(run, ev.PaymentRunRecorded) and run.run_id == run_id:
+            paid = [r.fact for _, r in known.school_payments.get(run_id, [])]
+            names = {urn: s.name for urn, s in known.terms.schools.items()}
+            return write_run_files(run, paid, names, out)  # type: ignore[arg-type]
+    raise RuleError("run", f"no payment run {run_id} in the ledger")
