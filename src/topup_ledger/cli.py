@@ -19,6 +19,7 @@ from .cli_support import (
     open_ledger,
     refusals,
 )
+from .demo import run_demo
 from .domain import events as ev
 from .domain.calendar import parse_year, termly_periods
 from .domain.errors import RuleError
@@ -317,6 +318,16 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
             f"total £{pounds(result.total)}", f"seal {result.seal}",
             *(f"  wrote {f}" for f in files)])
     emit(report, as_json, text)
+
+
+@main.command("demo")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default="topup-demo", show_default=True, help="Folder for the demo LA.")
+@refusals
+def demo_cmd(out: Path) -> None:
+    """Build a demo LA in a fresh ledger and pay it for a year, end to end."""
+    folder = run_demo(out, click.echo)
+    click.echo(f"demo ledger, payment files and summary are in {folder.resolve()}")
 
 
 def run() -> None:  # the console entry point: a friendly interrupt
