@@ -25,7 +25,6 @@ from .domain.calendar import parse_year, termly_periods
 from .domain.errors import RuleError
 from .domain.money import parse_pounds, pounds
 from .io.periods_csv import read_periods
-from .known import read_known
 from .payrun import pay, write_files_for_run
 from .reports import due_report, history
 from .store import describe
@@ -300,8 +299,7 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
     """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
     ledger = ledger_of(ctx)
     result = pay(ledger, period_id)
-    known = read_known(ledger.store, upto=result.position + len(result.school_paid))
-    files = write_files_for_run(known, result.run_id, out)
+    files = write_files_for_run(ledger.store, result.run_id, out)
     rows = [{"school_urn": p.school, "total_pence": sum(line.amount for line in p.lines),
              "lines": len(p.lines)} for p in result.school_paid]
     report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,

@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from .domain.money import pounds_for_people
-from .known import read_known
 from .ledger import Ledger
 from .payrun import RunResult, pay, write_files_for_run
 from .store import EventStore
@@ -64,9 +63,8 @@ def run_demo(folder: Path, say: Callable[[str], None]) -> Path:
     try:
         ledger = Ledger(store)
         runs = build(ledger, say)
-        known = read_known(store)
         for result in runs:
-            files = write_files_for_run(known, result.run_id, folder / "payments")
+            files = write_files_for_run(store, result.run_id, folder / "payments")
             say(f"{result.run_id}: {len(result.school_paid)} schools, "
                 f"{pounds_for_people(result.total)} (seal {result.seal[:12]}…) → {files[0].name}")
         total = sum(r.total for r in runs)

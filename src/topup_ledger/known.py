@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from .audit.chain import GENESIS, next_link
 from .domain import events as ev
@@ -18,6 +19,7 @@ from .domain.plan import Plan, RecordedFact
 from .domain.rules import Terms
 from .ledger import periods_of
 from .store import EventStore, Recorded
+from .upcasting import upcast
 
 
 @dataclass
@@ -29,10 +31,11 @@ class Known:
     positions: dict[str, int] = field(default_factory=dict)  # plan event id → position
     paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
     runs: list[tuple[int, Recorded]] = field(default_factory=list)
-    school_payments: dict[str, list[tuple[int, Recorded]]] = field(
-        default_factory=lambda: defaultdict(list))
     seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
     head: bytes = GENESIS
+    # the position of the latest fact that can change any plan's due: a school, calendar,
+    # rate or tariff; plans' own facts are tracked per plan
+    reference_changed_at: int = 0
 
     def apply(self, position: int, recorded: Recorded) -> None:
         fact = recorded.fact
@@ -40,20 +43,31 @@ class Known:
         if isinstance(fact, ev.SchoolPaid):
             for line in fact.lines:
                 if line.plan:
-                    self.paid[line.plan].add(line, fact.school, position)
-            self.school_payments[fact.run_id].append((position, recorded))
+                    self.paid[line.plan].add(line.for_period, fact.school, line.component,
+                                             line.amount, position)
         elif isinstance(fact, ev.PaymentRunRecorded):
             self.runs.append((position, recorded))
         elif isinstance(fact, ev.Sealed):
             self.seals.append((position, fact))
         elif isinstance(fact, ev.CalendarSet):
             self.calendars[fact.year] = periods_of(fact)
+            self.reference_changed_at = position
         elif fact.TYPE.startswith("plan."):
             self.plan_facts[recorded.originator_id].append(
                 RecordedFact(recorded.id, fact, position))
             self.positions[recorded.id] = position
         else:
             self.terms.apply(fact, recorded.id, position)
+            self.reference_changed_at = position
+
+    def add_payment(self, position: int, state: dict[str, Any]) -> None:
+        data = upcast(ev.SchoolPaid.TYPE, state["v"], state["data"])
+        school = data["school"]
+        for line in data["lines"]:
+            if line["plan"]:
+                self.paid[line["plan"]].add(line["for_period"], school, line["component"],
+                                            line["amount"], position)
+        self.position = position
 
     def plans(self) -> list[Plan]:
         return [Plan(facts) for facts in self.plan_facts.values()]
@@ -74,6 +88,11 @@ def read_known(store: EventStore, upto: int | None = None) -> Known:
     head = GENESIS
     for n in store.notifications(upto=upto):
         head = next_link(head, n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
-        known.apply(n.id, store.mapper.to_domain_event(n))
+        if n.topic == ev.SchoolPaid.TYPE:
+            # Payments are most of a mature ledger: fold their lines straight from the
+            # stored data instead of building an object per line.
+            known.add_payment(n.id, store.mapper.decode_state(n.state))
+        else:
+            known.apply(n.id, store.mapper.to_domain_event(n))
     known.head = head
     return known

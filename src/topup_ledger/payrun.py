@@ -16,12 +16,13 @@ from pathlib import Path
 
 from .audit.chain import digest
 from .domain import events as ev
+from .domain.calendar import Period
 from .domain.errors import MissingTerms, RuleError
 from .domain.payments import plan_lines
 from .io.payment_files import write_run_files
 from .known import Known, read_known
 from .ledger import Ledger
-from .store import ConflictError, Recorded
+from .store import ConflictError, EventStore, Recorded
 
 PAYMENTS_STREAM = "payments"
 SEALS_STREAM = "seals"
@@ -63,10 +64,16 @@ def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.Pa
     periods = calendar.up_to(run_period)
     by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
     missing: list[str] = []
+    last_run = known.runs[-1] if known.runs else None
+    settled_by_last_run: Period | None = None
+    if last_run is not None and known.reference_changed_at <= last_run[0]:
+        settled_by_last_run = calendar.period(last_run[1].fact.period)  # type: ignore[attr-defined]
     for plan in known.plans():
+        changed_since = plan.facts[-1].position > last_run[0] if last_run else True
+        settled = None if changed_since else settled_by_last_run
         try:
             lines = plan_lines(plan, periods, run_period, known.terms, known.paid[plan.ref],
-                               known.terms.sources, known.positions)
+                               known.terms.sources, known.positions, settled)
         except MissingTerms as gap:
             missing.extend(gap.missing)
             continue
@@ -108,11 +115,15 @@ def pay(ledger: Ledger, period_id: str) -> RunResult:
     return RunResult(run_id, period_id, sequence, seal, positions[1], paid)
 
 
-def write_files_for_run(known: Known, run_id: str, out: Path) -> list[Path]:
-    for _, recorded in known.runs:
-        run = recorded.fact
-        if isinstance(run, ev.PaymentRunRecorded) and run.run_id == run_id:
-            paid = [r.fact for _, r in known.school_payments.get(run_id, [])]
-            names = {urn: s.name for urn, s in known.terms.schools.items()}
-            return write_run_files(run, paid, names, out)  # type: ignore[arg-type]
-    raise RuleError("run", f"no payment run {run_id} in the ledger")
+def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]:
+    """Write a run's payment files from its recorded events alone (byte-identical later)."""
+    runs = [r for r in store.stream_recorded(PAYMENTS_STREAM)
+            if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.run_id == run_id]
+    if not runs:
+        raise RuleError("run", f"no payment run {run_id} in the ledger")
+    run = runs[0]
+    paid = [r.fact for r in store.stream_recorded(f"run:{run_id}")]
+    # A school's details never change once recorded, so today's names are the run's names.
+    names = {r.fact.urn: r.fact.name  # type: ignore[attr-defined]
+             for _, r in store.recorded(types=(ev.SchoolAdded.TYPE,))}
+    return write_run_files(run.fact, paid, names, out)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -34,32 +35,42 @@ def to_data(obj: Any) -> Any:
     return obj
 
 
-def _from(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _from(inner[0], value)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_from(args[0], v) for v in value)
-        return tuple(_from(a, v) for a, v in zip(args, value, strict=True))
-    if tp is date:
-        return date.fromisoformat(value)
-    if tp is Decimal:
-        return Decimal(value)
-    if dataclasses.is_dataclass(tp):
-        return from_data(tp, value)
+def _identity(value: Any) -> Any:
     return value
 
 
-def from_data(cls: type, data: dict[str, Any]) -> Any:
+@cache
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """A decoder for one declared type, built once: decoding runs for every event read."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        inner = _decoder(next(a for a in typing.get_args(tp) if a is not type(None)))
+        return lambda value: None if value is None else inner(value)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _decoder(args[0])
+            return lambda value: tuple(map(item, value))
+        parts = [_decoder(a) for a in args]
+        return lambda value: tuple(f(v) for f, v in zip(parts, value, strict=True))
+    if tp is date:
+        return date.fromisoformat
+    if tp is Decimal:
+        return Decimal
+    if dataclasses.is_dataclass(tp):
+        return lambda value: from_data(tp, value)  # type: ignore[arg-type]
+    return _identity
+
+
+@cache
+def _field_decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     hints = _hints(cls)
-    kwargs = {f.name: _from(hints[f.name], data[f.name])
-              for f in dataclasses.fields(cls) if f.name in data}
-    return cls(**kwargs)
+    return tuple((f.name, _decoder(hints[f.name])) for f in dataclasses.fields(cls))
+
+
+def from_data(cls: type, data: dict[str, Any]) -> Any:
+    return cls(**{name: decode(data[name])
+                  for name, decode in _field_decoders(cls) if name in data})
 
 
 def fact_from_data(fact_type: str, data: dict[str, Any]) -> ev.Fact:

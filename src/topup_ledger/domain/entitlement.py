@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
+from functools import lru_cache
 
 from .calendar import Period, financial_year_starts
 from .errors import MissingTerms
@@ -47,13 +48,20 @@ class Stretch:
     def days(self) -> int:
         return (self.end_exclusive - self.start).days
 
-    @property
-    def weight(self) -> Fraction:
-        return self.period.share * self.days / self.period.days
-
     def exact(self) -> dict[DueKey, Fraction]:
-        return {(self.school, BASE): self.annual.base * self.weight,
-                (self.school, PROTECTION): self.annual.protection * self.weight}
+        share, days, period_days = self.period.share, self.days, self.period.days
+        return {(self.school, BASE): portion(self.annual.base, share, days, period_days),
+                (self.school, PROTECTION): portion(self.annual.protection, share, days, period_days)}
+
+
+@lru_cache(maxsize=1 << 16)
+def portion(annual: Fraction, share: Fraction, days: int, period_days: int) -> Fraction:
+    """annual amount × period share × days in stretch ÷ days in period, exactly.
+
+    Cached because a county's plans share a handful of rates and stretch lengths, and exact
+    fraction arithmetic is the cost of a payment run.
+    """
+    return annual * share * days / period_days
 
 
 def stretches(plan: Plan, period: Period, terms: Terms) -> list[Stretch]:

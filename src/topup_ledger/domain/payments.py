@@ -34,10 +34,11 @@ class PaidSoFar:
     amounts: dict[PaidKey, int] = field(default_factory=dict)
     last_paid_at: dict[str, int] = field(default_factory=dict)
 
-    def add(self, line: PaymentLine, school: str, position: int) -> None:
-        key = (line.for_period, school, line.component)
-        self.amounts[key] = self.amounts.get(key, 0) + line.amount
-        self.last_paid_at[line.for_period] = max(self.last_paid_at.get(line.for_period, 0), position)
+    def add(self, period_id: str, school: str, component: str, amount: int,
+            position: int) -> None:
+        key = (period_id, school, component)
+        self.amounts[key] = self.amounts.get(key, 0) + amount
+        self.last_paid_at[period_id] = max(self.last_paid_at.get(period_id, 0), position)
 
 
 def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:
@@ -48,18 +49,24 @@ def line_kind(period: Period, run_period: Period, component: str, amount: int) -
 
 def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms: Terms,
                paid: PaidSoFar, term_sources: Mapping[str, list[tuple[int, str]]],
-               positions: Mapping[str, int]) -> list[tuple[str, PaymentLine]]:
+               positions: Mapping[str, int],
+               settled: Period | None = None) -> list[tuple[str, PaymentLine]]:
     """The lines that bring the plan's paid up to its due, as (school, line) pairs.
 
     ``positions`` gives the ledger position of each of the plan's events and
     ``term_sources`` the (position, id) of each financial year's rate and tariff facts, so
     that each line can name the events recorded since the period was last paid.
+    ``settled`` is the last period known to be paid exactly as due (nothing that bears on
+    the plan was recorded since a run covered it): periods up to it are not looked at again,
+    except to carry the year's cumulative rounding.
     """
-    periods = list(periods)
+    periods = [p for p in periods if settled is None or p.year >= settled.year]
     due = dues(plan, periods, terms)
     by_id = {p.id: p for p in periods}
+    open_ids = {p.id for p in periods if settled is None or p.start > settled.start}
     lines: list[tuple[str, PaymentLine]] = []
-    for period_id in sorted({*due, *(k[0] for k in paid.amounts)}, key=lambda i: by_id[i].start):
+    candidates = {*due, *(k[0] for k in paid.amounts)} & open_ids
+    for period_id in sorted(candidates, key=lambda i: by_id[i].start):
         period = by_id[period_id]
         owed = due.get(period_id, {})
         keys = {*owed, *((s, c) for (p, s, c) in paid.amounts if p == period_id)}

@@ -48,7 +48,11 @@ class Terms:
     # (position, id) of the facts that set each year's rates and tariffs, for "caused by"
     sources: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
+    # annual amounts already worked out, by everything they depend on; cleared on any change
+    _annual: dict[tuple[object, ...], Annual] = field(default_factory=dict, repr=False)
+
     def apply(self, fact: ev.Fact, event_id: str = "", position: int = 0) -> None:
+        self._annual.clear()
         if isinstance(fact, ev.SchoolAdded):
             self.schools[fact.urn] = fact
         elif isinstance(fact, ev.HourlyRateSet):
@@ -78,6 +82,15 @@ class Terms:
             raise RuleError("band", f"band {band} has no tariff for financial year {year}")
 
     def annual_amount(self, state: PlanState, day: date) -> Annual:
+        year = financial_year_of(day)
+        key = (state.school, state.basis, state.band, state.hours, year,
+               state.prior_annual if state.protected_on(day) else None)
+        cached = self._annual.get(key)
+        if cached is None:
+            cached = self._annual[key] = self._annual_amount(state, day)
+        return cached
+
+    def _annual_amount(self, state: PlanState, day: date) -> Annual:
         missing = self.missing_for(state, day)
         if missing:
             raise MissingTerms(missing)
