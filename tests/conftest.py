@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ BACKENDS = ["sqlite", "postgres"]
 class FakeClock:
     """The ledger's clock for tests: starts at a fixed moment, one second per reading."""
 
-    def __init__(self, start: datetime = datetime(2025, 9, 1, 9, 0, tzinfo=timezone.utc)) -> None:
+    def __init__(self, start: datetime = datetime(2025, 9, 1, 9, 0, tzinfo=UTC)) -> None:
         self.now = start
 
     def __call__(self) -> datetime:

@@ -68,6 +68,22 @@ def school_add(ctx: click.Context, urn: str, name: str, setting: str, la_code: s
     click.echo(f"recorded {event}: school {urn} {name} ({setting})")
 
 
+@school.command("cushion")
+@click.argument("urn")
+@click.option("--from", "effective", required=True, callback=as_date("from"))
+@click.option("--until", required=True, callback=as_date("until"), help="Last day it applies.")
+@click.option("--share", required=True, callback=as_decimal,
+              help="Percent of the school's net reduction from the move to bands, e.g. 50.")
+@click.option("--reason", default="")
+@click.pass_context
+@refusals
+def school_cushion(ctx: click.Context, urn: str, effective: date, until: date, share: Decimal,
+                   reason: str) -> None:
+    """Give a school a transitional cushion, paid as its own line."""
+    event = ledger_of(ctx).set_cushion(urn, effective, until, share, reason)
+    click.echo(f"recorded {event}: school {urn} cushion {share}% from {effective} to {until}")
+
+
 @main.group()
 def calendar() -> None:
     """Payment calendars."""

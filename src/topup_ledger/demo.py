@@ -39,11 +39,14 @@ def build(ledger: Ledger, say: Callable[[str], None]) -> list[RunResult]:
                       kind="non-statutory")
     say("issued 6 plans (4 EHCPs on bands or hours, 1 mid-term, 1 non-statutory)")
     runs = [pay(ledger, "2025-26/autumn")]
-    ledger.transfer("EHCP-0001", "B", date(2025, 11, 3), protect_until=date(2026, 8, 31))
+    ledger.transfer("EHCP-0001", "B", date(2025, 11, 3), protect_until=date(2026, 3, 31))
     ledger.transfer("EHCP-0002", "D", date(2026, 1, 5))
+    ledger.set_cushion("100001", date(2026, 4, 1), date(2027, 3, 31), Decimal(50),
+                       "first year of banded funding")
     ledger.change_band("EHCP-0003", "D", date(2025, 11, 1), "annual-review")  # recorded late
     ledger.move("EHCP-0005", "100002", date(2026, 2, 2))
-    say("autumn paid; then: two transfers to bands (one protected), a backdated band change, a move")
+    say("autumn paid; then: two transfers to bands (one protected to 31 March), a cushion for "
+        "Oakfield from April, a backdated band change, a move")
     runs.append(pay(ledger, "2025-26/spring"))
     ledger.cease("FFI-0006", date(2026, 3, 1), "needs met without top-up")  # backdated
     plan = ledger.plan("EHCP-0003")

@@ -14,6 +14,7 @@ from typing import Any
 from .audit.chain import GENESIS, next_link
 from .domain import events as ev
 from .domain.calendar import Calendar, Period, with_default_terms
+from .domain.cushion import Cushion
 from .domain.payments import PaidSoFar
 from .domain.plan import Plan, RecordedFact
 from .domain.rules import Terms
@@ -30,6 +31,8 @@ class Known:
     plan_facts: dict[str, list[RecordedFact]] = field(default_factory=lambda: defaultdict(list))
     positions: dict[str, int] = field(default_factory=dict)  # plan event id → position
     paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
+    cushion_paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
+    cushions: list[Cushion] = field(default_factory=list)
     runs: list[tuple[int, Recorded]] = field(default_factory=list)
     seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
     head: bytes = GENESIS
@@ -42,13 +45,16 @@ class Known:
         self.position = position
         if isinstance(fact, ev.SchoolPaid):
             for line in fact.lines:
-                if line.plan:
-                    self.paid[line.plan].add(line.for_period, fact.school, line.component,
-                                             line.amount, position)
+                paid = self.paid[line.plan] if line.plan else self.cushion_paid[fact.school]
+                paid.add(line.for_period, fact.school, line.component, line.amount, position)
         elif isinstance(fact, ev.PaymentRunRecorded):
             self.runs.append((position, recorded))
         elif isinstance(fact, ev.Sealed):
             self.seals.append((position, fact))
+        elif isinstance(fact, ev.CushionSet):
+            self.cushions.append(Cushion(fact.school, fact.effective, fact.until,
+                                         fact.share_percent, recorded.id))
+            self.reference_changed_at = position
         elif isinstance(fact, ev.CalendarSet):
             self.calendars[fact.year] = periods_of(fact)
             self.reference_changed_at = position
@@ -64,9 +70,8 @@ class Known:
         data = upcast(ev.SchoolPaid.TYPE, state["v"], state["data"])
         school = data["school"]
         for line in data["lines"]:
-            if line["plan"]:
-                self.paid[line["plan"]].add(line["for_period"], school, line["component"],
-                                            line["amount"], position)
+            paid = self.paid[line["plan"]] if line["plan"] else self.cushion_paid[school]
+            paid.add(line["for_period"], school, line["component"], line["amount"], position)
         self.position = position
 
     def plans(self) -> list[Plan]:

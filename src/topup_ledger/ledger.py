@@ -169,6 +169,18 @@ class Ledger:
         return self._append(stream, ev.TariffSet(
             year, tuple(sorted(bands.items())), setting, reason))[0]
 
+    def set_cushion(self, urn: str, effective: date, until: date, share_percent: Decimal,
+                    reason: str = "") -> str:
+        """Record a per-school transitional cushion (DESIGN §3): a share of the school's net
+        reduction from the move to bands, paid as its own line from ``effective`` to ``until``."""
+        self.terms().setting_of(check_urn(urn))
+        if until < effective:
+            raise RuleError("until", f"{until} is before {effective}")
+        if not 0 < share_percent <= 100:
+            raise RuleError("share", f"{share_percent}% must be more than 0 and at most 100")
+        return self._append(f"cushion:{urn}", ev.CushionSet(urn, effective, until, share_percent,
+                                                             reason))[0]
+
     def issue_plan(self, ref: str, pupil: str, school: str, effective: date,
                    hours: Decimal | None = None, band: str | None = None,
                    kind: str = "ehcp") -> str:

@@ -18,7 +18,7 @@ from .audit.chain import digest
 from .domain import events as ev
 from .domain.calendar import Period
 from .domain.errors import MissingTerms, RuleError
-from .domain.payments import plan_lines
+from .domain.payments import cushion_lines, plan_lines
 from .io.payment_files import write_run_files
 from .known import Known, read_known
 from .ledger import Ledger
@@ -79,10 +79,17 @@ def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.Pa
             continue
         for school, line in lines:
             by_school[school].append(line)
-    for lines in by_school.values():
-        lines.sort(key=lambda line: line.plan)  # stable: each plan's periods stay in order
     if missing:
         raise MissingTerms(missing)
+    cushioned = sorted({c.school for c in known.cushions})
+    if cushioned:
+        plans = known.plans()
+        for school in cushioned:
+            mine = [c for c in known.cushions if c.school == school]
+            by_school[school].extend(cushion_lines(mine, school, plans, periods, run_period,
+                                                   known.terms, known.cushion_paid[school]))
+    for lines in by_school.values():
+        lines.sort(key=lambda line: line.plan)  # stable: each plan's periods stay in order
     return len(known.runs_for(period_id)) + 1, dict(by_school)
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
 from functools import lru_cache
+from typing import TypeVar
 
 from .calendar import Period, financial_year_starts
 from .errors import MissingTerms
@@ -29,6 +30,7 @@ COMPONENTS = (BASE, PROTECTION)
 
 # (school URN, component) → amount
 DueKey = tuple[str, str]
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Stretch:
     band_or_hours: str
     annual: Annual
     because: str
+    prior_annual: int | None = None  # kept at transfer: the cushion compares against it
 
     @property
     def days(self) -> int:
@@ -83,7 +86,7 @@ def stretches(plan: Plan, period: Period, terms: Terms) -> list[Stretch]:
                 missing.extend(gaps)
                 continue
             found.append(Stretch(period, a, b, state.school, state.basis, state.band_or_hours,
-                                 terms.annual_amount(state, a), state.because))
+                                 terms.annual_amount(state, a), state.because, state.prior_annual))
     if missing:
         raise MissingTerms([f"{m} (plan {plan.ref}, {period.id})" for m in missing])
     return found
@@ -98,32 +101,44 @@ def exact_due(found: Iterable[Stretch]) -> dict[DueKey, Fraction]:
     return dict(total)
 
 
-def dues(plan: Plan, periods: Iterable[Period], terms: Terms) -> dict[str, dict[DueKey, Pence]]:
-    """Rounded due per period for ``periods`` (in date order, whole years from their start
-    as far as needed), by school and component; only non-zero amounts and amounts that
-    rounding moved appear."""
-    result: dict[str, dict[DueKey, Pence]] = {}
-    cumulative: dict[DueKey, Fraction] = {}
-    rounded: dict[DueKey, Pence] = {}
+def round_cumulatively(
+    by_period: Iterable[tuple[Period, Mapping[K, Fraction]]],
+) -> dict[str, dict[K, Pence]]:
+    """Whole pence per period from exact amounts: within each year and key, a period gets
+    the rounded total so far less the rounded total before it. Only amounts that are not
+    zero after rounding appear."""
+    result: dict[str, dict[K, Pence]] = {}
+    cumulative: dict[K, Fraction] = {}
+    rounded: dict[K, Pence] = {}
     year = None
-    missing: list[str] = []
-    for period in periods:
+    for period, exact in by_period:
         if period.year != year:
             year, cumulative, rounded = period.year, {}, {}
-        try:
-            exact = exact_due(stretches(plan, period, terms))
-        except MissingTerms as gap:
-            missing.extend(gap.missing)
-            continue
-        if not exact:
-            continue
-        period_due: dict[DueKey, Pence] = {}
+        period_due: dict[K, Pence] = {}
         for key, amount in exact.items():
             cumulative[key] = cumulative.get(key, Fraction(0)) + amount
             now = round_half_up(cumulative[key])
-            period_due[key] = now - rounded.get(key, 0)
+            if now != rounded.get(key, 0):
+                period_due[key] = now - rounded.get(key, 0)
             rounded[key] = now
-        result[period.id] = {k: v for k, v in period_due.items() if v}
+        if period_due:
+            result[period.id] = period_due
+    return result
+
+
+def dues(plan: Plan, periods: Iterable[Period], terms: Terms) -> dict[str, dict[DueKey, Pence]]:
+    """Rounded due per period for ``periods`` (in date order, whole years from their start
+    as far as needed), by school and component."""
+    exact: list[tuple[Period, dict[DueKey, Fraction]]] = []
+    missing: list[str] = []
+    for period in periods:
+        try:
+            amounts = exact_due(stretches(plan, period, terms))
+        except MissingTerms as gap:
+            missing.extend(gap.missing)
+            continue
+        if amounts:
+            exact.append((period, amounts))
     if missing:
         raise MissingTerms(missing)
-    return result
+    return round_cumulatively(exact)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from .calendar import Period, financial_year_of
-from .entitlement import PROTECTION, Stretch, dues, stretches
+from .cushion import Cushion, cushion_exact
+from .entitlement import PROTECTION, Stretch, dues, round_cumulatively, stretches
 from .events import PaymentLine
 from .money import pounds
 from .plan import Plan
@@ -43,8 +45,38 @@ class PaidSoFar:
 
 def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:
     if period.id == run_period.id:
-        return PROTECTION_LINE if component == PROTECTION else REGULAR
+        return {PROTECTION: PROTECTION_LINE, CUSHION: CUSHION}.get(component, REGULAR)
     return ARREARS if amount > 0 else CLAWBACK
+
+
+def cushion_lines(cushion_list: list[Cushion], school: str, plans: Iterable[Plan],
+                  periods: Iterable[Period], run_period: Period, terms: Terms,
+                  paid: PaidSoFar) -> list[PaymentLine]:
+    """The school's cushion lines: due (share of its net reduction) less cushion paid."""
+    periods = list(periods)
+    plans = [p for p in plans if school in p.schools()]
+    exact = []
+    for period in periods:
+        found = [s for plan in plans for s in stretches(plan, period, terms)]
+        amount = sum((cushion_exact(c, found) for c in cushion_list), Fraction(0))
+        exact.append((period, {CUSHION: amount}))
+    due = round_cumulatively(exact)
+    lines = []
+    for period in periods:
+        owed = due.get(period.id, {}).get(CUSHION, 0)
+        already = paid.amounts.get((period.id, school, CUSHION), 0)
+        if owed == already:
+            continue
+        amount = owed - already
+        days = sum(c.days_within(period.start, period.end_exclusive) for c in cushion_list)
+        shares = ", ".join(f"{c.share_percent}%" for c in cushion_list)
+        lines.append(PaymentLine(
+            plan="", pupil="", kind=line_kind(period, run_period, CUSHION, amount),
+            for_period=period.id, amount=amount, basis="cushion", band_or_hours="", days=days,
+            reason=(f"{period.id}: transitional cushion ({shares} of the school's net reduction "
+                    f"from the move to bands): due £{pounds(owed)}, already paid £{pounds(already)}"),
+            caused_by=tuple(c.because for c in cushion_list), component=CUSHION))
+    return lines
 
 
 def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms: Terms,
