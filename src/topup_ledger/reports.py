@@ -93,7 +93,7 @@ def due_report(ledger: Ledger, ref: str, period_id: str) -> dict[str, object]:
             "band_or_hours": s.band_or_hours,
             "annual_pence": round_half_up(s.annual.base),
             "protection_annual_pence": round_half_up(s.annual.protection),
-            "because": s.because,
+            "because": " ".join(plan.with_corrections(s.because)),
         } for s in found],
         "due": [{"school": school, "component": component, "pence": pence,
                  "gbp": pounds(pence)} for (school, component), pence in sorted(due.items())],

@@ -152,8 +152,8 @@ def caused_by(plan: Plan, period: Period, here: list[Stretch], last_paid_at: int
     period; after an earlier payment, those recorded since it that bear on the period."""
     years = {financial_year_of(s.start) for s in here} or {financial_year_of(period.start)}
     if last_paid_at is None:
-        ids = list(dict.fromkeys(s.because for s in here)) or [plan.facts[0].id]
-        return tuple(ids)
+        because = dict.fromkeys(s.because for s in here) or [plan.facts[0].id]
+        return tuple(dict.fromkeys(i for b in because for i in plan.with_corrections(b)))
     ids = [r.id for r in plan.facts if positions.get(r.id, 0) > last_paid_at]
     for year in sorted(years):
         ids += [i for pos, i in term_sources.get(year, []) if pos > last_paid_at]

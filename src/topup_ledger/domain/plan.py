@@ -115,8 +115,10 @@ class Plan:
 
     def _apply_corrections(self) -> dict[str, ev.Fact]:
         current = {r.id: r.fact for r in self.facts if not isinstance(r.fact, ev.Corrected)}
+        self.corrections: dict[str, list[str]] = {}
         for r in self.facts:
             if isinstance(r.fact, ev.Corrected):
+                self.corrections.setdefault(r.fact.corrects, []).append(r.id)
                 if r.fact.corrects not in current:
                     raise RuleError("event", f"{r.fact.corrects} is not an event of plan {self.ref}")
                 current[r.fact.corrects] = apply_correction(current[r.fact.corrects], r.fact)
@@ -157,6 +159,10 @@ class Plan:
                 return
         if state is not None and start is not None:
             yield Segment(start, None, state)
+
+    def with_corrections(self, event_id: str) -> list[str]:
+        """The event and the corrections that changed it: together they explain a state."""
+        return [event_id, *self.corrections.get(event_id, [])]
 
     def state_on(self, day: date) -> PlanState | None:
         for segment in self.segments:
