@@ -32,7 +32,7 @@ class Known:
     positions: dict[str, int] = field(default_factory=dict)  # plan event id → position
     paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
     cushion_paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
-    cushions: list[Cushion] = field(default_factory=list)
+    cushions: dict[str, Cushion] = field(default_factory=dict)  # by school
     runs: list[tuple[int, Recorded]] = field(default_factory=list)
     seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
     head: bytes = GENESIS
@@ -52,8 +52,9 @@ class Known:
         elif isinstance(fact, ev.Sealed):
             self.seals.append((position, fact))
         elif isinstance(fact, ev.CushionSet):
-            self.cushions.append(Cushion(fact.school, fact.effective, fact.until,
-                                         fact.share_percent, recorded.id))
+            # A later cushion for a school replaces the earlier one, as tariffs do.
+            self.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
+                                                 fact.share_percent, recorded.id)
             self.reference_changed_at = position
         elif isinstance(fact, ev.CalendarSet):
             self.calendars[fact.year] = periods_of(fact)

@@ -33,9 +33,9 @@ Clock = Callable[[], datetime]
 REFERENCE_TYPES = (ev.SchoolAdded.TYPE, ev.CalendarSet.TYPE, ev.HourlyRateSet.TYPE,
                    ev.TariffSet.TYPE, ev.CushionSet.TYPE)
 
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-_URN = re.compile(r"^\d{6,8}$")
-_BAND = re.compile(r"^[A-Z][A-Z0-9+]{0,3}$")
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", re.ASCII)
+_URN = re.compile(r"\d{6,8}", re.ASCII)
+_BAND = re.compile(r"[A-Z][A-Z0-9+]{0,3}", re.ASCII)
 MAX_BAND_PENCE = 100_000_000  # £1m a year: anything above is a typing mistake
 MAX_HOURLY_PENCE = 10_000  # £100 an hour
 
@@ -45,19 +45,19 @@ def utc_now() -> datetime:
 
 
 def check_ref(value: str, field: str) -> str:
-    if not _REF.match(value):
+    if not _REF.fullmatch(value):
         raise RuleError(field, f"{value!r} must be 1-40 letters, digits, '-', '_' or '.'")
     return value
 
 
 def check_urn(value: str, field: str = "school") -> str:
-    if not _URN.match(value):
+    if not _URN.fullmatch(value):
         raise RuleError(field, f"{value!r} is not a school URN (6 to 8 digits)")
     return value
 
 
 def check_band(value: str, field: str = "band") -> str:
-    if not _BAND.match(value):
+    if not _BAND.fullmatch(value):
         raise RuleError(field, f"{value!r} is not a band name (a capital letter, e.g. D)")
     return value
 

@@ -9,6 +9,7 @@ event per school holding its lines. Nothing is recorded if anything it needs is 
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,9 +17,10 @@ from pathlib import Path
 
 from .audit.chain import digest
 from .domain import events as ev
-from .domain.calendar import Period
+from .domain.calendar import ONE_DAY, Period, with_default_terms
 from .domain.errors import MissingTerms, RuleError
 from .domain.payments import cushion_lines, plan_lines
+from .domain.plan import Plan
 from .io.payment_files import write_run_files
 from .known import Known, read_known
 from .ledger import Ledger
@@ -59,7 +61,10 @@ def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.Pa
         start = int(year[:4])
     except ValueError:
         raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn") from None
-    calendar = known.calendar_through(date(start + 1, 8, 31))
+    plans = known.plans()
+    last = date(start + 1, 8, 31)
+    # From the earliest start as corrected (a correction may move an issue date earlier).
+    calendar = with_default_terms(known.calendars, min([*(p.start for p in plans), last]), last)
     run_period = calendar.period(period_id)
     periods = calendar.up_to(run_period)
     by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
@@ -67,8 +72,12 @@ def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.Pa
     last_run = known.runs[-1] if known.runs else None
     settled_by_last_run: Period | None = None
     if last_run is not None and known.reference_changed_at <= last_run[0]:
-        settled_by_last_run = calendar.period(last_run[1].fact.period)  # type: ignore[attr-defined]
-    for plan in known.plans():
+        last_period = last_run[1].fact.period  # type: ignore[attr-defined]
+        # A run for a later year than this one's calendar reaches settles nothing here.
+        if any(p.id == last_period for p in calendar.periods):
+            settled_by_last_run = calendar.period(last_period)
+    for plan in plans:
+        missing.extend(uncovered(plan, periods))
         changed_since = plan.facts[-1].position > last_run[0] if last_run else True
         settled = None if changed_since else settled_by_last_run
         try:
@@ -81,16 +90,34 @@ def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.Pa
             by_school[school].append(line)
     if missing:
         raise MissingTerms(missing)
-    cushioned = sorted({c.school for c in known.cushions})
-    if cushioned:
+    if known.cushions:
         plans = known.plans()
-        for school in cushioned:
-            mine = [c for c in known.cushions if c.school == school]
-            by_school[school].extend(cushion_lines(mine, school, plans, periods, run_period,
+        for school, cushion in sorted(known.cushions.items()):
+            by_school[school].extend(cushion_lines(cushion, plans, periods, run_period,
                                                    known.terms, known.cushion_paid[school]))
     for lines in by_school.values():
         lines.sort(key=lambda line: line.plan)  # stable: each plan's periods stay in order
-    return len(known.runs_for(period_id)) + 1, dict(by_school)
+    # A school with nothing to pay (e.g. its cushion is settled) gets no SchoolPaid.
+    return len(known.runs_for(period_id)) + 1, {s: ls for s, ls in by_school.items() if ls}
+
+
+def uncovered(plan: Plan, periods: tuple[Period, ...]) -> list[str]:
+    """Days up to the end of ``periods`` on which the plan is funded but that no period of
+    the calendar covers (e.g. a recorded calendar dropped a default year): the run cannot pay
+    them, so it must refuse rather than leave them unpaid."""
+    if not plan.segments or not periods:
+        return []
+    funded_from = plan.segments[0].start
+    funded_to = plan.segments[-1].end_exclusive or periods[-1].end_exclusive
+    gaps = [(funded_from, periods[0].start)]
+    gaps += [(a.end_exclusive, b.start) for a, b in itertools.pairwise(periods)]
+    missing = []
+    for gap_start, gap_end in gaps:
+        first, end = max(gap_start, funded_from), min(gap_end, funded_to)
+        if first < end:
+            missing.append(f"no payment period in the calendar covers {first} to "
+                           f"{end - ONE_DAY} (plan {plan.ref})")
+    return missing
 
 
 def pay(ledger: Ledger, period_id: str) -> RunResult:

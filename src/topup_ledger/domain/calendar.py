@@ -132,8 +132,9 @@ def check_periods(year: str, periods: tuple[Period, ...]) -> None:
         seen.add(period.id)
         if period.end < period.start:
             raise RuleError("end", f"{period.id} ends before it starts")
-        if period.share <= 0:
-            raise RuleError("share", f"{period.id} has no share of the year")
+        if period.share < 0:
+            # A share of 0 is allowed: a month with no school days (August) pays nothing.
+            raise RuleError("share", f"{period.id} has a negative share of the year")
     for before, after in itertools.pairwise(periods):
         if after.start != before.end_exclusive:
             raise RuleError(

@@ -29,7 +29,8 @@ def to_data(obj: Any) -> Any:
     if isinstance(obj, date):
         return obj.isoformat()
     if isinstance(obj, Decimal):
-        return str(obj)
+        return format(obj, "f")  # never exponent form: '10', not '1E+1'
+
     if isinstance(obj, tuple | list):
         return [to_data(x) for x in obj]
     return obj

@@ -11,7 +11,9 @@ from fractions import Fraction
 
 Pence = int
 
-_AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
+# An optional minus and £, then whole pounds with commas only between thousands (so the
+# European "12,50" is refused, not read as £1,250), then at most two decimal places.
+_AMOUNT = re.compile(r"^(-?)£?(\d{1,3}(?:,\d{3})+|\d+)((?:\.\d{1,2})?)$", re.ASCII)
 
 
 def round_half_up(amount: Fraction) -> Pence:
@@ -23,21 +25,28 @@ def round_half_up(amount: Fraction) -> Pence:
 
 def parse_pounds(text: str) -> Pence:
     """'£1,234.50' or '1234.5' → 123450 pence. Raises ValueError on anything else."""
-    cleaned = text.strip().replace("£", "").replace(",", "")
-    if not _AMOUNT.match(cleaned):
+    match = _AMOUNT.match(text.strip())
+    if not match:
         raise ValueError(f"{text!r} is not an amount in pounds (e.g. 1234.50)")
-    return int(Decimal(cleaned) * 100)
+    sign, whole, part = match.groups()
+    return int(Decimal(sign + whole.replace(",", "") + part) * 100)
+
+
+_PLAIN_DECIMAL = re.compile(r"\d{1,9}(\.\d{1,6})?", re.ASCII)
 
 
 def parse_decimal(text: str) -> Decimal:
-    """A plain decimal number such as hours '32.5' or weeks '38'."""
+    """A plain decimal number such as hours '32.5' or weeks '38': digits and a point only,
+    so that '1e1' or '٣' never reach the ledger in a form people would not recognise."""
+    cleaned = text.strip()
+    if cleaned.startswith("-") and _PLAIN_DECIMAL.fullmatch(cleaned[1:]):
+        return -Decimal(cleaned[1:])
+    if not _PLAIN_DECIMAL.fullmatch(cleaned):
+        raise ValueError(f"{text!r} is not a number (write it plainly, e.g. 32.5)")
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
+        return Decimal(cleaned)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
         raise ValueError(f"{text!r} is not a number") from None
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a number")
-    return value
 
 
 def pounds(pence: Pence) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from .calendar import Period, financial_year_of
 from .cushion import Cushion, cushion_exact
@@ -49,17 +48,15 @@ def line_kind(period: Period, run_period: Period, component: str, amount: int) -
     return ARREARS if amount > 0 else CLAWBACK
 
 
-def cushion_lines(cushion_list: list[Cushion], school: str, plans: Iterable[Plan],
-                  periods: Iterable[Period], run_period: Period, terms: Terms,
-                  paid: PaidSoFar) -> list[PaymentLine]:
-    """The school's cushion lines: due (share of its net reduction) less cushion paid."""
+def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Period],
+                  run_period: Period, terms: Terms, paid: PaidSoFar) -> list[PaymentLine]:
+    """The school's cushion lines: due (its share of the net reduction) less cushion paid."""
+    school = cushion.school
     periods = list(periods)
     plans = [p for p in plans if school in p.schools()]
-    exact = []
-    for period in periods:
-        found = [s for plan in plans for s in stretches(plan, period, terms)]
-        amount = sum((cushion_exact(c, found) for c in cushion_list), Fraction(0))
-        exact.append((period, {CUSHION: amount}))
+    exact = [(period, {CUSHION: cushion_exact(
+        cushion, [s for plan in plans for s in stretches(plan, period, terms)])})
+        for period in periods]
     due = round_cumulatively(exact)
     lines = []
     for period in periods:
@@ -68,14 +65,14 @@ def cushion_lines(cushion_list: list[Cushion], school: str, plans: Iterable[Plan
         if owed == already:
             continue
         amount = owed - already
-        days = sum(c.days_within(period.start, period.end_exclusive) for c in cushion_list)
-        shares = ", ".join(f"{c.share_percent}%" for c in cushion_list)
         lines.append(PaymentLine(
             plan="", pupil="", kind=line_kind(period, run_period, CUSHION, amount),
-            for_period=period.id, amount=amount, basis="cushion", band_or_hours="", days=days,
-            reason=(f"{period.id}: transitional cushion ({shares} of the school's net reduction "
-                    f"from the move to bands): due £{pounds(owed)}, already paid £{pounds(already)}"),
-            caused_by=tuple(c.because for c in cushion_list), component=CUSHION))
+            for_period=period.id, amount=amount, basis="cushion", band_or_hours="",
+            days=cushion.days_within(period.start, period.end_exclusive),
+            reason=(f"{period.id}: transitional cushion ({cushion.share_percent}% of the school's "
+                    f"net reduction from the move to bands): due £{pounds(owed)}, "
+                    f"already paid £{pounds(already)}"),
+            caused_by=(cushion.because,), component=CUSHION))
     return lines
 
 
@@ -92,10 +89,12 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
     the plan was recorded since a run covered it): periods up to it are not looked at again,
     except to carry the year's cumulative rounding.
     """
-    periods = [p for p in periods if settled is None or p.year >= settled.year]
+    periods = list(periods)
+    open_ids = {p.id for p in periods if settled is None or p.start > settled.start}
+    open_years = {p.year for p in periods if p.id in open_ids}
+    periods = [p for p in periods if p.year in open_years]
     due = dues(plan, periods, terms)
     by_id = {p.id: p for p in periods}
-    open_ids = {p.id for p in periods if settled is None or p.start > settled.start}
     lines: list[tuple[str, PaymentLine]] = []
     candidates = {*due, *(k[0] for k in paid.amounts)} & open_ids
     for period_id in sorted(candidates, key=lambda i: by_id[i].start):

@@ -95,6 +95,8 @@ def apply_correction(target: ev.Fact, correction: ev.Corrected) -> ev.Fact:
         changes[name] = value
     if not changes:
         raise RuleError("correction", "give the corrected --band, --hours, --from or --school")
+    if "band" in changes and "hours" in changes:
+        raise RuleError("correction", "give either the corrected --band or --hours, not both")
     if isinstance(target, ev.PlanIssued) and ("band" in changes or "hours" in changes):
         # The plan was issued on the other basis: the correction replaces the basis too.
         changes.setdefault("band", None)
