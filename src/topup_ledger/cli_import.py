@@ -1,0 +1,87 @@
+"""`topup import`: load a CSV export of schools, rates, tariffs, plans or changes.
+
+Registered on the main group in cli.py with ``main.add_command(import_cmd, "import")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli_support import Failure, emit, ledger_of, refusals
+from .importer import KINDS, ImportResult, import_table
+from .io.import_csv import FileRefused, read_table, write_rejects
+
+SHOWN_REJECTS = 10
+
+
+def default_rejects(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.rejects.csv")
+
+
+def summary(result: ImportResult, rejects_file: Path | None) -> str:
+    rows = f"{result.rows:,} row{'s' if result.rows != 1 else ''}"
+    parts = [f"{result.recorded:,} recorded ({result.events if result.committed else 0:,} event(s))",
+             f"{result.already:,} already recorded", f"{result.rejected:,} rejected"]
+    lines = [f"{result.path} ({result.kind}): {rows}: " + ", ".join(parts)]
+    if result.blank_lines:
+        lines.append(f"{result.blank_lines} blank line(s) skipped")
+    if result.ignored_columns:
+        lines.append("columns not read: " + ", ".join(result.ignored_columns))
+    rejected = result.rejects()
+    if rejected:
+        lines.append(f"rejected rows (all {len(rejected):,} are in {rejects_file}):")
+        lines += [f"  line {o.line}, {o.field or 'row'}: {o.reason}" for o in rejected[:SHOWN_REJECTS]]
+        if len(rejected) > SHOWN_REJECTS:
+            lines.append(f"  … and {len(rejected) - SHOWN_REJECTS:,} more")
+    if result.rejected and not result.partial:
+        valid = (f", or use --partial to record the {result.not_recorded:,} valid row(s) now"
+                 if result.not_recorded else "")
+        lines.append(f"nothing was recorded because {result.rejected:,} row(s) were rejected: "
+                     f"fix them and import the file again{valid}")
+    elif result.rejected:
+        lines.append(f"--partial: {result.recorded:,} valid row(s) recorded; fix the rejected rows "
+                     f"and import them again (the rejects file can be imported as it is)")
+    elif not result.committed:
+        lines.append("nothing new to record")
+    return "\n".join(lines)
+
+
+@click.command("import")
+@click.argument("path", metavar="FILE.csv",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(KINDS),
+              help="What the file holds (otherwise told from its columns).")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write rejected rows [default: FILE.rejects.csv, if any are rejected].")
+@click.option("--partial", is_flag=True,
+              help="Record the valid rows even if some are rejected (otherwise nothing is).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@refusals
+def import_cmd(ctx: click.Context, path: Path, kind: str | None, rejects_path: Path | None,
+               partial: bool, as_json: bool) -> None:
+    """Import FILE.csv: every row is recorded, already recorded, or rejected with its line.
+
+    A file with any rejected row records nothing unless --partial is given; importing the
+    same file again records nothing new. Exit code 0: no row rejected; 1: rows rejected,
+    the rest recorded (--partial); 2: rows rejected, nothing recorded.
+    """
+    ledger = ledger_of(ctx)
+    try:
+        table = read_table(path)
+        if rejects_path is not None and rejects_path.resolve() == path.resolve():
+            raise Failure("--rejects must not be the file being imported")
+        result = import_table(ledger, table, kind, partial=partial)
+    except FileRefused as error:
+        raise Failure(str(error)) from None
+    rejected = result.rejects()
+    written: Path | None = None
+    if rejected or rejects_path is not None:
+        written = write_rejects(rejects_path or default_rejects(path), table,
+                                [(o.line, o.field, o.reason) for o in rejected])
+    report = {**result.as_json(), "rejects_file": str(written) if written else None}
+    emit(report, as_json, summary(result, written))
+    if rejected:
+        ctx.exit(1 if result.committed or partial else 2)

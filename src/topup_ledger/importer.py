@@ -1,0 +1,583 @@
+"""Bulk import: every row of a CSV export is recorded, already recorded, or rejected (issue 7).
+
+How a file is imported:
+
+1. What the ledger knows (reference data and every plan's facts) is read once, in one pass,
+   into memory (:class:`Staging`). Nothing is read from the store per row.
+2. Each row is turned into the same call a ``topup`` command makes (``Ledger.add_school``,
+   ``issue_plan``, ``transfer``, ...) on a :class:`StagedLedger`: the ledger's own commands,
+   unchanged, reading from and appending to the in-memory state. So a row is checked by
+   exactly the rules of the single command, against what the ledger knows *plus the
+   earlier rows of the same file* (a plan issued on line 3 can move on line 9).
+3. A row whose fact is already in the ledger (or earlier in the file) is reported as
+   *already recorded*, not recorded twice: importing the same file again records nothing.
+4. If any row is rejected, nothing is recorded unless ``partial`` is asked for. Otherwise
+   every staged fact is recorded in one atomic ``EventStore.append``: all or nothing.
+
+The recorded time of every fact of one import is one reading of the ledger's clock: they
+were learned together, in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .domain import events as ev
+from .domain.calendar import Period
+from .domain.errors import MissingTerms, RuleError
+from .domain.plan import RecordedFact
+from .domain.rules import Terms
+from .io.import_csv import (
+    FileRefused,
+    Row,
+    Table,
+    date_cell,
+    decimal_cell,
+    optional,
+    personal_columns,
+    pounds_cell,
+    read_table,
+    required,
+)
+from .ledger import REFERENCE_TYPES, Ledger, periods_of, plan_stream
+from .store import ConflictError, EventStore, Recorded
+
+KINDS = ("schools", "rates", "tariffs", "plans", "changes")
+CHANGES = ("hours", "transfer", "band", "move", "cease", "correct")
+
+RECORDED, ALREADY, REJECTED = "recorded", "already recorded", "rejected"
+
+# Each kind's columns: required, then optional. Tariffs also take one column per band.
+COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "schools": (("urn", "name", "setting"), ("la_code",)),
+    "rates": (("year", "hourly_rate", "weeks"), ("threshold", "reason")),
+    "tariffs": (("year",), ("setting", "reason")),
+    "plans": (("plan", "pupil", "school", "from"), ("hours", "band", "kind")),
+    "changes": (("plan", "change"),
+                ("from", "hours", "band", "school", "protect_until", "event", "reason")),
+}
+
+# Other names that exports commonly use for a column, by kind.
+ALIASES: dict[str, dict[str, str]] = {
+    "schools": {"school": "urn", "school_name": "name", "setting_type": "setting", "la": "la_code"},
+    "rates": {"hourly": "hourly_rate", "rate": "hourly_rate", "weeks_per_year": "weeks"},
+    "tariffs": {},
+    "plans": {"plan_ref": "plan", "pupil_ref": "pupil", "urn": "school", "school_urn": "school",
+              "effective": "from", "effective_from": "from", "start": "from",
+              "hours_per_week": "hours", "plan_kind": "kind"},
+    "changes": {"plan_ref": "plan", "urn": "school", "school_urn": "school",
+                "effective": "from", "effective_from": "from", "note": "reason",
+                "corrects": "event"},
+}
+
+# The columns (other than plan, change and reason) each kind of change reads: required first.
+CHANGE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "hours": (("from", "hours"), ()),
+    "transfer": (("from", "band"), ("protect_until",)),
+    "band": (("from", "band"), ()),
+    "move": (("from", "school"), ()),
+    "cease": (("from",), ()),
+    "correct": (("event",), ("from", "hours", "band", "school")),
+}
+# Changes whose fact keeps no reason: a reason given there would be lost, so it is refused.
+NO_REASON = frozenset({"transfer", "move"})
+NEEDS_REASON = frozenset({"band", "cease", "correct"})
+
+_BAND_NAME = re.compile(r"^[A-Z][A-Z0-9+]{0,3}$")
+_BAND_PREFIX = re.compile(r"^band[\s_-]*(\S+)$", re.IGNORECASE)
+_OPTION = re.compile(r"--([a-z]+(?:-[a-z]+)*)")
+
+
+class AlreadyRecorded(Exception):
+    """The row's fact is already in the ledger (or earlier in the file): nothing to add."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
+
+
+# What the ledger knows, in memory, with what this import adds on top.
+
+
+READ_TYPES = (*REFERENCE_TYPES, *ev.PLAN_FACTS)
+
+
+class Staging:
+    """Every reference and plan fact of the ledger, read once, plus the facts staged since.
+
+    It answers the reads a :class:`Ledger` makes (``stream``, ``version``, ``recorded``)
+    and takes its appends, so the ledger's commands run unchanged against memory. The
+    staged facts reach the real store only through :meth:`commit`.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.location = store.location
+        self.streams: dict[str, list[Recorded]] = {}
+        self.terms = Terms()
+        self.calendars: dict[str, tuple[Period, ...]] = {}
+        self.reference: list[tuple[int, Recorded]] = []
+        self.staged: list[Recorded] = []
+        self.position = 0
+        for position, recorded in store.recorded(types=READ_TYPES):
+            self._know(recorded, position)
+            self.position = position
+
+    def _know(self, recorded: Recorded, position: int) -> None:
+        self.streams.setdefault(recorded.originator_id, []).append(recorded)
+        fact = recorded.fact
+        if fact.TYPE in REFERENCE_TYPES:
+            self.reference.append((position, recorded))
+            if isinstance(fact, ev.CalendarSet):
+                self.calendars[fact.year] = periods_of(fact)
+            self.terms.apply(fact, recorded.id, position)
+
+    # The reads Ledger makes.
+
+    def stream(self, name: str) -> list[RecordedFact]:
+        return [RecordedFact(r.id, r.fact) for r in self.streams.get(name, ())]
+
+    def stream_recorded(self, name: str) -> list[Recorded]:
+        return list(self.streams.get(name, ()))
+
+    def version(self, name: str) -> int:
+        records = self.streams.get(name)
+        return records[-1].originator_version if records else 0
+
+    def recorded(self, after: int = 0, upto: int | None = None,
+                 types: Sequence[str] = ()) -> Iterator[tuple[int, Recorded]]:
+        """Reference facts only (all that Ledger reads this way), staged ones last."""
+        if any(t not in REFERENCE_TYPES for t in types) or not types:
+            raise NotImplementedError("a staged import serves reference facts only")
+        for position, recorded in self.reference:
+            if after < position and (upto is None or position <= upto) and recorded.fact.TYPE in types:
+                yield position, recorded
+
+    def max_position(self) -> int:
+        return self.position + len(self.staged)
+
+    # The append Ledger makes: staged in memory, checked like the store checks versions.
+
+    def append(self, batch: Sequence[Recorded]) -> list[int]:
+        versions: dict[str, int] = {}
+        for r in batch:
+            expected = versions.get(r.originator_id, self.version(r.originator_id)) + 1
+            if r.originator_version != expected:
+                raise ConflictError(f"{r.originator_id} is at version {expected - 1}, "
+                                    f"not {r.originator_version - 1}")
+            versions[r.originator_id] = expected
+        positions = []
+        for r in batch:
+            self.staged.append(r)
+            position = self.max_position()
+            self._know(r, position)
+            positions.append(position)
+        return positions
+
+    def commit(self) -> list[int]:
+        """Record every staged fact in one atomic append; their ledger positions."""
+        return self.store.append(self.staged)
+
+
+class StagedLedger(Ledger):
+    """The ledger's commands over a :class:`Staging`: reference terms kept up to date in
+    memory instead of being folded again from the store for every command."""
+
+    @property
+    def staging(self) -> Staging:
+        return self.store  # type: ignore[return-value]
+
+    def terms(self, upto: int | None = None) -> Terms:
+        return self.staging.terms
+
+    def calendars(self, upto: int | None = None) -> dict[str, tuple[Period, ...]]:
+        return dict(self.staging.calendars)
+
+
+# Results.
+
+
+@dataclass
+class Outcome:
+    line: int
+    status: str
+    field: str = ""
+    reason: str = ""
+    events: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "status": self.status, "field": self.field,
+                "reason": self.reason, "events": list(self.events)}
+
+
+@dataclass
+class ImportResult:
+    path: str
+    kind: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    partial: bool = False
+    committed: bool = False  # whether anything was recorded
+    events: int = 0  # facts recorded (or that would have been, had nothing been rejected)
+    positions: list[int] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    blank_lines: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def rows(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def recorded(self) -> int:
+        return self.count(RECORDED) if self.committed else 0
+
+    @property
+    def already(self) -> int:
+        return self.count(ALREADY)
+
+    @property
+    def rejected(self) -> int:
+        return self.count(REJECTED)
+
+    @property
+    def not_recorded(self) -> int:
+        """Valid rows left out because other rows were rejected (no --partial)."""
+        return 0 if self.committed else self.count(RECORDED)
+
+    def rejects(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == REJECTED]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.path, "kind": self.kind, "rows": self.rows, "recorded": self.recorded,
+            "already_recorded": self.already, "rejected": self.rejected,
+            "not_recorded_because_of_rejects": self.not_recorded,
+            "events_recorded": self.events if self.committed else 0,
+            "partial": self.partial, "committed": self.committed,
+            "blank_lines": self.blank_lines, "ignored_columns": self.ignored_columns,
+            "rejects": [o.as_json() for o in self.rejects()],
+        }
+
+
+# Reading a file's columns.
+
+
+def infer_kind(headers: Iterable[str], path: str = "") -> str:
+    """The kind of export, from its columns (or, failing that, its file name)."""
+    names = set(headers)
+    if "change" in names:
+        return "changes"
+    if names & {"pupil", "pupil_ref"}:
+        return "plans"
+    if names & {"hourly_rate", "hourly"}:
+        return "rates"
+    if {"name", "setting"} <= names or {"school_name", "setting"} <= names:
+        return "schools"
+    stem = Path(path).stem.lower()
+    for kind in KINDS:
+        if stem.startswith(kind) or stem.startswith(kind.rstrip("s")):
+            return kind
+    if "year" in names:
+        return "tariffs"
+    raise FileRefused(f"{path}: cannot tell what this file holds from its columns; "
+                      f"say --kind {'|'.join(KINDS)}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a file's columns map onto a kind's columns; band columns for tariffs."""
+
+    kind: str
+    rename: dict[str, str]  # file column (normalised) → our column
+    bands: dict[str, str]  # file column → band name (tariffs)
+    ignored: list[str]  # columns as written in the file that this kind does not read
+
+
+def layout(table: Table, kind: str) -> Layout:
+    if kind not in KINDS:
+        raise FileRefused(f"{kind!r} is not one of {', '.join(KINDS)}")
+    refused = personal_columns([table.original[h] for h in table.headers],
+                               school_names=kind == "schools")
+    if refused:
+        raise FileRefused(
+            f"{table.path}: column(s) {', '.join(refused)} would carry a pupil's name, date of "
+            "birth or other identity; the ledger keeps only pseudonymous pupil references "
+            "(the pupil column). Remove those columns and import again; nothing was recorded")
+    needed, extra = COLUMNS[kind]
+    known = (*needed, *extra)
+    aliases = ALIASES[kind]
+    rename: dict[str, str] = {}
+    bands: dict[str, str] = {}
+    ignored: list[str] = []
+    for header in table.headers:
+        ours = header if header in known else aliases.get(header)
+        if ours is not None and ours not in rename.values():
+            rename[header] = ours
+            continue
+        band = band_of(table.original[header]) if kind == "tariffs" else None
+        if band is not None:
+            if band in bands.values():
+                raise FileRefused(f"{table.path}, line 1: band {band} has two columns")
+            bands[header] = band
+            continue
+        ignored.append(table.original[header])
+    missing = [c for c in needed if c not in rename.values()]
+    if missing:
+        raise FileRefused(f"{table.path}, line 1: a {kind} file needs column(s) "
+                          f"{', '.join(missing)}; it has {', '.join(table.original.values())}")
+    if kind == "tariffs" and not bands:
+        raise FileRefused(f"{table.path}, line 1: a tariffs file needs one column per band, "
+                          "headed by the band's name (A, B, ... or 'band A')")
+    return Layout(kind, rename, bands, ignored)
+
+
+def band_of(header: str) -> str | None:
+    """A tariff column's band: 'D', 'C+', 'Band D' or 'band_d' → the band's name."""
+    text = header.strip()
+    prefixed = _BAND_PREFIX.match(text)
+    name = prefixed.group(1).upper() if prefixed else text
+    return name if _BAND_NAME.match(name) else None
+
+
+def _cells(row: Row, rename: dict[str, str]) -> Row:
+    return Row(row.line, {ours: row.cells.get(theirs, "") for theirs, ours in rename.items()},
+               row.extra)
+
+
+# One row → one ledger command. Each returns the ids of the facts it staged, or raises
+# AlreadyRecorded, RuleError or MissingTerms.
+
+
+def _stream_facts(ledger: StagedLedger, stream: str) -> list[Recorded]:
+    return ledger.staging.streams.get(stream, [])
+
+
+def _already(ledger: StagedLedger, stream: str, same: Callable[[ev.Fact], bool]) -> None:
+    for recorded in _stream_facts(ledger, stream):
+        if same(recorded.fact):
+            raise AlreadyRecorded(recorded.id)
+
+
+def _school(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
+    staged = len(ledger.staging.staged)
+    event = ledger.add_school(required(row, "urn"), required(row, "name"),
+                              required(row, "setting").lower(), optional(row, "la_code"))
+    if len(ledger.staging.staged) == staged:  # the same school, already known
+        raise AlreadyRecorded(event)
+    return [event]
+
+
+def _rate(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
+    year = required(row, "year")
+    hourly = pounds_cell(row, "hourly_rate")
+    weeks = decimal_cell(row, "weeks")
+    threshold = pounds_cell(row, "threshold")
+    threshold = 600_000 if threshold is None else threshold  # as `topup rate set`
+    reason = row.text("reason")
+    assert hourly is not None and weeks is not None  # required: checked before this is called
+    fact = ev.HourlyRateSet(year, hourly, weeks, threshold, reason)
+    _already(ledger, f"rate:{year}", lambda f: f == fact)
+    return [ledger.set_rate(year, hourly, weeks, threshold, reason)]
+
+
+def _tariff(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
+    year = required(row, "year")
+    values: dict[str, int] = {}
+    for column, band in bands.items():
+        pence = pounds_cell(row, column)
+        if pence is not None:
+            values[band] = pence
+    if not values:
+        raise RuleError("band", "the row gives no band values")
+    setting = (optional(row, "setting") or "").lower() or None
+    reason = row.text("reason")
+    fact = ev.TariffSet(year, tuple(sorted(values.items())), setting, reason)
+    _already(ledger, f"tariff:{year}" + (f":{setting}" if setting else ""), lambda f: f == fact)
+    return [ledger.set_tariff(year, values, setting, reason)]
+
+
+def _plan(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
+    ref, pupil, school = required(row, "plan"), required(row, "pupil"), required(row, "school")
+    effective = date_cell(row, "from")
+    assert effective is not None
+    hours = decimal_cell(row, "hours")
+    band = _band(row)
+    kind = (optional(row, "kind") or "ehcp").lower()
+    fact = ev.PlanIssued(ref, pupil, school, effective, kind, hours, band)
+    existing = _stream_facts(ledger, plan_stream(ref))
+    if existing and existing[0].fact == fact:
+        raise AlreadyRecorded(existing[0].id)
+    return [ledger.issue_plan(ref, pupil, school, effective, hours, band, kind)]
+
+
+def _band(row: Row) -> str | None:
+    band = optional(row, "band")
+    return band.upper() if band else None
+
+
+def _change(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
+    ref = required(row, "plan")
+    change = required(row, "change").lower()
+    if change not in CHANGE_COLUMNS:
+        raise RuleError("change", f"{change!r} is not one of {', '.join(CHANGES)}")
+    needed, extra = CHANGE_COLUMNS[change]
+    for column in ("from", "hours", "band", "school", "protect_until", "event"):
+        if row.text(column) and column not in needed and column not in extra:
+            raise RuleError(column, f"does not apply to a {change} change; leave it empty")
+    for column in needed:
+        required(row, column)
+    reason = row.text("reason")
+    if change in NO_REASON and reason:
+        raise RuleError("reason", f"a {change} keeps no reason in the ledger, so this one would "
+                        "be lost; leave it empty")
+    if change in NEEDS_REASON and not reason:
+        raise RuleError("reason", f"a {change} needs a reason"
+                        + (" (the note saying why the event was wrong)" if change == "correct" else ""))
+    effective = date_cell(row, "from")
+    hours = decimal_cell(row, "hours")
+    band = _band(row)
+    school = optional(row, "school")
+    stream = plan_stream(ref)
+    if change == "hours":
+        assert effective is not None and hours is not None
+        fact: ev.Fact = ev.HoursChanged(ref, effective, hours, reason)
+        _already(ledger, stream, lambda f: f == fact)
+        return [ledger.change_hours(ref, hours, effective, reason)]
+    if change == "transfer":
+        assert effective is not None and band is not None
+        until = date_cell(row, "protect_until")
+        _already(ledger, stream, lambda f: isinstance(f, ev.TransferredToBand) and (
+            f.effective, f.band, f.protect_until) == (effective, band, until))
+        return [ledger.transfer(ref, band, effective, until)]
+    if change == "band":
+        assert effective is not None and band is not None
+        why = re.sub(r"[\s_]+", "-", reason.lower())
+        fact = ev.BandChanged(ref, effective, band, why)
+        _already(ledger, stream, lambda f: f == fact)
+        return [ledger.change_band(ref, band, effective, why)]
+    if change == "move":
+        assert effective is not None and school is not None
+        fact = ev.PlacementMoved(ref, effective, school)
+        _already(ledger, stream, lambda f: f == fact)
+        return [ledger.move(ref, school, effective)]
+    if change == "cease":
+        assert effective is not None
+        fact = ev.PlanCeased(ref, effective, reason)
+        _already(ledger, stream, lambda f: f == fact)
+        return [ledger.cease(ref, effective, reason)]
+    event = required(row, "event")
+    target = event if "/" in event else f"{ref}/{event}"
+    fact = ev.Corrected(ref, target, reason, band, hours, effective, school)
+    _already(ledger, stream, lambda f: f == fact)
+    return [ledger.correct(ref, event, reason, band=band, hours=hours, effective=effective,
+                           school=school)]
+
+
+HANDLERS: dict[str, Callable[[StagedLedger, Row, dict[str, str]], list[str]]] = {
+    "schools": _school, "rates": _rate, "tariffs": _tariff, "plans": _plan, "changes": _change,
+}
+
+
+def _plain(problem: str) -> str:
+    """The commands' messages name their options (--hours); a file names its columns."""
+    return _OPTION.sub(lambda m: m.group(1).replace("-", "_"), problem)
+
+
+# The service.
+
+
+class Import:
+    """One import into one ledger: read what it knows once, stage rows, commit once.
+
+    Several files can be staged in turn (schools, then plans, then changes) and committed
+    together, each file judged against the ledger plus the files staged before it.
+    """
+
+    def __init__(self, ledger: Ledger, now: datetime | None = None) -> None:
+        self.store = ledger.store
+        self.staging = Staging(ledger.store)
+        when = now or ledger.clock()
+        self.ledger = StagedLedger(self.staging, clock=lambda: when)  # type: ignore[arg-type]
+        self.results: list[ImportResult] = []
+        self.lines: dict[str, tuple[str, int]] = {}  # staged event id → (file, line)
+        self.current = ""
+
+    def stage_table(self, table: Table, kind: str | None = None) -> ImportResult:
+        kind = kind or infer_kind(table.headers, table.path)
+        shape = layout(table, kind)
+        result = ImportResult(table.path, kind, ignored_columns=shape.ignored,
+                              blank_lines=table.blank_lines)
+        handler = HANDLERS[kind]
+        self.current = table.path
+        needed = COLUMNS[kind][0]
+        staged_before = len(self.staging.staged)
+        rename = shape.rename | {h: h for h in shape.bands}
+        for raw in table.rows:
+            row = _cells(raw, rename)
+            if raw.extra:
+                result.outcomes.append(Outcome(
+                    row.line, REJECTED, "(line)",
+                    f"{len(raw.extra)} more cell(s) than the file has columns "
+                    f"({', '.join(raw.extra)[:80]}): a stray comma?"))
+                continue
+            try:
+                for column in needed:
+                    required(row, column)
+                events = handler(self.ledger, row, shape.bands)
+            except AlreadyRecorded as known:
+                result.outcomes.append(Outcome(row.line, ALREADY, reason=self._where(known.event_id),
+                                               events=(known.event_id,)))
+            except RuleError as error:
+                column = error.field.replace("-", "_")
+                result.outcomes.append(Outcome(row.line, REJECTED, column, _plain(error.problem)))
+            except MissingTerms as error:
+                result.outcomes.append(Outcome(row.line, REJECTED, "", "; ".join(error.missing)))
+            else:
+                result.outcomes.append(Outcome(row.line, RECORDED, events=tuple(events)))
+                for event in events:
+                    self.lines[event] = (table.path, row.line)
+        result.events = len(self.staging.staged) - staged_before
+        self.results.append(result)
+        return result
+
+    def _where(self, event_id: str) -> str:
+        where = self.lines.get(event_id)
+        if where is None:
+            return f"already in the ledger as {event_id}"
+        path, line = where
+        return f"the same as line {line}" + (f" of {path}" if path != self.current else "")
+
+    def commit(self, partial: bool = False) -> list[int]:
+        """Record what was staged, atomically; nothing if any row was rejected and not
+        ``partial``."""
+        rejected = any(r.rejected for r in self.results)
+        for result in self.results:
+            result.partial = partial
+        if (rejected and not partial) or not self.staging.staged:
+            return []
+        positions = self.staging.commit()
+        for result in self.results:
+            result.committed = True
+        return positions
+
+
+def import_table(ledger: Ledger, table: Table, kind: str | None = None, *,
+                 partial: bool = False) -> ImportResult:
+    job = Import(ledger)
+    result = job.stage_table(table, kind)
+    result.positions = job.commit(partial)
+    return result
+
+
+def import_file(ledger: Ledger, path: Path | str, kind: str | None = None, *,
+                partial: bool = False) -> ImportResult:
+    """Import one CSV file; raises FileRefused if the file as a whole cannot be read."""
+    return import_table(ledger, read_table(path), kind, partial=partial)
+

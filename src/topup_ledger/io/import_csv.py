@@ -1,0 +1,188 @@
+"""Reading CSV exports of case-management and finance systems (issue 7).
+
+Real files come out of Excel and reporting tools: UTF-8 with or without a byte-order mark,
+Windows line endings, dates as 2025-09-01 or 01/09/2025, amounts such as "£1,234.50",
+blank lines at the end. This module turns such a file into numbered rows of text keyed by
+normalised column names, and parses cells into typed values with errors that name the
+column. It knows nothing of the ledger: ``importer.py`` decides what each row means.
+
+Columns that would carry a pupil's name or date of birth are refused outright: the ledger
+keeps only pseudonymous pupil references.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from ..domain.calendar import parse_date
+from ..domain.errors import RuleError
+from ..domain.money import parse_decimal, parse_pounds
+
+MAX_FILE_BYTES = 512 * 1024 * 1024  # a county's export is a few MB; anything near this is a mistake
+
+# Columns that identify a child. ``name`` is allowed only where it is a school's name.
+PERSONAL_COLUMNS = frozenset({
+    "name", "first_name", "firstname", "forename", "forenames", "given_name", "given_names",
+    "middle_name", "middle_names", "surname", "last_name", "lastname", "family_name",
+    "full_name", "fullname", "legal_name", "preferred_name", "known_as",
+    "pupil_name", "child_name", "student_name", "learner_name", "young_person_name",
+    "dob", "d_o_b", "date_of_birth", "birth_date", "birthdate", "birthday",
+    "upn", "uln", "nhs_number", "address", "home_address", "postcode", "post_code",
+})
+_PERSONAL_PARTS = ("forename", "surname", "first_name", "last_name", "birth")
+
+
+class FileRefused(ValueError):
+    """The file as a whole cannot be imported (not a row's fault): nothing is recorded."""
+
+
+def normalise(header: str) -> str:
+    """' Date of Birth ' → 'date_of_birth'; 'Protect-Until' → 'protect_until'."""
+    return re.sub(r"[^0-9a-z]+", "_", header.strip().lower()).strip("_")
+
+
+def personal_columns(headers: list[str], *, school_names: bool = False) -> list[str]:
+    """The headers (as given) that would put a pupil's identity into the ledger."""
+    refused = []
+    for header in headers:
+        key = normalise(header)
+        if key == "name" and school_names:
+            continue
+        if key in PERSONAL_COLUMNS or any(part in key for part in _PERSONAL_PARTS):
+            refused.append(header)
+    return refused
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: the line it starts on in the file, and its cells by column."""
+
+    line: int
+    cells: dict[str, str]
+    extra: tuple[str, ...] = ()  # cells beyond the last named column (a stray comma, usually)
+
+    def text(self, column: str) -> str:
+        return (self.cells.get(column) or "").strip()
+
+
+@dataclass
+class Table:
+    """A CSV file read as text: normalised headers (in file order) and the data rows."""
+
+    path: str
+    headers: list[str]  # normalised
+    original: dict[str, str]  # normalised → as written in the file
+    rows: list[Row] = field(default_factory=list)
+    blank_lines: int = 0
+
+
+def read_table(path: Path | str) -> Table:
+    """Read a CSV export; raises FileRefused for problems with the file as a whole."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise FileRefused(f"cannot read {path}: {error.strerror}") from None
+    if size > MAX_FILE_BYTES:
+        raise FileRefused(f"{path} is {size:,} bytes: larger than any export this reads")
+    return parse_table(path.read_bytes(), str(path))
+
+
+def parse_table(data: bytes, name: str = "<data>") -> Table:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise FileRefused(
+            f"{name}, line {line}: the file is not UTF-8 (byte {data[error.start]:#04x}); "
+            "save it from the spreadsheet as 'CSV UTF-8'") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        raw_headers = next(reader, None)
+        if raw_headers is None or not any(h.strip() for h in raw_headers):
+            raise FileRefused(f"{name}: the file is empty or its first line has no column names")
+        headers = [normalise(h) for h in raw_headers]
+        for position, (key, raw) in enumerate(zip(headers, raw_headers, strict=True), start=1):
+            if not key:
+                raise FileRefused(f"{name}, line 1: column {position} has no name")
+            if headers.count(key) > 1:
+                raise FileRefused(f"{name}, line 1: column {raw.strip()!r} appears twice")
+        table = Table(name, headers, {k: r.strip() for k, r in zip(headers, raw_headers, strict=True)})
+        line = reader.line_num + 1
+        for cells in reader:
+            start, line = line, reader.line_num + 1
+            if not any(c.strip() for c in cells):
+                table.blank_lines += 1
+                continue
+            extra = tuple(c for c in cells[len(headers):] if c.strip())
+            padded = cells + [""] * (len(headers) - len(cells))
+            table.rows.append(Row(start, dict(zip(headers, padded, strict=False)), extra))
+    except csv.Error as error:
+        raise FileRefused(f"{name}, line {reader.line_num}: {error}") from None
+    return table
+
+
+# Cell parsers: text → value, raising RuleError(column, problem).
+
+
+def required(row: Row, column: str) -> str:
+    value = row.text(column)
+    if not value:
+        raise RuleError(column, "is empty")
+    return value
+
+
+def optional(row: Row, column: str) -> str | None:
+    return row.text(column) or None
+
+
+def date_cell(row: Row, column: str) -> date | None:
+    value = row.text(column)
+    return parse_date(value, column) if value else None
+
+
+def pounds_cell(row: Row, column: str) -> int | None:
+    value = row.text(column)
+    if not value:
+        return None
+    try:
+        return parse_pounds(value)
+    except ValueError:
+        raise RuleError(column, f"{value!r} is not an amount in pounds (e.g. £1,234.50)") from None
+
+
+def decimal_cell(row: Row, column: str) -> Decimal | None:
+    value = row.text(column)
+    if not value:
+        return None
+    try:
+        return parse_decimal(value)
+    except ValueError as error:
+        raise RuleError(column, str(error)) from None
+
+
+def write_rejects(path: Path, table: Table, rejects: list[tuple[int, str, str]]) -> Path:
+    """The rejected rows as they were, after their line, the column at fault and why.
+
+    Written with a byte-order mark so that spreadsheets open it as UTF-8. The three extra
+    columns (rejected_line, rejected_field, rejected_because) are not read when the fixed
+    file is imported again.
+    """
+    by_line = {row.line: row for row in table.rows}
+    headers = [table.original[h] for h in table.headers]
+    temp = path.with_name(f".{path.name}.tmp")
+    with temp.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["rejected_line", "rejected_field", "rejected_because", *headers])
+        for line, column, reason in rejects:
+            row = by_line.get(line)
+            cells = [row.cells.get(h, "") for h in table.headers] if row else []
+            writer.writerow([line, column, reason, *cells, *(row.extra if row else ())])
+    temp.replace(path)
+    return path
