@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .cli_import import import_cmd
 from .cli_support import (
     DEFAULT_LEDGER,
     as_date,
@@ -342,6 +343,9 @@ def demo_cmd(out: Path) -> None:
     """Build a demo LA in a fresh ledger and pay it for a year, end to end."""
     folder = run_demo(out, click.echo)
     click.echo(f"demo ledger, payment files and summary are in {folder.resolve()}")
+
+
+main.add_command(import_cmd)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt
