@@ -1,0 +1,254 @@
+"""`topup funding`, `topup reconcile hours-vs-band|paid-vs-due` and `topup rebuild`.
+
+Parse, bring the projections up to date (or replay them as of a time), write the files,
+print. The folds and their rules live in ``projections/``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli_support import emit, ledger_of, refusals
+from .domain.money import pounds_for_people
+from .projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
+from .projections.db import ProjectionDB, projections_path
+from .projections.runner import OUTPUTS, folds_for, parse_time, rebuild, view
+from .store import EventStore
+
+BIG = 20_000  # catch-ups longer than this show a progress bar (on a terminal)
+
+
+def as_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def out_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="reports",
+                        show_default=True, help="Folder for the CSV and Parquet files.")(func)
+
+
+def as_of_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--as-of", "as_of", callback=as_time, metavar="TIME",
+                        help="As known at this recorded time, e.g. 2025-12-01T17:00:00Z "
+                        "(a date alone means the end of that day, UTC).")(func)
+
+
+@contextmanager
+def progress(store: EventStore, label: str, force: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for long folds (only on a terminal)."""
+    total = store.max_position()
+    if not sys.stderr.isatty() or (total < BIG and not force):
+        yield lambda done: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        seen = [0]
+
+        def step(done: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        yield step
+
+
+def gbp(pence: int) -> str:
+    return pounds_for_people(pence)
+
+
+def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool]) -> list[str]:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if r else v.ljust(w)
+                         for v, w, r in zip(values, widths, right, strict=True)).rstrip()
+
+    return [line(headers), *(line(r) for r in cells)]
+
+
+def heading(title: str, v: Any) -> str:
+    known = f"as known at {v.known_at}" if v.known_at else "on an empty ledger"
+    asked = f" (asked as of {v.as_of.isoformat()})" if v.as_of is not None else ""
+    return f"{title} {known}, ledger position {v.position}{asked}"
+
+
+def files_line(files: Sequence[Path]) -> str:
+    return "wrote " + ", ".join(str(f) for f in files)
+
+
+@click.command("funding")
+@click.option("--period", "period_id", help="Only this period, e.g. 2025-26/autumn.")
+@click.option("--school", help="Only this school (URN).")
+@as_of_option
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+@refusals
+def funding_cmd(ctx: click.Context, period_id: str | None, school: str | None,
+                as_of: datetime | None, out: Path, as_json: bool) -> None:
+    """Per school and period: plans by basis and band, run-rate, due as known now, paid."""
+    store = ledger_of(ctx).store
+    with progress(store, "folding events") as step, view(store, ["funding"], as_of, progress=step) as v:
+        found = funding.rows(v, period_id, school)
+    files = write_output("funding", found, out, file_stem("funding", period_id, school, as_of))
+    totals = funding.totals(found)
+    table = render(
+        ["period", "school", "name", "plans", "hours", "band", "bands", "run-rate/yr", "due", "paid",
+         "difference"],
+        [[r["period"], r["school_urn"], r["school_name"][:28], r["plans"], r["plans_hours"],
+          r["plans_band"], r["bands"], gbp(r["run_rate_pence"]), gbp(r["due_pence"]),
+          gbp(r["paid_pence"]), gbp(r["difference_pence"])] for r in found]
+        + [["total", "", "", totals["plans"], "", "", "", gbp(totals["run_rate_pence"]),
+            gbp(totals["due_pence"]), gbp(totals["paid_pence"]), gbp(totals["difference_pence"])]],
+        [False, False, False, True, True, True, False, True, True, True, True])
+    lines = [heading("per-school funding", v), *table]
+    unpriced = [r for r in found if r["unpriced_plans"]]
+    if unpriced:
+        lines.append(f"{len(unpriced)} school-periods have plans the ledger cannot price yet "
+                     f"(left out of due): " + "; ".join(sorted({r["missing"] for r in unpriced})))
+    lines.append(files_line(files))
+    emit({"projection": "funding", "ledger_position": v.position, "known_at": v.known_at,
+          "as_of": v.as_of.isoformat() if v.as_of else None, "rows": found, "totals": totals,
+          "files": [str(f) for f in files]}, as_json, "\n".join(lines))
+
+
+@click.group("reconcile")
+def reconcile_group() -> None:
+    """Reconciliations: hours against bands, and paid against due."""
+
+
+PLAN_ROWS_SHOWN = 40
+
+
+@reconcile_group.command("hours-vs-band")
+@click.option("--school", help="Only plans at this school (URN).")
+@as_of_option
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_context
+@refusals
+def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | None, out: Path,
+                      as_json: bool) -> None:
+    """Plans moved to bands: prior hours-based amount vs band, cost neutrality, calibration."""
+    store = ledger_of(ctx).store
+    with progress(store, "folding events") as step, \
+            view(store, ["hours-vs-band"], as_of, progress=step) as v:
+        found = hours_vs_band.rows(v, school)
+        bands = hours_vs_band.calibration(v, school)
+    files = [*write_output("hours-vs-band", found, out, file_stem("hours-vs-band", None, school, as_of)),
+             *write_output("band-calibration", bands, out,
+                           file_stem("band-calibration", None, school, as_of))]
+    plans = [r for r in found if r["level"] == "plan"]
+    lines = [heading("hours vs band", v)]
+    money = ["prior/yr", "band/yr", "protection/yr", "difference", "%"]
+
+    def amounts(r: dict[str, Any]) -> list[str]:
+        return [gbp(r["prior_annual_pence"]), gbp(r["band_annual_pence"]),
+                gbp(r["protection_annual_pence"]), gbp(r["difference_pence"]), r["difference_percent"]]
+
+    if len(plans) <= PLAN_ROWS_SHOWN:
+        lines += render(["plan", "school", "setting", "band", "from", *money],
+                        [[r["plan_ref"], r["school_urn"], r["setting"], r["band"], r["transferred_on"],
+                          *amounts(r)] for r in plans],
+                        [False] * 5 + [True] * 5)
+    else:
+        lines.append(f"{len(plans)} plans moved to bands: one row each in {files[0]}")
+    for level in ("school", "band", "setting"):
+        rows = [r for r in found if r["level"] == level]
+        if rows:
+            key = {"school": "school_urn", "band": "band", "setting": "setting"}[level]
+            lines += ["", f"by {level}"]
+            lines += render([level, "plans", *money], [[r[key], r["plans"], *amounts(r)] for r in rows],
+                            [False] + [True] * 6)
+    overall = found[-1]
+    lines += ["", f"cost neutrality: {overall['plans']} plans, prior {gbp(overall['prior_annual_pence'])}"
+              f" a year, bands {gbp(overall['band_annual_pence'])} a year, difference "
+              f"{gbp(overall['difference_pence'])}"
+              + (f" ({overall['difference_percent']}%)" if overall["difference_percent"] else "")
+              + f"; protection {gbp(overall['protection_annual_pence'])} a year"]
+    notes = sorted({r["note"] for r in plans if r["note"]})
+    if notes:
+        lines.append("not priced (left out of totals): " + "; ".join(notes))
+    if bands:
+        lines += ["", "band calibration (prior hours-based amounts of the plans moved to each band)"]
+        lines += render(["year", "band", "rate", "plans", "mean", "median", "min", "max", "rate − mean"],
+                        [[b["financial_year"], b["band"], gbp(b["band_rate_pence"]), b["plans"],
+                          gbp(b["prior_mean_pence"]), gbp(b["prior_median_pence"]),
+                          gbp(b["prior_min_pence"]), gbp(b["prior_max_pence"]),
+                          gbp(b["rate_minus_mean_pence"])] for b in bands],
+                        [False, False] + [True] * 7)
+    lines.append(files_line(files))
+    emit({"projection": "hours-vs-band", "ledger_position": v.position, "known_at": v.known_at,
+          "as_of": v.as_of.isoformat() if v.as_of else None, "rows": found, "calibration": bands,
+          "files": [str(f) for f in files]}, as_json, "\n".join(lines))
+
+
+@reconcile_group.command("paid-vs-due")
+@click.option("--period", "period_id", help="Only this period, e.g. 2025-26/autumn.")
+@click.option("--school", help="Only this school (URN).")
+@as_of_option
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+@refusals
+def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | None,
+                    as_of: datetime | None, out: Path, as_json: bool) -> None:
+    """Per school and period: due as known now, paid, outstanding, and the events behind it."""
+    store = ledger_of(ctx).store
+    with progress(store, "folding events") as step, \
+            view(store, ["paid-vs-due"], as_of, progress=step) as v:
+        found = paid_vs_due.rows(v, period_id, school)
+    files = write_output("paid-vs-due", found, out, file_stem("paid-vs-due", period_id, school, as_of))
+    totals = paid_vs_due.totals(found)
+    table = render(
+        ["period", "school", "name", "due", "paid", "outstanding", "status", "explained by"],
+        [[r["period"], r["school_urn"], r["school_name"][:28], gbp(r["due_pence"]), gbp(r["paid_pence"]),
+          gbp(r["outstanding_pence"]), r["status"], r["explained_by"]] for r in found]
+        + [["total", "", "", gbp(totals["due_pence"]), gbp(totals["paid_pence"]),
+            gbp(totals["outstanding_pence"]), f"{totals['unsettled']} unsettled", ""]],
+        [False, False, False, True, True, True, False, False])
+    lines = [heading("paid vs due", v), *table, files_line(files)]
+    emit({"projection": "paid-vs-due", "ledger_position": v.position, "known_at": v.known_at,
+          "as_of": v.as_of.isoformat() if v.as_of else None, "rows": found, "totals": totals,
+          "files": [str(f) for f in files]}, as_json, "\n".join(lines))
+
+
+@click.command("rebuild")
+@click.option("--projection", "names", multiple=True, type=click.Choice(sorted(OUTPUTS)),
+              help="Only this projection (repeatable); all of them by default.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@refusals
+def rebuild_cmd(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Rebuild projections from the events alone (funding and paid-vs-due share one fold)."""
+    store = ledger_of(ctx).store
+    folds = folds_for(names)
+    path = projections_path(store.location)
+    db = ProjectionDB(path)
+    try:
+        started = time.perf_counter()
+        with progress(store, "rebuilding", force=True) as step:
+            events = rebuild(store, db, folds, progress=step)
+        seconds = time.perf_counter() - started
+    finally:
+        db.close()
+    rate = events / seconds if seconds else 0.0
+    served = {fold.name: sorted(o for o, f in OUTPUTS.items() if f == fold.name and o != fold.name)
+              for fold in folds}
+    what = ", ".join(f"{name} (for {', '.join(outputs)})" for name, outputs in served.items())
+    text = (f"rebuilt {what} from "
+            f"{events} events in {seconds:.2f} s ({rate:,.0f} events/s) into {path}")
+    emit({"rebuilt": list(served), "events": events, "seconds": round(seconds, 3),
+          "events_per_second": round(rate), "file": str(path)}, as_json, text)

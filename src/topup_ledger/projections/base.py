@@ -1,0 +1,251 @@
+"""What every projection of plans shares: a compact copy of each plan's facts, the reference
+facts, and a set of *dirty* plans whose derived rows are recomputed after a fold.
+
+Why not fold money straight from the events? A plan's due depends on its whole history
+(a correction or a backdated band change rewrites what earlier periods were worth), and on
+reference data that can be revised later (a tariff revision applies to its whole financial
+year). So a projection keeps, per plan, only that plan's own facts (a handful of rows, stored
+as the ledger stored them, so an encrypted ledger stays encrypted here), and marks the plan
+dirty whenever something that bears on it is folded. After the fold, only dirty plans are
+recomputed with the same domain rules the payment run uses. State is proportional to plans
+and schools, never to events: payment events are folded into running totals, not kept.
+
+A change to reference data (a school, a rate, a tariff, a calendar) or a move of the horizon
+into a new period makes every plan dirty; that happens a few times a year.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from ..domain import events as ev
+from ..domain.calendar import Period
+from ..domain.codec import fact_from_data
+from ..domain.cushion import Cushion
+from ..domain.plan import RecordedFact
+from ..domain.rules import Terms
+from ..ledger import periods_of
+from ..store import EventStore, event_id
+from ..upcasting import upcast
+from .db import ProjectionDB
+
+REFERENCE_TYPES = frozenset({ev.SchoolAdded.TYPE, ev.CalendarSet.TYPE, ev.HourlyRateSet.TYPE,
+                             ev.TariffSet.TYPE, ev.CushionSet.TYPE})
+CHUNK = 500  # plans recomputed per transaction
+
+
+class Decoder:
+    """Stored state → data or facts, through the store's own mapper (cipher, compression)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.mapper = store.mapper
+
+    def envelope(self, state: bytes) -> dict[str, Any]:
+        return self.mapper.decode_state(state)
+
+    def data(self, topic: str, state: bytes) -> dict[str, Any]:
+        envelope = self.mapper.decode_state(state)
+        return upcast(topic, envelope["v"], envelope["data"])
+
+    def fact(self, topic: str, state: bytes) -> ev.Fact:
+        return fact_from_data(topic, self.data(topic, state))
+
+    def at(self, state: bytes) -> str:
+        return str(self.mapper.decode_state(state)["at"])
+
+
+def witness(state: bytes) -> str:
+    return hashlib.sha256(state).hexdigest()
+
+
+def plan_of(stream: str) -> str:
+    return stream[5:] if stream.startswith("plan:") else stream
+
+
+def recorded_date(at: str) -> date:
+    """The UTC date of a recorded time: the day the ledger stood at."""
+    when = datetime.fromisoformat(at)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).date()
+
+
+@dataclass
+class Reference:
+    """The reference data as folded: terms (with their sources) and recorded calendars."""
+
+    terms: Terms = field(default_factory=Terms)
+    calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)
+    cushions: dict[str, Cushion] = field(default_factory=dict)  # by school: the latest
+    position: int = 0
+
+
+class PlanFold:
+    """A projection over plans: subclasses add their own tables, fold and recompute."""
+
+    name: str = ""
+    prefix: str = ""
+    SCHEMA = 1
+
+    # Tables.
+
+    def t(self, table: str) -> str:
+        return f"{self.prefix}_{table}"
+
+    def base_tables(self) -> list[str]:
+        return [
+            f"CREATE TABLE {self.t('fact')} (plan TEXT NOT NULL, position INTEGER NOT NULL, "
+            "stream TEXT NOT NULL, version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL, "
+            "PRIMARY KEY (plan, position)) WITHOUT ROWID",
+            f"CREATE TABLE {self.t('ref')} (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
+            "version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL)",
+            f"CREATE TABLE {self.t('dirty')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
+            f"CREATE TABLE {self.t('meta')} (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        ]
+
+    def tables(self) -> list[str]:
+        return self.base_tables()
+
+    def table_names(self) -> list[str]:
+        return [s.split()[2] for s in self.tables() if s.startswith("CREATE TABLE")]
+
+    def create(self, conn: sqlite3.Connection) -> None:
+        for statement in self.tables():
+            conn.execute(statement)
+
+    def drop(self, conn: sqlite3.Connection) -> None:
+        for name in self.table_names():
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def meta(self, conn: sqlite3.Connection, key: str, default: str = "") -> str:
+        row = conn.execute(f"SELECT value FROM {self.t('meta')} WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute(f"INSERT INTO {self.t('meta')} (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                     "DO UPDATE SET value = excluded.value", (key, value))
+
+    # The fold of one page (inside the runner's transaction).
+
+    def fold(self, conn: sqlite3.Connection, page: Sequence[Notification], decoder: Decoder) -> None:
+        facts: list[tuple[Any, ...]] = []
+        refs: list[tuple[Any, ...]] = []
+        plans: dict[str, bool] = {}  # plan → transferred to a band in this page
+        for n in page:
+            topic = n.topic
+            if topic.startswith("plan."):
+                stream = str(n.originator_id)
+                plan = plan_of(stream)
+                facts.append((plan, n.id, stream, n.originator_version, topic, n.state))
+                plans[plan] = plans.get(plan, False) or topic == ev.TransferredToBand.TYPE
+            elif topic in REFERENCE_TYPES:
+                refs.append((n.id, str(n.originator_id), n.originator_version, topic, n.state))
+            else:
+                self.fold_other(n, decoder)
+        if facts:
+            conn.executemany(f"INSERT INTO {self.t('fact')} VALUES (?, ?, ?, ?, ?, ?)", facts)
+            self.touch(conn, plans)
+        if refs:
+            conn.executemany(f"INSERT INTO {self.t('ref')} VALUES (?, ?, ?, ?, ?)", refs)
+            self.set_meta(conn, "all_dirty", "1")
+        self.flush(conn)
+        self.set_meta(conn, "last_at", decoder.at(page[-1].state))
+
+    def touch(self, conn: sqlite3.Connection, plans: dict[str, bool]) -> None:
+        """Mark plans dirty after new facts of theirs were folded."""
+        conn.executemany(f"INSERT OR IGNORE INTO {self.t('dirty')} VALUES (?)",
+                         ((p,) for p in plans))
+
+    def fold_other(self, n: Notification, decoder: Decoder) -> None:
+        """Any event that is neither a plan's nor reference data (payments, seals)."""
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Write what ``fold_other`` gathered in this page."""
+
+    # Reading back.
+
+    def reference(self, conn: sqlite3.Connection, decoder: Decoder) -> Reference:
+        ref = Reference()
+        for position, stream, version, topic, state in conn.execute(
+                f"SELECT position, stream, version, topic, state FROM {self.t('ref')} ORDER BY position"):
+            fact = decoder.fact(topic, state)
+            ref.position = position
+            if isinstance(fact, ev.CalendarSet):
+                ref.calendars[fact.year] = periods_of(fact)
+            elif isinstance(fact, ev.CushionSet):
+                # A later cushion for a school replaces the earlier one, as in payment runs.
+                ref.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
+                                                    fact.share_percent, event_id(stream, version))
+            else:
+                ref.terms.apply(fact, event_id(stream, version), position)
+        return ref
+
+    def plan_facts(self, conn: sqlite3.Connection, plans: Iterable[str],
+                   decoder: Decoder) -> dict[str, list[RecordedFact]]:
+        plans = list(plans)
+        found: dict[str, list[RecordedFact]] = {p: [] for p in plans}
+        marks = ",".join("?" * len(plans))
+        for plan, position, stream, version, topic, state in conn.execute(
+                f"SELECT plan, position, stream, version, topic, state FROM {self.t('fact')} "
+                f"WHERE plan IN ({marks}) ORDER BY plan, position", plans):
+            found[plan].append(RecordedFact(event_id(stream, version), decoder.fact(topic, state),
+                                            position))
+        return found
+
+    # Recomputing dirty plans (after the fold; resumable, chunk by chunk).
+
+    def refresh(self, db: ProjectionDB, decoder: Decoder) -> int:
+        """Recompute every dirty plan; returns how many were recomputed."""
+        done = 0
+        while True:
+            with db.transaction() as conn:
+                position = self.position(db, conn)
+                signature = self.signature(conn, decoder)
+                if self.meta(conn, "all_dirty") == "1" or self.meta(conn, "signature") != signature:
+                    self.all_dirty(conn)
+                    self.set_meta(conn, "signature", signature)
+                    self.set_meta(conn, "all_dirty", "0")
+            context = self.context(db.conn, decoder)
+            restart = False
+            while not restart:
+                with db.transaction() as conn:
+                    if self.position(db, conn) != position:
+                        restart = True  # another process folded more meanwhile: start again
+                        continue
+                    plans = [row[0] for row in conn.execute(
+                        f"SELECT plan FROM {self.t('dirty')} ORDER BY plan LIMIT ?", (CHUNK,))]
+                    if not plans:
+                        self.finish(conn, context)
+                        return done
+                    self.recompute(conn, plans, context, decoder)
+                    conn.executemany(f"DELETE FROM {self.t('dirty')} WHERE plan = ?",
+                                     ((p,) for p in plans))
+                    done += len(plans)
+
+    def position(self, db: ProjectionDB, conn: sqlite3.Connection) -> int:
+        tracked = db.tracked(self.name, conn)
+        return tracked.position if tracked else 0
+
+    def signature(self, conn: sqlite3.Connection, decoder: Decoder) -> str:
+        """What, besides reference data, every plan's rows depend on (e.g. the horizon)."""
+        return ""
+
+    def all_dirty(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT DISTINCT plan FROM {self.t('fact')}")
+
+    def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Any:
+        return self.reference(conn, decoder)
+
+    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+                  decoder: Decoder) -> None:
+        raise NotImplementedError
+
+    def finish(self, conn: sqlite3.Connection, context: Any) -> None:
+        """After the last dirty plan: anything derived from all plans together."""

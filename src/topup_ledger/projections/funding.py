@@ -1,0 +1,52 @@
+"""Per-school funding: per school and period, the plans by basis and band, the annual
+run-rate at the period's start, the due as known now, what was paid and the difference.
+
+``paid`` is every payment line recorded for the school and period (regular, arrears,
+claw-back, protection, cushion), so summed over all rows it equals the sum of every payment
+file's totals to the penny. ``due`` is recomputed from the plans as known now with the same
+rules the payment run uses, so ``difference`` (due − paid) is what the next run would pay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain.money import pounds
+from .runner import View
+from .school_periods import SchoolPeriods, school_periods
+
+OUTPUT = "funding"
+MONEY = ("run_rate", "due", "paid", "difference")
+
+
+def money(prefix: str, pence: int) -> dict[str, Any]:
+    return {f"{prefix}_pence": pence, f"{prefix}_gbp": pounds(pence)}
+
+
+def rows(view: View, period: str | None = None, school: str | None = None) -> list[dict[str, Any]]:
+    fold = SchoolPeriods()
+    ref = fold.reference(view.db.conn, view.decoder)
+    found, dates = school_periods(view.db.conn, ref, period, school)
+    out = []
+    for r in found:
+        added = ref.terms.schools.get(r.school)
+        start, end = dates.get(r.period, ("", ""))
+        out.append({
+            "ledger_position": view.position, "known_at": view.known_at,
+            "period": r.period, "period_start": start, "period_end": end,
+            "school_urn": r.school, "school_name": added.name if added else "",
+            "setting": added.setting if added else "",
+            "plans": r.plans, "plans_hours": r.hours, "plans_band": r.band,
+            "bands": " ".join(f"{band}:{count}" for band, count in sorted(r.bands.items())),
+            **money("run_rate", r.run_rate), **money("due", r.due), **money("paid", r.paid),
+            **money("difference", r.due - r.paid),
+            "unpriced_plans": r.unpriced, "missing": "; ".join(r.missing),
+        })
+    return out
+
+
+def totals(found: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {"rows": len(found), "plans": sum(r["plans"] for r in found)}
+    for name in MONEY:
+        result.update(money(name, sum(r[f"{name}_pence"] for r in found)))
+    return result

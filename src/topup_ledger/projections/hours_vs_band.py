@@ -1,0 +1,241 @@
+"""Hours-vs-band reconciliation: what each plan moved to a band cost before and after.
+
+For each transfer (``plan.transferred_to_band``, as corrected): the prior hours-based annual
+amount kept on the event, the band's annual amount for the financial year of the transfer
+date at the school's setting, the annual protection (the larger of the two is paid while the
+plan is protected), and the difference band − prior; then totals by school, band and setting,
+the overall cost-neutrality line, and the band calibration table a Schools Forum reviews:
+per band and rate, how the prior hours-based amounts of the plans placed in it are spread.
+
+The fold keeps the facts of every plan (a transfer's school and band depend on the plan's
+whole history, and corrections can move them) but recomputes only plans that have a
+transfer, when something of theirs or the reference data changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from ..domain import events as ev
+from ..domain.calendar import financial_year_of
+from ..domain.errors import RuleError
+from ..domain.money import pounds, round_half_up
+from ..domain.plan import Plan
+from .base import Decoder, PlanFold, Reference
+
+if TYPE_CHECKING:
+    from .runner import View
+
+
+class HoursVsBand(PlanFold):
+    name = "hours-vs-band"
+    prefix = "hv"
+    SCHEMA = 1
+
+    def tables(self) -> list[str]:
+        t = self.t
+        return [*self.base_tables(),
+                f"CREATE TABLE {t('transferred')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
+                f"CREATE TABLE {t('row')} (plan TEXT NOT NULL, event TEXT NOT NULL, "
+                "position INTEGER NOT NULL, pupil TEXT NOT NULL, school TEXT NOT NULL, "
+                "setting TEXT NOT NULL, transferred_on TEXT NOT NULL, financial_year TEXT NOT NULL, "
+                "band TEXT NOT NULL, prior INTEGER NOT NULL, band_annual INTEGER, "
+                "protection INTEGER NOT NULL, protect_until TEXT NOT NULL, note TEXT NOT NULL, "
+                "PRIMARY KEY (plan, event)) WITHOUT ROWID"]
+
+    def touch(self, conn: sqlite3.Connection, plans: dict[str, bool]) -> None:
+        t = self.t
+        conn.executemany(f"INSERT OR IGNORE INTO {t('transferred')} VALUES (?)",
+                         ((p,) for p, moved in plans.items() if moved))
+        conn.executemany(f"INSERT OR IGNORE INTO {t('dirty')} SELECT plan FROM {t('transferred')} "
+                         "WHERE plan = ?", ((p,) for p in plans))
+
+    def all_dirty(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT plan FROM {self.t('transferred')}")
+
+    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+                  decoder: Decoder) -> None:
+        ref: Reference = context
+        marks = ",".join("?" * len(plans))
+        conn.execute(f"DELETE FROM {self.t('row')} WHERE plan IN ({marks})", plans)
+        rows = []
+        for plan_ref, facts in self.plan_facts(conn, plans, decoder).items():
+            if facts:
+                rows += transfer_rows(plan_ref, facts, ref)
+        conn.executemany(f"INSERT INTO {self.t('row')} VALUES ({','.join('?' * 14)})", rows)
+
+
+def transfer_rows(plan_ref: str, facts: list[Any], ref: Reference) -> list[tuple[Any, ...]]:
+    try:
+        plan = Plan(facts)
+    except RuleError:
+        return []
+    positions = {r.id: r.position for r in plan.facts}
+    rows = []
+    for event_id, fact in plan.in_effect_order():
+        if not isinstance(fact, ev.TransferredToBand):
+            continue
+        state = plan.state_on(fact.effective)
+        school = state.school if state is not None else plan.issued.school
+        added = ref.terms.schools.get(school)
+        setting = added.setting if added else ""
+        year = financial_year_of(fact.effective)
+        rate = ref.terms.band_rate(year, setting, fact.band) if added else None
+        note = ("" if rate is not None else
+                f"no tariff for band {fact.band} in financial year {year}" if added else
+                f"school {school} is not in the ledger")
+        protection = max(0, fact.prior_annual - rate) if (
+            fact.protect_until is not None and rate is not None) else 0
+        rows.append((plan_ref, event_id, positions[event_id], plan.issued.pupil, school, setting,
+                     fact.effective.isoformat(), year, fact.band, fact.prior_annual, rate,
+                     protection, fact.protect_until.isoformat() if fact.protect_until else "", note))
+    return rows
+
+
+# Reading: rows, totals and calibration.
+
+
+def percent(part: int, whole: int) -> str:
+    """part / whole as a percentage with two decimals, rounded half up; '' if whole is 0."""
+    if whole == 0:
+        return ""
+    hundredths = round_half_up(Fraction(part * 10_000, whole))
+    sign = "-" if hundredths < 0 else ""
+    whole_part, rest = divmod(abs(hundredths), 100)
+    return f"{sign}{whole_part}.{rest:02d}"
+
+
+@dataclass
+class Totals:
+    plans: int = 0
+    prior: int = 0
+    band: int = 0
+    protection: int = 0
+
+    @property
+    def difference(self) -> int:
+        return self.band - self.prior
+
+    def add(self, prior: int, band: int, protection: int) -> None:
+        self.plans += 1
+        self.prior += prior
+        self.band += band
+        self.protection += protection
+
+
+def _money(prefix: str, pence: int) -> dict[str, Any]:
+    return {f"{prefix}_pence": pence, f"{prefix}_gbp": pounds(pence)}
+
+
+def plan_rows(conn: sqlite3.Connection, ref: Reference, school: str | None = None
+              ) -> Iterator[dict[str, Any]]:
+    where, params = ("WHERE school = ?", (school,)) if school else ("", ())
+    names = {urn: s.name for urn, s in ref.terms.schools.items()}
+    for (plan, event, _position, pupil, urn, setting, on, year, band, prior, rate, protection,
+         until, note) in conn.execute(
+            f"SELECT * FROM hv_row {where} ORDER BY school, plan, position", params):
+        band_annual = rate if rate is not None else 0
+        difference = band_annual - prior if rate is not None else 0
+        yield {"level": "plan", "plan_ref": plan, "pupil_ref": pupil, "school_urn": urn,
+               "school_name": names.get(urn, ""), "setting": setting, "band": band,
+               "transferred_on": on, "financial_year": year, "protect_until": until,
+               "transfer_event": event, "plans": 1,
+               **_money("prior_annual", prior), **_money("band_annual", band_annual),
+               **_money("protection_annual", protection), **_money("difference", difference),
+               "difference_percent": percent(difference, prior) if rate is not None else "",
+               "note": note}
+
+
+def total_row(level: str, totals: Totals, **keys: str) -> dict[str, Any]:
+    row = {"level": level, "plan_ref": "", "pupil_ref": "", "school_urn": "", "school_name": "",
+           "setting": "", "band": "", "transferred_on": "", "financial_year": "",
+           "protect_until": "", "transfer_event": "", "plans": totals.plans,
+           **_money("prior_annual", totals.prior), **_money("band_annual", totals.band),
+           **_money("protection_annual", totals.protection),
+           **_money("difference", totals.difference),
+           "difference_percent": percent(totals.difference, totals.prior), "note": ""}
+    row.update(keys)
+    return row
+
+
+def report_rows(conn: sqlite3.Connection, ref: Reference, school: str | None = None
+                ) -> list[dict[str, Any]]:
+    """Plan rows, then totals by school, band and setting, then the overall line.
+
+    Totals are sums of the plan rows above them (plans that cannot be priced are listed with
+    a note and left out of every total)."""
+    plans = list(plan_rows(conn, ref, school))
+    by: dict[str, dict[tuple[str, ...], Totals]] = {"school": {}, "band": {}, "setting": {}}
+    overall = Totals()
+    for row in plans:
+        if row["note"]:
+            continue
+        amounts = (row["prior_annual_pence"], row["band_annual_pence"], row["protection_annual_pence"])
+        by["school"].setdefault((row["school_urn"], row["school_name"], row["setting"]),
+                                Totals()).add(*amounts)
+        by["band"].setdefault((row["band"],), Totals()).add(*amounts)
+        by["setting"].setdefault((row["setting"],), Totals()).add(*amounts)
+        overall.add(*amounts)
+    rows = plans
+    for (urn, name, setting), totals in sorted(by["school"].items()):
+        rows.append(total_row("school", totals, school_urn=urn, school_name=name, setting=setting))
+    for (band,), totals in sorted(by["band"].items()):
+        rows.append(total_row("band", totals, band=band))
+    for (setting,), totals in sorted(by["setting"].items()):
+        rows.append(total_row("setting", totals, setting=setting))
+    rows.append(total_row("overall", overall))
+    return rows
+
+
+def median_of(middle: list[int]) -> int:
+    """The median from the one (odd count) or two (even count) middle values, in whole pence,
+    halves rounded up: exact integer arithmetic."""
+    if len(middle) == 1:
+        return middle[0]
+    return round_half_up(Fraction(middle[0] + middle[1], 2))
+
+
+def calibration_rows(conn: sqlite3.Connection, school: str | None = None) -> list[dict[str, Any]]:
+    """Per financial year, band and band rate: the spread of prior hours-based amounts."""
+    where = "AND school = ?" if school else ""
+    params: tuple[str, ...] = (school,) if school else ()
+    groups = conn.execute(
+        "SELECT financial_year, band, band_annual, COUNT(*), SUM(prior), MIN(prior), MAX(prior), "
+        "GROUP_CONCAT(DISTINCT setting) FROM hv_row WHERE band_annual IS NOT NULL "
+        f"{where} GROUP BY financial_year, band, band_annual "
+        "ORDER BY financial_year, band, band_annual", params).fetchall()
+    rows = []
+    for year, band, rate, count, total, low, high, settings in groups:
+        middle = [v for (v,) in conn.execute(
+            "SELECT prior FROM hv_row WHERE financial_year = ? AND band = ? AND band_annual = ? "
+            f"{where} ORDER BY prior LIMIT ? OFFSET ?",
+            (year, band, rate, *params, 2 - count % 2, (count - 1) // 2))]
+        mean = round_half_up(Fraction(total, count))
+        rows.append({
+            "financial_year": year, "band": band, **_money("band_rate", rate),
+            "settings": " ".join(sorted(settings.split(","))), "plans": count,
+            **_money("prior_mean", mean), **_money("prior_median", median_of(middle)),
+            **_money("prior_min", low), **_money("prior_max", high),
+            **_money("rate_minus_mean", rate - mean),
+            **_money("prior_total", total), **_money("band_total", rate * count),
+        })
+    return rows
+
+
+def _stamp(view: View, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"ledger_position": view.position, "known_at": view.known_at, **row} for row in found]
+
+
+def rows(view: View, school: str | None = None) -> list[dict[str, Any]]:
+    ref = HoursVsBand().reference(view.db.conn, view.decoder)
+    if school is not None and school not in ref.terms.schools:
+        raise RuleError("school", f"school {school} is not in the ledger")
+    return _stamp(view, report_rows(view.db.conn, ref, school))
+
+
+def calibration(view: View, school: str | None = None) -> list[dict[str, Any]]:
+    return _stamp(view, calibration_rows(view.db.conn, school))

@@ -1,0 +1,55 @@
+"""Paid vs due: per school and period, the due as known now, what was paid, what is
+outstanding (due − paid: positive is owed to the school, negative was overpaid and will be
+clawed back), and the ids of the events that explain the difference.
+
+The explanation is the one the next payment run would give its lines: for a period paid
+before, the events recorded since its last payment that bear on it (the plan's own facts,
+and rate or tariff revisions of the financial years it spans); for a period never paid, the
+events that set each plan's state in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .funding import money
+from .runner import View
+from .school_periods import SchoolPeriods, school_periods
+
+OUTPUT = "paid-vs-due"
+MONEY = ("due", "paid", "outstanding")
+
+
+def status(due: int, paid: int) -> str:
+    if due == paid:
+        return "settled"
+    if paid == 0:
+        return "not paid yet"
+    return "underpaid" if due > paid else "overpaid"
+
+
+def rows(view: View, period: str | None = None, school: str | None = None) -> list[dict[str, Any]]:
+    fold = SchoolPeriods()
+    ref = fold.reference(view.db.conn, view.decoder)
+    found, dates = school_periods(view.db.conn, ref, period, school, explain=True)
+    out = []
+    for r in found:
+        added = ref.terms.schools.get(r.school)
+        start, end = dates.get(r.period, ("", ""))
+        out.append({
+            "ledger_position": view.position, "known_at": view.known_at,
+            "period": r.period, "period_start": start, "period_end": end,
+            "school_urn": r.school, "school_name": added.name if added else "",
+            **money("due", r.due), **money("paid", r.paid), **money("outstanding", r.due - r.paid),
+            "status": status(r.due, r.paid), "last_run": r.last_run,
+            "explained_by": " ".join(r.explained_by), "missing": "; ".join(r.missing),
+        })
+    return out
+
+
+def totals(found: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {"rows": len(found),
+                              "unsettled": sum(r["status"] != "settled" for r in found)}
+    for name in MONEY:
+        result.update(money(name, sum(r[f"{name}_pence"] for r in found)))
+    return result

@@ -1,0 +1,509 @@
+"""The fold behind per-school funding and paid-vs-due: every plan's due by period and school
+(as known now), what was paid, and the events that explain any difference.
+
+Stored state (all in the projection file, prefix ``sp_``):
+
+- folded: each plan's facts (``sp_fact``), reference facts (``sp_ref``), paid per plan,
+  period, school and component (``sp_paid``) and per school and period (``sp_spaid``,
+  which also holds school-level lines such as a cushion), and the runs (``sp_run``);
+- derived per dirty plan: due (``sp_due``), what the plan was at each school in each period
+  with its annual run-rate at the period's start (``sp_summary``), the events explaining a
+  difference between due and paid (``sp_explain``) and what could not be priced
+  (``sp_missing``).
+
+The *horizon* is the day the ledger stands at: the recorded date of the last event folded,
+or the start of the latest period already paid if that is later. Periods up to the one
+containing the horizon are due "as known now"; later periods are not due yet. The horizon is
+a function of the events alone, so a rebuild and an incremental update agree byte for byte,
+and a projection as of a past time is exactly what it was then.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from ..domain import events as ev
+from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
+from ..domain.cushion import Cushion
+from ..domain.entitlement import Stretch, dues, round_cumulatively, stretches
+from ..domain.errors import MissingTerms, RuleError
+from ..domain.money import round_half_up
+from ..domain.payments import CUSHION, PaidSoFar, caused_by
+from ..domain.plan import Plan, RecordedFact
+from .base import Decoder, PlanFold, Reference, recorded_date
+
+NOT_PRICED_AFTER = "follows a period of the same year that cannot be priced"
+
+
+@dataclass
+class Context:
+    """What recomputing a plan needs: reference data as folded and the horizon."""
+
+    ref: Reference
+    horizon: date | None
+    cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
+
+    def periods_from(self, start: date) -> tuple[Period, ...]:
+        """Calendar periods from ``start``'s academic year up to the horizon's period."""
+        if self.horizon is None:
+            return ()
+        year = academic_year_of(start)
+        if year not in self.cache:
+            first = date(parse_year(year), 9, 1)
+            calendar = with_default_terms(self.ref.calendars, first, max(first, self.horizon))
+            self.cache[year] = tuple(p for p in calendar.periods
+                                     if p.end >= first and p.start <= self.horizon)
+        return self.cache[year]
+
+    def period(self, period_id: str) -> Period | None:
+        try:
+            start = parse_year(period_id.split("/", 1)[0], "period")
+            calendar = with_default_terms(self.ref.calendars, date(start, 9, 1), date(start + 1, 8, 31))
+            return calendar.period(period_id)
+        except RuleError:
+            return None
+
+
+@dataclass
+class PlanRows:
+    due: list[tuple[Any, ...]] = field(default_factory=list)
+    summary: list[tuple[Any, ...]] = field(default_factory=list)
+    explain: list[tuple[Any, ...]] = field(default_factory=list)
+    missing: list[tuple[Any, ...]] = field(default_factory=list)
+    cushion: list[tuple[Any, ...]] = field(default_factory=list)
+    periods: dict[str, Period] = field(default_factory=dict)
+
+
+def strip_plan(message: str) -> str:
+    """'no tariff … (plan P1, 2025-26/autumn)' → 'no tariff …': the school row says where."""
+    return message.rsplit(" (plan ", 1)[0]
+
+
+def priced_dues(plan: Plan, periods: list[Period], ctx: Context
+                ) -> tuple[dict[str, dict[tuple[str, str], int]], dict[str, list[str]]]:
+    """The plan's due per period as far as the terms allow, and what is missing where.
+
+    Within a financial-rounding year a period after one that cannot be priced cannot be
+    priced either (rounding is cumulative), so it is reported as missing too.
+    """
+    terms = ctx.ref.terms
+    try:
+        return dues(plan, periods, terms), {}
+    except MissingTerms:
+        pass
+    result: dict[str, dict[tuple[str, str], int]] = {}
+    missing: dict[str, list[str]] = {}
+    for _, group in itertools.groupby(periods, key=lambda p: p.year):
+        year = list(group)
+        cut = len(year)
+        for i, period in enumerate(year):
+            try:
+                stretches(plan, period, terms)
+            except MissingTerms as gap:
+                cut = i
+                missing[period.id] = [strip_plan(m) for m in gap.missing]
+                for later in year[i + 1:]:
+                    missing[later.id] = [NOT_PRICED_AFTER]
+                break
+        result.update(dues(plan, year[:cut], terms))
+    return result, missing
+
+
+def cushion_part(cushion: Cushion, found: list[Stretch]) -> Fraction:
+    """One plan's part of a school's net reduction under its cushion in a period: the sum
+    inside ``domain.cushion.cushion_exact`` before the school-wide floor and share (which
+    need every plan of the school, so they are applied when the parts are added up)."""
+    total = Fraction(0)
+    for stretch in found:
+        if stretch.prior_annual is None or stretch.basis != "band" or stretch.school != cushion.school:
+            continue
+        days = cushion.days_within(stretch.start, stretch.end_exclusive)
+        if days:
+            reduction = stretch.prior_annual - stretch.annual.base - stretch.annual.protection
+            total += reduction * stretch.period.share * days / stretch.period.days
+    return total
+
+
+def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context) -> PlanRows:
+    rows = PlanRows()
+    if not facts:
+        return rows
+    try:
+        plan = Plan(facts)
+    except RuleError as error:
+        rows.missing.append((ref, "", "", f"plan {ref} cannot be read: {error}"))
+        return rows
+    terms = ctx.ref.terms
+    considered = {p.id: p for p in ctx.periods_from(plan.start) if p.end >= plan.start}
+    for period_id in {k[0] for k in paid.amounts}:
+        if period_id not in considered:
+            found = ctx.period(period_id)
+            if found is not None:
+                considered[period_id] = found
+    periods = sorted(considered.values())
+    rows.periods = considered
+    due, missing = priced_dues(plan, periods, ctx)
+    cushioned = bool(ctx.ref.cushions) and any(
+        s.state.prior_annual is not None for s in plan.segments)
+    found_in: dict[str, list[Stretch]] = {}
+
+    def stretches_in(period: Period) -> list[Stretch]:
+        if period.id not in found_in:
+            found_in[period.id] = stretches(plan, period, terms)
+        return found_in[period.id]
+
+    for period in periods:
+        # What the plan was at each school in the period, and its run-rate at the start.
+        at_school: dict[str, tuple[str, str, int]] = {}
+        for segment in plan.segments_between(period.start, period.end_exclusive):
+            start = max(segment.start, period.start)
+            end = period.end_exclusive if segment.end_exclusive is None else min(
+                segment.end_exclusive, period.end_exclusive)
+            state = segment.state
+            days = at_school.get(state.school, ("", "", 0))[2] + (end - start).days
+            at_school[state.school] = (state.basis, state.band or "", days)
+        opening = plan.state_on(period.start)
+        for school, (basis, band, days) in sorted(at_school.items()):
+            run_rate = None
+            if (opening is not None and opening.school == school
+                    and not terms.missing_for(opening, period.start)):
+                annual = terms.annual_amount(opening, period.start)
+                run_rate = round_half_up(annual.base + annual.protection)
+            rows.summary.append((ref, period.id, school, basis, band, days, run_rate))
+        for message in missing.get(period.id, []):
+            for school in sorted(at_school) or [""]:
+                rows.missing.append((ref, period.id, school, message))
+        if cushioned and period.id not in missing:
+            for school in sorted(at_school):
+                cushion = ctx.ref.cushions.get(school)
+                if cushion is not None:
+                    part = cushion_part(cushion, stretches_in(period))
+                    if part:
+                        rows.cushion.append((ref, period.id, school, str(part)))
+
+    positions = {r.id: r.position for r in plan.facts}
+    sources = {i: pos for pos, i in itertools.chain.from_iterable(terms.sources.values())}
+    for period in periods:
+        owed = due.get(period.id, {})
+        for (school, component), pence in sorted(owed.items()):
+            rows.due.append((ref, period.id, school, component, pence))
+        if period.id in missing:
+            continue
+        keys = {*owed, *((s, c) for (p, s, c) in paid.amounts if p == period.id)}
+        differing = sorted({school for school, component in keys
+                            if owed.get((school, component), 0)
+                            != paid.amounts.get((period.id, school, component), 0)})
+        for school in differing:
+            here = [s for s in stretches_in(period) if s.school == school]
+            ids = caused_by(plan, period, here, paid.last_paid_at.get(period.id),
+                            terms.sources, positions)
+            for event in dict.fromkeys(ids):
+                rows.explain.append((ref, period.id, school,
+                                     positions.get(event, sources.get(event, 0)), event))
+    return rows
+
+
+class SchoolPeriods(PlanFold):
+    name = "school-periods"
+    prefix = "sp"
+    SCHEMA = 1
+
+    def __init__(self) -> None:
+        self._paid: dict[tuple[str, str, str, str], list[int]] = {}
+        self._school_paid: dict[tuple[str, str], list[Any]] = {}
+        self._runs: list[tuple[Any, ...]] = []
+
+    def tables(self) -> list[str]:
+        t = self.t
+        return [*self.base_tables(),
+                f"CREATE TABLE {t('paid')} (plan TEXT NOT NULL, period TEXT NOT NULL, school TEXT NOT NULL, "
+                "component TEXT NOT NULL, pence INTEGER NOT NULL, last_position INTEGER NOT NULL, "
+                "PRIMARY KEY (plan, period, school, component)) WITHOUT ROWID",
+                f"CREATE TABLE {t('spaid')} (school TEXT NOT NULL, period TEXT NOT NULL, "
+                "pence INTEGER NOT NULL, last_position INTEGER NOT NULL, last_run TEXT NOT NULL, "
+                "PRIMARY KEY (school, period)) WITHOUT ROWID",
+                f"CREATE TABLE {t('run')} (run_id TEXT PRIMARY KEY, period TEXT NOT NULL, "
+                "sequence INTEGER NOT NULL, position INTEGER NOT NULL, total INTEGER NOT NULL)",
+                f"CREATE TABLE {t('due')} (plan TEXT NOT NULL, period TEXT NOT NULL, school TEXT NOT NULL, "
+                "component TEXT NOT NULL, pence INTEGER NOT NULL, "
+                "PRIMARY KEY (plan, period, school, component)) WITHOUT ROWID",
+                f"CREATE TABLE {t('summary')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
+                "school TEXT NOT NULL, basis TEXT NOT NULL, band TEXT NOT NULL, days INTEGER NOT NULL, "
+                "run_rate INTEGER, PRIMARY KEY (plan, period, school)) WITHOUT ROWID",
+                f"CREATE TABLE {t('explain')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
+                "school TEXT NOT NULL, position INTEGER NOT NULL, id TEXT NOT NULL, "
+                "PRIMARY KEY (plan, period, school, id)) WITHOUT ROWID",
+                f"CREATE TABLE {t('missing')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
+                "school TEXT NOT NULL, message TEXT NOT NULL)",
+                f"CREATE INDEX {t('missing_plan')} ON {t('missing')} (plan)",
+                f"CREATE TABLE {t('cushion')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
+                "school TEXT NOT NULL, part TEXT NOT NULL, PRIMARY KEY (plan, period, school)) WITHOUT ROWID",
+                f"CREATE TABLE {t('period')} (id TEXT PRIMARY KEY, start TEXT NOT NULL, "
+                "end TEXT NOT NULL) WITHOUT ROWID"]
+
+    # Folding payments into running totals.
+
+    def fold_other(self, n: Notification, decoder: Decoder) -> None:
+        if n.topic == ev.SchoolPaid.TYPE:
+            data = decoder.data(n.topic, n.state)
+            school, run_id = data["school"], data["run_id"]
+            for line in data["lines"]:
+                amount, period = line["amount"], line["for_period"]
+                # School-level lines (a cushion) are kept under the plan ''.
+                key = (line["plan"], period, school, line.get("component", "base"))
+                slot = self._paid.setdefault(key, [0, 0])
+                slot[0] += amount
+                slot[1] = n.id
+                total = self._school_paid.setdefault((school, period), [0, 0, ""])
+                total[0] += amount
+                total[1], total[2] = n.id, run_id
+        elif n.topic == ev.PaymentRunRecorded.TYPE:
+            data = decoder.data(n.topic, n.state)
+            self._runs.append((data["run_id"], data["period"], data["sequence"], n.id, data["total"]))
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        t = self.t
+        if self._paid:
+            conn.executemany(
+                f"INSERT INTO {t('paid')} VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (plan, period, school, component) DO UPDATE SET "
+                "pence = pence + excluded.pence, last_position = excluded.last_position",
+                (k + tuple(v) for k, v in self._paid.items()))
+            plans = {k[0] for k in self._paid}
+            conn.executemany(f"INSERT OR IGNORE INTO {t('dirty')} VALUES (?)",
+                             ((p,) for p in plans if p))
+            if "" in plans:
+                self.set_meta(conn, "cushion_stale", "1")
+        if self._school_paid:
+            conn.executemany(
+                f"INSERT INTO {t('spaid')} VALUES (?, ?, ?, ?, ?) ON CONFLICT (school, period) "
+                "DO UPDATE SET pence = pence + excluded.pence, "
+                "last_position = excluded.last_position, last_run = excluded.last_run",
+                (k + tuple(v) for k, v in self._school_paid.items()))
+        if self._runs:
+            conn.executemany(f"INSERT INTO {t('run')} VALUES (?, ?, ?, ?, ?)", self._runs)
+        self._paid, self._school_paid, self._runs = {}, {}, []
+
+    def fold(self, conn: sqlite3.Connection, page: Any, decoder: Decoder) -> None:
+        self._paid, self._school_paid, self._runs = {}, {}, []  # nothing left from a failed page
+        super().fold(conn, page, decoder)
+
+    # Recomputing.
+
+    def horizon(self, conn: sqlite3.Connection, ctx: Context) -> date | None:
+        last_at = self.meta(conn, "last_at")
+        if not last_at:
+            return None
+        horizon = recorded_date(last_at)
+        for (period_id,) in conn.execute(f"SELECT DISTINCT period FROM {self.t('spaid')}"):
+            period = ctx.period(period_id)
+            if period is not None and period.start > horizon:
+                horizon = period.start
+        return horizon
+
+    def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Context:
+        ctx = Context(self.reference(conn, decoder), None)
+        ctx.horizon = self.horizon(conn, ctx)
+        return ctx
+
+    def signature(self, conn: sqlite3.Connection, decoder: Decoder) -> str:
+        ctx = self.context(conn, decoder)
+        if ctx.horizon is None:
+            return ""
+        periods = ctx.periods_from(ctx.horizon)
+        return periods[-1].id if periods else ctx.horizon.isoformat()
+
+    def all_dirty(self, conn: sqlite3.Connection) -> None:
+        super().all_dirty(conn)
+        conn.execute(f"DELETE FROM {self.t('period')}")
+
+    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+                  decoder: Decoder) -> None:
+        t = self.t
+        ctx: Context = context
+        marks = ",".join("?" * len(plans))
+        paid: dict[str, PaidSoFar] = defaultdict(PaidSoFar)
+        for plan, period, school, component, pence, last in conn.execute(
+                f"SELECT plan, period, school, component, pence, last_position FROM {t('paid')} "
+                f"WHERE plan IN ({marks})", plans):
+            so_far = paid[plan]
+            so_far.amounts[(period, school, component)] = pence
+            so_far.last_paid_at[period] = max(so_far.last_paid_at.get(period, 0), last)
+        for table in ("due", "summary", "explain", "missing", "cushion"):
+            conn.execute(f"DELETE FROM {t(table)} WHERE plan IN ({marks})", plans)
+        facts = self.plan_facts(conn, plans, decoder)
+        due: list[tuple[Any, ...]] = []
+        summary: list[tuple[Any, ...]] = []
+        explain: list[tuple[Any, ...]] = []
+        missing: list[tuple[Any, ...]] = []
+        cushion: list[tuple[Any, ...]] = []
+        periods: dict[str, Period] = {}
+        for plan in plans:
+            rows = plan_rows(plan, facts[plan], paid[plan], ctx)
+            due += rows.due
+            summary += rows.summary
+            explain += rows.explain
+            missing += rows.missing
+            cushion += rows.cushion
+            periods.update(rows.periods)
+        conn.executemany(f"INSERT INTO {t('due')} VALUES (?, ?, ?, ?, ?)", due)
+        conn.executemany(f"INSERT INTO {t('summary')} VALUES (?, ?, ?, ?, ?, ?, ?)", summary)
+        conn.executemany(f"INSERT INTO {t('explain')} VALUES (?, ?, ?, ?, ?)", explain)
+        conn.executemany(f"INSERT INTO {t('missing')} VALUES (?, ?, ?, ?)", missing)
+        conn.executemany(f"INSERT INTO {t('cushion')} VALUES (?, ?, ?, ?)", cushion)
+        self.add_periods(conn, periods.values())
+        if ctx.ref.cushions:
+            self.set_meta(conn, "cushion_stale", "1")
+
+    def add_periods(self, conn: sqlite3.Connection, periods: Any) -> None:
+        conn.executemany(f"INSERT OR IGNORE INTO {self.t('period')} VALUES (?, ?, ?)",
+                         ((p.id, p.start.isoformat(), p.end.isoformat()) for p in periods))
+
+    def finish(self, conn: sqlite3.Connection, context: Any) -> None:
+        ctx: Context = context
+        known = {row[0] for row in conn.execute(f"SELECT id FROM {self.t('period')}")}
+        extra = []
+        for (period_id,) in conn.execute(f"SELECT DISTINCT period FROM {self.t('spaid')}"):
+            if period_id not in known:
+                period = ctx.period(period_id)
+                if period is not None:
+                    extra.append(period)
+        self.add_periods(conn, extra)
+        if self.meta(conn, "cushion_stale", "0") == "1":
+            self.cushions(conn, ctx)
+            self.set_meta(conn, "cushion_stale", "0")
+
+    def cushions(self, conn: sqlite3.Connection, ctx: Context) -> None:
+        """Each cushioned school's due under its cushion (plan '' in ``sp_due``): share ×
+        the school's net reduction (never below zero), rounded cumulatively within the year,
+        exactly as the payment run's cushion lines; and what explains a difference."""
+        t = self.t
+        conn.execute(f"DELETE FROM {t('due')} WHERE plan = ''")
+        conn.execute(f"DELETE FROM {t('explain')} WHERE plan = ''")
+        for school, cushion in sorted(ctx.ref.cushions.items()):
+            parts: dict[str, Fraction] = defaultdict(Fraction)
+            for period_id, part in conn.execute(
+                    f"SELECT period, part FROM {t('cushion')} WHERE school = ?", (school,)):
+                parts[period_id] += Fraction(part)
+            paid = dict(conn.execute(
+                f"SELECT period, pence FROM {t('paid')} WHERE plan = '' AND school = ? "
+                "AND component = ?", (school, CUSHION)).fetchall())
+            periods = sorted(p for p in (ctx.period(i) for i in {*parts, *paid}) if p is not None)
+            exact = [(p, {CUSHION: Fraction(cushion.share_percent) / 100 * max(Fraction(0), parts[p.id])})
+                     for p in periods]
+            due = round_cumulatively(exact)
+            because = conn.execute(f"SELECT position FROM {t('ref')} WHERE stream || '/' || version = ?",
+                                   (cushion.because,)).fetchone()
+            for period in periods:
+                owed = due.get(period.id, {}).get(CUSHION, 0)
+                if owed:
+                    conn.execute(f"INSERT INTO {t('due')} VALUES ('', ?, ?, ?, ?)",
+                                 (period.id, school, CUSHION, owed))
+                if owed != paid.get(period.id, 0):
+                    conn.execute(f"INSERT INTO {t('explain')} VALUES ('', ?, ?, ?, ?)",
+                                 (period.id, school, because[0] if because else 0, cushion.because))
+
+
+# Reading: the per school and period aggregates behind funding and paid-vs-due.
+
+
+def filters(conn: sqlite3.Connection, ref: Reference, period: str | None, school: str | None
+            ) -> tuple[str, tuple[str, ...]]:
+    """A WHERE clause for the period and school asked for, after checking they exist."""
+    if period is not None and conn.execute("SELECT 1 FROM sp_period WHERE id = ?",
+                                           (period,)).fetchone() is None:
+        known = [row[0] for row in conn.execute("SELECT id FROM sp_period ORDER BY start")]
+        span = f" (it has {known[0]} to {known[-1]})" if known else " (it has no periods yet)"
+        raise RuleError("period", f"{period!r} is not a period the ledger has reached{span}")
+    if school is not None and school not in ref.terms.schools:
+        raise RuleError("school", f"school {school} is not in the ledger")
+    clauses, params = [], []
+    if period is not None:
+        clauses.append("period = ?")
+        params.append(period)
+    if school is not None:
+        clauses.append("school = ?")
+        params.append(school)
+    return (" AND ".join(clauses) or "1"), tuple(params)
+
+
+def period_dates(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+    return {pid: (start, end) for pid, start, end in
+            conn.execute("SELECT id, start, end FROM sp_period ORDER BY start")}
+
+
+def ordered_keys(keys: set[tuple[str, str]], dates: dict[str, tuple[str, str]]
+                 ) -> list[tuple[str, str]]:
+    """(period, school) in date order of the period, then by school."""
+    return sorted(keys, key=lambda k: (dates.get(k[0], ("9999", ""))[0], k[0], k[1]))
+
+
+@dataclass
+class SchoolPeriod:
+    period: str
+    school: str
+    due: int = 0
+    paid: int = 0
+    last_run: str = ""
+    plans: int = 0
+    hours: int = 0
+    band: int = 0
+    bands: dict[str, int] = field(default_factory=dict)
+    run_rate: int = 0
+    unpriced: int = 0
+    missing: list[str] = field(default_factory=list)
+    explained_by: list[str] = field(default_factory=list)
+
+
+def school_periods(conn: sqlite3.Connection, ref: Reference, period: str | None = None,
+                   school: str | None = None, *, explain: bool = False
+                   ) -> tuple[list[SchoolPeriod], dict[str, tuple[str, str]]]:
+    """Every (period, school) with a plan, a due or a payment, in order, with its figures."""
+    where, params = filters(conn, ref, period, school)
+    found: dict[tuple[str, str], SchoolPeriod] = {}
+
+    def at(p: str, s: str) -> SchoolPeriod:
+        if (p, s) not in found:
+            found[(p, s)] = SchoolPeriod(p, s)
+        return found[(p, s)]
+
+    for p, s, plans, hours, band, run_rate in conn.execute(
+            "SELECT period, school, COUNT(*), SUM(basis = 'hours'), SUM(basis = 'band'), "
+            f"SUM(run_rate) FROM sp_summary WHERE {where} GROUP BY period, school", params):
+        row = at(p, s)
+        row.plans, row.hours, row.band, row.run_rate = plans, hours, band, run_rate or 0
+    for p, s, band, count in conn.execute(
+            f"SELECT period, school, band, COUNT(*) FROM sp_summary WHERE basis = 'band' AND {where} "
+            "GROUP BY period, school, band ORDER BY band", params):
+        at(p, s).bands[band] = count
+    for p, s, pence in conn.execute(
+            f"SELECT period, school, SUM(pence) FROM sp_due WHERE {where} GROUP BY period, school",
+            params):
+        at(p, s).due = pence
+    for p, s, pence, last_run in conn.execute(
+            f"SELECT period, school, pence, last_run FROM sp_spaid WHERE {where}", params):
+        row = at(p, s)
+        row.paid, row.last_run = pence, last_run
+    for p, s, count in conn.execute(
+            f"SELECT period, school, COUNT(DISTINCT plan) FROM sp_missing WHERE {where} "
+            "GROUP BY period, school", params):
+        at(p, s).unpriced = count
+    for p, s, message in conn.execute(
+            f"SELECT DISTINCT period, school, message FROM sp_missing WHERE {where} "
+            "ORDER BY message", params):
+        at(p, s).missing.append(message)
+    if explain:
+        for p, s, event in conn.execute(
+                f"SELECT period, school, id FROM sp_explain WHERE {where} "
+                "GROUP BY period, school, id ORDER BY MIN(position), id", params):
+            at(p, s).explained_by.append(event)
+    dates = period_dates(conn)
+    return [found[k] for k in ordered_keys(set(found), dates)], dates
