@@ -1,0 +1,364 @@
+"""Build a school's statement for a period from a LedgerView, as plain data.
+
+- The payment: the recorded lines of the runs for the period that paid the school, totalled
+  by kind; the year to date over the academic year's runs up to this period.
+- One row per child: the child's lines summed (pupil and plan references only, never a name).
+- What changed since the school's last statement (the previous run that paid it, by ledger
+  position): each plan or reference fact recorded since then that bears on the school, in
+  plain words, with the lines of this statement that name it (their ``caused_by``).
+- A bar per period: what the school was paid in each period's runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from ..domain import events as ev
+from ..domain.calendar import financial_year_of, parse_year
+from ..domain.errors import RuleError
+from ..domain.money import pounds_for_people, round_half_up
+from ..domain.plan import Plan, PlanState, RecordedFact
+from .model import Bar, Change, ChildRow, LineRow, MoneyMoved, RunRef, Statement, Totals
+from .source import LedgerView, Run
+
+CHART_PERIODS = 12
+REASON_WORDS = {"annual-review": "annual review", "interim-review": "interim review",
+                "tribunal": "tribunal decision", "other": "other"}
+ONE_DAY = timedelta(days=1)
+
+
+def day_words(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def basis_words(state: PlanState | None) -> str:
+    if state is None:
+        return "not funded"
+    return f"band {state.band}" if state.basis == "band" else f"{state.hours} hours a week"
+
+
+def run_ref(run: Run, paid: ev.SchoolPaid | None) -> RunRef:
+    return RunRef(run.run_id, run.period, run.sequence, run.seal, run.recorded_at, run.position,
+                  sum(line.amount for line in paid.lines) if paid else 0)
+
+
+def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
+    """The statement of school ``urn`` for ``period_id`` as the view knows it. Refuses an
+    unknown school or period (RuleError naming it)."""
+    school = view.school(urn)
+    period = view.period(period_id)
+    payments = view.payments_of(urn)
+    mine = [(run, paid) for run, paid in payments if run.period == period.id]
+    paid_runs = {run.run_id for run, _ in mine}
+    period_runs = [run for run in view.runs if run.period == period.id]
+    others = [run_ref(run, None) for run in period_runs if run.run_id not in paid_runs]
+
+    totals = Totals()
+    lines: list[LineRow] = []
+    for run, paid in mine:
+        for line in paid.lines:
+            totals.add(line)
+            lines.append(LineRow(run.run_id, line.plan, line.pupil, line.kind, line.for_period,
+                                 line.amount, line.basis, line.band_or_hours, line.days,
+                                 line.reason, tuple(line.caused_by), line.component))
+
+    calendar = view.calendar_for(period.id, years_back=1)
+    known_periods = {p.id: p for p in calendar.periods}
+    year_to_date, ytd_runs = Totals(), []
+    for run, paid in payments:
+        p = known_periods.get(run.period)
+        if p is not None and p.year == period.year and p.start <= period.start:
+            ytd_runs.append(run.run_id)
+            for line in paid.lines:
+                year_to_date.add(line)
+
+    if mine:
+        end, anchor = mine[-1][0].position, mine[0][0].position
+    else:
+        end = period_runs[-1].position if period_runs else view.position
+        anchor = end
+    before = [run for run, _ in payments if run.position < anchor]
+    since = run_ref(before[-1], view.paid[before[-1].run_id][urn]) if before else None
+    changes = find_changes(view, urn, school, period.id, since.position if since else 0, end,
+                           lines)
+    cushion = sum(line.amount for line in lines if not line.plan)
+    return Statement(
+        school=urn, school_name=school.name, setting=school.setting, period=period.id,
+        period_start=period.start, period_end=period.end, academic_year=period.year,
+        position=view.position, known_at=view.recorded_at, as_of=None,
+        runs=[run_ref(run, paid) for run, paid in mine], other_runs=others,
+        totals=totals, year_to_date=year_to_date, year_to_date_runs=ytd_runs,
+        children=children(lines, period.id), cushion=cushion, lines=lines,
+        changes=changes, changes_since=since,
+        chart=chart(payments, [p for p in calendar.periods if p.start <= period.start], period.id),
+    )
+
+
+def children(lines: list[LineRow], period_id: str) -> list[ChildRow]:
+    by_plan: dict[str, list[LineRow]] = defaultdict(list)
+    for line in lines:
+        if line.plan:
+            by_plan[line.plan].append(line)
+    rows = []
+    for plan, found in sorted(by_plan.items()):
+        current = [x for x in found if x.for_period == period_id and x.component == "base"]
+        shown = (current or found)[-1]
+        this_period = sum(x.amount for x in found if x.for_period == period_id
+                          and x.component != "protection")
+        protection = sum(x.amount for x in found if x.for_period == period_id
+                         and x.component == "protection")
+        earlier = sum(x.amount for x in found if x.for_period != period_id)
+        note = "" if current else f"adjustment for {', '.join(dict.fromkeys(x.for_period for x in found))}"
+        rows.append(ChildRow(shown.pupil, plan, shown.basis, shown.band_or_hours,
+                             shown.days if current else 0, this_period, protection, earlier, note))
+    return rows
+
+
+def chart(payments: list[tuple[Run, ev.SchoolPaid]], periods: list, current: str) -> list[Bar]:
+    paid: dict[str, int] = defaultdict(int)
+    for run, payment in payments:
+        paid[run.period] += sum(line.amount for line in payment.lines)
+    shown = periods[-CHART_PERIODS:]
+    first = next((i for i, p in enumerate(shown) if p.id in paid), None)
+    if first is None:
+        return []
+    return [Bar(p.id, paid.get(p.id, 0), p.id == current) for p in shown[first:]]
+
+
+def find_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period_id: str,
+                 start: int, end: int, lines: list[LineRow]) -> list[Change]:
+    """Facts recorded after ``start`` up to ``end`` that bear on the school's money."""
+    cited: dict[str, list[MoneyMoved]] = defaultdict(list)
+    for line in lines:
+        for event_id in line.caused_by:
+            cited[event_id].append(MoneyMoved(line.run_id, line.plan, line.kind, line.for_period,
+                                              line.amount, len(line.caused_by) > 1))
+    changes: list[Change] = []
+    plans = view.plans_naming.get(urn, set()) | {line.plan for line in lines if line.plan}
+    for ref in sorted(plans):
+        facts = view.plan_facts.get(ref)
+        if not facts:
+            continue
+        for i, record in enumerate(facts):
+            if not start < record.position <= end:
+                continue
+            change = plan_change(view, urn, facts[:i], facts[: i + 1], record,
+                                 record.id in cited)
+            if change is not None:
+                change.lines = cited.get(record.id, [])
+                changes.append(change)
+    changes.extend(reference_changes(view, urn, school, period_id, start, end, cited, lines))
+    changes.sort(key=lambda c: (c.position, c.id))
+    return changes
+
+
+def _plan(facts: list[RecordedFact]) -> Plan | None:
+    try:
+        return Plan(facts) if facts else None
+    except RuleError:
+        return None
+
+
+def _at(plan: Plan | None, days: Iterable[date], urn: str) -> bool:
+    if plan is None:
+        return False
+    for day in days:
+        state = plan.state_on(day)
+        if state is not None and state.school == urn:
+            return True
+    return False
+
+
+def plan_change(view: LedgerView, urn: str, before_facts: list[RecordedFact],
+                after_facts: list[RecordedFact], record: RecordedFact, cited: bool
+                ) -> Change | None:
+    fact = record.fact
+    before, after = _plan(before_facts), _plan(after_facts)
+    if after is None:
+        return None
+    if isinstance(fact, ev.Corrected):
+        old = before.corrected.get(fact.corrects) if before else None
+        new = after.corrected.get(fact.corrects)
+        dates = {getattr(f, "effective", None) for f in (old, new)} - {None}
+        effective = getattr(new, "effective", None)
+    else:
+        effective = fact.effective  # type: ignore[attr-defined]
+        dates = {effective}
+    days = {d for x in dates for d in (x, x - ONE_DAY)}
+    if not (cited or _at(before, days, urn) or _at(after, days, urn)):
+        return None
+    pupil = after.issued.pupil
+    state_before = before.state_on(effective) if before and effective else None
+    state_after = after.state_on(effective) if effective else None
+    common = dict(id=record.id, reason="", effective=day_words(effective) if effective else "",
+                  effective_date=effective, recorded_at=view.recorded_at_of.get(record.id),
+                  position=record.position, plan=after.ref, pupil=pupil)
+    name = lambda u: f"{view.schools[u].name} (URN {u})" if u in view.schools else f"school {u}"  # noqa: E731
+    if isinstance(fact, ev.PlanIssued):
+        kind_words = "EHCP" if fact.kind == "ehcp" else "non-statutory top-up"
+        at = state_after.school if state_after else fact.school
+        where = "" if at == urn else f" at {name(at)}"
+        return Change(kind="new-plan", title="New plan",
+                      what=f"New {kind_words} plan for pupil {pupil} on {basis_words(state_after)}{where}",
+                      **common)
+    if isinstance(fact, ev.PlacementMoved):
+        old = state_before.school if state_before else ""
+        if fact.school == urn:
+            return Change(kind="moved-in", title="Moved in",
+                          what=f"Pupil {pupil} moved to this school from {name(old)}", **common)
+        if old == urn:
+            return Change(kind="moved-out", title="Moved out",
+                          what=f"Pupil {pupil} moved from this school to {name(fact.school)}",
+                          **common)
+        return Change(kind="move", title="Move",
+                      what=f"Pupil {pupil} moved from {name(old)} to {name(fact.school)}", **common)
+    if isinstance(fact, ev.BandChanged):
+        common["reason"] = REASON_WORDS.get(fact.reason, fact.reason)
+        return Change(kind="band-change", title="Band change",
+                      what=f"Band changed from {basis_words(state_before)} to band {fact.band}",
+                      before=annual_words(view, state_before, effective),
+                      after=annual_words(view, state_after, effective), **common)
+    if isinstance(fact, ev.HoursChanged):
+        common["reason"] = fact.reason
+        return Change(kind="hours-change", title="Hours change",
+                      what=f"Hours changed from {basis_words(state_before)} to {fact.hours} hours a week",
+                      before=annual_words(view, state_before, effective),
+                      after=annual_words(view, state_after, effective), **common)
+    if isinstance(fact, ev.TransferredToBand):
+        common["reason"] = "move to banded funding"
+        protect = (f"; protected until {day_words(fact.protect_until)}: the school is paid the "
+                   "larger of the two until then") if fact.protect_until else ""
+        return Change(kind="transfer", title="Transfer from hours to a band",
+                      what=f"Moved from {basis_words(state_before)} to band {fact.band}{protect}",
+                      before=f"{pounds_for_people(fact.prior_annual)} a year on "
+                             f"{basis_words(state_before)} (the prior hours-based amount)",
+                      after=annual_words(view, state_after, effective, protection=False), **common)
+    if isinstance(fact, ev.PlanCeased):
+        common["reason"] = fact.reason
+        return Change(kind="ceased", title="Plan ceased",
+                      what=f"Plan ceases from {day_words(fact.effective)}: funded up to "
+                           f"{day_words(fact.effective - ONE_DAY)}", **common)
+    if isinstance(fact, ev.Corrected):
+        common["reason"] = fact.note
+        target = next((r for r in after_facts if r.id == fact.corrects), None)
+        target_words = _fact_words(target.fact) if target else fact.corrects
+        recorded = view.recorded_at_of.get(fact.corrects)
+        when = f", recorded {day_words(recorded.date())}" if recorded else ""
+        return Change(kind="correction", title="Correction of an earlier record",
+                      what=f"The {target_words} ({fact.corrects}{when}) was wrong: "
+                           + _differences(old, new),
+                      **common)
+    return None
+
+
+def _fact_words(fact: ev.Fact) -> str:
+    return {ev.PlanIssued: "plan's issue", ev.HoursChanged: "hours change",
+            ev.TransferredToBand: "transfer to a band", ev.BandChanged: "band change",
+            ev.PlacementMoved: "move", ev.PlanCeased: "cessation"}.get(type(fact), fact.TYPE)
+
+
+def _differences(old: ev.Fact | None, new: ev.Fact | None) -> str:
+    parts = []
+    for name, words in (("band", "band"), ("hours", "hours a week"), ("effective", "from"),
+                        ("school", "school")):
+        was, now = getattr(old, name, None), getattr(new, name, None)
+        if was != now:
+            show = (lambda v: day_words(v) if isinstance(v, date) else str(v))  # noqa: E731
+            if name == "hours":
+                parts.append(f"it said {show(was)} hours a week; it should have said {show(now)}")
+            elif name == "effective":
+                parts.append(f"it said from {show(was)}; it should have said from {show(now)}")
+            else:
+                parts.append(f"it said {words} {show(was)}; it should have said {words} {show(now)}")
+    return "; ".join(parts) or "no change to what it said"
+
+
+def annual_words(view: LedgerView, state: PlanState | None, day: date | None,
+                 protection: bool = True) -> str:
+    """The state's annual amount on ``day`` in words, as the view's terms price it."""
+    if state is None or day is None:
+        return ""
+    try:
+        annual = view.terms.annual_amount(state, day)
+    except Exception:  # terms not known yet: say what it is, without an amount
+        return basis_words(state)
+    amount = annual.base + (annual.protection if protection else 0)
+    return (f"{pounds_for_people(round_half_up(amount))} a year on {basis_words(state)} "
+            f"({financial_year_of(day)} rates)")
+
+
+def reference_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period_id: str,
+                      start: int, end: int, cited: dict[str, list[MoneyMoved]],
+                      lines: list[LineRow]) -> list[Change]:
+    hours_here = any("hours" in line.basis for line in lines)
+    tariffs: dict[tuple[str, str | None], dict[str, int]] = {}
+    rates: dict[str, ev.HourlyRateSet] = {}
+    found = []
+    for env in view.reference:
+        if env.position > end:
+            break
+        fact = env.fact
+        in_window = start < env.position
+        change = None
+        common = dict(id=env.id, recorded_at=env.recorded_at, position=env.position)
+        if isinstance(fact, ev.TariffSet):
+            key = (fact.year, fact.setting)
+            earlier = tariffs.get(key)
+            applies = fact.setting in (None, school.setting)
+            if in_window and (applies or env.id in cited):
+                fy = parse_year(fact.year)
+                whom = f" for {fact.setting} settings" if fact.setting else ""
+                if earlier:
+                    moved = [f"band {b} {pounds_for_people(earlier[b])} → {pounds_for_people(v)}"
+                             if b in earlier else f"band {b} {pounds_for_people(v)} (new)"
+                             for b, v in fact.bands if earlier.get(b) != v]
+                    change = Change(kind="tariff-revision", title="Tariff revision",
+                                    what=f"Band values for {fact.year}{whom} revised: "
+                                         + ("; ".join(moved) or "no band value changed"),
+                                    reason=fact.reason, effective=f"financial year {fact.year} "
+                                    f"(from {day_words(date(fy, 4, 1))})",
+                                    effective_date=date(fy, 4, 1), **common)
+                else:
+                    change = Change(kind="tariff", title="Tariff published",
+                                    what=f"Band values for {fact.year}{whom}: " + "; ".join(
+                                        f"band {b} {pounds_for_people(v)}" for b, v in fact.bands),
+                                    reason=fact.reason, effective=f"financial year {fact.year} "
+                                    f"(from {day_words(date(fy, 4, 1))})",
+                                    effective_date=date(fy, 4, 1), **common)
+            tariffs.setdefault(key, {}).update(dict(fact.bands))
+        elif isinstance(fact, ev.HourlyRateSet):
+            earlier_rate = rates.get(fact.year)
+            if in_window and (hours_here or env.id in cited):
+                fy = parse_year(fact.year)
+                words = (f"£{fact.hourly_rate / 100:.2f} an hour × {fact.weeks} weeks, less "
+                         f"{pounds_for_people(fact.threshold)} met by mainstream schools")
+                change = Change(kind="rate-revision" if earlier_rate else "rate",
+                                title="Hourly rate revised" if earlier_rate else "Hourly rate set",
+                                what=f"Hours-based terms for {fact.year}: {words}",
+                                reason=fact.reason, effective=f"financial year {fact.year} "
+                                f"(from {day_words(date(fy, 4, 1))})",
+                                effective_date=date(fy, 4, 1), **common)
+            rates[fact.year] = fact
+        elif isinstance(fact, ev.CushionSet):
+            if in_window and fact.school == urn:
+                change = Change(kind="cushion", title="Transitional cushion",
+                                what=f"{fact.share_percent}% of the school's net reduction from the "
+                                     f"move to bands is paid as its own line, "
+                                     f"{day_words(fact.effective)} to {day_words(fact.until)}",
+                                reason=fact.reason, effective=day_words(fact.effective),
+                                effective_date=fact.effective, **common)
+        elif isinstance(fact, ev.CalendarSet) and in_window and (
+                fact.year == period_id.split("/", 1)[0] or env.id in cited):
+            change = Change(kind="calendar", title="Payment calendar",
+                            what=f"Payment periods for {fact.year}: "
+                                 + ", ".join(p.id.split("/", 1)[1] for p in fact.periods),
+                            reason=fact.reason,
+                            effective=day_words(fact.periods[0].start) if fact.periods else "",
+                            effective_date=fact.periods[0].start if fact.periods else None,
+                            **common)
+        if change is not None:
+            change.lines = cited.get(env.id, [])
+            found.append(change)
+    return found

@@ -1,0 +1,183 @@
+"""A school statement as plain data: what the renderers (HTML, PDF, CSV) show.
+
+Money is integer pence throughout; the renderers format it. Every figure here comes from the
+recorded payment lines (the same ones the payment files are written from), so a statement
+agrees with the payment files to the penny by construction, and the tests check it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from ..domain.events import PaymentLine
+
+KIND_WORDS = {"regular": "Regular (this period)", "arrears": "Arrears (earlier periods)",
+              "clawback": "Claw-back (earlier periods)", "protection": "Protection",
+              "cushion": "Transitional cushion"}
+
+
+@dataclass
+class Totals:
+    regular: int = 0
+    arrears: int = 0
+    clawback: int = 0
+    protection: int = 0
+    cushion: int = 0
+
+    def add(self, line: PaymentLine) -> None:
+        setattr(self, line.kind, getattr(self, line.kind) + line.amount)
+
+    @property
+    def total(self) -> int:
+        return self.regular + self.arrears + self.clawback + self.protection + self.cushion
+
+    def rows(self) -> list[tuple[str, str, int]]:
+        return [(kind, KIND_WORDS[kind], getattr(self, kind)) for kind in KIND_WORDS]
+
+
+@dataclass(frozen=True)
+class RunRef:
+    run_id: str
+    period: str
+    sequence: int
+    seal: str
+    recorded_at: datetime
+    position: int
+    paid_here: int  # what the run paid this school (0 if it paid it nothing)
+
+    @property
+    def kind(self) -> str:
+        return "main run" if self.sequence == 1 else "supplementary run"
+
+
+@dataclass
+class ChildRow:
+    """One child (by pseudonymous pupil reference and plan reference, never a name)."""
+
+    pupil: str
+    plan: str
+    basis: str
+    band_or_hours: str
+    days: int  # days funded at this school in this period
+    this_period: int  # regular lines for this period
+    protection: int
+    earlier: int  # arrears and claw-back for earlier periods
+    note: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.this_period + self.protection + self.earlier
+
+
+@dataclass(frozen=True)
+class LineRow:
+    """A payment line exactly as recorded (and as in the payment line file)."""
+
+    run_id: str
+    plan: str
+    pupil: str
+    kind: str
+    for_period: str
+    amount: int
+    basis: str
+    band_or_hours: str
+    days: int
+    reason: str
+    caused_by: tuple[str, ...]
+    component: str
+
+
+@dataclass(frozen=True)
+class MoneyMoved:
+    run_id: str
+    plan: str
+    kind: str
+    for_period: str
+    amount: int
+    shared: bool  # the line names other events too
+
+
+@dataclass
+class Change:
+    """Something recorded since the school's last statement that bears on its money."""
+
+    id: str
+    kind: str  # new-plan | moved-in | moved-out | band-change | hours-change | transfer | ...
+    title: str  # the kind in words
+    what: str
+    reason: str
+    effective: str  # in words: a date, or the financial year it applies to
+    effective_date: date | None
+    recorded_at: datetime
+    position: int
+    plan: str = ""
+    pupil: str = ""
+    before: str = ""  # e.g. the prior hours-based amount a year
+    after: str = ""  # e.g. the band amount a year
+    lines: list[MoneyMoved] = field(default_factory=list)
+
+    @property
+    def money(self) -> int:
+        return sum(m.amount for m in self.lines)
+
+
+@dataclass(frozen=True)
+class Bar:
+    period: str
+    amount: int  # paid to the school in the runs for this period
+    current: bool
+
+
+@dataclass
+class Statement:
+    school: str
+    school_name: str
+    setting: str
+    period: str
+    period_start: date
+    period_end: date
+    academic_year: str
+    position: int  # the ledger position the statement was built from
+    known_at: datetime | None  # the recorded time of that position
+    as_of: datetime | None  # the moment asked for with --as-of, if any
+    runs: list[RunRef]  # the runs for this period that paid the school
+    other_runs: list[RunRef]  # runs for this period that paid it nothing
+    totals: Totals
+    year_to_date: Totals
+    year_to_date_runs: list[str]
+    children: list[ChildRow]
+    cushion: int
+    lines: list[LineRow]
+    changes: list[Change]
+    changes_since: RunRef | None  # the run of the school's previous statement
+    chart: list[Bar]
+
+    @property
+    def nothing_paid(self) -> bool:
+        return not self.runs
+
+    @property
+    def witness(self) -> RunRef | None:
+        """The run whose seal this copy witnesses: the latest run for the period."""
+        runs = sorted([*self.runs, *self.other_runs], key=lambda r: r.position)
+        return runs[-1] if runs else None
+
+    @property
+    def seal(self) -> str:
+        return self.witness.seal if self.witness else ""
+
+    @property
+    def run_id(self) -> str:
+        return self.witness.run_id if self.witness else ""
+
+    @property
+    def nothing_paid_words(self) -> str:
+        if self.other_runs:
+            runs = ", ".join(r.run_id for r in self.other_runs)
+            return (f"Nothing was paid to {self.school_name} for {self.period}: the payment "
+                    f"run{'s' if len(self.other_runs) > 1 else ''} for this period ({runs}) "
+                    "had no top-up for this school.")
+        return (f"Nothing was paid to {self.school_name} for {self.period}: no payment run "
+                "for this period has been recorded" + (" as known at that time." if self.as_of
+                                                      else " yet."))

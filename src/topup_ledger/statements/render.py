@@ -1,0 +1,145 @@
+"""Render a statement: HTML (self-contained: CSS and the chart inline, nothing fetched), PDF
+from that same HTML (WeasyPrint, print media), and CSV (the statement's payment lines, in
+the columns of the payment line file)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from ..domain.money import pounds, pounds_for_people
+from .chart import bar_chart
+from .model import RunRef, Statement
+
+SETTING_WORDS = {"mainstream": "mainstream school", "resourced": "resourced provision / specialist unit",
+                 "special": "special school", "independent": "independent school",
+                 "post16": "post-16 setting"}
+CSV_COLUMNS = ["run_id", "run_kind", "period", "school_urn", "plan_ref", "pupil_ref", "line_kind",
+               "for_period", "amount_pence", "amount_gbp", "basis", "band_or_hours", "days",
+               "reason", "caused_by", "seal"]
+
+
+def _day(value: date | datetime) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def _moment(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value.day} {value:%B %Y %H:%M:%S} UTC"
+
+
+def _signed(pence: int) -> str:
+    return ("+" if pence > 0 else "") + pounds_for_people(pence)
+
+
+def _band_or_hours(text: str) -> str:
+    return text.replace("→", " → ")
+
+
+def _anchor(event_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", event_id)
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("topup_ledger.statements", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(money=pounds_for_people, signed=_signed, day=_day, moment=_moment,
+                       bh=_band_or_hours, anchor=_anchor)
+    return env
+
+
+def render_html(statement: Statement) -> str:
+    s = statement
+    return environment().get_template("statement.html.j2").render(
+        s=s, setting_words=SETTING_WORDS.get(s.setting, s.setting),
+        ytd={kind: amount for kind, _, amount in s.year_to_date.rows()},
+        chart=Markup(bar_chart(s.chart, f"Top-up paid to {s.school_name} by period")),
+        listed={c.id for c in s.changes},
+        shared_note=any(m.shared for c in s.changes for m in c.lines))
+
+
+def render_pdf(statement: Statement, html: str | None = None) -> bytes:
+    """The same HTML, laid out for print by WeasyPrint (A4, the stylesheet's print rules)."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as error:  # OSError: Pango missing from the system
+        raise RuntimeError(f"PDF statements need WeasyPrint and Pango: {error}") from None
+    return weasyprint.HTML(string=html or render_html(statement)).write_pdf()
+
+
+def render_csv(statement: Statement) -> str:
+    s = statement
+    kinds = {r.run_id: "main" if r.sequence == 1 else "supplementary" for r in s.runs}
+    seals = {r.run_id: r.seal for r in s.runs}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in s.lines:
+        writer.writerow([line.run_id, kinds[line.run_id], s.period, s.school, line.plan, line.pupil,
+                         line.kind, line.for_period, line.amount, pounds(line.amount), line.basis,
+                         line.band_or_hours, line.days, line.reason, " ".join(line.caused_by),
+                         seals[line.run_id]])
+    return out.getvalue()
+
+
+FORMATS = ("html", "pdf", "csv")
+
+
+def file_name(statement: Statement, fmt: str) -> str:
+    stem = f"statement-{statement.school}-{statement.period.replace('/', '-')}"
+    if statement.as_of is not None:
+        stem += f"-as-of-{statement.as_of.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return f"{stem}.{fmt}"
+
+
+def write_statement(statement: Statement, out: Path, formats: Sequence[str] = ("html",)) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    html = render_html(statement) if {"html", "pdf"} & set(formats) else ""
+    for fmt in formats:
+        path = out / file_name(statement, fmt)
+        if fmt == "html":
+            path.write_text(html, encoding="utf-8")
+        elif fmt == "pdf":
+            path.write_bytes(render_pdf(statement, html))
+        elif fmt == "csv":
+            path.write_text(render_csv(statement), encoding="utf-8")
+        else:
+            raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+        written.append(path)
+    return written
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    urn: str
+    name: str
+    children: int
+    changes: int
+    total: int
+    files: tuple[IndexFile, ...]
+
+
+def render_index(period: str, rows: list[IndexRow], runs: list[RunRef], position: int,
+                 as_of: datetime | None) -> str:
+    return environment().get_template("index.html.j2").render(
+        period=period, rows=rows, runs=runs, position=position, as_of=as_of,
+        total=sum(r.total for r in rows))

@@ -1,0 +1,190 @@
+"""What statements read from the ledger, folded in one pass up to a position.
+
+A statement is built only from recorded events: the runs and the SchoolPaid lines exactly as
+the payment files have them, the plans' own facts (to say what changed and why), and the
+reference facts (tariffs, rates, cushions, calendars) that move money. ``--as-of`` folds up
+to the last position whose recorded time is at or before the moment asked for.
+
+For one school, only that school's payments and the plans that were ever at it are kept, so
+a statement of one school reads the ledger once with memory bounded by that school's size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from ..domain import events as ev
+from ..domain.calendar import Calendar, Period, parse_year, with_default_terms
+from ..domain.errors import RuleError
+from ..domain.plan import Plan, RecordedFact
+from ..domain.rules import Terms
+from ..ledger import periods_of
+from ..store import EventStore, Recorded
+
+
+@dataclass(frozen=True)
+class Run:
+    """A payment run as recorded on the ``payments`` stream."""
+
+    position: int
+    recorded_at: datetime
+    run_id: str
+    period: str
+    sequence: int
+    seal: str
+    total: int
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A recorded fact with where and when the ledger recorded it."""
+
+    id: str
+    position: int
+    recorded_at: datetime
+    fact: ev.Fact
+
+
+@dataclass
+class LedgerView:
+    """Everything statements need, as known at ``position``."""
+
+    position: int = 0
+    recorded_at: datetime | None = None  # of the event at ``position``
+    schools: dict[str, ev.SchoolAdded] = field(default_factory=dict)
+    terms: Terms = field(default_factory=Terms)
+    calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+    # run id → school → its payment in that run (only the schools asked for)
+    paid: dict[str, dict[str, ev.SchoolPaid]] = field(default_factory=lambda: defaultdict(dict))
+    plan_facts: dict[str, list[RecordedFact]] = field(default_factory=lambda: defaultdict(list))
+    recorded_at_of: dict[str, datetime] = field(default_factory=dict)  # event id → recorded
+    # school → plans any of whose facts (as recorded or corrected) names the school
+    plans_naming: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # reference facts that move money: tariffs, rates, cushions, calendars
+    reference: list[Envelope] = field(default_factory=list)
+
+    def plan(self, ref: str) -> Plan | None:
+        facts = self.plan_facts.get(ref)
+        return Plan(facts) if facts else None
+
+    def school(self, urn: str) -> ev.SchoolAdded:
+        try:
+            return self.schools[urn]
+        except KeyError:
+            raise RuleError("school", f"school {urn} is not in the ledger") from None
+
+    def calendar_for(self, period_id: str, years_back: int = 0) -> Calendar:
+        """The payment calendar around ``period_id``'s academic year (and ``years_back``
+        years before it), the recorded calendars first, the default terms elsewhere."""
+        year = period_id.split("/", 1)[0]
+        start = parse_year(year, "period")
+        return with_default_terms(self.calendars, date(start - years_back, 9, 1),
+                                  date(start + 1, 8, 31))
+
+    def period(self, period_id: str) -> Period:
+        if "/" not in period_id:
+            raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn")
+        calendar = self.calendar_for(period_id)
+        try:
+            return calendar.period(period_id)
+        except RuleError:
+            names = ", ".join(p.id for p in calendar.periods
+                              if p.year == period_id.split("/", 1)[0])
+            raise RuleError("period", f"{period_id} is not a period in the payment calendar"
+                            + (f" (the periods of its year are {names})" if names else "")) from None
+
+    def payments_of(self, school: str) -> list[tuple[Run, ev.SchoolPaid]]:
+        """The school's payments, in ledger order."""
+        return [(run, self.paid[run.run_id][school]) for run in self.runs
+                if school in self.paid.get(run.run_id, {})]
+
+
+def _names(fact: ev.Fact) -> str | None:
+    """The school a plan fact names, if any."""
+    return getattr(fact, "school", None)
+
+
+def position_at(store: EventStore, when: datetime) -> tuple[int, datetime | None]:
+    """The last position whose recorded time is at or before ``when`` (0 if none), with its
+    recorded time. Every event is looked at: nothing assumes recorded times never go back."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    found, found_at = 0, None
+    for n in store.notifications():
+        at = datetime.fromisoformat(store.mapper.decode_state(n.state)["at"])
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        if at <= when:
+            found, found_at = n.id, at
+    return found, found_at
+
+
+def read_view(store: EventStore, upto: int | None = None,
+              schools: Collection[str] | None = None) -> LedgerView:
+    """Fold the ledger up to ``upto`` (all of it if None) for statements of ``schools``
+    (every school if None)."""
+    view = LedgerView()
+    keep_all = schools is None
+    wanted = set(schools or ())
+    partial: set[str] = set()  # plans kept from a later fact on: read their stream again
+    for position, recorded in store.recorded(upto=upto):
+        _apply(view, position, recorded, keep_all, wanted, partial)
+    if not keep_all:
+        cited = {line.plan for by_school in view.paid.values() for paid in by_school.values()
+                 for line in paid.lines if line.plan}
+        _read_plans(store, view, partial | (cited - set(view.plan_facts)))
+    return view
+
+
+def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
+           wanted: set[str], partial: set[str]) -> None:
+    fact = recorded.fact
+    view.position, view.recorded_at = position, recorded.recorded_at
+    if isinstance(fact, ev.SchoolPaid):
+        if keep_all or fact.school in wanted:
+            view.paid[fact.run_id][fact.school] = fact
+        return
+    if isinstance(fact, ev.PaymentRunRecorded):
+        view.runs.append(Run(position, recorded.recorded_at, fact.run_id, fact.period,
+                             fact.sequence, fact.seal, fact.total))
+        return
+    if fact.TYPE.startswith("plan."):
+        ref = fact.plan  # type: ignore[attr-defined]
+        named = _names(fact)
+        if named is not None:
+            view.plans_naming[named].add(ref)
+        if keep_all or ref in view.plan_facts or named in wanted:
+            if ref not in view.plan_facts and recorded.originator_version > 1:
+                partial.add(ref)
+            view.plan_facts[ref].append(RecordedFact(recorded.id, fact, position))
+            view.recorded_at_of[recorded.id] = recorded.recorded_at
+        return
+    if isinstance(fact, ev.SchoolAdded):
+        view.schools[fact.urn] = fact
+    if isinstance(fact, ev.CalendarSet):
+        view.calendars[fact.year] = periods_of(fact)
+    if isinstance(fact, ev.SchoolAdded | ev.HourlyRateSet | ev.TariffSet):
+        view.terms.apply(fact, recorded.id, position)
+    if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet) or (
+            isinstance(fact, ev.CushionSet) and (keep_all or fact.school in wanted)):
+        view.reference.append(Envelope(recorded.id, position, recorded.recorded_at, fact))
+
+
+def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:
+    """Read again, with their positions, the whole lives of plans whose earlier facts the one
+    pass did not keep (they named no wanted school until a move or a correction did)."""
+    if not refs:
+        return
+    streams = {f"plan:{ref}" for ref in refs}
+    found: dict[str, list[RecordedFact]] = defaultdict(list)
+    for n in store.notifications(upto=view.position, types=ev.PLAN_FACTS):
+        if n.originator_id in streams:
+            recorded: Recorded = store.mapper.to_domain_event(n)
+            found[recorded.originator_id[5:]].append(RecordedFact(recorded.id, recorded.fact, n.id))
+            view.recorded_at_of[recorded.id] = recorded.recorded_at
+    for ref, facts in found.items():
+        view.plan_facts[ref] = facts
