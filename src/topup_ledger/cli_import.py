@@ -1,6 +1,8 @@
-"""`topup import`: load a CSV export of schools, rates, tariffs, plans or changes.
+"""`topup import` (load a CSV export of schools, rates, tariffs, plans or changes) and
+`topup demo` (a county-sized LA through the move to bands).
 
-Registered on the main group in cli.py with ``main.add_command(import_cmd, "import")``.
+Registered on the main group in cli.py with ``main.add_command(import_cmd, "import")`` and
+``main.add_command(demo_cmd, "demo")``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 import click
 
 from .cli_support import Failure, emit, ledger_of, refusals
+from .demo import DEFAULT_PLANS, DemoError, build_demo, steps
 from .importer import KINDS, ImportResult, import_table
 from .io.import_csv import FileRefused, read_table, write_rejects
 
@@ -85,3 +88,31 @@ def import_cmd(ctx: click.Context, path: Path, kind: str | None, rejects_path: P
     emit(report, as_json, summary(result, written))
     if rejected:
         ctx.exit(1 if result.committed or partial else 2)
+
+
+@click.command("demo")
+@click.option("--plans", type=click.IntRange(1, 100_000), default=DEFAULT_PLANS, show_default=True,
+              help="Plans issued over the three years (schools scale with them: 450 for 8,000).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default="topup-demo", show_default=True, help="Folder for the demo LA.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same LA.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@refusals
+def demo_cmd(plans: int, out: Path, seed: int, as_json: bool) -> None:
+    """Build a county-sized LA in a fresh ledger and pay it through the move to bands.
+
+    Generates schools, rates, tariffs, plans and three years of changes, imports them batch
+    by batch with a termly payment run after each (9 runs, 2025-26 to 2027-28), and leaves
+    the ledger, the import files, the payment files and summary.json in one folder.
+    """
+    stderr = click.get_text_stream("stderr")
+    try:
+        with click.progressbar(length=steps(), label="building the demo LA", file=stderr,
+                               item_show_func=lambda item: item) as bar:
+            summary = build_demo(out, plans=plans, seed=seed,
+                                 step=lambda label: bar.update(1, label))
+    except DemoError as error:
+        raise Failure(str(error)) from None
+    text = "\n".join([*summary.lines(), f"demo ledger, payment files and summary are in "
+                                        f"{out.resolve()}"])
+    emit(summary.as_json(), as_json, text)

@@ -1,78 +1,235 @@
-"""`topup demo`: a small LA from scratch, end to end, in a fresh folder.
+"""`topup demo`: a county-sized LA from scratch, through the three-year move to bands.
 
-It records schools, rates and tariffs, plans on hours and on bands, a transfer to bands
-with protection, a backdated band change, a move and a cessation, then runs the three
-termly payments of 2025-26 and writes their files, so a new user sees every moving part.
+The generator (``generator.py``) makes a synthetic LA laid out in time: batches of import
+files, each followed by a termly payment run. The demo writes those files into the demo
+folder, imports each batch through the same importer as ``topup import`` (one atomic
+append per batch), makes each payment run, and writes every run's payment files. The
+ledger's clock is the simulation's: a batch is recorded the day before its run and a run
+on its first day, so the audit history reads as the LA would have lived it.
+
+Everything lands in one folder: ``ledger.sqlite``, ``input/`` (the generated CSVs, with
+``schedule.csv`` and ``run.sh`` to replay them by hand), ``payments/`` and ``summary.json``.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
-from datetime import date
-from decimal import Decimal
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
-from .domain.money import pounds_for_people
+from .domain import events as ev
+from .domain.calendar import financial_year_of
+from .domain.money import pounds, pounds_for_people
+from .domain.plan import Plan
+from .generator import KIND_ORDER, GeneratedLA, generate
+from .importer import Import, Staging
+from .io.import_csv import read_table
 from .ledger import Ledger
-from .payrun import RunResult, pay, write_files_for_run
+from .payrun import pay, write_files_for_run
 from .store import EventStore
 
-SCHOOLS = [("100001", "Oakfield Primary", "mainstream"), ("100002", "Riverside Academy", "mainstream"),
-           ("100003", "Beacon Special School", "special"), ("100004", "Hillside Resource Base", "resourced")]
-TARIFFS = {"2025-26": {"A": 160000, "B": 310000, "C": 500000, "D": 700000, "E": 1000000},
-           "2026-27": {"A": 165000, "B": 320000, "C": 515000, "D": 720000, "E": 1030000}}
+DEFAULT_PLANS = 8000
+MARKER = ".topup-demo"
+OWNED = ("ledger.sqlite", "input", "payments", "summary.json", MARKER)
+
+Step = Callable[[str], None]
 
 
-def build(ledger: Ledger, say: Callable[[str], None]) -> list[RunResult]:
-    for urn, name, setting in SCHOOLS:
-        ledger.add_school(urn, name, setting)
-    for year, bands in TARIFFS.items():
-        ledger.set_tariff(year, bands, reason="approved by the Schools Forum")
-        ledger.set_rate(year, 1181 if year == "2025-26" else 1215, Decimal(38), 600000)
-    say("recorded 4 schools, tariffs and hourly rates for 2025-26 and 2026-27")
-    ledger.issue_plan("EHCP-0001", "PR-7F3A", "100001", date(2025, 9, 1), hours=Decimal("27.5"))
-    ledger.issue_plan("EHCP-0002", "PR-2B9C", "100001", date(2025, 9, 1), hours=Decimal("32.5"))
-    ledger.issue_plan("EHCP-0003", "PR-91DE", "100002", date(2025, 9, 1), band="C")
-    ledger.issue_plan("EHCP-0004", "PR-4C21", "100003", date(2025, 9, 1), band="E")
-    ledger.issue_plan("EHCP-0005", "PR-08AB", "100004", date(2025, 10, 6), band="B")
-    ledger.issue_plan("FFI-0006", "PR-5E5E", "100002", date(2025, 9, 1), hours=Decimal("25"),
-                      kind="non-statutory")
-    say("issued 6 plans (4 EHCPs on bands or hours, 1 mid-term, 1 non-statutory)")
-    runs = [pay(ledger, "2025-26/autumn")]
-    ledger.transfer("EHCP-0001", "B", date(2025, 11, 3), protect_until=date(2026, 3, 31))
-    ledger.transfer("EHCP-0002", "D", date(2026, 1, 5))
-    ledger.set_cushion("100001", date(2026, 4, 1), date(2027, 3, 31), Decimal(50),
-                       "first year of banded funding")
-    ledger.change_band("EHCP-0003", "D", date(2025, 11, 1), "annual-review")  # recorded late
-    ledger.move("EHCP-0005", "100002", date(2026, 2, 2))
-    say("autumn paid; then: two transfers to bands (one protected to 31 March), a cushion for "
-        "Oakfield from April, a backdated band change, a move")
-    runs.append(pay(ledger, "2025-26/spring"))
-    ledger.cease("FFI-0006", date(2026, 3, 1), "needs met without top-up")  # backdated
-    plan = ledger.plan("EHCP-0003")
-    ledger.correct("EHCP-0003", plan.facts[1].id, "the review set band D from 1 October",
-                   effective=date(2025, 10, 1))
-    say("spring paid; then: a backdated cessation and a correction of a review date")
-    runs.append(pay(ledger, "2025-26/summer"))
-    return runs
+class DemoError(RuntimeError):
+    """The demo could not build its LA (a folder in the way, or a generator bug)."""
 
 
-def run_demo(folder: Path, say: Callable[[str], None]) -> Path:
+def schools_for(plans: int) -> int:
+    """About 450 schools for 8,000 plans, at least a handful."""
+    return max(8, min(600, round(plans * 450 / 8000)))
+
+
+def steps(years: int = 3) -> int:
+    """How many times ``run_demo`` calls ``step``: generate, write, 2 per term, files."""
+    return 2 + 2 * 3 * years + 1
+
+
+@dataclass
+class Neutrality:
+    """Hours-vs-band cost neutrality over the plans transferred to bands.
+
+    ``prior`` sums the hours-based annual amounts kept on the transfers; ``banded`` the band
+    amounts of the same plans on the day of transfer (the tariff as finally known, setting
+    overrides included); ``protected`` the transfers with protection of the prior amount.
+    """
+
+    plans: int = 0
+    prior: int = 0
+    banded: int = 0
+    protected: int = 0
+
+    @property
+    def ratio(self) -> float:
+        return self.banded / self.prior if self.prior else 0.0
+
+
+@dataclass
+class DemoSummary:
+    folder: str
+    plans: int
+    schools: int
+    events: int
+    runs: list[dict[str, object]] = field(default_factory=list)
+    total_paid: int = 0
+    neutrality: Neutrality = field(default_factory=Neutrality)
+    seconds: dict[str, float] = field(default_factory=dict)
+    opening: int = 0
+    generated: str = ""
+
+    def lines(self) -> list[str]:
+        n = self.neutrality
+        change = (n.ratio - 1) * 100
+        return [
+            f"an LA of {self.schools:,} schools and {self.plans:,} plans ({self.opening:,} open on "
+            f"1 September 2025, the rest issued later), over three academic years:",
+            f"  {self.generated}",
+            *(f"  {r['run_id']}: {r['schools']:,} schools, {pounds_for_people(int(r['total']))}"  # type: ignore[call-overload]
+              for r in self.runs),
+            f"total paid over {len(self.runs)} termly runs: {pounds_for_people(self.total_paid)}",
+            f"cost neutrality: {n.plans:,} plans moved from hours to bands; prior hours-based "
+            f"{pounds_for_people(n.prior)} a year, banded {pounds_for_people(n.banded)} a year "
+            f"({change:+.1f}%); {n.protected:,} transfers protected",
+            f"ledger: {self.events:,} events; took {sum(self.seconds.values()):.0f}s "
+            f"(import {self.seconds.get('import', 0):.1f}s, payment runs "
+            f"{self.seconds.get('pay', 0):.1f}s, files {self.seconds.get('files', 0):.1f}s)",
+        ]
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["total_paid_gbp"] = pounds(self.total_paid)
+        data["neutrality"]["ratio"] = round(self.neutrality.ratio, 6)
+        return data
+
+
+def prepare(folder: Path) -> None:
+    """A fresh demo folder: refuse to clear one the demo did not make."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise DemoError(f"{folder} is a file, not a folder")
+        contents = {p.name for p in folder.iterdir()}
+        if contents and MARKER not in contents:
+            raise DemoError(f"{folder} already holds files the demo did not make; "
+                            "choose another folder with --out")
+        for name in contents & set(OWNED):
+            path = folder / name
+            if path.is_dir():
+                _remove_tree(path)
+            else:
+                path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    location = folder / "ledger.sqlite"
-    if location.exists():
-        location.unlink()
-    store = EventStore(str(location), create=True)
+    (folder / MARKER).write_text("made by topup demo; the demo may clear this folder\n")
+
+
+def _remove_tree(path: Path) -> None:
+    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        child.rmdir() if child.is_dir() else child.unlink()
+    path.rmdir()
+
+
+def at(day: date, hour: int) -> datetime:
+    return datetime.combine(day, clock_time(hour), tzinfo=UTC)
+
+
+def build_demo(folder: Path, *, plans: int = DEFAULT_PLANS, schools: int | None = None,
+               seed: int = 1, step: Step | None = None) -> DemoSummary:
+    """Build the demo LA in ``folder`` and return what happened."""
+    tick = step or (lambda label: None)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    prepare(folder)
+    school_count = schools or schools_for(plans)
+    la = generate(plans=plans, schools=school_count, seed=seed)
+    tick("generated the LA")
+    la.write(folder / "input")
+    tick("wrote the import files")
+    timings["generate"] = time.perf_counter() - started
+    store = EventStore(str(folder / "ledger.sqlite"), create=True)
     try:
-        ledger = Ledger(store)
-        runs = build(ledger, say)
-        for result in runs:
-            files = write_files_for_run(store, result.run_id, folder / "payments")
-            say(f"{result.run_id}: {len(result.school_paid)} schools, "
-                f"{pounds_for_people(result.total)} (seal {result.seal[:12]}…) → {files[0].name}")
-        total = sum(r.total for r in runs)
-        say(f"total paid over 2025-26: {pounds_for_people(total)}; ledger holds "
-            f"{store.max_position()} events")
+        summary = _replay(la, folder, store, tick, timings)
     finally:
         store.close()
+    summary.plans, summary.schools, summary.seconds = plans, school_count, timings
+    summary.opening, summary.generated = la.stats["opening_plans"], la.describe_changes()
+    (folder / "summary.json").write_text(json.dumps(summary.as_json(), indent=2) + "\n")
+    return summary
+
+
+def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
+            timings: dict[str, float]) -> DemoSummary:
+    clock_now = [at(la.runs[0].on - timedelta(days=1), 9)]
+    ledger = Ledger(store, clock=lambda: clock_now[0])
+    summary = DemoSummary(str(folder), 0, 0, 0)
+    timings["import"] = timings["pay"] = 0.0
+    for batch in la.batches:
+        t0 = time.perf_counter()
+        clock_now[0] = at(batch.run.on - timedelta(days=1), 16)
+        job = Import(ledger)
+        for kind, _ in batch.files():
+            assert kind in KIND_ORDER
+            table = read_table(folder / "input" / batch.folder / f"{kind}.csv")
+            result = job.stage_table(table, kind)
+            if result.rejected:
+                first = result.rejects()[0]
+                raise DemoError(f"the generator wrote a row the ledger refuses: {table.path} line "
+                                f"{first.line}, {first.field}: {first.reason}")
+        job.commit()
+        timings["import"] += time.perf_counter() - t0
+        tick(f"imported {batch.folder}")
+        t0 = time.perf_counter()
+        clock_now[0] = at(batch.run.on, 9)
+        result = pay(ledger, batch.run.period)
+        timings["pay"] += time.perf_counter() - t0
+        summary.runs.append({"run_id": result.run_id, "period": result.period,
+                             "schools": len(result.school_paid), "total": result.total,
+                             "seal": result.seal})
+        summary.total_paid += result.total
+        tick(f"paid {batch.run.period}")
+    t0 = time.perf_counter()
+    for run in summary.runs:
+        write_files_for_run(store, str(run["run_id"]), folder / "payments")
+    timings["files"] = time.perf_counter() - t0
+    tick("wrote the payment files")
+    summary.neutrality = neutrality(Staging(store))
+    summary.events = store.max_position()
+    return summary
+
+
+def neutrality(known: Staging) -> Neutrality:
+    """Prior hours-based amounts against band amounts, for every plan moved to a band."""
+    result = Neutrality()
+    terms = known.terms
+    for stream in known.names():
+        if not stream.startswith("plan:"):
+            continue
+        plan = Plan(known.stream(stream))
+        for fact in plan.corrected.values():
+            if not isinstance(fact, ev.TransferredToBand):
+                continue
+            state = plan.state_on(fact.effective)
+            if state is None:
+                continue
+            rate = terms.band_rate(financial_year_of(fact.effective), terms.setting_of(state.school),
+                                   state.band or fact.band)
+            result.plans += 1
+            result.prior += fact.prior_annual
+            result.banded += rate or 0
+            result.protected += fact.protect_until is not None
+    return result
+
+
+def run_demo(folder: Path, say: Callable[[str], None], *, plans: int = DEFAULT_PLANS,
+             seed: int = 1, step: Step | None = None) -> Path:
+    """Build the demo and tell ``say`` what happened; returns the folder."""
+    summary = build_demo(folder, plans=plans, seed=seed, step=step)
+    for line in summary.lines():
+        say(line)
     return folder

@@ -27,6 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.persistence import Notification
+
 from .domain import events as ev
 from .domain.calendar import Period
 from .domain.errors import MissingTerms, RuleError
@@ -113,22 +115,41 @@ class Staging:
     It answers the reads a :class:`Ledger` makes (``stream``, ``version``, ``recorded``)
     and takes its appends, so the ledger's commands run unchanged against memory. The
     staged facts reach the real store only through :meth:`commit`.
+
+    The ledger is read in one pass; reference facts are decoded as they are read, a plan's
+    facts only when a row touches that plan (most imports touch few of a county's plans).
     """
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self.location = store.location
-        self.streams: dict[str, list[Recorded]] = {}
+        self.streams: dict[str, list[Recorded]] = {}  # decoded
+        self.undecoded: dict[str, list[Notification]] = {}
         self.terms = Terms()
         self.calendars: dict[str, tuple[Period, ...]] = {}
         self.reference: list[tuple[int, Recorded]] = []
         self.staged: list[Recorded] = []
         self.position = 0
-        for position, recorded in store.recorded(types=READ_TYPES):
-            self._know(recorded, position)
-            self.position = position
+        reference = frozenset(REFERENCE_TYPES)
+        for n in store.notifications(types=READ_TYPES):
+            self.position = n.id
+            if n.topic in reference:
+                self._know(store.mapper.to_domain_event(n), n.id)
+            else:
+                self.undecoded.setdefault(str(n.originator_id), []).append(n)
+
+    def records(self, name: str) -> list[Recorded]:
+        """The stream's facts as known, decoding them on first use."""
+        raw = self.undecoded.pop(name, None)
+        if raw is not None:
+            self.streams[name] = [self.store.mapper.to_domain_event(n) for n in raw]
+        return self.streams.get(name, [])
+
+    def names(self) -> set[str]:
+        return {*self.streams, *self.undecoded}
 
     def _know(self, recorded: Recorded, position: int) -> None:
+        self.records(recorded.originator_id)  # what is known of the stream comes first
         self.streams.setdefault(recorded.originator_id, []).append(recorded)
         fact = recorded.fact
         if fact.TYPE in REFERENCE_TYPES:
@@ -140,12 +161,15 @@ class Staging:
     # The reads Ledger makes.
 
     def stream(self, name: str) -> list[RecordedFact]:
-        return [RecordedFact(r.id, r.fact) for r in self.streams.get(name, ())]
+        return [RecordedFact(r.id, r.fact) for r in self.records(name)]
 
     def stream_recorded(self, name: str) -> list[Recorded]:
-        return list(self.streams.get(name, ()))
+        return list(self.records(name))
 
     def version(self, name: str) -> int:
+        raw = self.undecoded.get(name)
+        if raw:
+            return raw[-1].originator_version
         records = self.streams.get(name)
         return records[-1].originator_version if records else 0
 
@@ -356,7 +380,7 @@ def _cells(row: Row, rename: dict[str, str]) -> Row:
 
 
 def _stream_facts(ledger: StagedLedger, stream: str) -> list[Recorded]:
-    return ledger.staging.streams.get(stream, [])
+    return ledger.staging.records(stream)
 
 
 def _already(ledger: StagedLedger, stream: str, same: Callable[[ev.Fact], bool]) -> None:

@@ -1,0 +1,94 @@
+"""`topup demo` (issue 7): a county-sized LA through the move to bands, in one folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+from click.testing import CliRunner
+
+from topup_ledger.cli_import import demo_cmd
+from topup_ledger.demo import build_demo
+from topup_ledger.ledger import Ledger
+from topup_ledger.payrun import pay
+from topup_ledger.store import EventStore
+
+PERIODS = [f"{y}/{t}" for y in ("2025-26", "2026-27", "2027-28") for t in ("autumn", "spring", "summer")]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, float]:
+    folder = tmp_path_factory.mktemp("demo") / "la"
+    started = time.perf_counter()
+    result = CliRunner().invoke(demo_cmd, ["--plans", "200", "--out", str(folder)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return folder, result.stdout, time.perf_counter() - started
+
+
+def test_demo_is_quick_for_200_plans_and_prints_a_summary_and_the_folder(
+        demo: tuple[Path, str, float]) -> None:
+    folder, output, seconds = demo
+    assert seconds < 60
+    assert "200 plans" in output and "schools" in output
+    assert "total paid over 9 termly runs: £" in output
+    assert "cost neutrality:" in output and "moved from hours to bands" in output
+    assert str(folder.resolve()) in output
+
+
+def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path, str, float]) -> None:
+    folder, _, _ = demo
+    assert (folder / "ledger.sqlite").is_file()
+    assert (folder / "input" / "run.sh").is_file()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [r["period"] for r in summary["runs"]] == PERIODS
+    assert summary["plans"] == 200 and summary["total_paid"] == sum(r["total"] for r in summary["runs"])
+    assert summary["neutrality"]["plans"] > 0 and 0.8 < summary["neutrality"]["ratio"] < 1.2
+    payments = folder / "payments"
+    for period in PERIODS:
+        stem = period.replace("/", "-") + "-r1"
+        for name in (f"payments-{stem}", f"payment-lines-{stem}"):
+            assert (payments / f"{name}.csv").is_file() and (payments / f"{name}.parquet").is_file()
+    paid = sum(sum(pacsv.read_csv(payments / f"payments-{p.replace('/', '-')}-r1.csv")
+                   .column("total_pence").to_pylist()) for p in PERIODS)
+    assert paid == summary["total_paid"]
+    kinds = set()
+    for period in PERIODS[1:]:
+        lines = pacsv.read_csv(payments / f"payment-lines-{period.replace('/', '-')}-r1.csv")
+        kinds |= set(lines.column("line_kind").to_pylist())
+    assert {"regular", "arrears", "clawback", "protection"} <= kinds  # late changes put right
+
+
+def test_after_the_demo_every_term_is_paid_exactly_what_is_due(demo: tuple[Path, str, float]) -> None:
+    folder, _, _ = demo
+    store = EventStore(str(folder / "ledger.sqlite"))
+    try:
+        again = pay(Ledger(store), "2027-28/summer")
+        assert not again.recorded and again.total == 0
+    finally:
+        store.close()
+
+
+def test_the_same_seed_builds_the_same_la_and_payments(tmp_path: Path) -> None:
+    one = build_demo(tmp_path / "one", plans=60, seed=4)
+    two = build_demo(tmp_path / "two", plans=60, seed=4)
+    assert one.runs == two.runs  # totals and seals: the simulated clock makes them repeatable
+    assert one.total_paid == two.total_paid > 0
+
+
+def test_demo_refuses_a_folder_it_did_not_make_and_reuses_its_own(tmp_path: Path) -> None:
+    runner = CliRunner()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = runner.invoke(demo_cmd, ["--plans", "20", "--out", str(foreign)])
+    assert result.exit_code == 2 and "did not make" in result.output
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    own = tmp_path / "own"
+    for _ in range(2):
+        result = runner.invoke(demo_cmd, ["--plans", "20", "--out", str(own), "--json"])
+        assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["plans"] == 20
