@@ -332,3 +332,13 @@ def test_topup_import_refuses_personal_columns_with_a_clear_message(cli, tmp_pat
     result = cli("import", str(path), ok=False)
     assert result.exit_code == 2
     assert "pseudonymous pupil references" in result.output and "nothing was recorded" in result.output
+
+
+def test_the_examples_in_schemas_imports_md_import_cleanly(ledger: Ledger, tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[1] / "schemas" / "imports.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in doc.split("```csv\n")[1:]]
+    assert len(blocks) == 5
+    for n, block in enumerate(blocks):
+        result = import_table(ledger, parse_table(block.encode(), f"example {n + 1}"))
+        assert result.rejected == 0 and result.recorded == result.rows, result.rejects()
+    assert ledger.plan("EHCP-00002").state_on(date(2026, 2, 5)).school == "100002"  # type: ignore[union-attr]
