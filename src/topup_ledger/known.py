@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .audit.chain import GENESIS, next_link
+from .audit.chain import GENESIS, envelope_of, next_link, plain_state
 from .domain import events as ev
 from .domain.calendar import Calendar, Period, with_default_terms
 from .domain.cushion import Cushion
@@ -51,6 +51,8 @@ class Known:
             self.runs.append((position, recorded))
         elif isinstance(fact, ev.Sealed):
             self.seals.append((position, fact))
+        elif isinstance(fact, ev.FilesWritten):
+            pass  # digests of a run's written files: no payment depends on them
         elif isinstance(fact, ev.CushionSet):
             # A later cushion for a school replaces the earlier one, as tariffs do.
             self.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
@@ -93,11 +95,14 @@ def read_known(store: EventStore, upto: int | None = None) -> Known:
     known = Known()
     head = GENESIS
     for n in store.notifications(upto=upto):
-        head = next_link(head, n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+        payload = plain_state(store, n.state)
+        envelope = envelope_of(payload)
+        head = next_link(head, n.id, str(n.originator_id), n.originator_version, n.topic, payload,
+                         envelope, parsed=True)
         if n.topic == ev.SchoolPaid.TYPE:
             # Payments are most of a mature ledger: fold their lines straight from the
             # stored data instead of building an object per line.
-            known.add_payment(n.id, store.mapper.decode_state(n.state))
+            known.add_payment(n.id, envelope)  # type: ignore[arg-type]
         else:
             known.apply(n.id, store.mapper.to_domain_event(n))
     known.head = head

@@ -1,34 +1,157 @@
 """The hash chain over stored events in ledger order (DESIGN §4 "Tamper evidence").
 
-link(n) = SHA-256( link(n-1) ‖ canonical(event n) ), link(0) = 32 zero bytes, where the
-canonical encoding is specified in ``schemas/chain.md``: position, stream, version and
-type as UTF-8 lines, then the stored state bytes exactly as recorded.
+``schemas/chain.md`` is the specification; this module and ``scripts/verify_export.py`` are two
+independent implementations of it. In short::
+
+    link(0) = 32 zero bytes
+    link(n) = SHA-256( link(n-1) ‖ canonical(event n) )
+    canonical(e) = "topup-chain/1\\n" then, for each of position, stream, version, type,
+                   schema version, recorded time, effective date, payload:
+                   <decimal byte length> ":" <bytes> "\\n"
+
+The payload is the event's state JSON exactly as stored (decrypted first when the ledger is
+encrypted); schema version, recorded time and effective date are read from it and covered again
+as fields of their own, so that an export's columns are each covered by the chain. The head of
+the chain after the event at position ``p`` is printed ``HEX@p`` (a *digest*).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from ..store import EventStore
 
 GENESIS = bytes(32)
+FORMAT = b"topup-chain/1\n"
+_DIGEST = re.compile(r"^([0-9a-f]{64})@(0|[1-9][0-9]*)$")
 
 
-def canonical(position: int, stream: str, version: int, topic: str, state: bytes) -> bytes:
-    return f"{position}\n{stream}\n{version}\n{topic}\n".encode() + state
+class DigestError(ValueError):
+    """A digest given by a user is not HEX@POSITION."""
+
+
+def envelope_of(payload: bytes) -> dict[str, Any] | None:
+    """The decoded state ``{"v", "at", "data"}``, or None if it is not a JSON object."""
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def envelope_fields(envelope: dict[str, Any] | None) -> tuple[str, str, str]:
+    """Schema version, recorded time and effective date as the chain covers them ('' if absent)."""
+    if envelope is None:
+        return "", "", ""
+    v = envelope.get("v")
+    version = str(v) if isinstance(v, int) and not isinstance(v, bool) else ""
+    at = envelope.get("at")
+    recorded = at if isinstance(at, str) else ""
+    data = envelope.get("data")
+    effective = data.get("effective") if isinstance(data, dict) else None
+    return version, recorded, effective if isinstance(effective, str) else ""
+
+
+def _field(value: bytes) -> bytes:
+    return b"%d:%s\n" % (len(value), value)
+
+
+def canonical(position: int, stream: str, version: int, topic: str, payload: bytes,
+              envelope: dict[str, Any] | None = None, *, parsed: bool = False) -> bytes:
+    """The bytes one link covers. Pass ``envelope`` (with ``parsed=True``) if already decoded."""
+    if not parsed:
+        envelope = envelope_of(payload)
+    schema_version, recorded_at, effective = envelope_fields(envelope)
+    return FORMAT + b"".join((
+        _field(str(position).encode()), _field(stream.encode()), _field(str(version).encode()),
+        _field(topic.encode()), _field(schema_version.encode()), _field(recorded_at.encode()),
+        _field(effective.encode()), _field(payload),
+    ))
 
 
 def next_link(previous: bytes, position: int, stream: str, version: int, topic: str,
-              state: bytes) -> bytes:
-    return hashlib.sha256(previous + canonical(position, stream, version, topic, state)).digest()
-
-
-def chain_head(rows: Iterable[tuple[int, str, int, str, bytes]], start: bytes = GENESIS) -> bytes:
-    head = start
-    for row in rows:
-        head = next_link(head, *row)
-    return head
+              payload: bytes, envelope: dict[str, Any] | None = None, *,
+              parsed: bool = False) -> bytes:
+    return hashlib.sha256(
+        previous + canonical(position, stream, version, topic, payload, envelope, parsed=parsed)
+    ).digest()
 
 
 def digest(head: bytes, position: int) -> str:
-    """How a seal is printed on files and statements: ``HEX@POSITION``."""
+    """How a chain head is printed on files and statements: ``HEX@POSITION``."""
     return f"{head.hex()}@{position}"
+
+
+def parse_digest(text: str) -> tuple[bytes, int]:
+    """``HEX@POSITION`` → (head, position); refuses anything else with a clear message."""
+    match = _DIGEST.match(text.strip().lower())
+    if not match:
+        raise DigestError(f"{text!r} is not a digest like <64 hex digits>@<position>, "
+                          "as printed on payment files and by `topup seal`")
+    return bytes.fromhex(match.group(1)), int(match.group(2))
+
+
+def plain_state(store: EventStore, state: bytes) -> bytes:
+    """The stored state as JSON bytes: decrypted (and decompressed) if the ledger does that."""
+    mapper = store.mapper
+    if mapper.cipher:
+        state = mapper.cipher.decrypt(state)
+    if mapper.compressor:
+        state = mapper.compressor.decompress(state)
+    return state
+
+
+@dataclass(frozen=True)
+class Link:
+    """One event as the chain sees it, with the link after it."""
+
+    position: int
+    stream: str
+    version: int
+    topic: str
+    payload: bytes  # the state JSON as stored (decrypted)
+    envelope: dict[str, Any] | None  # None if the payload is not a JSON object
+    link: bytes
+
+    @property
+    def fields(self) -> tuple[str, str, str]:
+        return envelope_fields(self.envelope)
+
+
+class UnreadableState(ValueError):
+    """A stored state that cannot be decrypted (wrong key, or the bytes were altered)."""
+
+
+def walk(store: EventStore, upto: int | None = None, after: int = 0,
+         start: bytes = GENESIS) -> Iterator[Link]:
+    """Every event in ledger order with its link, a page at a time (bounded memory).
+
+    A state that cannot be decrypted is chained over its stored bytes and flagged by an
+    envelope of None, so that ``verify`` can still report everything after it.
+    """
+    head = start
+    for n in store.notifications(after=after, upto=upto):
+        try:
+            payload = plain_state(store, n.state)
+        except Exception:  # the cipher refuses altered bytes: chain what is stored
+            payload = n.state
+        envelope = envelope_of(payload)
+        stream = str(n.originator_id)
+        head = next_link(head, n.id, stream, n.originator_version, n.topic, payload, envelope,
+                         parsed=True)
+        yield Link(n.id, stream, n.originator_version, n.topic, payload, envelope, head)
+
+
+def chain_head(store: EventStore, upto: int | None = None) -> tuple[bytes, int]:
+    """The head after the last event up to ``upto`` (all if None), and that event's position."""
+    head, position = GENESIS, 0
+    for link in walk(store, upto=upto):
+        head, position = link.link, link.position
+    return head, position
