@@ -68,6 +68,11 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
                            "reduction from the move to bands): due £412.50, already paid £0.00",
                            ("cushion:100001/1",), component="cushion"),
         ))),
+    "payment.files_written": ("files:2025-26-autumn-r1", ev.FilesWritten(
+        "2025-26-autumn-r1", "/srv/finance/topup/payments", (
+            ev.WrittenFile("payments-2025-26-autumn-r1.csv", "3f" * 32, 1830),
+            ev.WrittenFile("payments-2025-26-autumn-r1.parquet", "a0" * 32, 5121),
+        ))),
     "school.cushion_set": ("school:100001", ev.CushionSet(
         "100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition year 1")),
     "ledger.sealed": ("seals", ev.Sealed("0f" * 32, 7, "payment run 2025-26-autumn-r1")),
@@ -110,6 +115,8 @@ WRONG_VALUES = [
     ("payment.school_paid", "run_id", "2025-26/autumn"),
     ("payment.school_paid", "lines", []),
     ("school.cushion_set", "share_percent", 50),
+    ("payment.files_written", "files", []),
+    ("payment.files_written", "run_id", "2025-26/autumn"),
     ("ledger.sealed", "head", "0F" * 32),
     ("ledger.sealed", "position", -1),
 ]

@@ -213,6 +213,25 @@ class PaymentRunRecorded(Fact):
 
 
 @dataclass(frozen=True)
+class WrittenFile:
+    """One file a payment run wrote: its name in the folder, its size and its SHA-256."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class FilesWritten(Fact):
+    """A run's payment files as written, so that a file edited afterwards can be detected."""
+
+    TYPE = "payment.files_written"
+    run_id: str
+    directory: str
+    files: tuple[WrittenFile, ...]
+
+
+@dataclass(frozen=True)
 class CushionSet(Fact):
     """A per-school transitional cushion: a share of the school's net reduction from the
     move to bands, paid as its own line between two dates."""
@@ -240,7 +259,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
     for cls in (
         SchoolAdded, CalendarSet, HourlyRateSet, TariffSet, PlanIssued, HoursChanged,
         TransferredToBand, BandChanged, PlacementMoved, PlanCeased, Corrected, SchoolPaid,
-        PaymentRunRecorded, CushionSet, Sealed,
+        PaymentRunRecorded, FilesWritten, CushionSet, Sealed,
     )
 }
 
