@@ -270,6 +270,8 @@ class Ledger:
                             school)
         candidate = Plan([*plan.facts, RecordedFact("(this correction)", fact)])
         check_corrected_plan(candidate)
+        # ... and every fact still applies to the plan as it then stands (band or hours)
+        candidate.check_sequence("from" if effective else "band" if band else "hours")
         if band is not None:
             check_band(band)
             when = effective or candidate.corrected[target].effective

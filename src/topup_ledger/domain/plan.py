@@ -182,6 +182,21 @@ class Plan:
     def schools(self) -> set[str]:
         return {s.state.school for s in self.segments} | {self.issued.school}
 
+    def check_sequence(self, field: str = "from") -> None:
+        """Refuse a life in which a fact, taken in effective-date order, cannot follow the
+        state before it: a correction can move a band change before the transfer to a band,
+        or an hours change after it, and the fold would then drop it without a word."""
+        state: PlanState | None = None
+        for event_id, fact in self.in_effect_order():
+            needs = _NEEDS_BASIS.get(type(fact))
+            if state is not None and needs is not None and state.basis != needs:
+                on = f"band {state.band}" if state.basis == "band" else f"{state.hours} hours"
+                raise RuleError(field, f"{event_id} ({fact.TYPE} from {fact.effective}) would "
+                                f"then apply while plan {self.ref} is on {on}, where it cannot")
+            state = _next_state(state, fact, event_id)
+            if state is None:
+                return
+
     def check_change(self, fact: ev.Fact) -> None:
         """Refuse a new fact that cannot follow what the ledger knows of this plan."""
         if isinstance(fact, ev.PlanIssued):
@@ -208,6 +223,15 @@ class Plan:
                             "transfer it to a band first")
         if isinstance(fact, ev.PlacementMoved) and state.school == fact.school:
             raise RuleError("school", f"plan {self.ref} is already at school {fact.school} on {effective}")
+        if isinstance(fact, ev.TransferredToBand):
+            # A backdated transfer must not land before hours changes already recorded.
+            after = Plan([*self.facts, RecordedFact(f"{self.ref}/{len(self.facts) + 1}", fact)])
+            after.check_sequence("from")
+
+
+# The basis a plan must be on for a fact to apply to it.
+_NEEDS_BASIS: dict[type[ev.Fact], str] = {
+    ev.HoursChanged: "hours", ev.TransferredToBand: "hours", ev.BandChanged: "band"}
 
 
 def _next_state(state: PlanState | None, fact: ev.Fact, event_id: str) -> PlanState | None:
