@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from topup_ledger.cli_import import demo_cmd
 from topup_ledger.demo import build_demo
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import financial_year_of
 from topup_ledger.ledger import Ledger
 from topup_ledger.payrun import pay
 from topup_ledger.store import EventStore
@@ -36,7 +38,7 @@ def test_demo_is_quick_for_200_plans_and_prints_a_summary_and_the_folder(
     assert "200 plans" in output and "schools" in output
     assert "total paid over 9 termly runs: £" in output
     assert "cost neutrality:" in output and "moved from hours to bands" in output
-    assert str(folder.resolve()) in output
+    assert str(folder.resolve()) in output and "statements/2027-28-summer/index.html" in output
 
 
 def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path, str, float]) -> None:
@@ -47,6 +49,11 @@ def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path,
     assert [r["period"] for r in summary["runs"]] == PERIODS
     assert summary["plans"] == 200 and summary["total_paid"] == sum(r["total"] for r in summary["runs"])
     assert summary["neutrality"]["plans"] > 0 and 0.8 < summary["neutrality"]["ratio"] < 1.2
+    assert summary["due_now"] == summary["total_paid"] and summary["unsettled"] == 0
+    for name in ("funding", "paid-vs-due", "hours-vs-band", "band-calibration"):
+        assert (folder / "projections" / f"{name}.csv").is_file()
+    statements = folder / "statements" / "2027-28-summer"
+    assert (statements / "index.html").is_file() and len(list(statements.glob("statement-*.html"))) > 5
     payments = folder / "payments"
     for period in PERIODS:
         stem = period.replace("/", "-") + "-r1"
@@ -60,6 +67,30 @@ def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path,
         lines = pacsv.read_csv(payments / f"payment-lines-{period.replace('/', '-')}-r1.csv")
         kinds |= set(lines.column("line_kind").to_pylist())
     assert {"regular", "arrears", "clawback", "protection"} <= kinds  # late changes put right
+
+
+def test_cost_neutrality_is_the_prior_amounts_against_the_bands_of_the_transfers(
+        demo: tuple[Path, str, float]) -> None:
+    folder, _, _ = demo
+    store = EventStore(str(folder / "ledger.sqlite"))
+    try:
+        terms = Ledger(store).terms()
+        prior = banded = plans = 0
+        for _, recorded in store.recorded(types=(ev.TransferredToBand.TYPE,)):
+            fact = recorded.fact
+            assert isinstance(fact, ev.TransferredToBand)
+            plan = Ledger(store).plan(fact.plan)
+            state = plan.state_on(fact.effective)
+            if state is None or plan.corrected[recorded.id] != fact:
+                continue
+            plans += 1
+            prior += fact.prior_annual
+            banded += terms.band_rate(financial_year_of(fact.effective),
+                                      terms.setting_of(state.school), state.band or "") or 0
+    finally:
+        store.close()
+    neutrality = json.loads((folder / "summary.json").read_text())["neutrality"]
+    assert (neutrality["plans"], neutrality["prior"], neutrality["banded"]) == (plans, prior, banded)
 
 
 def test_after_the_demo_every_term_is_paid_exactly_what_is_due(demo: tuple[Path, str, float]) -> None:

@@ -113,6 +113,6 @@ def demo_cmd(plans: int, out: Path, seed: int, as_json: bool) -> None:
                                  step=lambda label: bar.update(1, label))
     except DemoError as error:
         raise Failure(str(error)) from None
-    text = "\n".join([*summary.lines(), f"demo ledger, payment files and summary are in "
-                                        f"{out.resolve()}"])
+    text = "\n".join([*summary.lines(), f"the demo LA (ledger, import files, payment files, "
+                                        f"projections, statements, summary.json) is in {out.resolve()}"])
     emit(summary.as_json(), as_json, text)

@@ -21,20 +21,21 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
-from .domain import events as ev
-from .domain.calendar import financial_year_of
 from .domain.money import pounds, pounds_for_people
-from .domain.plan import Plan
 from .generator import KIND_ORDER, GeneratedLA, generate
-from .importer import Import, Staging
+from .importer import Import
 from .io.import_csv import read_table
 from .ledger import Ledger
 from .payrun import pay, write_files_for_run
+from .projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
+from .projections.runner import view
+from .statements import write_period
 from .store import EventStore
 
 DEFAULT_PLANS = 8000
 MARKER = ".topup-demo"
-OWNED = ("ledger.sqlite", "input", "payments", "summary.json", MARKER)
+OWNED = ("ledger.sqlite", "ledger.projections.sqlite", "input", "payments", "projections",
+         "statements", "summary.json", MARKER)
 
 Step = Callable[[str], None]
 
@@ -49,23 +50,21 @@ def schools_for(plans: int) -> int:
 
 
 def steps(years: int = 3) -> int:
-    """How many times ``run_demo`` calls ``step``: generate, write, 2 per term, files."""
-    return 2 + 2 * 3 * years + 1
+    """How many times ``build_demo`` calls ``step``: generate, write, 2 per term, payment
+    files, projections, statements."""
+    return 2 + 2 * 3 * years + 3
 
 
 @dataclass
 class Neutrality:
-    """Hours-vs-band cost neutrality over the plans transferred to bands.
-
-    ``prior`` sums the hours-based annual amounts kept on the transfers; ``banded`` the band
-    amounts of the same plans on the day of transfer (the tariff as finally known, setting
-    overrides included); ``protected`` the transfers with protection of the prior amount.
-    """
+    """Hours-vs-band cost neutrality over the plans moved to bands, as the hours-vs-band
+    reconciliation reports it: the prior hours-based annual amounts kept on the transfers
+    against the band amounts of the same plans, and what protection adds a year."""
 
     plans: int = 0
     prior: int = 0
     banded: int = 0
-    protected: int = 0
+    protection: int = 0
 
     @property
     def ratio(self) -> float:
@@ -80,7 +79,10 @@ class DemoSummary:
     events: int
     runs: list[dict[str, object]] = field(default_factory=list)
     total_paid: int = 0
+    due_now: int = 0
+    unsettled: int = 0
     neutrality: Neutrality = field(default_factory=Neutrality)
+    outputs: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     opening: int = 0
     generated: str = ""
@@ -94,13 +96,17 @@ class DemoSummary:
             f"  {self.generated}",
             *(f"  {r['run_id']}: {r['schools']:,} schools, {pounds_for_people(int(r['total']))}"  # type: ignore[call-overload]
               for r in self.runs),
-            f"total paid over {len(self.runs)} termly runs: {pounds_for_people(self.total_paid)}",
+            f"total paid over {len(self.runs)} termly runs: {pounds_for_people(self.total_paid)}; "
+            f"due as known now {pounds_for_people(self.due_now)}, {self.unsettled} school-terms "
+            f"unsettled",
             f"cost neutrality: {n.plans:,} plans moved from hours to bands; prior hours-based "
-            f"{pounds_for_people(n.prior)} a year, banded {pounds_for_people(n.banded)} a year "
-            f"({change:+.1f}%); {n.protected:,} transfers protected",
+            f"{pounds_for_people(n.prior)} a year, bands {pounds_for_people(n.banded)} a year "
+            f"({change:+.1f}%), protection {pounds_for_people(n.protection)} a year",
             f"ledger: {self.events:,} events; took {sum(self.seconds.values()):.0f}s "
             f"(import {self.seconds.get('import', 0):.1f}s, payment runs "
-            f"{self.seconds.get('pay', 0):.1f}s, files {self.seconds.get('files', 0):.1f}s)",
+            f"{self.seconds.get('pay', 0):.1f}s, files, projections and statements "
+            f"{self.seconds.get('outputs', 0):.1f}s)",
+            *(f"  {what}: {where}" for what, where in self.outputs.items()),
         ]
 
     def as_json(self) -> dict[str, object]:
@@ -196,34 +202,37 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
     t0 = time.perf_counter()
     for run in summary.runs:
         write_files_for_run(store, str(run["run_id"]), folder / "payments")
-    timings["files"] = time.perf_counter() - t0
+    summary.outputs["payment files"] = "payments/ (CSV and Parquet: per school, and per line, of each run)"
     tick("wrote the payment files")
-    summary.neutrality = neutrality(Staging(store))
+    summary.outputs.update(_projections(store, folder, summary))
+    tick("wrote the projections")
+    last = la.runs[-1].period
+    written = write_period(store, last, folder / "statements" / last.replace("/", "-"))
+    summary.outputs["school statements"] = str(written.index.relative_to(folder))
+    tick("wrote the school statements")
+    timings["outputs"] = time.perf_counter() - t0
     summary.events = store.max_position()
     return summary
 
 
-def neutrality(known: Staging) -> Neutrality:
-    """Prior hours-based amounts against band amounts, for every plan moved to a band."""
-    result = Neutrality()
-    terms = known.terms
-    for stream in known.names():
-        if not stream.startswith("plan:"):
-            continue
-        plan = Plan(known.stream(stream))
-        for fact in plan.corrected.values():
-            if not isinstance(fact, ev.TransferredToBand):
-                continue
-            state = plan.state_on(fact.effective)
-            if state is None:
-                continue
-            rate = terms.band_rate(financial_year_of(fact.effective), terms.setting_of(state.school),
-                                   state.band or fact.band)
-            result.plans += 1
-            result.prior += fact.prior_annual
-            result.banded += rate or 0
-            result.protected += fact.protect_until is not None
-    return result
+def _projections(store: EventStore, folder: Path, summary: DemoSummary) -> dict[str, str]:
+    """Per-school funding, paid vs due and hours vs band, as `topup funding` and `topup
+    reconcile` write them; the summary takes its totals from them."""
+    out = folder / "projections"
+    with view(store, ["funding", "paid-vs-due", "hours-vs-band"]) as v:
+        outputs = {"funding": funding.rows(v), "paid-vs-due": paid_vs_due.rows(v),
+                   "hours-vs-band": hours_vs_band.rows(v),
+                   "band-calibration": hours_vs_band.calibration(v)}
+    for name, rows in outputs.items():
+        write_output(name, rows, out, file_stem(name))
+    totals = paid_vs_due.totals(outputs["paid-vs-due"])
+    summary.due_now, summary.unsettled = totals["due_pence"], totals["unsettled"]
+    overall = [r for r in outputs["hours-vs-band"] if r["level"] == "overall"]
+    if overall:
+        o = overall[0]
+        summary.neutrality = Neutrality(o["plans"], o["prior_annual_pence"], o["band_annual_pence"],
+                                        o["protection_annual_pence"])
+    return {"projections": "projections/ (funding, paid-vs-due, hours-vs-band, band-calibration)"}
 
 
 def run_demo(folder: Path, say: Callable[[str], None], *, plans: int = DEFAULT_PLANS,
