@@ -342,3 +342,12 @@ def test_the_examples_in_schemas_imports_md_import_cleanly(ledger: Ledger, tmp_p
         result = import_table(ledger, parse_table(block.encode(), f"example {n + 1}"))
         assert result.rejected == 0 and result.recorded == result.rows, result.rejects()
     assert ledger.plan("EHCP-00002").state_on(date(2026, 2, 5)).school == "100002"  # type: ignore[union-attr]
+
+
+def test_long_files_report_progress(ledger: Ledger, tmp_path: Path) -> None:
+    load_reference(ledger, tmp_path)
+    rows = "".join(f"R{i},PR-{i},100001,2025-09-01,20,,\n" for i in range(2500))
+    table = parse_table(("plan,pupil,school,from,hours,band,kind\n" + rows).encode(), "plans.csv")
+    heard: list[int] = []
+    result = import_table(ledger, table, progress=heard.append)
+    assert result.recorded == 2500 and heard == [1000, 1000]

@@ -17,6 +17,7 @@ from .importer import KINDS, ImportResult, import_table
 from .io.import_csv import FileRefused, read_table, write_rejects
 
 SHOWN_REJECTS = 10
+BIG = 20_000  # rows: a file this long shows a progress bar (on a terminal)
 
 
 def default_rejects(path: Path) -> Path:
@@ -76,7 +77,13 @@ def import_cmd(ctx: click.Context, path: Path, kind: str | None, rejects_path: P
         table = read_table(path)
         if rejects_path is not None and rejects_path.resolve() == path.resolve():
             raise Failure("--rejects must not be the file being imported")
-        result = import_table(ledger, table, kind, partial=partial)
+        stderr = click.get_text_stream("stderr")
+        if len(table.rows) >= BIG and stderr.isatty():
+            with click.progressbar(length=len(table.rows), label=f"checking {path.name}",
+                                   file=stderr) as bar:
+                result = import_table(ledger, table, kind, partial=partial, progress=bar.update)
+        else:
+            result = import_table(ledger, table, kind, partial=partial)
     except FileRefused as error:
         raise Failure(str(error)) from None
     rejected = result.rejects()

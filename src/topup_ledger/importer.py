@@ -53,6 +53,7 @@ KINDS = ("schools", "rates", "tariffs", "plans", "changes")
 CHANGES = ("hours", "transfer", "band", "move", "cease", "correct")
 
 RECORDED, ALREADY, REJECTED = "recorded", "already recorded", "rejected"
+PROGRESS_EVERY = 1000
 
 # Each kind's columns: required, then optional. Tariffs also take one column per band.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -107,6 +108,7 @@ class AlreadyRecorded(Exception):
 
 
 READ_TYPES = (*REFERENCE_TYPES, *ev.PLAN_FACTS)
+_REFERENCE = frozenset(REFERENCE_TYPES)
 
 
 class Staging:
@@ -130,10 +132,9 @@ class Staging:
         self.reference: list[tuple[int, Recorded]] = []
         self.staged: list[Recorded] = []
         self.position = 0
-        reference = frozenset(REFERENCE_TYPES)
         for n in store.notifications(types=READ_TYPES):
             self.position = n.id
-            if n.topic in reference:
+            if n.topic in _REFERENCE:
                 self._know(store.mapper.to_domain_event(n), n.id)
             else:
                 self.undecoded.setdefault(str(n.originator_id), []).append(n)
@@ -149,10 +150,12 @@ class Staging:
         return {*self.streams, *self.undecoded}
 
     def _know(self, recorded: Recorded, position: int) -> None:
-        self.records(recorded.originator_id)  # what is known of the stream comes first
-        self.streams.setdefault(recorded.originator_id, []).append(recorded)
+        name = recorded.originator_id
+        if name in self.undecoded:
+            self.records(name)  # what is known of the stream comes first
+        self.streams.setdefault(name, []).append(recorded)
         fact = recorded.fact
-        if fact.TYPE in REFERENCE_TYPES:
+        if fact.TYPE in _REFERENCE:
             self.reference.append((position, recorded))
             if isinstance(fact, ev.CalendarSet):
                 self.calendars[fact.year] = periods_of(fact)
@@ -533,7 +536,9 @@ class Import:
         self.lines: dict[str, tuple[str, int]] = {}  # staged event id → (file, line)
         self.current = ""
 
-    def stage_table(self, table: Table, kind: str | None = None) -> ImportResult:
+    def stage_table(self, table: Table, kind: str | None = None,
+                    progress: Callable[[int], None] | None = None) -> ImportResult:
+        """Check and stage every row; ``progress`` hears of every ``PROGRESS_EVERY`` rows."""
         kind = kind or infer_kind(table.headers, table.path)
         shape = layout(table, kind)
         result = ImportResult(table.path, kind, ignored_columns=shape.ignored,
@@ -543,7 +548,9 @@ class Import:
         needed = COLUMNS[kind][0]
         staged_before = len(self.staging.staged)
         rename = shape.rename | {h: h for h in shape.bands}
-        for raw in table.rows:
+        for n, raw in enumerate(table.rows, 1):
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                progress(PROGRESS_EVERY)
             row = _cells(raw, rename)
             if raw.extra:
                 result.outcomes.append(Outcome(
@@ -593,9 +600,9 @@ class Import:
 
 
 def import_table(ledger: Ledger, table: Table, kind: str | None = None, *,
-                 partial: bool = False) -> ImportResult:
+                 partial: bool = False, progress: Callable[[int], None] | None = None) -> ImportResult:
     job = Import(ledger)
-    result = job.stage_table(table, kind)
+    result = job.stage_table(table, kind, progress)
     result.positions = job.commit(partial)
     return result
 
