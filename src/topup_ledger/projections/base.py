@@ -93,6 +93,7 @@ class PlanFold:
     name: str = ""
     prefix: str = ""
     SCHEMA = 1
+    everything = False  # in the page being folded: every plan will be recomputed
 
     # Tables.
 
@@ -149,6 +150,8 @@ class PlanFold:
                 refs.append((n.id, str(n.originator_id), n.originator_version, topic, n.state))
             else:
                 self.fold_other(n, decoder)
+        # Every plan is recomputed anyway after reference data changed: no need to mark them.
+        self.everything = bool(refs) or self.meta(conn, "all_dirty") == "1"
         if facts:
             conn.executemany(f"INSERT INTO {self.t('fact')} VALUES (?, ?, ?, ?, ?, ?)", facts)
             self.touch(conn, plans)
@@ -160,6 +163,8 @@ class PlanFold:
 
     def touch(self, conn: sqlite3.Connection, plans: dict[str, bool]) -> None:
         """Mark plans dirty after new facts of theirs were folded."""
+        if self.everything:
+            return
         conn.executemany(f"INSERT OR IGNORE INTO {self.t('dirty')} VALUES (?)",
                          ((p,) for p in plans))
 

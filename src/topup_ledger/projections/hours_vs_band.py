@@ -51,6 +51,8 @@ class HoursVsBand(PlanFold):
         t = self.t
         conn.executemany(f"INSERT OR IGNORE INTO {t('transferred')} VALUES (?)",
                          ((p,) for p, moved in plans.items() if moved))
+        if self.everything:
+            return
         conn.executemany(f"INSERT OR IGNORE INTO {t('dirty')} SELECT plan FROM {t('transferred')} "
                          "WHERE plan = ?", ((p,) for p in plans))
 

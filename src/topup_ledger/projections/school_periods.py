@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -33,11 +34,11 @@ from eventsourcing.persistence import Notification
 from ..domain import events as ev
 from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
 from ..domain.cushion import Cushion
-from ..domain.entitlement import Stretch, dues, round_cumulatively, stretches
+from ..domain.entitlement import Stretch, exact_due, round_cumulatively, stretches
 from ..domain.errors import MissingTerms, RuleError
 from ..domain.money import round_half_up
 from ..domain.payments import CUSHION, PaidSoFar, caused_by
-from ..domain.plan import Plan, RecordedFact
+from ..domain.plan import Plan, PlanState, RecordedFact
 from .base import Decoder, PlanFold, Reference, recorded_date
 
 NOT_PRICED_AFTER = "follows a period of the same year that cannot be priced"
@@ -50,6 +51,8 @@ class Context:
     ref: Reference
     horizon: date | None
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
+    exact: dict[tuple[Any, ...], dict[tuple[int, str], Fraction]] = field(default_factory=dict)
+    rounded: dict[int, tuple[Any, int]] = field(default_factory=dict)
 
     def periods_from(self, start: date) -> tuple[Period, ...]:
         """Calendar periods from ``start``'s academic year up to the horizon's period."""
@@ -62,6 +65,23 @@ class Context:
             self.cache[year] = tuple(p for p in calendar.periods
                                      if p.end >= first and p.start <= self.horizon)
         return self.cache[year]
+
+    @cached_property
+    def sources(self) -> dict[str, int]:
+        """The position of each rate and tariff fact, by id."""
+        return {i: pos for pos, i in itertools.chain.from_iterable(self.ref.terms.sources.values())}
+
+    def run_rate(self, state: PlanState, day: date) -> int | None:
+        """The annual amount (basis and protection) on ``day``, in whole pence; None if the
+        ledger cannot price it."""
+        try:
+            annual = self.ref.terms.annual_amount(state, day)
+        except MissingTerms:
+            return None
+        found = self.rounded.get(id(annual))
+        if found is None:
+            found = self.rounded[id(annual)] = (annual, round_half_up(annual.base + annual.protection))
+        return found[1]
 
     def period(self, period_id: str) -> Period | None:
         try:
@@ -87,34 +107,68 @@ def strip_plan(message: str) -> str:
     return message.rsplit(" (plan ", 1)[0]
 
 
+def exact_key(plan: Plan, period: Period, ctx: Context) -> tuple[tuple[Any, ...], list[str]] | None:
+    """Everything ``exact_due(stretches(plan, period, terms))`` depends on besides the terms:
+    the plan's states on the days of the period, with each school replaced by its place in
+    the list returned (its setting is what prices it). None if a school is unknown."""
+    schools: list[str] = []
+    parts = []
+    for segment in plan.segments_between(period.start, period.end_exclusive):
+        state = segment.state
+        added = ctx.ref.terms.schools.get(state.school)
+        if added is None:
+            return None
+        if state.school not in schools:
+            schools.append(state.school)
+        parts.append((max(segment.start, period.start),
+                      period.end_exclusive if segment.end_exclusive is None else min(
+                          segment.end_exclusive, period.end_exclusive),
+                      schools.index(state.school), added.setting, state.basis, state.hours,
+                      state.band, state.prior_annual, state.protect_until))
+    return (period.id, *parts), schools
+
+
+def exact_amounts(plan: Plan, period: Period, ctx: Context) -> dict[tuple[str, str], Fraction]:
+    """``exact_due(stretches(plan, period, terms))``, remembered for the refresh by what it
+    depends on: most plans share a handful of rates, settings and dates, and exact fraction
+    arithmetic is most of the cost of recomputing a plan. Raises MissingTerms."""
+    keyed = exact_key(plan, period, ctx)
+    if keyed is None:
+        return exact_due(stretches(plan, period, ctx.ref.terms))
+    key, schools = keyed
+    cached = ctx.exact.get(key)
+    if cached is None:
+        amounts = exact_due(stretches(plan, period, ctx.ref.terms))
+        cached = ctx.exact[key] = {(schools.index(school), component): amount
+                                   for (school, component), amount in amounts.items()}
+    return {(schools[i], component): amount for (i, component), amount in cached.items()}
+
+
 def priced_dues(plan: Plan, periods: list[Period], ctx: Context
                 ) -> tuple[dict[str, dict[tuple[str, str], int]], dict[str, list[str]]]:
     """The plan's due per period as far as the terms allow, and what is missing where.
 
-    Within a financial-rounding year a period after one that cannot be priced cannot be
-    priced either (rounding is cumulative), so it is reported as missing too.
+    The same as ``domain.entitlement.dues`` (exact amounts per period, then cumulative
+    rounding within each year) with the exact amounts remembered; where a period cannot be
+    priced, the periods after it in the same year cannot be either (rounding is cumulative),
+    and are reported as missing instead of failing the whole plan.
     """
-    terms = ctx.ref.terms
-    try:
-        return dues(plan, periods, terms), {}
-    except MissingTerms:
-        pass
-    result: dict[str, dict[tuple[str, str], int]] = {}
+    exact: list[tuple[Period, dict[tuple[str, str], Fraction]]] = []
     missing: dict[str, list[str]] = {}
-    for _, group in itertools.groupby(periods, key=lambda p: p.year):
-        year = list(group)
-        cut = len(year)
-        for i, period in enumerate(year):
-            try:
-                stretches(plan, period, terms)
-            except MissingTerms as gap:
-                cut = i
-                missing[period.id] = [strip_plan(m) for m in gap.missing]
-                for later in year[i + 1:]:
-                    missing[later.id] = [NOT_PRICED_AFTER]
-                break
-        result.update(dues(plan, year[:cut], terms))
-    return result, missing
+    broken: str | None = None
+    for period in periods:
+        if broken == period.year:
+            missing[period.id] = [NOT_PRICED_AFTER]
+            continue
+        try:
+            amounts = exact_amounts(plan, period, ctx)
+        except MissingTerms as gap:
+            missing[period.id] = [strip_plan(m) for m in gap.missing]
+            broken = period.year
+            continue
+        if amounts:
+            exact.append((period, amounts))
+    return round_cumulatively(exact), missing
 
 
 def cushion_part(cushion: Cushion, found: list[Stretch]) -> Fraction:
@@ -173,10 +227,8 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         opening = plan.state_on(period.start)
         for school, (basis, band, days) in sorted(at_school.items()):
             run_rate = None
-            if (opening is not None and opening.school == school
-                    and not terms.missing_for(opening, period.start)):
-                annual = terms.annual_amount(opening, period.start)
-                run_rate = round_half_up(annual.base + annual.protection)
+            if opening is not None and opening.school == school:
+                run_rate = ctx.run_rate(opening, period.start)
             rows.summary.append((ref, period.id, school, basis, band, days, run_rate))
         for message in missing.get(period.id, []):
             for school in sorted(at_school) or [""]:
@@ -190,24 +242,27 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
                         rows.cushion.append((ref, period.id, school, str(part)))
 
     positions = {r.id: r.position for r in plan.facts}
-    sources = {i: pos for pos, i in itertools.chain.from_iterable(terms.sources.values())}
+    paid_in: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    for (period_id, school, component), pence in paid.amounts.items():
+        paid_in[period_id][(school, component)] = pence
     for period in periods:
         owed = due.get(period.id, {})
         for (school, component), pence in sorted(owed.items()):
             rows.due.append((ref, period.id, school, component, pence))
         if period.id in missing:
             continue
-        keys = {*owed, *((s, c) for (p, s, c) in paid.amounts if p == period.id)}
-        differing = sorted({school for school, component in keys
-                            if owed.get((school, component), 0)
-                            != paid.amounts.get((period.id, school, component), 0)})
+        settled = paid_in.get(period.id, {})
+        if owed == settled:
+            continue
+        differing = sorted({key[0] for key in {*owed, *settled}
+                            if owed.get(key, 0) != settled.get(key, 0)})
         for school in differing:
             here = [s for s in stretches_in(period) if s.school == school]
             ids = caused_by(plan, period, here, paid.last_paid_at.get(period.id),
                             terms.sources, positions)
             for event in dict.fromkeys(ids):
                 rows.explain.append((ref, period.id, school,
-                                     positions.get(event, sources.get(event, 0)), event))
+                                     positions.get(event, ctx.sources.get(event, 0)), event))
     return rows
 
 
@@ -278,8 +333,9 @@ class SchoolPeriods(PlanFold):
                 "pence = pence + excluded.pence, last_position = excluded.last_position",
                 (k + tuple(v) for k, v in self._paid.items()))
             plans = {k[0] for k in self._paid}
-            conn.executemany(f"INSERT OR IGNORE INTO {t('dirty')} VALUES (?)",
-                             ((p,) for p in plans if p))
+            if not self.everything:
+                conn.executemany(f"INSERT OR IGNORE INTO {t('dirty')} VALUES (?)",
+                                 ((p,) for p in plans if p))
             if "" in plans:
                 self.set_meta(conn, "cushion_stale", "1")
         if self._school_paid:

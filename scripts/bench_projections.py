@@ -1,0 +1,282 @@
+"""Benchmark: rebuilding the projections against the raw read of the same ledger.
+
+    python scripts/bench_projections.py [--plans 8000] [--schools 450] [--years 2]
+                                        [--source auto|generator|synthetic] [--keep DIR]
+
+Builds a ledger (with ``topup_ledger.generator`` and the importer when they are present,
+replaying a synthetic LA batch by batch with its termly payment runs; otherwise with a small
+synthetic builder of its own), then, in one run on the same file:
+
+- raw: a plain ``sqlite3`` SELECT of every stored event and an ``orjson`` decode of each
+  state (the floor any fold must read through);
+- library: ``EventStore.notifications`` (the library's recorder) and the mapper's decode;
+- rebuild: every projection from nothing (fold + recompute of every plan), and its split;
+- update: the incremental update after a handful of new events.
+
+Prints events, plans, events per second of each and the ratio rebuild / raw. Figures, not
+assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.ledger import Ledger
+from topup_ledger.payrun import pay
+from topup_ledger.projections import base
+from topup_ledger.projections.db import ProjectionDB
+from topup_ledger.projections.runner import folds_for, rebuild, view
+from topup_ledger.store import EventStore, Recorded
+
+
+class BatchClock:
+    """Recorded times for a replay: each batch at its own day, a millisecond per reading."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 8, 1, 9, tzinfo=UTC)
+
+    def at(self, day: date) -> None:
+        self.now = max(self.now, datetime(day.year, day.month, day.day, 8, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+def build_with_generator(ledger: Ledger, clock: BatchClock, plans: int, schools: int, years: int,
+                         folder: Path, say: Callable[[str], None]) -> None:
+    from topup_ledger.generator import generate
+    from topup_ledger.importer import import_file
+
+    la = generate(plans=plans, schools=schools, years=years, seed=1)
+    la.write(folder)
+    say(f"generator: {la.describe()}")
+    for batch in la.batches:
+        clock.at(batch.run.on - timedelta(days=1))
+        for kind, _ in batch.files():
+            result = import_file(ledger, folder / batch.folder / f"{kind}.csv", kind)
+            if result.rejected:
+                say(f"  {batch.folder}/{kind}.csv: {result.rejected} rows rejected")
+        clock.at(batch.run.on)
+        started = time.perf_counter()
+        run = pay(ledger, batch.run.period)
+        say(f"  paid {batch.run.period}: {len(run.school_paid)} schools "
+            f"in {time.perf_counter() - started:.1f} s")
+
+
+def build_synthetic(ledger: Ledger, clock: BatchClock, plans: int, schools: int, years: int,
+                    say: Callable[[str], None]) -> None:
+    """Schools, tariffs, rates, plans on hours and bands, reviews, transfers, moves, and a
+    payment run each term, appended in batches through the store (the ledger's commands
+    validate one fact at a time, which is slower than needed to build a benchmark)."""
+    rnd = random.Random(1)
+    store = ledger.store
+    versions: dict[str, int] = {}
+
+    def rec(stream: str, fact: ev.Fact) -> Recorded:
+        versions[stream] = versions.get(stream, 0) + 1
+        return Recorded(stream, versions[stream], clock(), fact)
+
+    urns = [f"{100000 + i}" for i in range(schools)]
+    batch = [rec(f"school:{u}", ev.SchoolAdded(u, f"School {u}", rnd.choice(
+        ["mainstream", "mainstream", "special", "resourced"]))) for u in urns]
+    for y in range(2025, 2025 + years + 1):
+        year = f"{y}-{(y + 1) % 100:02d}"
+        bands = tuple((b, 150_000 + i * 100_000 + (y - 2025) * 5_000) for i, b in enumerate("ABCDEFG"))
+        batch.append(rec(f"tariff:{year}", ev.TariffSet(year, bands)))
+        hourly = 1181 + (y - 2025) * 30
+        batch.append(rec(f"rate:{year}", ev.HourlyRateSet(year, hourly, Decimal(38), 600_000)))
+    on_hours: dict[str, Decimal] = {}
+    for i in range(plans):
+        ref = f"P{i:06d}"
+        hours = Decimal(rnd.choice(["10", "15", "20", "25", "32.5"])) if rnd.random() < 0.5 else None
+        if hours is not None:
+            on_hours[ref] = hours
+        batch.append(rec(f"plan:{ref}", ev.PlanIssued(
+            ref, f"X{i:06d}", rnd.choice(urns), date(2025, 9, 1) + timedelta(days=rnd.randrange(0, 60)),
+            "ehcp", hours, None if hours is not None else rnd.choice("ABCDEFG"))))
+    store.append(batch)
+    terms = [(f"{y}-{(y + 1) % 100:02d}", term) for y in range(2025, 2025 + years)
+             for term in ("autumn", "spring", "summer")]
+    starts = {"autumn": (0, 9, 1), "spring": (1, 1, 1), "summer": (1, 4, 1)}
+    for n, (year, term) in enumerate(terms):
+        offset, month, day = starts[term]
+        begins = date(int(year[:4]) + offset, month, day)
+        if n:
+            clock.at(begins - timedelta(days=20))
+            changes = []
+            for ref in rnd.sample(sorted(versions), k=len(versions) // 3):
+                if not ref.startswith("plan:") or versions[ref] > 3:
+                    continue
+                plan = ref[5:]
+                when = begins - timedelta(days=rnd.randrange(20, 90))  # often after a paid period
+                if plan in on_hours:
+                    band = rnd.choice("BCD")
+                    prior = max(0, int(on_hours.pop(plan) * 1181 * 38) - 600_000)
+                    changes.append(rec(ref, ev.TransferredToBand(plan, when, band, prior,
+                                                                 when + timedelta(days=300))))
+                elif rnd.random() < 0.3:
+                    changes.append(rec(ref, ev.PlacementMoved(plan, when, rnd.choice(urns))))
+                else:
+                    changes.append(rec(ref, ev.BandChanged(plan, when, rnd.choice("ABCDEFG"),
+                                                           "annual-review")))
+            store.append(changes)
+        clock.at(begins)
+        started = time.perf_counter()
+        run = pay(ledger, f"{year}/{term}")
+        say(f"  paid {year}/{term}: {len(run.school_paid)} schools in {time.perf_counter() - started:.1f} s")
+
+
+def raw_read(path: Path) -> tuple[int, float]:
+    """A plain SELECT of every stored event and an orjson decode of each state."""
+    started = time.process_time()
+    conn = sqlite3.connect(path)
+    count = 0
+    for _rowid, _stream, _version, _topic, state in conn.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+            "ORDER BY rowid"):
+        orjson.loads(state)
+        count += 1
+    conn.close()
+    return count, time.process_time() - started
+
+
+def library_read(store: EventStore) -> tuple[int, float]:
+    started = time.process_time()
+    decode = store.mapper.decode_state
+    count = 0
+    for n in store.notifications(page=5_000):
+        decode(n.state)
+        count += 1
+    return count, time.process_time() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plans", type=int, default=8000)
+    parser.add_argument("--schools", type=int, default=450)
+    parser.add_argument("--years", type=int, default=2)
+    parser.add_argument("--source", choices=("auto", "generator", "synthetic"), default="auto")
+    parser.add_argument("--keep", type=Path, help="Build the ledger in this folder and keep it.")
+    parser.add_argument("--reuse", action="store_true",
+                        help="With --keep: measure the ledger already there instead of building one.")
+    args = parser.parse_args()
+    source = args.source
+    if source == "auto":
+        found = importlib.util.find_spec("topup_ledger.generator") and importlib.util.find_spec(
+            "topup_ledger.importer")
+        source = "generator" if found else "synthetic"
+
+    with tempfile.TemporaryDirectory(prefix="bench-projections-") as temp:
+        folder = args.keep or Path(temp)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "ledger.sqlite"
+        reuse = args.reuse and args.keep is not None and path.exists()
+        for stale in folder.glob("ledger*.sqlite*"):
+            if not (reuse and stale == path):
+                stale.unlink()
+        store = EventStore(str(path), create=not reuse)
+        clock = BatchClock()
+        ledger = Ledger(store, clock=clock)
+        started = time.perf_counter()
+        if reuse:
+            print(f"measuring the ledger in {path}")
+            clock.now = datetime.fromisoformat(store.mapper.decode_state(
+                store.recorder.select_notifications(store.max_position(), 1)[0].state)["at"])
+        else:
+            print(f"building a ledger ({source}): {args.plans:,} plans, {args.schools:,} schools, "
+                  f"{args.years} years")
+            if source == "generator":
+                build_with_generator(ledger, clock, args.plans, args.schools, args.years,
+                                     folder / "la", print)
+            else:
+                build_synthetic(ledger, clock, args.plans, args.schools, args.years, print)
+        events = store.max_position()
+        conn = sqlite3.connect(path)
+        plans = conn.execute("SELECT COUNT(DISTINCT originator_id) FROM stored_events "
+                             "WHERE originator_id LIKE 'plan:%'").fetchone()[0]
+        payments = conn.execute("SELECT COUNT(*), SUM(LENGTH(state)) FROM stored_events "
+                                "WHERE topic = 'payment.school_paid'").fetchone()
+        size = conn.execute("SELECT SUM(LENGTH(state)) FROM stored_events").fetchone()[0]
+        conn.close()
+        print(f"built in {time.perf_counter() - started:.0f} s: {events:,} events ({size / 1e6:.1f} MB "
+              f"of state; {payments[0]:,} school payments holding {payments[1] / 1e6:.1f} MB), "
+              f"{plans:,} plans")
+
+        raw_n, raw_s = raw_read(path)
+        lib_n, lib_s = library_read(store)
+        timings = {"refresh": 0.0}
+        original = base.PlanFold.refresh
+
+        def timed_refresh(self: base.PlanFold, db: ProjectionDB, decoder: base.Decoder) -> int:
+            began = time.process_time()
+            try:
+                return original(self, db, decoder)
+            finally:
+                timings["refresh"] += time.process_time() - began
+
+        base.PlanFold.refresh = timed_refresh  # type: ignore[method-assign]
+        projection = folder / "ledger.projections.sqlite"
+        db = ProjectionDB(projection)
+        started, wall = time.process_time(), time.perf_counter()
+        rebuilt = rebuild(store, db, folds_for([]))
+        rebuild_s, rebuild_wall = time.process_time() - started, time.perf_counter() - wall
+        rebuild_refresh = timings["refresh"]
+        db.close()
+
+        # An update after a few new events: one review recorded for ten plans.
+        refs = sorted({r.fact.plan for _, r in store.recorded(types=("plan.issued",))})  # type: ignore[attr-defined]
+        changed = 0
+        for ref in refs:
+            if changed == 10:
+                break
+            for change in (lambda r: ledger.change_band(r, "C", date(2026, 3, 2), "annual-review"),
+                           lambda r: ledger.change_hours(r, Decimal("12.5"), date(2026, 3, 2), "review")):
+                try:
+                    change(ref)
+                except RuleError:
+                    continue
+                changed += 1
+                break
+        timings["refresh"] = 0.0
+        started = time.process_time()
+        with view(store, ["funding", "hours-vs-band"], path=projection) as v:
+            update_position = v.position
+        update_s = time.process_time() - started
+        update_refresh = timings["refresh"]
+        base.PlanFold.refresh = original  # type: ignore[method-assign]
+        store.close()
+
+    rate = rebuilt / rebuild_s
+    raw_rate = raw_n / raw_s
+    fold_rate = rebuilt / (rebuild_s - rebuild_refresh)
+    print("CPU seconds of this process (robust to other load on the machine):")
+    print(f"raw read (sqlite3 SELECT + orjson): {raw_n:,} events in {raw_s:.2f} s = {raw_rate:,.0f} events/s")
+    print(f"library read (notifications + decode): {lib_n:,} events in {lib_s:.2f} s = "
+          f"{lib_n / lib_s:,.0f} events/s ({lib_n / lib_s / raw_rate:.0%} of raw)")
+    print(f"rebuild (every projection, {plans:,} plans): {rebuilt:,} events in {rebuild_s:.2f} s = "
+          f"{rate:,.0f} events/s (wall {rebuild_wall:.2f} s)")
+    print(f"  fold alone: {rebuild_s - rebuild_refresh:.2f} s = {fold_rate:,.0f} events/s "
+          f"({fold_rate / raw_rate:.0%} of raw); recomputing every plan's dues: {rebuild_refresh:.2f} s "
+          f"= {plans / rebuild_refresh:,.0f} plans/s")
+    print(f"ratio rebuild / raw read: {rate / raw_rate:.2f}")
+    print(f"update after {changed} new events (to position {update_position:,}): {update_s:.2f} s "
+          f"(recomputing the plans they touched {update_refresh:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
