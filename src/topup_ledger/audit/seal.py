@@ -1,0 +1,47 @@
+"""Seals: the chain head recorded in the ledger itself, on demand (``topup seal``).
+
+Payment runs seal as part of their own batch (``payrun.pay``); this records one at any other
+moment, e.g. before an auditor's visit or at the end of a day. A seal is a ``ledger.sealed``
+event on the ``seals`` stream holding the head and the position it covers; its digest
+``HEX@POSITION`` is what people keep outside the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain import events as ev
+from ..ledger import Ledger
+from ..store import Recorded
+from .chain import chain_head, digest
+
+SEALS_STREAM = "seals"  # the same stream payment runs seal on (payrun.SEALS_STREAM)
+
+
+@dataclass(frozen=True)
+class SealResult:
+    head: str  # hex
+    position: int  # the last event the head covers
+    event: str  # the seal's own event id, e.g. seals/4
+    recorded_at: int  # the seal's own position
+
+    @property
+    def digest(self) -> str:
+        return f"{self.head}@{self.position}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"digest": self.digest, "head": self.head, "position": self.position,
+                "event": self.event, "seal_position": self.recorded_at}
+
+
+def seal(ledger: Ledger, reason: str = "on demand") -> SealResult:
+    """Record the chain head over every event so far. A seal covers the events before it."""
+    store = ledger.store
+    head, position = chain_head(store)
+    version = store.version(SEALS_STREAM) + 1
+    fact = ev.Sealed(head.hex(), position, reason)
+    [recorded_at] = store.append([Recorded(SEALS_STREAM, version, ledger.clock(), fact)])
+    return SealResult(head.hex(), position, f"{SEALS_STREAM}/{version}", recorded_at)
+
+
+__all__ = ["SEALS_STREAM", "SealResult", "digest", "seal"]
