@@ -1,0 +1,161 @@
+"""The audit commands of `topup`: replay, seal, verify, export events (issue 6).
+
+Registered on the main group in cli.py. Click commands only: parse, call ``audit``, print.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .audit.chain import DigestError, parse_digest
+from .audit.export import ExportError, export_events
+from .audit.replay import ReplayError, parse_as_of, replay
+from .audit.seal import seal
+from .audit.verify import report_text, verify
+from .cli_support import Failure, emit, ledger_of, refusals
+from .upcasting import UnknownSchemaVersion
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def audit_refusals(func: F) -> F:
+    """The ledger's refusals, plus what reading old or damaged events can raise."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ReplayError, ExportError) as error:
+            raise Failure(str(error), exit_code=5) from None
+        except UnknownSchemaVersion as error:
+            raise Failure(f"{error}; nothing was written", exit_code=5) from None
+
+    return refusals(wrapper)  # type: ignore[return-value]
+
+
+def as_of_option(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_as_of(value)
+    except ReplayError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def digest_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    for text in value:
+        try:
+            parse_digest(text)
+        except DigestError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
+@contextmanager
+def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal (nothing in scripts and tests)."""
+    if not sys.stderr.isatty() or total < 50_000:
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        done = [0]
+
+        def update(count: int) -> None:
+            bar.update(count - done[0])
+            done[0] = count
+
+        yield update
+
+
+@click.command("replay")
+@click.option("--as-of", "when", required=True, callback=as_of_option,
+              help="A recorded time (ISO, UTC if no offset) or a date (the end of that day).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the files as known then (nothing else is written anywhere).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@audit_refusals
+def replay_cmd(ctx: click.Context, when: datetime, out: Path, as_json: bool) -> None:
+    """Every payment file (and projection) as known at a moment, rebuilt from the events."""
+    store = ledger_of(ctx).store
+    with progress_bar("replaying", store.max_position()) as bar:
+        result = replay(store, when, out, progress=bar)
+    lines = [f"as of {when.isoformat()}: position {result.position}"
+             + (f" (recorded {result.recorded_at})" if result.recorded_at else " (nothing recorded)"),
+             f"seal {result.seal}",
+             f"{len(result.runs)} payment runs known then: " + (", ".join(result.runs) or "none")]
+    lines.extend(f"  wrote {f}" for f in [*result.files, *result.projections])
+    if result.projections_note:
+        lines.append(result.projections_note)
+    lines.append(f"  wrote {result.manifest}")
+    emit(result.as_json(), as_json, "\n".join(lines))
+
+
+@click.command("seal")
+@click.option("--reason", default="on demand", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@audit_refusals
+def seal_cmd(ctx: click.Context, reason: str, as_json: bool) -> None:
+    """Record the chain head now; keep the printed digest outside the ledger."""
+    result = seal(ledger_of(ctx), reason.strip() or "on demand")
+    emit(result.as_json(), as_json,
+         f"sealed {result.digest}\nrecorded {result.event} at position {result.recorded_at}; keep "
+         "the digest outside the ledger: `topup verify --digest` checks the ledger against it")
+
+
+@click.command("verify")
+@click.option("--digest", "digests", multiple=True, callback=digest_option, metavar="HEX@POSITION",
+              help="A digest kept outside the ledger (payment file, statement, `topup seal`); repeat.")
+@click.option("--files", "folders", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also check payment files found in this folder against their recorded digests.")
+@click.option("--no-rebuild", is_flag=True,
+              help="Do not rebuild every run's files from the ledger to compare with their digests.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@audit_refusals
+def verify_cmd(ctx: click.Context, digests: tuple[str, ...], folders: tuple[Path, ...],
+               no_rebuild: bool, as_json: bool) -> None:
+    """Check the hash chain, every seal, every run's files and every digest given.
+
+    Exits 0 if everything matches, 1 if anything does not (naming the first event that does
+    not match).
+    """
+    store = ledger_of(ctx).store
+    with progress_bar("verifying", store.max_position()) as bar:
+        report = verify(store, digests, folders, rebuild=not no_rebuild, progress=bar)
+    emit(report.as_json(), as_json, report_text(report))
+    if not report.ok:
+        ctx.exit(1)
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export the ledger for analytics engines and auditors."""
+
+
+@export_group.command("events")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The Parquet file to write.")
+@click.option("--as-of", "when", callback=as_of_option,
+              help="Only the events known at this recorded time (or date: the end of that day).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@audit_refusals
+def export_events_cmd(ctx: click.Context, out: Path, when: datetime | None, as_json: bool) -> None:
+    """Every event in ledger order with its chain link, as Parquet."""
+    store = ledger_of(ctx).store
+    with progress_bar("exporting", store.max_position()) as bar:
+        result = export_events(store, out, when, progress=bar)
+    emit(result.as_json(), as_json,
+         f"wrote {result.events} events to {result.path}\nchain head {result.digest}\n"
+         f"check it anywhere: python scripts/verify_export.py {result.path} --digest {result.digest}")
