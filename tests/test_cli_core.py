@@ -322,8 +322,6 @@ def test_due_names_what_the_ledger_is_missing(cli: Invoke, location: str) -> Non
     assert events_in(location) == before
 
 
-@pytest.mark.xfail(strict=True, reason="reports.due_report prices the period alone (stretches) before "
-                   "the year so far (dues), so a gap in an earlier period of the year is not listed")
 def test_due_lists_every_missing_item_the_period_needs(cli: Invoke) -> None:
     # The summer's due is the rounded year so far less the autumn and spring before it: both
     # the 2025-26 rate (autumn, spring) and the 2026-27 rate (summer) are needed.

@@ -190,16 +190,16 @@ class Ledger:
             raise RuleError("kind", f"{kind!r} is not one of {', '.join(ev.PLAN_KINDS)}")
         if (hours is None) == (band is None):
             raise RuleError("hours", "give either --hours or --band")
+        stream = plan_stream(ref)
+        existing = self.store.stream(stream)
+        if existing:
+            Plan(existing).check_change(ev.PlanIssued(ref, pupil, school, effective))
         terms = self.terms()
         terms.setting_of(check_urn(school))
         if hours is not None:
             check_hours(hours)
         if band is not None:
             terms.require_band(check_band(band), effective, school)
-        stream = plan_stream(ref)
-        existing = self.store.stream(stream)
-        if existing:
-            Plan(existing).check_change(ev.PlanIssued(ref, pupil, school, effective))
         return self._append(stream, ev.PlanIssued(
             ref, pupil, school, effective, kind, hours, band), expected=0)[0]
 
@@ -242,8 +242,16 @@ class Ledger:
         return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
 
     def move(self, ref: str, school: str, effective: date) -> str:
-        self.terms().setting_of(check_urn(school))
-        return self._change(ref, ev.PlacementMoved(ref, effective, school))
+        terms = self.terms()
+        terms.setting_of(check_urn(school))
+        plan = self.plan(ref)
+        fact = ev.PlacementMoved(ref, effective, school)
+        plan.check_change(fact)
+        state = plan.state_on(effective)
+        if state is not None and state.band is not None and state.basis == "band":
+            # The band must be priced at the new school's setting too.
+            terms.require_band(state.band, effective, school)
+        return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
 
     def cease(self, ref: str, effective: date, reason: str) -> str:
         plan = self.plan(ref)

@@ -75,9 +75,9 @@ def due_report(ledger: Ledger, ref: str, period_id: str) -> dict[str, object]:
     plan = ledger.plan(ref)
     calendar, period = ledger.period(period_id, first=plan.start)
     terms = ledger.terms()
+    # The year so far first: it names every gap the period's cumulative due depends on.
+    due = dues(plan, [*calendar.year_before(period), period], terms).get(period.id, {})
     found = stretches(plan, period, terms)
-    year = [*calendar.year_before(period), period]
-    due = dues(plan, year, terms).get(period.id, {})
     return {
         "plan": ref,
         "period": period.id,

@@ -182,16 +182,20 @@ class Calendar:
         return tuple(p for p in self.periods if p.start < end_exclusive and start <= p.end)
 
 
-_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # not the week or compact forms
 
 
 def parse_date(text: str, field: str = "date") -> date:
     """An effective date as people write it: 2025-09-01 or 01/09/2025 (day first)."""
     value = text.strip()
     try:
-        match = _DMY.match(value)
-        day = (date(int(match.group(3)), int(match.group(2)), int(match.group(1))) if match
-               else date.fromisoformat(value))
+        if match := _DMY.fullmatch(value):
+            day = date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+        elif _ISO.fullmatch(value):
+            day = date.fromisoformat(value)
+        else:
+            raise ValueError(value)
     except ValueError:
         raise RuleError(field, f"{text!r} is not a date (use 2025-09-01 or 01/09/2025)") from None
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
