@@ -515,3 +515,30 @@ def test_files_match_their_specs(ledger: Ledger, clock: Any, tmp_path: Path) -> 
 
 def test_runner_module_names_every_output() -> None:
     assert set(runner.OUTPUTS) >= set(ALL) | {"band-calibration"}
+
+
+def test_after_a_payment_only_differences_are_explained_again(ledger: Ledger, clock: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from topup_ledger.projections import school_periods
+
+    reference(ledger)
+    for i in range(3):
+        ledger.issue_plan(f"P{i}", f"X{i}", "100001", date(2025, 9, 1), band="C")
+    store = ledger.store
+    assert {r["status"] for r in rows_of(store, "paid-vs-due")} == {"not paid yet"}
+    recomputed: list[str] = []
+    original = school_periods.plan_rows
+
+    def counting(ref: str, *args: Any) -> Any:
+        recomputed.append(ref)
+        return original(ref, *args)
+
+    monkeypatch.setattr(school_periods, "plan_rows", counting)
+    pay(ledger, "2025-26/autumn")
+    [row] = rows_of(store, "paid-vs-due")
+    assert (row["status"], row["explained_by"], row["paid_pence"]) == ("settled", "", 3 * 166667)
+    assert recomputed == []  # a payment changes paid, not due: no plan was priced again
+    clock.advance(days=30)
+    ledger.change_band("P1", "D", date(2025, 10, 1), "annual-review")
+    [row] = rows_of(store, "paid-vs-due")
+    assert recomputed == ["P1"] and row["explained_by"] == "P1/2"

@@ -226,13 +226,14 @@ class PlanFold:
                         continue
                     plans = [row[0] for row in conn.execute(
                         f"SELECT plan FROM {self.t('dirty')} ORDER BY plan LIMIT ?", (CHUNK,))]
-                    if not plans:
+                    if plans:
+                        self.recompute(conn, plans, context, decoder)
+                        conn.executemany(f"DELETE FROM {self.t('dirty')} WHERE plan = ?",
+                                         ((p,) for p in plans))
+                        done += len(plans)
+                    elif not self.more(conn, context, decoder):
                         self.finish(conn, context)
                         return done
-                    self.recompute(conn, plans, context, decoder)
-                    conn.executemany(f"DELETE FROM {self.t('dirty')} WHERE plan = ?",
-                                     ((p,) for p in plans))
-                    done += len(plans)
 
     def position(self, db: ProjectionDB, conn: sqlite3.Connection) -> int:
         tracked = db.tracked(self.name, conn)
@@ -251,6 +252,10 @@ class PlanFold:
     def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
                   decoder: Decoder) -> None:
         raise NotImplementedError
+
+    def more(self, conn: sqlite3.Connection, context: Any, decoder: Decoder) -> bool:
+        """After the dirty plans, one chunk of any lighter work; False when there is none."""
+        return False
 
     def finish(self, conn: sqlite3.Connection, context: Any) -> None:
         """After the last dirty plan: anything derived from all plans together."""

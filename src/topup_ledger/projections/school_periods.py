@@ -39,6 +39,7 @@ from ..domain.errors import MissingTerms, RuleError
 from ..domain.money import round_half_up
 from ..domain.payments import CUSHION, PaidSoFar, caused_by
 from ..domain.plan import Plan, PlanState, RecordedFact
+from . import base
 from .base import Decoder, PlanFold, Reference, recorded_date
 
 NOT_PRICED_AFTER = "follows a period of the same year that cannot be priced"
@@ -53,6 +54,7 @@ class Context:
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
     exact: dict[tuple[Any, ...], dict[tuple[int, str], Fraction]] = field(default_factory=dict)
     rounded: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    by_id: dict[str, Period | None] = field(default_factory=dict)
 
     def periods_from(self, start: date) -> tuple[Period, ...]:
         """Calendar periods from ``start``'s academic year up to the horizon's period."""
@@ -84,12 +86,15 @@ class Context:
         return found[1]
 
     def period(self, period_id: str) -> Period | None:
-        try:
-            start = parse_year(period_id.split("/", 1)[0], "period")
-            calendar = with_default_terms(self.ref.calendars, date(start, 9, 1), date(start + 1, 8, 31))
-            return calendar.period(period_id)
-        except RuleError:
-            return None
+        if period_id not in self.by_id:
+            try:
+                start = parse_year(period_id.split("/", 1)[0], "period")
+                calendar = with_default_terms(self.ref.calendars, date(start, 9, 1),
+                                              date(start + 1, 8, 31))
+                self.by_id[period_id] = calendar.period(period_id)
+            except RuleError:
+                self.by_id[period_id] = None
+        return self.by_id[period_id]
 
 
 @dataclass
@@ -241,16 +246,31 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
                     if part:
                         rows.cushion.append((ref, period.id, school, str(part)))
 
+    for period in periods:
+        for (school, component), pence in sorted(due.get(period.id, {}).items()):
+            rows.due.append((ref, period.id, school, component, pence))
+    rows.explain = explanations(ref, plan, [p for p in periods if p.id not in missing], due, paid,
+                                ctx, stretches_in)
+    return rows
+
+
+def explanations(ref: str, plan: Plan, periods: list[Period],
+                 due: dict[str, dict[tuple[str, str], int]], paid: PaidSoFar, ctx: Context,
+                 stretches_in: Any = None) -> list[tuple[Any, ...]]:
+    """(plan, period, school, position, event id) for each event that explains a difference
+    between the plan's due and paid at a school in a period: what the next payment run's
+    line would name (``domain.payments.caused_by``)."""
+    terms = ctx.ref.terms
+    if stretches_in is None:
+        def stretches_in(period: Period) -> list[Stretch]:
+            return stretches(plan, period, terms)
     positions = {r.id: r.position for r in plan.facts}
     paid_in: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
     for (period_id, school, component), pence in paid.amounts.items():
         paid_in[period_id][(school, component)] = pence
+    rows = []
     for period in periods:
         owed = due.get(period.id, {})
-        for (school, component), pence in sorted(owed.items()):
-            rows.due.append((ref, period.id, school, component, pence))
-        if period.id in missing:
-            continue
         settled = paid_in.get(period.id, {})
         if owed == settled:
             continue
@@ -261,15 +281,15 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
             ids = caused_by(plan, period, here, paid.last_paid_at.get(period.id),
                             terms.sources, positions)
             for event in dict.fromkeys(ids):
-                rows.explain.append((ref, period.id, school,
-                                     positions.get(event, ctx.sources.get(event, 0)), event))
+                rows.append((ref, period.id, school, positions.get(event, ctx.sources.get(event, 0)),
+                             event))
     return rows
 
 
 class SchoolPeriods(PlanFold):
     name = "school-periods"
     prefix = "sp"
-    SCHEMA = 1
+    SCHEMA = 2
 
     def __init__(self) -> None:
         self._paid: dict[tuple[str, str, str, str], list[int]] = {}
@@ -301,6 +321,7 @@ class SchoolPeriods(PlanFold):
                 f"CREATE INDEX {t('missing_plan')} ON {t('missing')} (plan)",
                 f"CREATE TABLE {t('cushion')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
                 "school TEXT NOT NULL, part TEXT NOT NULL, PRIMARY KEY (plan, period, school)) WITHOUT ROWID",
+                f"CREATE TABLE {t('stale')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
                 f"CREATE TABLE {t('period')} (id TEXT PRIMARY KEY, start TEXT NOT NULL, "
                 "end TEXT NOT NULL) WITHOUT ROWID"]
 
@@ -334,7 +355,9 @@ class SchoolPeriods(PlanFold):
                 (k + tuple(v) for k, v in self._paid.items()))
             plans = {k[0] for k in self._paid}
             if not self.everything:
-                conn.executemany(f"INSERT OR IGNORE INTO {t('dirty')} VALUES (?)",
+                # A payment changes what is paid, not what is due: only the explanation of
+                # the plan's differences needs working out again.
+                conn.executemany(f"INSERT OR IGNORE INTO {t('stale')} VALUES (?)",
                                  ((p,) for p in plans if p))
             if "" in plans:
                 self.set_meta(conn, "cushion_stale", "1")
@@ -386,14 +409,8 @@ class SchoolPeriods(PlanFold):
         t = self.t
         ctx: Context = context
         marks = ",".join("?" * len(plans))
-        paid: dict[str, PaidSoFar] = defaultdict(PaidSoFar)
-        for plan, period, school, component, pence, last in conn.execute(
-                f"SELECT plan, period, school, component, pence, last_position FROM {t('paid')} "
-                f"WHERE plan IN ({marks})", plans):
-            so_far = paid[plan]
-            so_far.amounts[(period, school, component)] = pence
-            so_far.last_paid_at[period] = max(so_far.last_paid_at.get(period, 0), last)
-        for table in ("due", "summary", "explain", "missing", "cushion"):
+        paid = self.paid_so_far(conn, plans)
+        for table in ("due", "summary", "explain", "missing", "cushion", "stale"):
             conn.execute(f"DELETE FROM {t(table)} WHERE plan IN ({marks})", plans)
         facts = self.plan_facts(conn, plans, decoder)
         due: list[tuple[Any, ...]] = []
@@ -422,6 +439,59 @@ class SchoolPeriods(PlanFold):
     def add_periods(self, conn: sqlite3.Connection, periods: Any) -> None:
         conn.executemany(f"INSERT OR IGNORE INTO {self.t('period')} VALUES (?, ?, ?)",
                          ((p.id, p.start.isoformat(), p.end.isoformat()) for p in periods))
+
+    def more(self, conn: sqlite3.Connection, context: Any, decoder: Decoder) -> bool:
+        """Plans paid since they were last worked out: their due is unchanged, so only
+        where due and paid now differ is looked at again (usually nowhere after a run)."""
+        t = self.t
+        ctx: Context = context
+        plans = [row[0] for row in conn.execute(
+            f"SELECT plan FROM {t('stale')} ORDER BY plan LIMIT ?", (base.CHUNK,))]
+        if not plans:
+            return False
+        marks = ",".join("?" * len(plans))
+        conn.execute(f"DELETE FROM {t('explain')} WHERE plan IN ({marks})", plans)
+        differing: dict[str, set[str]] = defaultdict(set)
+        for plan, period in conn.execute(
+                "SELECT plan, period FROM ("
+                "SELECT plan, period, school, component FROM ("
+                f"SELECT plan, period, school, component, pence AS due, 0 AS paid FROM {t('due')} "
+                f"WHERE plan IN ({marks}) UNION ALL "
+                f"SELECT plan, period, school, component, 0, pence FROM {t('paid')} "
+                f"WHERE plan IN ({marks})) "
+                "GROUP BY plan, period, school, component HAVING SUM(due) != SUM(paid)) AS d "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {t('missing')} AS m "
+                "WHERE m.plan = d.plan AND m.period = d.period) GROUP BY plan, period",
+                plans + plans):
+            differing[plan].add(period)
+        if differing:
+            facts = self.plan_facts(conn, sorted(differing), decoder)
+            paid = self.paid_so_far(conn, sorted(differing))
+            due: dict[str, dict[str, dict[tuple[str, str], int]]] = defaultdict(
+                lambda: defaultdict(dict))
+            order = ",".join("?" * len(differing))
+            for plan, period, school, component, pence in conn.execute(
+                    f"SELECT plan, period, school, component, pence FROM {t('due')} "
+                    f"WHERE plan IN ({order})", sorted(differing)):
+                due[plan][period][(school, component)] = pence
+            rows = []
+            for plan, periods in sorted(differing.items()):
+                found = sorted(p for p in (ctx.period(i) for i in periods) if p is not None)
+                rows += explanations(plan, Plan(facts[plan]), found, due[plan], paid[plan], ctx)
+            conn.executemany(f"INSERT INTO {t('explain')} VALUES (?, ?, ?, ?, ?)", rows)
+        conn.executemany(f"DELETE FROM {t('stale')} WHERE plan = ?", ((p,) for p in plans))
+        return True
+
+    def paid_so_far(self, conn: sqlite3.Connection, plans: list[str]) -> dict[str, PaidSoFar]:
+        paid: dict[str, PaidSoFar] = defaultdict(PaidSoFar)
+        marks = ",".join("?" * len(plans))
+        for plan, period, school, component, pence, last in conn.execute(
+                f"SELECT plan, period, school, component, pence, last_position FROM {self.t('paid')} "
+                f"WHERE plan IN ({marks})", plans):
+            so_far = paid[plan]
+            so_far.amounts[(period, school, component)] = pence
+            so_far.last_paid_at[period] = max(so_far.last_paid_at.get(period, 0), last)
+        return paid
 
     def finish(self, conn: sqlite3.Connection, context: Any) -> None:
         ctx: Context = context
