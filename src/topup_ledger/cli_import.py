@@ -120,6 +120,7 @@ def demo_cmd(plans: int, out: Path, seed: int, as_json: bool) -> None:
                                  step=lambda label: bar.update(1, label))
     except DemoError as error:
         raise Failure(str(error)) from None
-    text = "\n".join([*summary.lines(), f"the demo LA (ledger, import files, payment files, "
-                                        f"projections, statements, summary.json) is in {out.resolve()}"])
+    text = "\n".join([*summary.lines(),
+                      f"the demo LA (ledger, import files, payment files, projections, statements, "
+                      f"verify report, summary.json) is in {out.resolve()}"])
     emit(summary.as_json(), as_json, text)

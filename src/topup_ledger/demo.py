@@ -8,7 +8,10 @@ ledger's clock is the simulation's: a batch is recorded the day before its run a
 on its first day, so the audit history reads as the LA would have lived it.
 
 Everything lands in one folder: ``ledger.sqlite``, ``input/`` (the generated CSVs, with
-``schedule.csv`` and ``run.sh`` to replay them by hand), ``payments/`` and ``summary.json``.
+``schedule.csv`` and ``run.sh`` to replay them by hand), ``payments/`` (written and their
+digests recorded after each run, as ``topup pay`` does), ``projections/`` (funding, paid vs
+due, hours vs band), ``statements/`` (every school's statement for the last term), a closing
+seal, ``verify.txt``/``verify.json`` (``topup verify`` of all of it) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
+from .audit.files import write_and_record
+from .audit.seal import seal
+from .audit.verify import report_text, verify
 from .domain.money import pounds, pounds_for_people
 from .generator import KIND_ORDER, GeneratedLA, generate
 from .importer import Import
 from .io.import_csv import read_table
 from .ledger import Ledger
-from .payrun import pay, write_files_for_run
+from .payrun import pay
 from .projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
 from .projections.runner import view
 from .statements import write_period
@@ -35,7 +41,7 @@ from .store import EventStore
 DEFAULT_PLANS = 8000
 MARKER = ".topup-demo"
 OWNED = ("ledger.sqlite", "ledger.projections.sqlite", "input", "payments", "projections",
-         "statements", "summary.json", MARKER)
+         "statements", "summary.json", "verify.txt", "verify.json", MARKER)
 
 Step = Callable[[str], None]
 
@@ -50,8 +56,8 @@ def schools_for(plans: int) -> int:
 
 
 def steps(years: int = 3) -> int:
-    """How many times ``build_demo`` calls ``step``: generate, write, 2 per term, payment
-    files, projections, statements."""
+    """How many times ``build_demo`` calls ``step``: generate, write, 2 per term,
+    projections, statements, seal and verify."""
     return 2 + 2 * 3 * years + 3
 
 
@@ -83,6 +89,7 @@ class DemoSummary:
     unsettled: int = 0
     neutrality: Neutrality = field(default_factory=Neutrality)
     outputs: dict[str, str] = field(default_factory=dict)
+    seal: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     opening: int = 0
     generated: str = ""
@@ -104,9 +111,11 @@ class DemoSummary:
             f"({change:+.1f}%), protection {pounds_for_people(n.protection)} a year",
             f"ledger: {self.events:,} events; took {sum(self.seconds.values()):.0f}s "
             f"(import {self.seconds.get('import', 0):.1f}s, payment runs "
-            f"{self.seconds.get('pay', 0):.1f}s, files, projections and statements "
-            f"{self.seconds.get('outputs', 0):.1f}s)",
+            f"{self.seconds.get('pay', 0):.1f}s with their files, projections, statements, seal and "
+            f"verify {self.seconds.get('outputs', 0):.1f}s)",
             *(f"  {what}: {where}" for what, where in self.outputs.items()),
+            f"closing seal (keep it outside the ledger; `topup verify --digest` checks it): "
+            f"{self.seal}",
         ]
 
     def as_json(self) -> dict[str, object]:
@@ -193,6 +202,7 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
         t0 = time.perf_counter()
         clock_now[0] = at(batch.run.on, 9)
         result = pay(ledger, batch.run.period)
+        write_and_record(ledger, result.run_id, folder / "payments")  # as `topup pay` does
         timings["pay"] += time.perf_counter() - t0
         summary.runs.append({"run_id": result.run_id, "period": result.period,
                              "schools": len(result.school_paid), "total": result.total,
@@ -200,16 +210,22 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
         summary.total_paid += result.total
         tick(f"paid {batch.run.period}")
     t0 = time.perf_counter()
-    for run in summary.runs:
-        write_files_for_run(store, str(run["run_id"]), folder / "payments")
     summary.outputs["payment files"] = "payments/ (CSV and Parquet: per school, and per line, of each run)"
-    tick("wrote the payment files")
     summary.outputs.update(_projections(store, folder, summary))
     tick("wrote the projections")
     last = la.runs[-1].period
     written = write_period(store, last, folder / "statements" / last.replace("/", "-"))
     summary.outputs["school statements"] = str(written.index.relative_to(folder))
     tick("wrote the school statements")
+    closing = seal(ledger, "end of the demo: every run and its files")
+    report = verify(store, folders=[folder / "payments"])
+    (folder / "verify.txt").write_text(report_text(report) + "\n", encoding="utf-8")
+    (folder / "verify.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    if not report.ok:
+        raise DemoError(f"verify found problems in the demo ledger: see {folder / 'verify.txt'}")
+    summary.seal = closing.digest
+    summary.outputs["verify report"] = "verify.txt (and verify.json)"
+    tick("sealed and verified the ledger")
     timings["outputs"] = time.perf_counter() - t0
     summary.events = store.max_position()
     return summary
