@@ -59,8 +59,16 @@ def envelope_fields(envelope: dict[str, Any] | None) -> tuple[str, str, str]:
     return version, recorded, effective if isinstance(effective, str) else ""
 
 
-def _field(value: bytes) -> bytes:
-    return b"%d:%s\n" % (len(value), value)
+_LAYOUT = FORMAT + b"%d:%s\n" * 8
+
+
+def encode(position: int, stream: str, version: int, topic: str, schema_version: str,
+           recorded_at: str, effective: str, payload: bytes) -> bytes:
+    """The canonical encoding from its eight fields (one formatting operation: it runs per event)."""
+    p, s, n, t = str(position).encode(), stream.encode(), str(version).encode(), topic.encode()
+    v, a, e = schema_version.encode(), recorded_at.encode(), effective.encode()
+    return _LAYOUT % (len(p), p, len(s), s, len(n), n, len(t), t, len(v), v, len(a), a,
+                      len(e), e, len(payload), payload)
 
 
 def canonical(position: int, stream: str, version: int, topic: str, payload: bytes,
@@ -68,20 +76,15 @@ def canonical(position: int, stream: str, version: int, topic: str, payload: byt
     """The bytes one link covers. Pass ``envelope`` (with ``parsed=True``) if already decoded."""
     if not parsed:
         envelope = envelope_of(payload)
-    schema_version, recorded_at, effective = envelope_fields(envelope)
-    return FORMAT + b"".join((
-        _field(str(position).encode()), _field(stream.encode()), _field(str(version).encode()),
-        _field(topic.encode()), _field(schema_version.encode()), _field(recorded_at.encode()),
-        _field(effective.encode()), _field(payload),
-    ))
+    return encode(position, stream, version, topic, *envelope_fields(envelope), payload)
 
 
 def next_link(previous: bytes, position: int, stream: str, version: int, topic: str,
               payload: bytes, envelope: dict[str, Any] | None = None, *,
               parsed: bool = False) -> bytes:
-    return hashlib.sha256(
-        previous + canonical(position, stream, version, topic, payload, envelope, parsed=parsed)
-    ).digest()
+    sha = hashlib.sha256(previous)
+    sha.update(canonical(position, stream, version, topic, payload, envelope, parsed=parsed))
+    return sha.digest()
 
 
 def digest(head: bytes, position: int) -> str:
@@ -118,11 +121,8 @@ class Link:
     topic: str
     payload: bytes  # the state JSON as stored (decrypted)
     envelope: dict[str, Any] | None  # None if the payload is not a JSON object
+    fields: tuple[str, str, str]  # schema version, recorded time, effective date ('' if none)
     link: bytes
-
-    @property
-    def fields(self) -> tuple[str, str, str]:
-        return envelope_fields(self.envelope)
 
 
 class UnreadableState(ValueError):
@@ -143,10 +143,12 @@ def walk(store: EventStore, upto: int | None = None, after: int = 0,
         except Exception:  # the cipher refuses altered bytes: chain what is stored
             payload = n.state
         envelope = envelope_of(payload)
+        fields = envelope_fields(envelope)
         stream = str(n.originator_id)
-        head = next_link(head, n.id, stream, n.originator_version, n.topic, payload, envelope,
-                         parsed=True)
-        yield Link(n.id, stream, n.originator_version, n.topic, payload, envelope, head)
+        sha = hashlib.sha256(head)
+        sha.update(encode(n.id, stream, n.originator_version, n.topic, *fields, payload))
+        head = sha.digest()
+        yield Link(n.id, stream, n.originator_version, n.topic, payload, envelope, fields, head)
 
 
 def chain_head(store: EventStore, upto: int | None = None) -> tuple[bytes, int]:

@@ -67,6 +67,7 @@ def export_events(store: EventStore, out: Path, when: datetime | None = None, *,
     schema = export_schema()
     names = schema.names
     columns: dict[str, list[Any]] = {name: [] for name in names}
+    lists = list(columns.values())  # the same lists, in column order
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = out.with_name(f".{out.name}.tmp")
     head, position, count = GENESIS, 0, 0
@@ -83,15 +84,16 @@ def export_events(store: EventStore, out: Path, when: datetime | None = None, *,
                         raise ExportError(
                             f"event {event_id(link.stream, link.version)} at position "
                             f"{link.position} is not a readable event; run `topup verify`")
-                    for name, value in zip(names, (
+                    for values, value in zip(lists, (
                             link.position, link.stream, link.version, link.topic,
                             int(schema_version), recorded_at, effective, payload, link.link.hex()),
                             strict=True):
-                        columns[name].append(value)
+                        values.append(value)
                     head, position, count = link.link, link.position, count + 1
-                    if len(columns[names[0]]) >= rows:
+                    if len(lists[0]) >= rows:
                         writer.write_table(pa.Table.from_pydict(columns, schema=schema))
-                        columns = {name: [] for name in names}
+                        for values in lists:
+                            values.clear()
                         if progress:
                             progress(count)
             if columns[names[0]] or count == 0:
