@@ -6,6 +6,7 @@ print. The folds and their rules live in ``projections/``.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,8 @@ from typing import Any
 
 import click
 
-from .cli_support import emit, ledger_of, refusals
+from .cli_support import Failure, emit, ledger_of, refusals
+from .domain.errors import RuleError
 from .domain.money import pounds_for_people
 from .projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
 from .projections.db import ProjectionDB, projections_path
@@ -24,6 +26,19 @@ from .projections.runner import OUTPUTS, folds_for, parse_time, rebuild, view
 from .store import EventStore
 
 BIG = 20_000  # catch-ups longer than this show a progress bar (on a terminal)
+
+
+def reads(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A bad --period or --school is refused plainly (these commands record nothing)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RuleError as error:
+            raise Failure(f"{error.field}: {error.problem}") from None
+
+    return wrapper
 
 
 def as_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -96,6 +111,7 @@ def files_line(files: Sequence[Path]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 @refusals
+@reads
 def funding_cmd(ctx: click.Context, period_id: str | None, school: str | None,
                 as_of: datetime | None, out: Path, as_json: bool) -> None:
     """Per school and period: plans by basis and band, run-rate, due as known now, paid."""
@@ -139,6 +155,7 @@ PLAN_ROWS_SHOWN = 40
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.pass_context
 @refusals
+@reads
 def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | None, out: Path,
                       as_json: bool) -> None:
     """Plans moved to bands: prior hours-based amount vs band, cost neutrality, calibration."""
@@ -158,7 +175,9 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
         return [gbp(r["prior_annual_pence"]), gbp(r["band_annual_pence"]),
                 gbp(r["protection_annual_pence"]), gbp(r["difference_pence"]), r["difference_percent"]]
 
-    if len(plans) <= PLAN_ROWS_SHOWN:
+    if not plans:
+        lines.append("no plan has moved from hours to a band yet")
+    elif len(plans) <= PLAN_ROWS_SHOWN:
         lines += render(["plan", "school", "setting", "band", "from", *money],
                         [[r["plan_ref"], r["school_urn"], r["setting"], r["band"], r["transferred_on"],
                           *amounts(r)] for r in plans],
@@ -203,6 +222,7 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 @refusals
+@reads
 def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | None,
                     as_of: datetime | None, out: Path, as_json: bool) -> None:
     """Per school and period: due as known now, paid, outstanding, and the events behind it."""
