@@ -126,7 +126,8 @@ def funding_cmd(ctx: click.Context, period_id: str | None, school: str | None,
         [[r["period"], r["school_urn"], r["school_name"][:28], r["plans"], r["plans_hours"],
           r["plans_band"], r["bands"], gbp(r["run_rate_pence"]), gbp(r["due_pence"]),
           gbp(r["paid_pence"]), gbp(r["difference_pence"])] for r in found]
-        + [["total", "", "", totals["plans"], "", "", "", gbp(totals["run_rate_pence"]),
+        + [["total", "", "", totals.get("plans", ""), "", "", "",
+            gbp(totals["run_rate_pence"]) if "run_rate_pence" in totals else "",
             gbp(totals["due_pence"]), gbp(totals["paid_pence"]), gbp(totals["difference_pence"])]],
         [False, False, False, True, True, True, False, True, True, True, True])
     lines = [heading("per-school funding", v), *table]

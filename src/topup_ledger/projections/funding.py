@@ -46,7 +46,13 @@ def rows(view: View, period: str | None = None, school: str | None = None) -> li
 
 
 def totals(found: list[dict[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {"rows": len(found), "plans": sum(r["plans"] for r in found)}
+    """Sums of due, paid and difference; plans and run-rate only within one period (summed
+    over periods they would count a plan once per period)."""
+    result: dict[str, Any] = {"rows": len(found)}
+    one_period = len({r["period"] for r in found}) == 1
     for name in MONEY:
-        result.update(money(name, sum(r[f"{name}_pence"] for r in found)))
+        if name != "run_rate" or one_period:
+            result.update(money(name, sum(r[f"{name}_pence"] for r in found)))
+    if one_period:
+        result["plans"] = sum(r["plans"] for r in found)
     return result
