@@ -229,7 +229,7 @@ class StagedLedger(Ledger):
 # Results.
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     line: int
     status: str
@@ -548,10 +548,11 @@ class Import:
         needed = COLUMNS[kind][0]
         staged_before = len(self.staging.staged)
         rename = shape.rename | {h: h for h in shape.bands}
+        as_is = all(theirs == ours for theirs, ours in rename.items())  # no column to rename
         for n, raw in enumerate(table.rows, 1):
             if progress is not None and n % PROGRESS_EVERY == 0:
                 progress(PROGRESS_EVERY)
-            row = _cells(raw, rename)
+            row = raw if as_is else _cells(raw, rename)
             if raw.extra:
                 result.outcomes.append(Outcome(
                     row.line, REJECTED, "(line)",
