@@ -210,3 +210,20 @@ def test_a_bad_time_is_refused(location: str, clock: FakeClock, tmp_path: Path, 
     result = topup(location, clock, "replay", "--as-of", when, "--out", str(tmp_path / "x"))
     assert result.exit_code == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_a_damaged_event_stops_replay_with_a_message(location: str, clock: FakeClock, tmp_path: Path) -> None:
+    history = build_history(location, clock, tmp_path / "payments")
+    raw = Raw(location)
+    run = raw.where("payment.run_recorded")[0]
+    raw.set_state(run.position, run.state.replace(b'"run_id"', b'"run_i!"'))
+    result = topup(location, clock, "replay", "--as-of", "2026-06-01", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 5 and "Traceback" not in result.output
+    assert f"payments/1 at position {run.position}" in result.output
+    raw.set_state(run.position, b"\x00garbage")
+    result = topup(location, clock, "replay", "--as-of", "2026-06-01", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 5 and "not a readable event" in result.output
+    # its recorded time is unreadable, so no moment can be replayed without it: fail closed
+    result = topup(location, clock, "replay", "--as-of", "2025-08-31", "--out", str(tmp_path / "y"))
+    assert result.exit_code == 5 and "not a readable event" in result.output
+    assert history.runs  # (the history had runs to replay)

@@ -111,10 +111,14 @@ def as_of(store: EventStore, when: datetime, *, check_versions: bool = True,
         assert moment is not None
         if moment <= when:
             known.position, known.recorded_at, known.head = link.position, at_text, link.link
-        if link.topic == ev.PaymentRunRecorded.TYPE:
-            runs.append((link.position, fact_from_data(link.topic, data)))  # type: ignore[arg-type]
-        elif link.topic == ev.SchoolAdded.TYPE:
-            schools[data["urn"]] = (link.position, data["name"])
+        try:
+            if link.topic == ev.PaymentRunRecorded.TYPE:
+                runs.append((link.position, fact_from_data(link.topic, data)))  # type: ignore[arg-type]
+            elif link.topic == ev.SchoolAdded.TYPE:
+                schools[data["urn"]] = (link.position, data["name"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ReplayError(f"event {name} at position {link.position} cannot be read ({error!r}); "
+                              "run `topup verify`") from None
         read += 1
         if progress and read % 10_000 == 0:
             progress(read)
@@ -191,7 +195,11 @@ def replay(store: EventStore, when: datetime, out: Path, *, progress: Progress |
     files: list[Path] = []
     for _, run in known.runs:
         # A run's events are recorded in one atomic batch with the run: all or none are known.
-        paid = [r.fact for r in store.stream_recorded(f"run:{run.run_id}")]
+        try:
+            paid = [r.fact for r in store.stream_recorded(f"run:{run.run_id}")]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ReplayError(f"the payments of run {run.run_id} cannot be read ({error!r}); "
+                              "run `topup verify`") from None
         files.extend(write_run_files(run, paid, names, out))  # type: ignore[arg-type]
     projected, note = write_projections(store, when, known.position, out)
     manifest = out / "replay.json"
