@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from .cli_import import import_cmd
+from .cli_projections import funding_cmd, rebuild_cmd, reconcile_group
 from .cli_support import (
     DEFAULT_LEDGER,
     as_date,
@@ -346,6 +347,9 @@ def demo_cmd(out: Path) -> None:
 
 
 main.add_command(import_cmd)
+main.add_command(funding_cmd)
+main.add_command(reconcile_group)
+main.add_command(rebuild_cmd)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt

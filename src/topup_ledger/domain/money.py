@@ -18,9 +18,12 @@ _AMOUNT = re.compile(r"^(-?)£?(\d{1,3}(?:,\d{3})+|\d+)((?:\.\d{1,2})?)$", re.AS
 
 def round_half_up(amount: Fraction) -> Pence:
     """Round an exact amount of pence to whole pence, halves away from zero."""
-    if amount >= 0:
-        return int((amount + Fraction(1, 2)) // 1)
-    return -int((-amount + Fraction(1, 2)) // 1)
+    # Integer arithmetic on the fraction's parts: the same answer as adding a half and
+    # flooring, without building more Fractions (rounding runs for every due).
+    n, d = amount.numerator, amount.denominator
+    if n >= 0:
+        return (2 * n + d) // (2 * d)
+    return -((-2 * n + d) // (2 * d))
 
 
 def parse_pounds(text: str) -> Pence:
