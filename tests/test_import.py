@@ -148,15 +148,16 @@ P1,band,2026-01-05,,C,,,,annual-review
 P2,move,2025-10-06,,,100003,,,
 P3,hours,2025-10-01,30,,,,,review
 P3,cease,2026-03-01,,,,,,left the LA
+P1,correct,,,D,,,3,the review set band D
 """)
-    assert import_file(ledger, changes).recorded == 5
+    assert import_file(ledger, changes).recorded == 6
     position = ledger.store.max_position()
     for name, text in (("schools.csv", SCHOOLS), ("rates.csv", RATES), ("tariffs.csv", TARIFFS),
                        ("plans.csv", PLANS)):
         again = import_file(ledger, write(tmp_path, name, text))
         assert again.already == again.rows and again.rejected == 0 and not again.committed
     again = import_file(ledger, changes)
-    assert (again.already, again.rejected, again.recorded) == (5, 0, 0)
+    assert (again.already, again.rejected, again.recorded) == (6, 0, 0)
     assert again.outcomes[0].reason == "already in the ledger as P1/2"
     assert ledger.store.max_position() == position
 

@@ -93,6 +93,7 @@ NEEDS_REASON = frozenset({"band", "cease", "correct"})
 
 _BAND_NAME = re.compile(r"^[A-Z][A-Z0-9+]{0,3}$")
 _BAND_PREFIX = re.compile(r"^band[\s_-]*(\S+)$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s_]+")
 _OPTION = re.compile(r"--([a-z]+(?:-[a-z]+)*)")
 
 
@@ -392,6 +393,15 @@ def _already(ledger: StagedLedger, stream: str, same: Callable[[ev.Fact], bool])
             raise AlreadyRecorded(recorded.id)
 
 
+def _already_in_plan(ledger: StagedLedger, ref: str, kind: type[ev.Fact], **fields: Any) -> None:
+    """Raise AlreadyRecorded if the plan has a ``kind`` fact with these fields (every field
+    of a plan fact but ``plan``, or those named): no candidate fact is built for the test."""
+    for recorded in _stream_facts(ledger, plan_stream(ref)):
+        fact = recorded.fact
+        if type(fact) is kind and all(getattr(fact, k) == v for k, v in fields.items()):
+            raise AlreadyRecorded(recorded.id)
+
+
 def _school(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
     staged = len(ledger.staging.staged)
     event = ledger.add_school(required(row, "urn"), required(row, "name"),
@@ -437,9 +447,8 @@ def _plan(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
     hours = decimal_cell(row, "hours")
     band = _band(row)
     kind = (optional(row, "kind") or "ehcp").lower()
-    fact = ev.PlanIssued(ref, pupil, school, effective, kind, hours, band)
     existing = _stream_facts(ledger, plan_stream(ref))
-    if existing and existing[0].fact == fact:
+    if existing and existing[0].fact == ev.PlanIssued(ref, pupil, school, effective, kind, hours, band):
         raise AlreadyRecorded(existing[0].id)
     return [ledger.issue_plan(ref, pupil, school, effective, hours, band, kind)]
 
@@ -471,38 +480,34 @@ def _change(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
     hours = decimal_cell(row, "hours")
     band = _band(row)
     school = optional(row, "school")
-    stream = plan_stream(ref)
     if change == "hours":
         assert effective is not None and hours is not None
-        fact: ev.Fact = ev.HoursChanged(ref, effective, hours, reason)
-        _already(ledger, stream, lambda f: f == fact)
+        _already_in_plan(ledger, ref, ev.HoursChanged, effective=effective, hours=hours, reason=reason)
         return [ledger.change_hours(ref, hours, effective, reason)]
     if change == "transfer":
         assert effective is not None and band is not None
         until = date_cell(row, "protect_until")
-        _already(ledger, stream, lambda f: isinstance(f, ev.TransferredToBand) and (
-            f.effective, f.band, f.protect_until) == (effective, band, until))
+        # the prior amount is the ledger's to work out: the row is identified without it
+        _already_in_plan(ledger, ref, ev.TransferredToBand, effective=effective, band=band,
+                         protect_until=until)
         return [ledger.transfer(ref, band, effective, until)]
     if change == "band":
         assert effective is not None and band is not None
-        why = re.sub(r"[\s_]+", "-", reason.lower())
-        fact = ev.BandChanged(ref, effective, band, why)
-        _already(ledger, stream, lambda f: f == fact)
+        why = _SEPARATORS.sub("-", reason.lower())
+        _already_in_plan(ledger, ref, ev.BandChanged, effective=effective, band=band, reason=why)
         return [ledger.change_band(ref, band, effective, why)]
     if change == "move":
         assert effective is not None and school is not None
-        fact = ev.PlacementMoved(ref, effective, school)
-        _already(ledger, stream, lambda f: f == fact)
+        _already_in_plan(ledger, ref, ev.PlacementMoved, effective=effective, school=school)
         return [ledger.move(ref, school, effective)]
     if change == "cease":
         assert effective is not None
-        fact = ev.PlanCeased(ref, effective, reason)
-        _already(ledger, stream, lambda f: f == fact)
+        _already_in_plan(ledger, ref, ev.PlanCeased, effective=effective, reason=reason)
         return [ledger.cease(ref, effective, reason)]
     event = required(row, "event")
     target = event if "/" in event else f"{ref}/{event}"
-    fact = ev.Corrected(ref, target, reason, band, hours, effective, school)
-    _already(ledger, stream, lambda f: f == fact)
+    _already_in_plan(ledger, ref, ev.Corrected, corrects=target, note=reason, band=band, hours=hours,
+                     effective=effective, school=school)
     return [ledger.correct(ref, event, reason, band=band, hours=hours, effective=effective,
                            school=school)]
 
