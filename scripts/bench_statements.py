@@ -67,6 +67,9 @@ def main() -> None:
               f"({len(one.children)} children, {len(one.changes)} changes)")
 
         sample = schools[: args.pdf_sample]
+        warm = time.perf_counter()
+        render_pdf(one)  # the first PDF of a process loads fonts: timed on its own
+        print(f"PDF: first of the process (fonts):     {time.perf_counter() - warm:7.2f}s")
         start = time.perf_counter()
         for urn in sample:
             statement = build_statement(view, urn, period)

@@ -23,6 +23,7 @@ from ..domain.plan import Plan, RecordedFact
 from ..domain.rules import Terms
 from ..ledger import periods_of
 from ..store import EventStore, Recorded
+from ..upcasting import upcast
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,15 @@ def read_view(store: EventStore, upto: int | None = None,
     keep_all = schools is None
     wanted = set(schools or ())
     partial: set[str] = set()  # plans kept from a later fact on: read their stream again
-    for position, recorded in store.recorded(upto=upto):
-        _apply(view, position, recorded, keep_all, wanted, partial)
+    for n in store.notifications(upto=upto):
+        if n.topic == ev.SchoolPaid.TYPE and not keep_all:
+            # Payments are most of a mature ledger: look at the school before building lines.
+            state = store.mapper.decode_state(n.state)
+            data = upcast(n.topic, state["v"], state["data"])
+            if data["school"] not in wanted:
+                view.position, view.recorded_at = n.id, datetime.fromisoformat(state["at"])
+                continue
+        _apply(view, n.id, store.mapper.to_domain_event(n), keep_all, wanted, partial)
     if not keep_all:
         cited = {line.plan for by_school in view.paid.values() for paid in by_school.values()
                  for line in paid.lines if line.plan}
