@@ -171,15 +171,25 @@ def test_a_monthly_calendar_from_a_csv_file_through_the_command_line(
         "2025-26-oct-r1", 15773, "157.73")
 
 
-def test_a_month_with_no_school_days_is_stored_as_its_schema_says(tmp_path: Path) -> None:
+def test_a_month_with_no_school_days_pays_nothing_and_is_stored_as_its_schema_says(
+        tmp_path: Path) -> None:
     location = str(tmp_path / "ledger.sqlite")
     EventStore(location, create=True).close()
     store = EventStore(location)
     try:
         ledger = Ledger(store)
-        no_august = [(name, start, end, 0 if name == "aug" else days)
+        set_up(ledger)
+        # August's school day moved to March: still 194 in all, and August's share is 0.
+        no_august = [(name, start, end, {"aug": 0, "mar": days + 1}.get(name, days))
                      for name, start, end, days in months(2025)]
         ledger.set_calendar("2025-26", school_day_periods("2025-26", no_august))
+        ledger.issue_plan("P1", "PR-1", OAK, date(2025, 4, 1), band="B")
+        paid = {name: sum(line[3] for line in amounts(pay(ledger, f"2025-26/{name}")))
+                for name, _ in SCHOOL_DAYS}
+        # July: cumulative 69 days 21390000/194 = 110257.73 → 110258; August adds nothing;
+        # September: 89 days 27590000/194 = 142216.49 → 142216, less 110258 = 31958.
+        assert (paid["aug"], paid["sep"]) == (0, 31958)
+        assert sum(paid.values()) == B
         validate_stored(store)
     finally:
         store.close()

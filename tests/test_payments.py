@@ -1,0 +1,489 @@
+"""Payment runs (DESIGN §3 "Payment run", "Transfer", "Corrections"; issue 3).
+
+Every amount is worked out by hand in the comments, to the penny, from the rules:
+annual × period share × days in stretch ÷ days in period, rounded half up cumulatively within
+the academic year per plan, school and component. Each test runs on SQLite and PostgreSQL.
+
+Terms used throughout (financial years 2025-26 and 2026-27 alike unless a test says not):
+band B £3,100, C £5,000, D £7,000; hourly rate £12.00 × 38 weeks, threshold £6,000.
+Default terms: autumn 1 Sep–31 Dec (122 days, 4/12), spring 1 Jan–31 Mar 2026 (90 days,
+3/12), summer 1 Apr–31 Aug 2026 (153 days, 5/12, all of it in financial year 2026-27).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from topup_ledger import payrun
+from topup_ledger.domain.calendar import school_day_periods
+from topup_ledger.domain.errors import MissingTerms, RuleError
+from topup_ledger.known import Known, read_known
+from topup_ledger.ledger import Clock, Ledger
+from topup_ledger.payrun import RunResult, pay
+from topup_ledger.store import ConflictError, EventStore
+
+OAK, ELM, BEACON = "100001", "100002", "100003"  # mainstream, mainstream, special
+AUTUMN, SPRING, SUMMER = "2025-26/autumn", "2025-26/spring", "2025-26/summer"
+BANDS = {"B": 310000, "C": 500000, "D": 700000}
+
+# One line as the tests compare it: (school, kind, for period, pence, component, caused by)
+Line = tuple[str, str, str, int, str, tuple[str, ...]]
+Invoke = Callable[..., Result]
+
+
+def set_up(ledger: Ledger, *, rates: tuple[str, ...] = ("2025-26", "2026-27"),
+           tariffs: dict[str, dict[str, int]] | None = None) -> None:
+    ledger.add_school(OAK, "Oakfield Primary", "mainstream")
+    ledger.add_school(ELM, "Elm Academy", "mainstream")
+    ledger.add_school(BEACON, "Beacon Special School", "special")
+    for year, bands in (tariffs or {"2025-26": BANDS, "2026-27": BANDS}).items():
+        ledger.set_tariff(year, bands, reason="approved by the Schools Forum")
+    for year in rates:
+        ledger.set_rate(year, 1200, Decimal(38), 600000)
+
+
+def lines(result: RunResult) -> list[Line]:
+    return [(paid.school, line.kind, line.for_period, line.amount, line.component, line.caused_by)
+            for paid in result.school_paid for line in paid.lines]
+
+
+def events(ledger: Ledger) -> int:
+    return ledger.store.max_position()
+
+
+def paid_for(ledger: Ledger, plan: str) -> dict[tuple[str, str, str], int]:
+    """(period, school, component) → pence, read back from the recorded SchoolPaid events."""
+    return {k: v for k, v in read_known(ledger.store).paid[plan].amounts.items() if v}
+
+
+# 1. Regular lines.
+
+
+def test_band_b_is_paid_a_third_in_autumn_and_exactly_its_annual_amount_over_the_year(
+        ledger: Ledger) -> None:
+    set_up(ledger)
+    issued = ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+
+    autumn = pay(ledger, AUTUMN)
+    # 310000 × 4/12 = 103333.33… → 103333 (£1,033.33)
+    assert lines(autumn) == [(OAK, "regular", AUTUMN, 103333, "base", (issued,))]
+    line = autumn.school_paid[0].lines[0]
+    assert (line.plan, line.pupil, line.basis, line.band_or_hours, line.days) == (
+        "P1", "PR-1", "band", "B", 122)
+    assert autumn.total == 103333 and autumn.run_id == "2025-26-autumn-r1"
+    assert autumn.recorded and not autumn.supplementary
+
+    # spring: 310000 × 7/12 = 180833.33… → 180833 cumulative, less 103333 = 77500
+    assert lines(pay(ledger, SPRING)) == [(OAK, "regular", SPRING, 77500, "base", (issued,))]
+    # summer: 310000 × 12/12 = 310000 cumulative, less 180833 = 129167 (not 129166.67 → 129167
+    # by chance: cumulative rounding makes the year add up whatever the fractions)
+    assert lines(pay(ledger, SUMMER)) == [(OAK, "regular", SUMMER, 129167, "base", (issued,))]
+    assert sum(paid_for(ledger, "P1").values()) == 310000  # £3,100.00 exactly
+
+
+def test_summer_is_priced_on_the_financial_year_of_its_days(ledger: Ledger) -> None:
+    set_up(ledger, tariffs={"2025-26": BANDS, "2026-27": {"B": 320000}})
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    pay(ledger, SPRING)  # autumn 103333 and spring 77500, as above
+    # summer (1 Apr–31 Aug 2026) is all financial year 2026-27: 320000 × 5/12 = 133333.33…;
+    # cumulative 103333.33… + 77500 + 133333.33… = 314166.67 → 314167, less 180833 = 133334
+    assert [line[:4] for line in lines(pay(ledger, SUMMER))] == [(OAK, "regular", SUMMER, 133334)]
+
+
+def test_a_plan_issued_mid_term_is_paid_pro_rata_by_calendar_days(ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 10, 15), band="B")
+    # 15 Oct–31 Dec = 17 + 30 + 31 = 78 of 122 days: 310000 × 4/12 × 78/122
+    # = 310000 × 78 / 366 = 66065.57… → 66066
+    result = pay(ledger, AUTUMN)
+    assert [line[:4] for line in lines(result)] == [(OAK, "regular", AUTUMN, 66066)]
+    assert result.school_paid[0].lines[0].days == 78
+
+
+def test_hours_basis_less_the_threshold_at_mainstream_but_not_at_a_special_school(
+        ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), hours=Decimal("25"))
+    ledger.issue_plan("P2", "PR-2", BEACON, date(2025, 9, 1), hours=Decimal("25"))
+    # 25 h × £12.00 × 38 weeks = £11,400 a year; mainstream meets the first £6,000 → £5,400
+    # autumn: 540000 × 4/12 = 180000 at Oak; 1140000 × 4/12 = 380000 at Beacon
+    result = pay(ledger, AUTUMN)
+    assert sorted(line[:4] for line in lines(result)) == [
+        (OAK, "regular", AUTUMN, 180000), (BEACON, "regular", AUTUMN, 380000)]
+    assert result.school_paid[0].lines[0].band_or_hours == "25h"
+
+
+# 2. Arrears and claw-back.
+
+
+def test_backdated_band_change_is_paid_as_arrears_to_the_school_of_that_term(
+        ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    moved = ledger.move("P1", ELM, date(2026, 1, 1))  # known in time: Elm from spring
+    assert lines(pay(ledger, AUTUMN))[0][:4] == (OAK, "regular", AUTUMN, 103333)
+
+    # Recorded after the autumn run: the review on 1 Nov moved the child from B to D.
+    review = ledger.change_band("P1", "D", date(2025, 11, 1), "annual-review")
+    spring = pay(ledger, SPRING)
+    # autumn as known now: 1 Sep–31 Oct (61 days) on B, 1 Nov–31 Dec (61 days) on D:
+    # (310000 × 61 + 700000 × 61) / 122 × 4/12 = 505000 / 3 = 168333.33… → 168333,
+    # less 103333 paid = 65000 arrears, to Oak (where the child was in autumn).
+    # spring at Elm on D: 700000 × 3/12 = 175000.
+    assert lines(spring) == [
+        (OAK, "arrears", AUTUMN, 65000, "base", (review,)),
+        (ELM, "regular", SPRING, 175000, "base", (moved,)),
+    ]
+    arrears = spring.school_paid[0].lines[0]
+    assert (arrears.band_or_hours, arrears.basis, arrears.days) == ("B→D", "band", 122)
+    assert paid_for(ledger, "P1") == {(AUTUMN, OAK, "base"): 168333, (SPRING, ELM, "base"): 175000}
+
+
+def test_backdated_cessation_is_clawed_back(ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    pay(ledger, AUTUMN)  # 103333
+    pay(ledger, SPRING)  # 77500
+    ceased = ledger.cease("P1", date(2026, 2, 1), "left the LA")  # recorded late
+    summer = pay(ledger, SUMMER)
+    # spring as known now: 1–31 Jan, 31 of 90 days: 310000 × 3/12 × 31/90 = 26694.44…;
+    # cumulative 103333.33… + 26694.44… = 130027.78 → 130028, less 103333 = 26695 due,
+    # less 77500 paid = −50805 clawed back; nothing is due for summer.
+    assert lines(summer) == [(OAK, "clawback", SPRING, -50805, "base", (ceased,))]
+    assert summer.total == -50805
+    assert sum(paid_for(ledger, "P1").values()) == 103333 + 26695
+
+
+def test_backdated_move_is_clawed_back_from_one_school_and_paid_to_the_other(
+        ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    pay(ledger, AUTUMN)  # 103333 to Oak
+    moved = ledger.move("P1", ELM, date(2025, 11, 1))  # recorded after the run
+    spring = pay(ledger, SPRING)
+    # autumn: 61 days at each school, rounded per school: 310000 × 61/366 = 51666.67 → 51667
+    # Oak: 51667 − 103333 = −51666; Elm: 51667 − 0 = 51667.
+    # spring at Elm: 51666.67 + 77500 = 129166.67 → 129167, less 51667 = 77500.
+    assert lines(spring) == [
+        (OAK, "clawback", AUTUMN, -51666, "base", (moved,)),
+        (ELM, "arrears", AUTUMN, 51667, "base", (moved,)),
+        (ELM, "regular", SPRING, 77500, "base", (moved,)),
+    ]
+    assert spring.school_paid[1].lines[0].days == 61
+
+
+def test_move_mid_term_then_backdated_by_a_correction(ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    moved = ledger.move("P1", ELM, date(2025, 12, 1))
+    autumn = pay(ledger, AUTUMN)
+    # Oak 1 Sep–30 Nov, 91 days: 310000 × 91/366 = 77076.50… → 77077
+    # Elm 1–31 Dec, 31 days:     310000 × 31/366 = 26256.83… → 26257
+    assert [line[:4] for line in lines(autumn)] == [
+        (OAK, "regular", AUTUMN, 77077), (ELM, "regular", AUTUMN, 26257)]
+
+    fixed = ledger.correct("P1", moved, "the move was on 1 November", effective=date(2025, 11, 1))
+    spring = pay(ledger, SPRING)
+    # now 61 days each: 51667 each (as above). Oak 51667 − 77077 = −25410; Elm 51667 − 26257
+    # = 25410; spring at Elm: 129167 − 51667 = 77500 (first payment for spring: the move
+    # and the correction that changed it explain it).
+    assert lines(spring) == [
+        (OAK, "clawback", AUTUMN, -25410, "base", (fixed,)),
+        (ELM, "arrears", AUTUMN, 25410, "base", (fixed,)),
+        (ELM, "regular", SPRING, 77500, "base", (moved, fixed)),
+    ]
+
+
+def test_correction_of_the_band_the_plan_was_issued_on(ledger: Ledger) -> None:
+    set_up(ledger)
+    issued = ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    pay(ledger, AUTUMN)  # 103333
+    fixed = ledger.correct("P1", issued, "it was C, not B, from the start", band="C")
+    spring = pay(ledger, SPRING)
+    # autumn on C: 500000 × 4/12 = 166666.67 → 166667, less 103333 = 63334 arrears;
+    # spring: 500000 × 7/12 = 291666.67 → 291667, less 166667 = 125000.
+    assert lines(spring) == [
+        (OAK, "arrears", AUTUMN, 63334, "base", (fixed,)),
+        (OAK, "regular", SPRING, 125000, "base", (issued, fixed)),
+    ]
+    assert spring.school_paid[0].lines[0].band_or_hours == "C"
+
+
+def test_a_correction_that_moves_the_issue_date_into_an_earlier_year_pays_those_days(
+        ledger: Ledger) -> None:
+    set_up(ledger)
+    issued = ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    fixed = ledger.correct("P1", issued, "the plan was issued in June", effective=date(2025, 6, 1))
+    # The calendar must reach back to academic year 2024-25: summer 2024-25 is 1 Apr–31 Aug
+    # 2025 (153 days, financial year 2025-26); 1 Jun–31 Aug is 92 days:
+    # 310000 × 5/12 × 92/153 = 77669.28… → 77669 (arrears: an earlier term than the run's)
+    assert lines(pay(ledger, AUTUMN)) == [
+        (OAK, "arrears", "2024-25/summer", 77669, "base", (issued, fixed)),
+        (OAK, "regular", AUTUMN, 103333, "base", (issued, fixed)),
+    ]
+
+
+def test_tariff_revision_after_a_run_is_paid_as_arrears_naming_the_tariff_event(
+        ledger: Ledger) -> None:
+    set_up(ledger)
+    issued = ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    pay(ledger, AUTUMN)  # 103333
+    revision = ledger.set_tariff("2025-26", {"B": 320000}, reason="Schools Forum revision")
+    assert revision == "tariff:2025-26/2"
+    spring = pay(ledger, SPRING)
+    # autumn: 320000 × 4/12 = 106666.67 → 106667, less 103333 = 3334;
+    # spring: 320000 × 7/12 = 186666.67 → 186667, less 106667 = 80000.
+    assert lines(spring) == [
+        (OAK, "arrears", AUTUMN, 3334, "base", ("tariff:2025-26/2",)),
+        (OAK, "regular", SPRING, 80000, "base", (issued,)),
+    ]
+
+
+# 3. Protection.
+
+
+def test_protection_is_its_own_line_while_it_applies_and_none_after(ledger: Ledger) -> None:
+    set_up(ledger)
+    issued = ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), hours=Decimal("25"))
+    transfer = ledger.transfer("P1", "B", date(2026, 1, 1), protect_until=date(2026, 2, 14))
+    assert ledger.plan("P1").corrected[transfer].prior_annual == 540000  # type: ignore[attr-defined]
+
+    # autumn on hours: (25 × 1200 × 38 − 600000) × 4/12 = 540000/3 = 180000
+    assert lines(pay(ledger, AUTUMN)) == [(OAK, "regular", AUTUMN, 180000, "base", (issued,))]
+    spring = pay(ledger, SPRING)
+    # base on band B: 180000 + 310000 × 3/12 = 257500 cumulative, less 180000 = 77500;
+    # protection 1 Jan–14 Feb, 45 of 90 days: (540000 − 310000) × 3/12 × 45/90 = 28750 (£287.50)
+    assert lines(spring) == [
+        (OAK, "regular", SPRING, 77500, "base", (transfer,)),
+        (OAK, "protection", SPRING, 28750, "protection", (transfer,)),
+    ]
+    assert spring.school_paid[0].lines[1].days == 90  # the days at the school in the term
+    # summer: protection has ended; base 257500 + 129166.67 = 386666.67 → 386667 − 257500
+    assert lines(pay(ledger, SUMMER)) == [(OAK, "regular", SUMMER, 129167, "base", (transfer,))]
+
+
+def test_protection_for_a_whole_term(ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), hours=Decimal("25"))
+    ledger.transfer("P1", "B", date(2025, 9, 1), protect_until=date(2025, 12, 31))
+    # (540000 − 310000) × 4/12 = 76666.67 → 76667; base 310000 × 4/12 → 103333
+    assert sorted(line[1:4] for line in lines(pay(ledger, AUTUMN))) == [
+        ("protection", AUTUMN, 76667), ("regular", AUTUMN, 103333)]
+    assert [line[1:4] for line in lines(pay(ledger, SPRING))] == [("regular", SPRING, 77500)]
+
+
+# 4. Idempotency and supplementary runs.
+
+
+def test_the_same_run_twice_records_nothing_the_second_time(ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    first = pay(ledger, AUTUMN)
+    before = events(ledger)
+    again = pay(ledger, AUTUMN)
+    assert not again.recorded and again.run_id == "2025-26-autumn-r1" and again.school_paid == []
+    assert events(ledger) == before
+    assert paid_for(ledger, "P1") == {(AUTUMN, OAK, "base"): first.total}
+
+
+def test_a_later_run_for_the_same_term_is_supplementary_and_pays_only_the_difference(
+        ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    ledger.issue_plan("P2", "PR-2", ELM, date(2025, 9, 1), band="C")
+    assert pay(ledger, AUTUMN).total == 103333 + 166667
+    review = ledger.change_band("P1", "D", date(2025, 11, 1), "annual-review")
+    supplementary = pay(ledger, AUTUMN)
+    assert supplementary.recorded and supplementary.supplementary
+    assert supplementary.run_id == "2025-26-autumn-r2" and supplementary.sequence == 2
+    # only P1 changed: 168333 − 103333 = 65000, a regular line (it is the run's own term)
+    assert lines(supplementary) == [(OAK, "regular", AUTUMN, 65000, "base", (review,))]
+    before = events(ledger)
+    third = pay(ledger, AUTUMN)
+    assert not third.recorded and third.run_id == "2025-26-autumn-r2"
+    assert events(ledger) == before
+    known = read_known(ledger.store)
+    assert [(r.run_id, r.sequence, r.total) for r in known.runs_for(AUTUMN)] == [
+        ("2025-26-autumn-r1", 1, 270000), ("2025-26-autumn-r2", 2, 65000)]
+
+
+def test_a_run_for_an_earlier_term_after_a_later_one(ledger: Ledger) -> None:
+    set_up(ledger, tariffs={"2025-26": BANDS, "2026-27": BANDS, "2027-28": BANDS})
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    later = pay(ledger, "2026-27/autumn")  # pays all of 2025-26 as arrears, then its own term
+    assert [line[1:4] for line in lines(later)] == [
+        ("arrears", AUTUMN, 103333), ("arrears", SPRING, 77500), ("arrears", SUMMER, 129167),
+        ("regular", "2026-27/autumn", 103333)]
+    # A run for 2025-26 now finds it all paid (the calendar it reads stops at August 2026,
+    # before the later run's term).
+    earlier = pay(ledger, AUTUMN)
+    assert earlier.school_paid == []
+    review = ledger.change_band("P1", "D", date(2025, 11, 1), "annual-review")
+    after = pay(ledger, SPRING)
+    # autumn +65000 (as above); spring on D: 168333.33 + 175000 = 343333.33 → 343333 − 168333
+    # = 175000 due, less 77500 = 97500. Summer and 2026-27 wait for their own runs.
+    assert lines(after) == [(OAK, "arrears", AUTUMN, 65000, "base", (review,)),
+                            (OAK, "regular", SPRING, 97500, "base", (review,))]
+
+
+def test_a_settled_cushion_pays_nothing_twice(ledger: Ledger) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), hours=Decimal("25"))
+    ledger.transfer("P1", "B", date(2025, 9, 1))
+    ledger.set_cushion(OAK, date(2025, 9, 1), date(2026, 8, 31), Decimal(50), "first year")
+    first = pay(ledger, AUTUMN)
+    # base 103333; cushion 50% × (540000 − 310000) × 4/12 = 38333.33 → 38333
+    assert sorted(line[1:4] for line in lines(first)) == [
+        ("cushion", AUTUMN, 38333), ("regular", AUTUMN, 103333)]
+    before = events(ledger)
+    again = pay(ledger, AUTUMN)
+    assert not again.recorded and again.school_paid == []
+    assert events(ledger) == before
+
+
+# 5. Refusal: nothing recorded, every missing item listed.
+
+MONTHS = (("apr", 4, 13), ("may", 5, 19), ("jun", 6, 21), ("jul", 7, 16), ("aug", 8, 2),
+          ("sep", 9, 20), ("oct", 10, 18), ("nov", 11, 20), ("dec", 12, 15), ("jan", 1, 19),
+          ("feb", 2, 15), ("mar", 3, 16))  # school days: 194 in all
+
+
+def months_of_2025_26() -> list[tuple[str, date, date, int]]:
+    rows = []
+    for name, month, days in MONTHS:
+        year = 2025 if month >= 4 else 2026
+        end = date(year + (month == 12), month % 12 + 1, 1)
+        rows.append((name, date(year, month, 1), date.fromordinal(end.toordinal() - 1), days))
+    return rows
+
+
+def test_a_run_is_refused_listing_every_missing_item_and_records_nothing(
+        ledger: Ledger, cli: Invoke, tmp_path: Path) -> None:
+    # No hourly rate for 2025-26, no tariff for D in 2026-27, and a monthly calendar for
+    # financial year 2025-26 only: it displaces the default terms of academic year 2025-26,
+    # so 1 April–31 August 2026 is in no payment period.
+    set_up(ledger, rates=("2026-27",), tariffs={"2025-26": BANDS, "2026-27": {"B": 310000}})
+    ledger.set_calendar("2025-26", school_day_periods("2025-26", months_of_2025_26()))
+    ledger.issue_plan("P1", "PR-1", OAK, date(2026, 3, 2), band="D")
+    ledger.issue_plan("P2", "PR-2", OAK, date(2026, 3, 2), hours=Decimal("20"))
+    ledger.cease("P2", date(2026, 4, 1), "needs met")
+    ledger.issue_plan("P3", "PR-3", ELM, date(2026, 3, 2), band="B")
+    before = events(ledger)
+    with pytest.raises(MissingTerms) as refused:
+        pay(ledger, "2026-27/autumn")
+    expected = [
+        "no hourly rate for financial year 2025-26 (plan P2, 2025-26/mar)",
+        "no payment period in the calendar covers 2026-04-01 to 2026-08-31 (plan P1)",
+        "no payment period in the calendar covers 2026-04-01 to 2026-08-31 (plan P3)",
+        "no tariff for band D in financial year 2026-27 (plan P1, 2026-27/autumn)",
+    ]
+    assert refused.value.missing == expected
+    assert events(ledger) == before
+
+    result = cli("pay", "2026-27/autumn", "--out", str(tmp_path / "out"), ok=False)
+    assert result.exit_code == 2
+    assert "nothing was recorded" in result.output
+    for item in expected:
+        assert item in result.output
+    assert events(ledger) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_for_a_period_not_in_the_calendar_is_refused(ledger: Ledger, cli: Invoke,
+                                                           tmp_path: Path) -> None:
+    set_up(ledger)
+    ledger.set_calendar("2025-26", school_day_periods("2025-26", months_of_2025_26()))
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    before = events(ledger)
+    for period in ("2025-26/autumn", "2025-26/winter", "autumn"):  # the months replaced terms
+        with pytest.raises(RuleError) as refused:
+            pay(ledger, period)
+        assert refused.value.field == "period"
+        result = cli("pay", period, "--out", str(tmp_path / "out"), ok=False)
+        assert result.exit_code == 2 and "nothing was recorded" in result.output
+    assert events(ledger) == before
+
+
+# 9. Two runs at once must not pay twice.
+
+
+def test_a_run_worked_out_before_another_was_recorded_conflicts_and_records_nothing(
+        ledger: Ledger, location: str, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    other = Ledger(EventStore(location), clock=clock)
+    try:
+        stale = read_known(other.store)  # the second run has read the ledger …
+        pay(ledger, AUTUMN)  # … when the first records
+        after_first = events(ledger)
+        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None: stale)
+        with pytest.raises(ConflictError):
+            pay(other, AUTUMN)
+        with pytest.raises(ConflictError):
+            pay(other, SPRING)  # any period: every run is ordered on the payments stream
+        assert events(ledger) == after_first
+    finally:
+        other.store.close()
+    assert paid_for(ledger, "P1") == {(AUTUMN, OAK, "base"): 103333}
+
+
+def test_two_runs_that_both_pass_the_check_collide_in_the_store(
+        ledger: Ledger, location: str, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version check is only a courtesy: the payments stream's version is the guard."""
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    other = Ledger(EventStore(location), clock=clock)
+    try:
+        stale = read_known(other.store)
+        pay(ledger, AUTUMN)
+        after_first = events(ledger)
+        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None: stale)
+        monkeypatch.setattr(other.store, "version", lambda name: 0)  # as read before the first
+        with pytest.raises(ConflictError):
+            pay(other, AUTUMN)
+        assert events(ledger) == after_first
+    finally:
+        other.store.close()
+    assert paid_for(ledger, "P1") == {(AUTUMN, OAK, "base"): 103333}
+
+
+def test_two_runs_in_threads_at_once_pay_once(
+        ledger: Ledger, location: str, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    before = events(ledger)
+    both_read = threading.Barrier(2)
+    real_read = payrun.read_known
+
+    def read_then_wait(store: EventStore, upto: int | None = None) -> Known:
+        known = real_read(store, upto)
+        both_read.wait(timeout=30)  # neither records before both have worked out the run
+        return known
+
+    monkeypatch.setattr(payrun, "read_known", read_then_wait)
+    outcomes: list[object] = []
+
+    def run() -> None:
+        store = EventStore(location)
+        try:
+            outcomes.append(pay(Ledger(store, clock=clock), AUTUMN))
+        except ConflictError as error:
+            outcomes.append(error)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConflictError", "RunResult"]
+    assert events(ledger) == before + 3  # one seal, one run, one school paid
+    assert paid_for(ledger, "P1") == {(AUTUMN, OAK, "base"): 103333}
