@@ -9,8 +9,11 @@ from pathlib import Path
 
 import click
 
-from .cli_import import import_cmd
+from .audit.files import write_and_record
+from .cli_audit import export_group, replay_cmd, seal_cmd, verify_cmd
+from .cli_import import demo_cmd, import_cmd
 from .cli_projections import funding_cmd, rebuild_cmd, reconcile_group
+from .cli_statements import statement_cmd, statements_cmd
 from .cli_support import (
     DEFAULT_LEDGER,
     as_date,
@@ -21,13 +24,12 @@ from .cli_support import (
     open_ledger,
     refusals,
 )
-from .demo import run_demo
 from .domain import events as ev
 from .domain.calendar import parse_year, termly_periods
 from .domain.errors import RuleError
 from .domain.money import parse_pounds, pounds
 from .io.periods_csv import read_periods
-from .payrun import pay, write_files_for_run
+from .payrun import pay
 from .reports import due_report, history
 from .store import describe
 
@@ -317,7 +319,7 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
     """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
     ledger = ledger_of(ctx)
     result = pay(ledger, period_id)
-    files = write_files_for_run(ledger.store, result.run_id, out)
+    files = write_and_record(ledger, result.run_id, out)
     rows = [{"school_urn": p.school, "total_pence": sum(line.amount for line in p.lines),
              "lines": len(p.lines)} for p in result.school_paid]
     report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,
@@ -336,20 +338,17 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
     emit(report, as_json, text)
 
 
-@main.command("demo")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default="topup-demo", show_default=True, help="Folder for the demo LA.")
-@refusals
-def demo_cmd(out: Path) -> None:
-    """Build a demo LA in a fresh ledger and pay it for a year, end to end."""
-    folder = run_demo(out, click.echo)
-    click.echo(f"demo ledger, payment files and summary are in {folder.resolve()}")
-
-
 main.add_command(import_cmd)
 main.add_command(funding_cmd)
 main.add_command(reconcile_group)
 main.add_command(rebuild_cmd)
+main.add_command(demo_cmd)
+main.add_command(replay_cmd)
+main.add_command(seal_cmd)
+main.add_command(verify_cmd)
+main.add_command(export_group)
+main.add_command(statement_cmd)
+main.add_command(statements_cmd)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt

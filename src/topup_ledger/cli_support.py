@@ -16,6 +16,7 @@ from .domain.errors import MissingTerms, RuleError
 from .domain.money import parse_decimal, parse_pounds
 from .ledger import Ledger, utc_now
 from .store import ConflictError, EventStore, StoreError
+from .upcasting import UnknownSchemaVersion
 
 DEFAULT_LEDGER = "topup-ledger.sqlite"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,6 +49,8 @@ def refusals(func: F) -> F:
             raise Failure(f"conflict: {error}", exit_code=3) from None
         except StoreError as error:
             raise Failure(str(error), exit_code=4) from None
+        except UnknownSchemaVersion as error:
+            raise Failure(f"{error}; nothing was recorded", exit_code=5) from None
 
     return wrapper  # type: ignore[return-value]
 
