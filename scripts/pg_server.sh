@@ -5,7 +5,7 @@
 #   scripts/pg_server.sh url     # print the URL of the running server
 #   scripts/pg_server.sh stop    # stop it and delete its data directory
 #
-# The server listens on 127.0.0.1 only, at $PGPORT_TEST (default 55433), with trust
+# The server listens on 127.0.0.1 only, at $PGPORT_TEST (default 25433), with trust
 # authentication for loopback connections, its unix socket inside its data directory, and a
 # database `topup_test`. Its data lives in a fresh `mktemp -d` directory and is deleted by
 # `stop`. It is tuned for tests, not for keeping data (fsync is off).
@@ -18,7 +18,7 @@
 # Exit codes: 0 ok, 1 failure, 2 usage, 3 the port is already taken by something else.
 set -euo pipefail
 
-PORT="${PGPORT_TEST:-55433}"
+PORT="${PGPORT_TEST:-25433}"
 STATE="${TOPUP_PG_STATE:-${TMPDIR:-/tmp}/topup-pg-test.state}"
 DBNAME=topup_test
 PGUSER_NAME=postgres
@@ -27,7 +27,7 @@ say() { printf 'pg_server: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 usage() {
-    echo "usage: $0 start|stop|url   (port: PGPORT_TEST, default 55433)" >&2
+    echo "usage: $0 start|stop|url   (port: PGPORT_TEST, default 25433)" >&2
     exit 2
 }
 

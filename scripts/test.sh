@@ -5,8 +5,10 @@
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -k due -x       # a selection
 #
-# PGPORT_TEST picks the server's port; unset, the first free port from 55433 up is used, so
-# that runs side by side do not share (or stop) each other's server.
+# PGPORT_TEST picks the server's port; unset, the first free port from 25433 up is used, so
+# that runs side by side do not share (or stop) each other's server. The ports sit below the
+# kernel's ephemeral range (32768-60999), where an outgoing connection's local port could
+# already hold the port we want.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,7 +28,7 @@ url=""
 if [ -n "${PGPORT_TEST:-}" ]; then
     url="$(bash scripts/pg_server.sh start)"
 else
-    for port in $(seq 55433 55462); do
+    for port in $(seq 25433 25462); do
         rc=0
         url="$(PGPORT_TEST="$port" bash scripts/pg_server.sh start)" || rc=$?
         [ "$rc" -eq 3 ] || break # 3: port taken, try the next one
