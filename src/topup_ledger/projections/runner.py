@@ -1,7 +1,7 @@
 """The catch-up loop that keeps projections up to date, exactly once.
 
 The SQLite recorder cannot push notifications, so projections pull: read the events after
-the position each projection has reached (``EventStore.notifications(after=position)``), a
+the position each projection has reached (``StoredPages.pages(after=position)``), a
 page at a time, fold the page, and record the new position in the same transaction as the
 page's rows. Killed mid-page, nothing of that page is kept and the next run reads it again;
 a page is never applied twice because the tracked position is re-read inside the
@@ -27,12 +27,13 @@ from pathlib import Path
 from eventsourcing.persistence import Notification
 
 from ..store import EventStore
+from ..stored_pages import StoredPages, StoredRow
 from .base import Decoder, PlanFold, witness
 from .db import ProjectionDB, projections_path
 from .hours_vs_band import HoursVsBand
 from .school_periods import SchoolPeriods
 
-PAGE = 1_000
+PAGE = 2_000
 
 FOLDS: dict[str, type[PlanFold]] = {"school-periods": SchoolPeriods, "hours-vs-band": HoursVsBand}
 # What a user may name: each output is served by one stored fold.
@@ -68,7 +69,7 @@ def _same_ledger(store: EventStore, position: int, expected: str) -> bool:
     return bool(rows) and rows[0].id == position and witness(rows[0].state) == expected
 
 
-def apply_page(db: ProjectionDB, folds: Sequence[PlanFold], page: list[Notification],
+def apply_page(db: ProjectionDB, folds: Sequence[PlanFold], page: list[StoredRow],
                decoder: Decoder) -> None:
     with db.transaction() as conn:
         for fold in folds:
@@ -90,20 +91,15 @@ def catch_up(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *,
         prepare(store, db, fold)
     start = min(db.tracked(f.name).position for f in folds)  # type: ignore[union-attr]
     read = 0
-    batch: list[Notification] = []
-    for notification in store.notifications(after=start, upto=upto, page=page):
-        batch.append(notification)
-        if len(batch) >= page:
-            apply_page(db, folds, batch, decoder)
-            read += len(batch)
-            batch = []
+    reader = StoredPages(store)
+    try:
+        for rows in reader.pages(after=start, upto=upto, size=page):
+            apply_page(db, folds, rows, decoder)
+            read += len(rows)
             if progress:
                 progress(read)
-    if batch:
-        apply_page(db, folds, batch, decoder)
-        read += len(batch)
-        if progress:
-            progress(read)
+    finally:
+        reader.close()
     for fold in folds:
         fold.refresh(db, decoder)
     return read

@@ -29,8 +29,6 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
-from eventsourcing.persistence import Notification
-
 from ..domain import events as ev
 from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
 from ..domain.cushion import Cushion
@@ -39,6 +37,7 @@ from ..domain.errors import MissingTerms, RuleError
 from ..domain.money import round_half_up
 from ..domain.payments import CUSHION, PaidSoFar, caused_by
 from ..domain.plan import Plan, PlanState, RecordedFact
+from ..stored_pages import StoredRow
 from . import base
 from .base import Decoder, PlanFold, Reference, recorded_date
 
@@ -371,20 +370,27 @@ class SchoolPeriods(PlanFold):
 
     # Folding payments into running totals.
 
-    def fold_other(self, n: Notification, decoder: Decoder) -> None:
+    def fold_other(self, n: StoredRow, decoder: Decoder) -> None:
         if n.topic == ev.SchoolPaid.TYPE:
             data = decoder.data(n.topic, n.state)
-            school, run_id = data["school"], data["run_id"]
+            school, run_id, position = data["school"], data["run_id"], n.id
+            paid = self._paid
+            by_period: dict[str, int] = {}
             for line in data["lines"]:
                 amount, period = line["amount"], line["for_period"]
                 # School-level lines (a cushion) are kept under the plan ''.
                 key = (line["plan"], period, school, line.get("component", "base"))
-                slot = self._paid.setdefault(key, [0, 0])
-                slot[0] += amount
-                slot[1] = n.id
+                slot = paid.get(key)
+                if slot is None:
+                    paid[key] = [amount, position]
+                else:
+                    slot[0] += amount
+                    slot[1] = position
+                by_period[period] = by_period.get(period, 0) + amount
+            for period, amount in by_period.items():
                 total = self._school_paid.setdefault((school, period), [0, 0, ""])
                 total[0] += amount
-                total[1], total[2] = n.id, run_id
+                total[1], total[2] = position, run_id
         elif n.topic == ev.PaymentRunRecorded.TYPE:
             data = decoder.data(n.topic, n.state)
             self._runs.append((data["run_id"], data["period"], data["sequence"], n.id, data["total"]))
@@ -396,7 +402,8 @@ class SchoolPeriods(PlanFold):
                 f"INSERT INTO {t('paid')} VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (plan, period, school, component) DO UPDATE SET "
                 "pence = pence + excluded.pence, last_position = excluded.last_position",
-                (k + tuple(v) for k, v in self._paid.items()))
+                # In key order: the table's own order, so each page writes its pages once.
+                [(*k, *self._paid[k]) for k in sorted(self._paid)])
             plans = {k[0] for k in self._paid}
             if not self.everything:
                 # A payment changes what is paid, not what is due: only the explanation of
