@@ -289,8 +289,9 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
     for period in periods:
         for (school, component), pence in sorted(due.get(period.id, {}).items()):
             rows.due.append((ref, period.id, school, component, pence))
-    rows.explain = explanations(ref, plan, [p for p in periods if p.id not in missing], due, paid,
-                                ctx, stretches_in)
+    if priced:  # otherwise every due was taken from what was paid: nothing to explain
+        rows.explain = explanations(ref, plan, [p for p in periods if p.id not in missing], due,
+                                    paid, ctx, stretches_in)
     return rows
 
 
