@@ -236,13 +236,18 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         rows.missing.append((ref, "", "", f"plan {ref} cannot be read: {error}"))
         return rows
     terms = ctx.ref.terms
-    considered = {p.id: p for p in ctx.periods_from(plan.start) if p.end >= plan.start}
-    for period_id in {k[0] for k in paid.amounts}:
+    first = plan.start
+    periods = [p for p in ctx.periods_from(first) if p.end >= first]
+    considered = {p.id: p for p in periods}
+    extra = False
+    for period_id, _school, _component in paid.amounts:
         if period_id not in considered:
             found = ctx.period(period_id)
             if found is not None:
                 considered[period_id] = found
-    periods = sorted(considered.values())
+                extra = True
+    if extra:
+        periods = sorted(considered.values())
     rows.periods = considered
     priced, due = settled_dues(periods, settled, paid)
     if priced:
@@ -259,36 +264,39 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
             found_in[period.id] = stretches(plan, period, terms)
         return found_in[period.id]
 
+    # Rows go to keyed tables and every reading orders them, so they are not sorted here.
+    summary, run_rate = rows.summary, ctx.run_rate
     for period in periods:
         # What the plan was at each school in the period, and its run-rate at the start.
+        period_id, period_start, period_end = period.id, period.start, period.end_exclusive
         at_school: dict[str, tuple[str, str, int]] = {}
-        for segment in plan.segments_between(period.start, period.end_exclusive):
-            start = max(segment.start, period.start)
-            end = period.end_exclusive if segment.end_exclusive is None else min(
-                segment.end_exclusive, period.end_exclusive)
+        for segment in plan.segments_between(period_start, period_end):
+            start = segment.start if segment.start > period_start else period_start
+            end = period_end if segment.end_exclusive is None or segment.end_exclusive > period_end \
+                else segment.end_exclusive
             state = segment.state
-            days = at_school.get(state.school, ("", "", 0))[2] + (end - start).days
+            before = at_school.get(state.school)
+            days = (end - start).days + (before[2] if before else 0)
             at_school[state.school] = (state.basis, state.band or "", days)
-        opening = plan.state_on(period.start)
-        for school, (basis, band, days) in sorted(at_school.items()):
-            run_rate = None
+        opening = plan.state_on(period_start)
+        for school, (basis, band, days) in at_school.items():
+            rate = None
             if opening is not None and opening.school == school:
-                run_rate = ctx.run_rate(opening, period.start)
-            rows.summary.append((ref, period.id, school, basis, band, days, run_rate))
-        for message in missing.get(period.id, []):
+                rate = run_rate(opening, period_start)
+            summary.append((ref, period_id, school, basis, band, days, rate))
+        for message in missing.get(period_id, []):
             for school in sorted(at_school) or [""]:
-                rows.missing.append((ref, period.id, school, message))
-        if cushioned and period.id not in missing:
+                rows.missing.append((ref, period_id, school, message))
+        if cushioned and period_id not in missing:
             for school in sorted(at_school):
                 cushion = ctx.ref.cushions.get(school)
                 if cushion is not None:
                     part = cushion_part(cushion, stretches_in(period))
                     if part:
-                        rows.cushion.append((ref, period.id, school, str(part)))
+                        rows.cushion.append((ref, period_id, school, str(part)))
 
-    for period in periods:
-        for (school, component), pence in sorted(due.get(period.id, {}).items()):
-            rows.due.append((ref, period.id, school, component, pence))
+    rows.due = [(ref, period_id, school, component, pence)
+                for period_id, owed in due.items() for (school, component), pence in owed.items()]
     if priced:  # otherwise every due was taken from what was paid: nothing to explain
         rows.explain = explanations(ref, plan, [p for p in periods if p.id not in missing], due,
                                     paid, ctx, stretches_in)
@@ -336,7 +344,8 @@ class SchoolPeriods(PlanFold):
         # False: price every period of every plan again (the plain path the tests compare
         # the settled shortcut with).
         self.trust_runs = trust_runs
-        self._paid: dict[tuple[str, str, str, str], list[int]] = {}
+        self._paid: dict[tuple[str, str, str, str], int] = {}
+        self._last: dict[tuple[str, str, str, str], int] = {}  # the position of the last line
         self._school_paid: dict[tuple[str, str], list[Any]] = {}
         self._runs: list[tuple[Any, ...]] = []
 
@@ -375,18 +384,14 @@ class SchoolPeriods(PlanFold):
         if n.topic == ev.SchoolPaid.TYPE:
             data = decoder.data(n.topic, n.state)
             school, run_id, position = data["school"], data["run_id"], n.id
-            paid = self._paid
+            paid, last = self._paid, self._last
             by_period: dict[str, int] = {}
             for line in data["lines"]:
                 amount, period = line["amount"], line["for_period"]
                 # School-level lines (a cushion) are kept under the plan ''.
                 key = (line["plan"], period, school, line.get("component", "base"))
-                slot = paid.get(key)
-                if slot is None:
-                    paid[key] = [amount, position]
-                else:
-                    slot[0] += amount
-                    slot[1] = position
+                paid[key] = paid.get(key, 0) + amount
+                last[key] = position
                 by_period[period] = by_period.get(period, 0) + amount
             for period, amount in by_period.items():
                 total = self._school_paid.setdefault((school, period), [0, 0, ""])
@@ -404,7 +409,7 @@ class SchoolPeriods(PlanFold):
                 "ON CONFLICT (plan, period, school, component) DO UPDATE SET "
                 "pence = pence + excluded.pence, last_position = excluded.last_position",
                 # In key order: the table's own order, so each page writes its pages once.
-                [(*k, *self._paid[k]) for k in sorted(self._paid)])
+                [(*key, self._paid[key], self._last[key]) for key in sorted(self._paid)])
             plans = {k[0] for k in self._paid}
             if not self.everything:
                 # A payment changes what is paid, not what is due: only the explanation of
@@ -421,10 +426,11 @@ class SchoolPeriods(PlanFold):
                 (k + tuple(v) for k, v in self._school_paid.items()))
         if self._runs:
             conn.executemany(f"INSERT INTO {t('run')} VALUES (?, ?, ?, ?, ?)", self._runs)
-        self._paid, self._school_paid, self._runs = {}, {}, []
+        self._paid, self._last, self._school_paid, self._runs = {}, {}, {}, []
 
     def fold(self, conn: sqlite3.Connection, page: Any, decoder: Decoder) -> None:
-        self._paid, self._school_paid, self._runs = {}, {}, []  # nothing left from a failed page
+        # Nothing left over from a page that failed.
+        self._paid, self._last, self._school_paid, self._runs = {}, {}, {}, []
         super().fold(conn, page, decoder)
 
     # Recomputing.
