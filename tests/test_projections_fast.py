@@ -11,6 +11,7 @@ and PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,5 +78,18 @@ def test_settled_dues_give_the_same_files_on_a_generated_la(ledger: Ledger, cloc
         assert fast == plain, f"after run {batch.number}"
         compared += 1
     assert compared == 9
+    # Revisions after the last run: of a year no period overlaps (nothing changes), of the
+    # next financial year (the second academic year is priced again, the first stays
+    # settled), of the first year's hourly rate, and a new school (nothing stays settled).
+    for step, revise in enumerate((
+            lambda: ledger.set_tariff("2024-25", {"C": 400_000}, reason="late correction"),
+            lambda: ledger.set_tariff("2027-28", {"C": 700_000}, reason="approved early"),
+            lambda: ledger.set_tariff("2026-27", {"B": 333_333, "D": 777_777}, reason="revised"),
+            lambda: ledger.set_rate("2025-26", 1250, Decimal(38), 600_000, reason="revised"),
+            lambda: ledger.add_school("199999", "New Academy", "mainstream"))):
+        revise()
+        fast, plain = both_paths(ledger.store.location, clock, tmp_path / f"revised-{step}",
+                                 monkeypatch)
+        assert fast == plain, f"revision {step}"
     funding = (tmp_path / f"after-{la.batches[-1].number}" / "fast" / "funding.csv").read_text()
     assert funding.count("\n") > 12  # schools × periods: the comparison is not of empty files

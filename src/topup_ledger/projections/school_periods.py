@@ -55,6 +55,9 @@ class Context:
     # due for every period up to that one (``payrun.compute_run`` relies on the same).
     settled: Period | None = None
     settled_at: int = 0
+    # Financial years (first and last day) whose tariff or hourly rate was revised after
+    # that run: periods overlapping them are not settled (nor, for the rounding, their year).
+    revised: tuple[tuple[date, date], ...] = ()
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
     exact: dict[tuple[Any, ...], dict[tuple[int, str], Fraction]] = field(default_factory=dict)
     rates: dict[tuple[Any, ...], int | None] = field(default_factory=dict)
@@ -206,17 +209,20 @@ def cushion_part(cushion: Cushion, found: list[Stretch]) -> Fraction:
     return total
 
 
-def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar
+def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar,
+                 revised: tuple[tuple[date, date], ...] = ()
                  ) -> tuple[list[Period], dict[str, dict[tuple[str, str], int]]]:
     """The periods that must be priced, and the due of the others taken from what was paid.
 
     A year whose periods all lie up to ``settled`` was paid exactly its due (the payment run
     left paid equal to due and nothing bearing on the plan was recorded since), so its due
     is the sum of its payment lines. A year with a later period is priced whole, as the
-    payment run does: cumulative rounding carries from its earlier periods."""
+    payment run does: cumulative rounding carries from its earlier periods. So is a year with
+    a period overlapping a financial year whose terms were ``revised`` since that run."""
     if settled is None:
         return periods, {}
-    open_years = {p.year for p in periods if p.start > settled.start}
+    open_years = {p.year for p in periods if p.start > settled.start or any(
+        p.start <= last and p.end >= first for first, last in revised)}
     closed = {p.id for p in periods if p.year not in open_years}
     due: dict[str, dict[tuple[str, str], int]] = {}
     for (period_id, school, component), pence in paid.amounts.items():
@@ -249,7 +255,7 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
     if extra:
         periods = sorted(considered.values())
     rows.periods = considered
-    priced, due = settled_dues(periods, settled, paid)
+    priced, due = settled_dues(periods, settled, paid, ctx.revised)
     if priced:
         found_due, missing = priced_dues(plan, priced, ctx)
         due.update(found_due)
@@ -451,8 +457,17 @@ class SchoolPeriods(PlanFold):
         ctx.horizon = self.horizon(conn, ctx)
         last_run = conn.execute(f"SELECT period, position FROM {self.t('run')} "
                                 "ORDER BY position DESC LIMIT 1").fetchone()
-        if last_run is not None and ctx.ref.position <= last_run[1]:
-            ctx.settled, ctx.settled_at = ctx.period(last_run[0]), last_run[1]
+        if last_run is None:
+            return ctx
+        revised = set()
+        for topic, state in conn.execute(f"SELECT topic, state FROM {self.t('ref')} "
+                                         "WHERE position > ?", (last_run[1],)):
+            if topic not in (ev.TariffSet.TYPE, ev.HourlyRateSet.TYPE):
+                return ctx  # a school, calendar or cushion since: nothing is known settled
+            revised.add(decoder.data(topic, state)["year"])
+        ctx.settled, ctx.settled_at = ctx.period(last_run[0]), last_run[1]
+        ctx.revised = tuple((date(start, 4, 1), date(start + 1, 3, 31))
+                            for start in sorted(parse_year(year) for year in revised))
         return ctx
 
     def signature(self, conn: sqlite3.Connection, decoder: Decoder) -> str:
