@@ -37,7 +37,7 @@ from .db import ProjectionDB
 
 REFERENCE_TYPES = frozenset({ev.SchoolAdded.TYPE, ev.CalendarSet.TYPE, ev.HourlyRateSet.TYPE,
                              ev.TariffSet.TYPE, ev.CushionSet.TYPE})
-CHUNK = 500  # plans recomputed per transaction
+CHUNK = 1_000  # plans recomputed per transaction
 
 
 class Decoder:

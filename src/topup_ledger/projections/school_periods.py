@@ -221,14 +221,15 @@ def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar,
     a period overlapping a financial year whose terms were ``revised`` since that run."""
     if settled is None:
         return periods, {}
-    open_years = {p.year for p in periods if p.start > settled.start or any(
+    years = [(p, p.year) for p in periods]
+    open_years = {year for p, year in years if p.start > settled.start or any(
         p.start <= last and p.end >= first for first, last in revised)}
-    closed = {p.id for p in periods if p.year not in open_years}
+    closed = {p.id for p, year in years if year not in open_years}
     due: dict[str, dict[tuple[str, str], int]] = {}
     for (period_id, school, component), pence in paid.amounts.items():
         if pence and period_id in closed:
             due.setdefault(period_id, {})[(school, component)] = pence
-    return [p for p in periods if p.year in open_years], due
+    return [p for p, year in years if year in open_years], due
 
 
 def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context,
@@ -563,12 +564,19 @@ class SchoolPeriods(PlanFold):
     def paid_so_far(self, conn: sqlite3.Connection, plans: list[str]) -> dict[str, PaidSoFar]:
         paid: dict[str, PaidSoFar] = defaultdict(PaidSoFar)
         marks = ",".join("?" * len(plans))
+        so_far = PaidSoFar()
+        current = None
+        # In key order, so each plan's rows come together and the latest payment per period
+        # is kept with a comparison instead of a lookup per row.
         for plan, period, school, component, pence, last in conn.execute(
                 f"SELECT plan, period, school, component, pence, last_position FROM {self.t('paid')} "
-                f"WHERE plan IN ({marks})", plans):
-            so_far = paid[plan]
-            so_far.amounts[(period, school, component)] = pence
-            so_far.last_paid_at[period] = max(so_far.last_paid_at.get(period, 0), last)
+                f"WHERE plan IN ({marks}) ORDER BY plan, period, school, component", plans):
+            if plan != current:
+                current, so_far = plan, paid[plan]
+                amounts, last_paid_at = so_far.amounts, so_far.last_paid_at
+            amounts[(period, school, component)] = pence
+            if last > last_paid_at.get(period, 0):
+                last_paid_at[period] = last
         return paid
 
     def finish(self, conn: sqlite3.Connection, context: Any) -> None:
