@@ -351,6 +351,16 @@ def measure(location: str, folder: Path, plans: int) -> None:
         update_position = v.position
     update_s, update_wall = time.process_time() - started, time.perf_counter() - wall
     update_refresh = timings["refresh"]
+
+    # A tariff revision of the latest financial year with a tariff: every plan is looked at
+    # again, and the periods overlapping that year are priced again.
+    tariffs = sorted(r.fact.year for _, r in store.recorded(types=("tariff.set",)))  # type: ignore[attr-defined]
+    revised_year = tariffs[-1] if tariffs else "2026-27"
+    ledger.set_tariff(revised_year, {"C": 512_345}, reason="revised (benchmark)")
+    started, wall = time.process_time(), time.perf_counter()
+    with view(store, ["funding", "hours-vs-band"], path=projection):
+        pass
+    revision_s, revision_wall = time.process_time() - started, time.perf_counter() - wall
     base.PlanFold.refresh = original  # type: ignore[method-assign]
     store.close()
 
@@ -374,6 +384,7 @@ def measure(location: str, folder: Path, plans: int) -> None:
           f"{raw_rate / rate:.2f} (wall {rebuild_wall / raw_wall:.2f})")
     print(f"update after {changed} new events (to position {update_position:,}): {update_s:.2f} s "
           f"({update_wall:.2f}; recomputing the plans they touched {update_refresh:.2f} s)")
+    print(f"update after a tariff revision of {revised_year}: {revision_s:.2f} s ({revision_wall:.2f})")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The catch-up loop that keeps projections up to date, exactly once.
 
 The SQLite recorder cannot push notifications, so projections pull: read the events after
-the position each projection has reached (``StoredPages.pages(after=position)``), a
-page at a time, fold the page, and record the new position in the same transaction as the
+the position each projection has reached (``StoredPages.pages(after=position)``: plain
+rows, whose state is decoded only for the events a fold reads the contents of), a page at
+a time, fold the page, and record the new position in the same transaction as the
 page's rows. Killed mid-page, nothing of that page is kept and the next run reads it again;
 a page is never applied twice because the tracked position is re-read inside the
 transaction that applies it (two readers catching up at once skip what the other did).

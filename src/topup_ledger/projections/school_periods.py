@@ -11,6 +11,15 @@ Stored state (all in the projection file, prefix ``sp_``):
   difference between due and paid (``sp_explain``) and what could not be priced
   (``sp_missing``).
 
+Working out a plan's due means pricing every period again (exact fractions, cumulative
+rounding), which is most of the cost of a rebuild. A payment run leaves every plan paid
+exactly its due for every period up to the run's own; so where nothing bearing on a plan
+was recorded since the last run (none of its facts, no reference data but revisions of
+financial years its period does not overlap), its due for those periods is what was paid,
+and only the other years are priced (``settled_dues``; ``payrun.compute_run`` relies on the
+same fact). ``SchoolPeriods(trust_runs=False)`` prices everything: the tests check that both
+give the same files byte for byte.
+
 The *horizon* is the day the ledger stands at: the recorded date of the last event folded,
 or the start of the latest period already paid if that is later. Periods up to the one
 containing the horizon are due "as known now"; later periods are not due yet. The horizon is
