@@ -142,10 +142,9 @@ class PlanFold:
         for n in page:
             position, stream, version, topic, state = n
             if topic.startswith("plan."):
-                plan = stream[5:] if stream.startswith("plan:") else stream
+                plan = plan_of(stream)
                 facts.append((plan, position, stream, version, topic, state))
-                if topic == transferred or plan not in plans:
-                    plans[plan] = plans.get(plan, False) or topic == transferred
+                plans[plan] = plans.get(plan, False) or topic == transferred
             elif topic in REFERENCE_TYPES:
                 refs.append((position, stream, version, topic, state))
             else:
