@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import os
 import random
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -259,7 +260,7 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "ledger.sqlite"
         reuse = args.reuse and args.keep is not None and path.exists()
-        for stale in folder.glob("ledger*.sqlite*"):
+        for stale in [*folder.glob("ledger*.sqlite*"), *folder.glob("measured*.sqlite*")]:
             if not (reuse and stale == path):
                 stale.unlink()
         started = time.perf_counter()
@@ -288,7 +289,10 @@ def main() -> None:
         print(f"ready in {time.perf_counter() - started:.0f} s: {events:,} events ({size / 1e6:.1f} MB "
               f"of state; {payments[0]:,} school payments holding {payments[1] / 1e6:.1f} MB), "
               f"{plans:,} plans")
-        location = str(path)
+        # Measured on a copy: the update figures append events, and a kept ledger must stay
+        # as built so that runs with --reuse measure the same thing.
+        location = str(folder / "measured.sqlite")
+        shutil.copyfile(path, location)
         if args.backend == "postgres":
             location = copy_to_postgres(path, args.postgres_url)
             print(f"copied to PostgreSQL schema {postgres_schema(location)}")
@@ -317,7 +321,7 @@ def measure(location: str, folder: Path, plans: int) -> None:
             timings["refresh"] += time.process_time() - began
 
     base.PlanFold.refresh = timed_refresh  # type: ignore[method-assign]
-    projection = folder / f"{'pg' if is_postgres(location) else 'ledger'}.projections.sqlite"
+    projection = folder / f"{'pg' if is_postgres(location) else 'measured'}.projections.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{projection}{suffix}").unlink(missing_ok=True)
     db = ProjectionDB(projection)
