@@ -152,7 +152,6 @@ class PlanFold:
         # Every plan is recomputed anyway after reference data changed: no need to mark them.
         self.everything = bool(refs) or self.meta(conn, "all_dirty") == "1"
         if facts:
-            facts.sort()  # in the table's key order: each of its pages is written once
             conn.executemany(f"INSERT INTO {self.t('fact')} VALUES (?, ?, ?, ?, ?, ?)", facts)
             self.touch(conn, plans)
         if refs:

@@ -424,8 +424,7 @@ class SchoolPeriods(PlanFold):
                 f"INSERT INTO {t('paid')} VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (plan, period, school, component) DO UPDATE SET "
                 "pence = pence + excluded.pence, last_position = excluded.last_position",
-                # In key order: the table's own order, so each page writes its pages once.
-                [(*key, self._paid[key], self._last[key]) for key in sorted(self._paid)])
+                [(*key, pence, self._last[key]) for key, pence in self._paid.items()])
             plans = {k[0] for k in self._paid}
             if not self.everything:
                 # A payment changes what is paid, not what is due: only the explanation of
