@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from eventsourcing.persistence import Notification
-
 from ..domain import events as ev
 from ..domain.calendar import Period
 from ..domain.codec import fact_from_data
@@ -33,12 +31,13 @@ from ..domain.plan import RecordedFact
 from ..domain.rules import Terms
 from ..ledger import periods_of
 from ..store import EventStore, event_id
+from ..stored_pages import StoredRow
 from ..upcasting import upcast
 from .db import ProjectionDB
 
 REFERENCE_TYPES = frozenset({ev.SchoolAdded.TYPE, ev.CalendarSet.TYPE, ev.HourlyRateSet.TYPE,
                              ev.TariffSet.TYPE, ev.CushionSet.TYPE})
-CHUNK = 500  # plans recomputed per transaction
+CHUNK = 1_000  # plans recomputed per transaction
 
 
 class Decoder:
@@ -135,19 +134,19 @@ class PlanFold:
 
     # The fold of one page (inside the runner's transaction).
 
-    def fold(self, conn: sqlite3.Connection, page: Sequence[Notification], decoder: Decoder) -> None:
+    def fold(self, conn: sqlite3.Connection, page: Sequence[StoredRow], decoder: Decoder) -> None:
         facts: list[tuple[Any, ...]] = []
         refs: list[tuple[Any, ...]] = []
         plans: dict[str, bool] = {}  # plan → transferred to a band in this page
+        transferred = ev.TransferredToBand.TYPE
         for n in page:
-            topic = n.topic
+            position, stream, version, topic, state = n
             if topic.startswith("plan."):
-                stream = str(n.originator_id)
                 plan = plan_of(stream)
-                facts.append((plan, n.id, stream, n.originator_version, topic, n.state))
-                plans[plan] = plans.get(plan, False) or topic == ev.TransferredToBand.TYPE
+                facts.append((plan, position, stream, version, topic, state))
+                plans[plan] = plans.get(plan, False) or topic == transferred
             elif topic in REFERENCE_TYPES:
-                refs.append((n.id, str(n.originator_id), n.originator_version, topic, n.state))
+                refs.append((position, stream, version, topic, state))
             else:
                 self.fold_other(n, decoder)
         # Every plan is recomputed anyway after reference data changed: no need to mark them.
@@ -168,7 +167,7 @@ class PlanFold:
         conn.executemany(f"INSERT OR IGNORE INTO {self.t('dirty')} VALUES (?)",
                          ((p,) for p in plans))
 
-    def fold_other(self, n: Notification, decoder: Decoder) -> None:
+    def fold_other(self, n: StoredRow, decoder: Decoder) -> None:
         """Any event that is neither a plan's nor reference data (payments, seals)."""
 
     def flush(self, conn: sqlite3.Connection) -> None:

@@ -72,6 +72,7 @@ class ProjectionDB:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA cache_size=-65536")
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS tracking (projection TEXT PRIMARY KEY, "
                 "position INTEGER NOT NULL, schema INTEGER NOT NULL, witness TEXT NOT NULL)")

@@ -11,6 +11,15 @@ Stored state (all in the projection file, prefix ``sp_``):
   difference between due and paid (``sp_explain``) and what could not be priced
   (``sp_missing``).
 
+Working out a plan's due means pricing every period again (exact fractions, cumulative
+rounding), which is most of the cost of a rebuild. A payment run leaves every plan paid
+exactly its due for every period up to the run's own; so where nothing bearing on a plan
+was recorded since the last run (none of its facts, no reference data but revisions of
+financial years its period does not overlap), its due for those periods is what was paid,
+and only the other years are priced (``settled_dues``; ``payrun.compute_run`` relies on the
+same fact). ``SchoolPeriods(trust_runs=False)`` prices everything: the tests check that both
+give the same files byte for byte.
+
 The *horizon* is the day the ledger stands at: the recorded date of the last event folded,
 or the start of the latest period already paid if that is later. Periods up to the one
 containing the horizon are due "as known now"; later periods are not due yet. The horizon is
@@ -29,8 +38,6 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
-from eventsourcing.persistence import Notification
-
 from ..domain import events as ev
 from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
 from ..domain.cushion import Cushion
@@ -39,6 +46,7 @@ from ..domain.errors import MissingTerms, RuleError
 from ..domain.money import round_half_up
 from ..domain.payments import CUSHION, PaidSoFar, caused_by
 from ..domain.plan import Plan, PlanState, RecordedFact
+from ..stored_pages import StoredRow
 from . import base
 from .base import Decoder, PlanFold, Reference, recorded_date
 
@@ -51,9 +59,17 @@ class Context:
 
     ref: Reference
     horizon: date | None
+    # The last payment run's period, if nothing of the reference data was recorded after
+    # it, and its position: a plan with no fact after that position was paid exactly its
+    # due for every period up to that one (``payrun.compute_run`` relies on the same).
+    settled: Period | None = None
+    settled_at: int = 0
+    # Financial years (first and last day) whose tariff or hourly rate was revised after
+    # that run: periods overlapping them are not settled (nor, for the rounding, their year).
+    revised: tuple[tuple[date, date], ...] = ()
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
     exact: dict[tuple[Any, ...], dict[tuple[int, str], Fraction]] = field(default_factory=dict)
-    rounded: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    rates: dict[tuple[Any, ...], int | None] = field(default_factory=dict)
     by_id: dict[str, Period | None] = field(default_factory=dict)
 
     def periods_from(self, start: date) -> tuple[Period, ...]:
@@ -75,15 +91,26 @@ class Context:
 
     def run_rate(self, state: PlanState, day: date) -> int | None:
         """The annual amount (basis and protection) on ``day``, in whole pence; None if the
-        ledger cannot price it."""
-        try:
-            annual = self.ref.terms.annual_amount(state, day)
-        except MissingTerms:
+        ledger cannot price it. Remembered by what it depends on: the school only through
+        its setting, so thousands of plans share a few dozen answers."""
+        added = self.ref.terms.schools.get(state.school)
+        key = (added.setting if added else None, state.basis, state.band, state.hours, day,
+               state.prior_annual, state.protect_until)
+        found = self.rates.get(key, self)
+        if found is self:
+            try:
+                annual = self.ref.terms.annual_amount(state, day)
+                found = round_half_up(annual.base + annual.protection)
+            except MissingTerms:
+                found = None
+            self.rates[key] = found
+        return found  # type: ignore[return-value]
+
+    def settled_for(self, facts: list[RecordedFact]) -> Period | None:
+        """The last period the plan is known to be paid exactly as due, if any."""
+        if self.settled is None or not facts or facts[-1].position > self.settled_at:
             return None
-        found = self.rounded.get(id(annual))
-        if found is None:
-            found = self.rounded[id(annual)] = (annual, round_half_up(annual.base + annual.protection))
-        return found[1]
+        return self.settled
 
     def period(self, period_id: str) -> Period | None:
         if period_id not in self.by_id:
@@ -191,7 +218,31 @@ def cushion_part(cushion: Cushion, found: list[Stretch]) -> Fraction:
     return total
 
 
-def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context) -> PlanRows:
+def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar,
+                 revised: tuple[tuple[date, date], ...] = ()
+                 ) -> tuple[list[Period], dict[str, dict[tuple[str, str], int]]]:
+    """The periods that must be priced, and the due of the others taken from what was paid.
+
+    A year whose periods all lie up to ``settled`` was paid exactly its due (the payment run
+    left paid equal to due and nothing bearing on the plan was recorded since), so its due
+    is the sum of its payment lines. A year with a later period is priced whole, as the
+    payment run does: cumulative rounding carries from its earlier periods. So is a year with
+    a period overlapping a financial year whose terms were ``revised`` since that run."""
+    if settled is None:
+        return periods, {}
+    years = [(p, p.year) for p in periods]
+    open_years = {year for p, year in years if p.start > settled.start or any(
+        p.start <= last and p.end >= first for first, last in revised)}
+    closed = {p.id for p, year in years if year not in open_years}
+    due: dict[str, dict[tuple[str, str], int]] = {}
+    for (period_id, school, component), pence in paid.amounts.items():
+        if pence and period_id in closed:
+            due.setdefault(period_id, {})[(school, component)] = pence
+    return [p for p, year in years if year in open_years], due
+
+
+def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context,
+              settled: Period | None = None) -> PlanRows:
     rows = PlanRows()
     if not facts:
         return rows
@@ -201,15 +252,25 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         rows.missing.append((ref, "", "", f"plan {ref} cannot be read: {error}"))
         return rows
     terms = ctx.ref.terms
-    considered = {p.id: p for p in ctx.periods_from(plan.start) if p.end >= plan.start}
-    for period_id in {k[0] for k in paid.amounts}:
+    first = plan.start
+    periods = [p for p in ctx.periods_from(first) if p.end >= first]
+    considered = {p.id: p for p in periods}
+    extra = False
+    for period_id, _school, _component in paid.amounts:
         if period_id not in considered:
             found = ctx.period(period_id)
             if found is not None:
                 considered[period_id] = found
-    periods = sorted(considered.values())
+                extra = True
+    if extra:
+        periods = sorted(considered.values())
     rows.periods = considered
-    due, missing = priced_dues(plan, periods, ctx)
+    priced, due = settled_dues(periods, settled, paid, ctx.revised)
+    if priced:
+        found_due, missing = priced_dues(plan, priced, ctx)
+        due.update(found_due)
+    else:
+        missing = {}
     cushioned = bool(ctx.ref.cushions) and any(
         s.state.prior_annual is not None for s in plan.segments)
     found_in: dict[str, list[Stretch]] = {}
@@ -219,38 +280,42 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
             found_in[period.id] = stretches(plan, period, terms)
         return found_in[period.id]
 
+    # Rows go to keyed tables and every reading orders them, so they are not sorted here.
+    summary, run_rate = rows.summary, ctx.run_rate
     for period in periods:
         # What the plan was at each school in the period, and its run-rate at the start.
+        period_id, period_start, period_end = period.id, period.start, period.end_exclusive
         at_school: dict[str, tuple[str, str, int]] = {}
-        for segment in plan.segments_between(period.start, period.end_exclusive):
-            start = max(segment.start, period.start)
-            end = period.end_exclusive if segment.end_exclusive is None else min(
-                segment.end_exclusive, period.end_exclusive)
+        for segment in plan.segments_between(period_start, period_end):
+            start = segment.start if segment.start > period_start else period_start
+            end = period_end if segment.end_exclusive is None or segment.end_exclusive > period_end \
+                else segment.end_exclusive
             state = segment.state
-            days = at_school.get(state.school, ("", "", 0))[2] + (end - start).days
+            before = at_school.get(state.school)
+            days = (end - start).days + (before[2] if before else 0)
             at_school[state.school] = (state.basis, state.band or "", days)
-        opening = plan.state_on(period.start)
-        for school, (basis, band, days) in sorted(at_school.items()):
-            run_rate = None
+        opening = plan.state_on(period_start)
+        for school, (basis, band, days) in at_school.items():
+            rate = None
             if opening is not None and opening.school == school:
-                run_rate = ctx.run_rate(opening, period.start)
-            rows.summary.append((ref, period.id, school, basis, band, days, run_rate))
-        for message in missing.get(period.id, []):
+                rate = run_rate(opening, period_start)
+            summary.append((ref, period_id, school, basis, band, days, rate))
+        for message in missing.get(period_id, []):
             for school in sorted(at_school) or [""]:
-                rows.missing.append((ref, period.id, school, message))
-        if cushioned and period.id not in missing:
+                rows.missing.append((ref, period_id, school, message))
+        if cushioned and period_id not in missing:
             for school in sorted(at_school):
                 cushion = ctx.ref.cushions.get(school)
                 if cushion is not None:
                     part = cushion_part(cushion, stretches_in(period))
                     if part:
-                        rows.cushion.append((ref, period.id, school, str(part)))
+                        rows.cushion.append((ref, period_id, school, str(part)))
 
-    for period in periods:
-        for (school, component), pence in sorted(due.get(period.id, {}).items()):
-            rows.due.append((ref, period.id, school, component, pence))
-    rows.explain = explanations(ref, plan, [p for p in periods if p.id not in missing], due, paid,
-                                ctx, stretches_in)
+    rows.due = [(ref, period_id, school, component, pence)
+                for period_id, owed in due.items() for (school, component), pence in owed.items()]
+    if priced:  # otherwise every due was taken from what was paid: nothing to explain
+        rows.explain = explanations(ref, plan, [p for p in periods if p.id not in missing], due,
+                                    paid, ctx, stretches_in)
     return rows
 
 
@@ -291,8 +356,12 @@ class SchoolPeriods(PlanFold):
     prefix = "sp"
     SCHEMA = 2
 
-    def __init__(self) -> None:
-        self._paid: dict[tuple[str, str, str, str], list[int]] = {}
+    def __init__(self, trust_runs: bool = True) -> None:
+        # False: price every period of every plan again (the plain path the tests compare
+        # the settled shortcut with).
+        self.trust_runs = trust_runs
+        self._paid: dict[tuple[str, str, str, str], int] = {}
+        self._last: dict[tuple[str, str, str, str], int] = {}  # the position of the last line
         self._school_paid: dict[tuple[str, str], list[Any]] = {}
         self._runs: list[tuple[Any, ...]] = []
 
@@ -327,20 +396,23 @@ class SchoolPeriods(PlanFold):
 
     # Folding payments into running totals.
 
-    def fold_other(self, n: Notification, decoder: Decoder) -> None:
+    def fold_other(self, n: StoredRow, decoder: Decoder) -> None:
         if n.topic == ev.SchoolPaid.TYPE:
             data = decoder.data(n.topic, n.state)
-            school, run_id = data["school"], data["run_id"]
+            school, run_id, position = data["school"], data["run_id"], n.id
+            paid, last = self._paid, self._last
+            by_period: dict[str, int] = {}
             for line in data["lines"]:
                 amount, period = line["amount"], line["for_period"]
                 # School-level lines (a cushion) are kept under the plan ''.
                 key = (line["plan"], period, school, line.get("component", "base"))
-                slot = self._paid.setdefault(key, [0, 0])
-                slot[0] += amount
-                slot[1] = n.id
+                paid[key] = paid.get(key, 0) + amount
+                last[key] = position
+                by_period[period] = by_period.get(period, 0) + amount
+            for period, amount in by_period.items():
                 total = self._school_paid.setdefault((school, period), [0, 0, ""])
                 total[0] += amount
-                total[1], total[2] = n.id, run_id
+                total[1], total[2] = position, run_id
         elif n.topic == ev.PaymentRunRecorded.TYPE:
             data = decoder.data(n.topic, n.state)
             self._runs.append((data["run_id"], data["period"], data["sequence"], n.id, data["total"]))
@@ -352,7 +424,7 @@ class SchoolPeriods(PlanFold):
                 f"INSERT INTO {t('paid')} VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (plan, period, school, component) DO UPDATE SET "
                 "pence = pence + excluded.pence, last_position = excluded.last_position",
-                (k + tuple(v) for k, v in self._paid.items()))
+                [(*key, pence, self._last[key]) for key, pence in self._paid.items()])
             plans = {k[0] for k in self._paid}
             if not self.everything:
                 # A payment changes what is paid, not what is due: only the explanation of
@@ -369,10 +441,11 @@ class SchoolPeriods(PlanFold):
                 (k + tuple(v) for k, v in self._school_paid.items()))
         if self._runs:
             conn.executemany(f"INSERT INTO {t('run')} VALUES (?, ?, ?, ?, ?)", self._runs)
-        self._paid, self._school_paid, self._runs = {}, {}, []
+        self._paid, self._last, self._school_paid, self._runs = {}, {}, {}, []
 
     def fold(self, conn: sqlite3.Connection, page: Any, decoder: Decoder) -> None:
-        self._paid, self._school_paid, self._runs = {}, {}, []  # nothing left from a failed page
+        # Nothing left over from a page that failed.
+        self._paid, self._last, self._school_paid, self._runs = {}, {}, {}, []
         super().fold(conn, page, decoder)
 
     # Recomputing.
@@ -391,6 +464,19 @@ class SchoolPeriods(PlanFold):
     def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Context:
         ctx = Context(self.reference(conn, decoder), None)
         ctx.horizon = self.horizon(conn, ctx)
+        last_run = conn.execute(f"SELECT period, position FROM {self.t('run')} "
+                                "ORDER BY position DESC LIMIT 1").fetchone()
+        if last_run is None:
+            return ctx
+        revised = set()
+        for topic, state in conn.execute(f"SELECT topic, state FROM {self.t('ref')} "
+                                         "WHERE position > ?", (last_run[1],)):
+            if topic not in (ev.TariffSet.TYPE, ev.HourlyRateSet.TYPE):
+                return ctx  # a school, calendar or cushion since: nothing is known settled
+            revised.add(decoder.data(topic, state)["year"])
+        ctx.settled, ctx.settled_at = ctx.period(last_run[0]), last_run[1]
+        ctx.revised = tuple((date(start, 4, 1), date(start + 1, 3, 31))
+                            for start in sorted(parse_year(year) for year in revised))
         return ctx
 
     def signature(self, conn: sqlite3.Connection, decoder: Decoder) -> str:
@@ -420,7 +506,8 @@ class SchoolPeriods(PlanFold):
         cushion: list[tuple[Any, ...]] = []
         periods: dict[str, Period] = {}
         for plan in plans:
-            rows = plan_rows(plan, facts[plan], paid[plan], ctx)
+            rows = plan_rows(plan, facts[plan], paid[plan], ctx,
+                             ctx.settled_for(facts[plan]) if self.trust_runs else None)
             due += rows.due
             summary += rows.summary
             explain += rows.explain
@@ -485,12 +572,19 @@ class SchoolPeriods(PlanFold):
     def paid_so_far(self, conn: sqlite3.Connection, plans: list[str]) -> dict[str, PaidSoFar]:
         paid: dict[str, PaidSoFar] = defaultdict(PaidSoFar)
         marks = ",".join("?" * len(plans))
+        so_far = PaidSoFar()
+        current = None
+        # In key order, so each plan's rows come together and the latest payment per period
+        # is kept with a comparison instead of a lookup per row.
         for plan, period, school, component, pence, last in conn.execute(
                 f"SELECT plan, period, school, component, pence, last_position FROM {self.t('paid')} "
-                f"WHERE plan IN ({marks})", plans):
-            so_far = paid[plan]
-            so_far.amounts[(period, school, component)] = pence
-            so_far.last_paid_at[period] = max(so_far.last_paid_at.get(period, 0), last)
+                f"WHERE plan IN ({marks}) ORDER BY plan, period, school, component", plans):
+            if plan != current:
+                current, so_far = plan, paid[plan]
+                amounts, last_paid_at = so_far.amounts, so_far.last_paid_at
+            amounts[(period, school, component)] = pence
+            if last > last_paid_at.get(period, 0):
+                last_paid_at[period] = last
         return paid
 
     def finish(self, conn: sqlite3.Connection, context: Any) -> None:
