@@ -122,9 +122,16 @@ def uncovered(plan: Plan, periods: tuple[Period, ...]) -> list[str]:
 
 def pay(ledger: Ledger, period_id: str) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
-    store = ledger.store
-    known = read_known(store)
+    known = read_known(ledger.store)
     sequence, by_school = compute_run(known, period_id)
+    return record_run(ledger, known, period_id, sequence, by_school)
+
+
+def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
+               by_school: dict[str, list[ev.PaymentLine]]) -> RunResult:
+    """Record the lines ``compute_run`` worked out from ``known``, atomically with their seal;
+    a supplementary run with nothing to pay records nothing."""
+    store = ledger.store
     seal = digest(known.head, known.position)
     run_id = run_id_for(period_id, sequence)
     if sequence > 1 and not by_school:
