@@ -50,9 +50,13 @@ class Terms:
 
     # annual amounts already worked out, by everything they depend on; cleared on any change
     _annual: dict[tuple[object, ...], Annual] = field(default_factory=dict, repr=False)
+    # a period's exact amounts as ``entitlement.exact_amounts`` worked them out, by what they
+    # depend on besides these terms; cleared on any change, like the annual amounts
+    priced: dict[tuple[object, ...], tuple[object, ...]] = field(default_factory=dict, repr=False)
 
     def apply(self, fact: ev.Fact, event_id: str = "", position: int = 0) -> None:
         self._annual.clear()
+        self.priced.clear()
         if isinstance(fact, ev.SchoolAdded):
             self.schools[fact.urn] = fact
         elif isinstance(fact, ev.HourlyRateSet):
