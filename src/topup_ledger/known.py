@@ -36,8 +36,10 @@ class Known:
     runs: list[tuple[int, Recorded]] = field(default_factory=list)
     seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
     head: bytes = GENESIS
-    # the position of the latest fact that can change any plan's due: a school, calendar,
-    # rate or tariff; plans' own facts are tracked per plan
+    # the position of the latest fact that can change any plan's due in any year: a school
+    # or a calendar. Rates and tariffs change only their financial year's periods, so they
+    # are told apart by ``terms.sources``; plans' own facts are tracked per plan; a cushion
+    # is a line of its own, worked out afresh by every run.
     reference_changed_at: int = 0
 
     def apply(self, position: int, recorded: Recorded) -> None:
@@ -57,7 +59,6 @@ class Known:
             # A later cushion for a school replaces the earlier one, as tariffs do.
             self.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
                                                  fact.share_percent, recorded.id)
-            self.reference_changed_at = position
         elif isinstance(fact, ev.CalendarSet):
             self.calendars[fact.year] = periods_of(fact)
             self.reference_changed_at = position
@@ -67,7 +68,8 @@ class Known:
             self.positions[recorded.id] = position
         else:
             self.terms.apply(fact, recorded.id, position)
-            self.reference_changed_at = position
+            if isinstance(fact, ev.SchoolAdded):
+                self.reference_changed_at = position
 
     def add_payment(self, position: int, state: dict[str, Any]) -> None:
         data = upcast(ev.SchoolPaid.TYPE, state["v"], state["data"])

@@ -19,7 +19,7 @@ from .audit.chain import digest
 from .domain import events as ev
 from .domain.calendar import ONE_DAY, Period, with_default_terms
 from .domain.errors import MissingTerms, RuleError
-from .domain.payments import cushion_lines, plan_lines
+from .domain.payments import cushion_lines, plan_lines, still_settled
 from .domain.plan import Plan
 from .io.payment_files import write_run_files
 from .known import Known, read_known
@@ -75,7 +75,10 @@ def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.Pa
         last_period = last_run[1].fact.period  # type: ignore[attr-defined]
         # A run for a later year than this one's calendar reaches settles nothing here.
         if any(p.id == last_period for p in calendar.periods):
-            settled_by_last_run = calendar.period(last_period)
+            changed = [year for year, sources in known.terms.sources.items()
+                       if sources and sources[-1][0] > last_run[0]]
+            settled_by_last_run = still_settled(calendar.period(last_period), calendar.periods,
+                                                changed)
     for plan in plans:
         missing.extend(uncovered(plan, periods))
         changed_since = plan.facts[-1].position > last_run[0] if last_run else True

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .calendar import Period, financial_year_of
+from datetime import date
+
+from .calendar import Period, financial_year_of, parse_year
 from .cushion import Cushion, cushion_exact
 from .entitlement import PROTECTION, Stretch, dues, round_cumulatively, stretches
 from .events import PaymentLine
@@ -40,6 +42,29 @@ class PaidSoFar:
         key = (period_id, school, component)
         self.amounts[key] = self.amounts.get(key, 0) + amount
         self.last_paid_at[period_id] = max(self.last_paid_at.get(period_id, 0), position)
+
+
+def still_settled(last_run: Period, periods: Iterable[Period],
+                  terms_changed: Iterable[str]) -> Period | None:
+    """The last period known to be paid exactly as due, for a plan none of whose own facts
+    was recorded since the last run (which paid every period up to ``last_run`` as due).
+
+    A rate or tariff recorded since for financial year Y changes the exact amounts of the
+    periods overlapping Y and, by cumulative rounding, the later periods of their academic
+    years; periods that end before Y starts keep their due. So the settled periods end at
+    the last one before the earliest year whose terms changed (None if none is left).
+    ``terms_changed`` lists those years ("2026-27"); a change to a school or a calendar is
+    not a rate or tariff and unsettles everything (pass no ``last_run`` then).
+    """
+    first_changed = min((date(parse_year(year), 4, 1) for year in terms_changed), default=None)
+    settled = None
+    for period in periods:
+        if period.start > last_run.start:
+            break
+        if first_changed is not None and period.end_exclusive > first_changed:
+            break
+        settled = period
+    return settled
 
 
 def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:
