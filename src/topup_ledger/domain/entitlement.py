@@ -103,26 +103,12 @@ def pricing_cuts(start: date, end: date, protect_until: date | None) -> list[tup
 
 def exact_amounts(plan: Plan, period: Period, terms: Terms) -> dict[DueKey, Fraction]:
     """``exact_due(stretches(plan, period, terms))``, remembered in ``terms`` by everything
-    it depends on besides the terms: the plan's states on the days of the period, with each
-    school replaced by its setting (which is what prices it). A county's plans share a
-    handful of settings, bands, hours and dates, so most plans' periods are priced once per
-    run. Raises MissingTerms as ``stretches`` does."""
-    schools: list[str] = []
-    parts: list[tuple[object, ...]] = []
-    for segment in plan.segments_between(period.start, period.end_exclusive):
-        state = segment.state
-        added = terms.schools.get(state.school)
-        if added is None:
-            return exact_due(stretches(plan, period, terms))  # raises, naming the school
-        if state.school not in schools:
-            schools.append(state.school)
-        end = segment.end_exclusive
-        parts.append((segment.start if segment.start > period.start else period.start,
-                      period.end_exclusive if end is None or end > period.end_exclusive else end,
-                      schools.index(state.school), added.setting,
-                      state.basis, state.hours, state.band, state.prior_annual,
-                      state.protect_until))
-    key = (period.id, *parts)
+    it depends on besides the terms (see ``shape``). Raises MissingTerms as ``stretches``."""
+    shaped = shape(plan, period.start, period.end_exclusive, terms)
+    if shaped is None:
+        return exact_due(stretches(plan, period, terms))  # raises, naming the school
+    parts, schools = shaped
+    key = ("exact", period_key(period), parts)
     cached = terms.priced.get(key)
     if cached is None:
         amounts = exact_due(stretches(plan, period, terms))
@@ -130,6 +116,36 @@ def exact_amounts(plan: Plan, period: Period, terms: Terms) -> dict[DueKey, Frac
             (schools.index(school), component, amount)
             for (school, component), amount in amounts.items())
     return {(schools[i], component): amount for i, component, amount in cached}
+
+
+def shape(plan: Plan, start: date, end_exclusive: date, terms: Terms
+          ) -> tuple[tuple[tuple[object, ...], ...], list[str]] | None:
+    """What a plan's due on the days [start, end_exclusive) depends on besides the terms:
+    its states there, clipped to those days, with each school replaced by its place in the
+    list returned and its setting (which is what prices it). A county's plans share a
+    handful of settings, bands, hours and dates, so most plans' periods are priced once per
+    run and remembered by this. None if a school is not in the ledger."""
+    schools: list[str] = []
+    parts: list[tuple[object, ...]] = []
+    for segment in plan.segments_between(start, end_exclusive):
+        state = segment.state
+        added = terms.schools.get(state.school)
+        if added is None:
+            return None
+        if state.school not in schools:
+            schools.append(state.school)
+        end = segment.end_exclusive
+        parts.append((segment.start if segment.start > start else start,
+                      end_exclusive if end is None or end > end_exclusive else end,
+                      schools.index(state.school), added.setting, state.basis, state.hours,
+                      state.band, state.prior_annual, state.protect_until))
+    return tuple(parts), schools
+
+
+def period_key(period: Period) -> tuple[object, ...]:
+    """A period by its content: a recorded calendar may give an id other days or shares."""
+    return (period.id, period.start, period.end, period.share.numerator,
+            period.share.denominator)
 
 
 def exact_due(found: Iterable[Stretch]) -> dict[DueKey, Fraction]:

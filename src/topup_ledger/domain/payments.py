@@ -116,20 +116,25 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
     """
     periods = list(periods)
     open_ids = {p.id for p in periods if settled is None or p.start > settled.start}
+    if not open_ids:
+        return []
     open_years = {p.year for p in periods if p.id in open_ids}
     periods = [p for p in periods if p.year in open_years]
     due = dues(plan, periods, terms)
-    by_id = {p.id: p for p in periods}
+    paid_in: dict[str, dict[tuple[str, str], int]] = {}
+    for (period_id, school, component), amount in paid.amounts.items():
+        paid_in.setdefault(period_id, {})[(school, component)] = amount
     lines: list[tuple[str, PaymentLine]] = []
-    candidates = {*due, *(k[0] for k in paid.amounts)} & open_ids
-    for period_id in sorted(candidates, key=lambda i: by_id[i].start):
-        period = by_id[period_id]
-        owed = due.get(period_id, {})
-        keys = {*owed, *((s, c) for (p, s, c) in paid.amounts if p == period_id)}
+    for period in periods:
+        if period.id not in open_ids:
+            continue
+        owed = due.get(period.id, {})
+        already = paid_in.get(period.id, {})
+        if owed == already:
+            continue
         found: list[Stretch] | None = None
-        for school, component in sorted(keys):
-            amount = owed.get((school, component), 0) - paid.amounts.get(
-                (period_id, school, component), 0)
+        for school, component in sorted({*owed, *already}):
+            amount = owed.get((school, component), 0) - already.get((school, component), 0)
             if amount == 0:
                 continue
             if found is None:
@@ -140,15 +145,15 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
                 plan=plan.ref,
                 pupil=plan.issued.pupil,
                 kind=kind,
-                for_period=period_id,
+                for_period=period.id,
                 amount=amount,
                 basis="/".join(dict.fromkeys(s.basis for s in here)) or "none",
                 band_or_hours="→".join(dict.fromkeys(s.band_or_hours for s in here)) or "none",
                 days=sum(s.days for s in here),
                 reason=reason(kind, component, period, here,
                               owed.get((school, component), 0),
-                              paid.amounts.get((period_id, school, component), 0)),
-                caused_by=caused_by(plan, period, here, paid.last_paid_at.get(period_id),
+                              already.get((school, component), 0)),
+                caused_by=caused_by(plan, period, here, paid.last_paid_at.get(period.id),
                                     term_sources, positions),
                 component=component,
             )))

@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from functools import lru_cache
 
 from . import events as ev
 from .calendar import financial_year_of
 from .errors import MissingTerms, RuleError
 from .plan import PlanState
+
+# Cached: a run asks for the year of the same few hundred days again and again.
+_financial_year_of = lru_cache(maxsize=4096)(financial_year_of)
 
 # Special schools and specialist units get £10,000 place funding instead; only mainstream
 # schools meet the notional threshold themselves (DESIGN §1).
@@ -86,9 +90,11 @@ class Terms:
             raise RuleError("band", f"band {band} has no tariff for financial year {year}")
 
     def annual_amount(self, state: PlanState, day: date) -> Annual:
-        year = financial_year_of(day)
-        key = (state.school, state.basis, state.band, state.hours, year,
-               state.prior_annual if state.protected_on(day) else None)
+        year = _financial_year_of(day)
+        added = self.schools.get(state.school)
+        # The school prices a plan only through its setting (or by being unknown).
+        key = (added.setting if added else state.school, state.basis, state.band, state.hours,
+               year, state.prior_annual if state.protected_on(day) else None)
         cached = self._annual.get(key)
         if cached is None:
             cached = self._annual[key] = self._annual_amount(state, day)
