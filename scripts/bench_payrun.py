@@ -32,7 +32,7 @@ from pathlib import Path
 import orjson
 
 from topup_ledger.domain.money import pounds_for_people
-from topup_ledger.generator import BASE_TARIFF, BANDS, generate
+from topup_ledger.generator import BANDS, BASE_TARIFF, generate
 from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
 from topup_ledger.known import read_known

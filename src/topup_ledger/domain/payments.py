@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
 from datetime import date
 
 from .calendar import Period, financial_year_of, parse_year
@@ -45,26 +44,29 @@ class PaidSoFar:
 
 
 def still_settled(last_run: Period, periods: Iterable[Period],
-                  terms_changed: Iterable[str]) -> Period | None:
-    """The last period known to be paid exactly as due, for a plan none of whose own facts
-    was recorded since the last run (which paid every period up to ``last_run`` as due).
+                  changed_from: date | None) -> Period | None:
+    """The last period still known to be paid exactly as due, given that the last run paid
+    every period up to ``last_run`` as due and that nothing recorded since can change the
+    plan's states or prices before ``changed_from`` (None: nothing changed).
 
-    A rate or tariff recorded since for financial year Y changes the exact amounts of the
-    periods overlapping Y and, by cumulative rounding, the later periods of their academic
-    years; periods that end before Y starts keep their due. So the settled periods end at
-    the last one before the earliest year whose terms changed (None if none is left).
-    ``terms_changed`` lists those years ("2026-27"); a change to a school or a calendar is
-    not a rate or tariff and unsettles everything (pass no ``last_run`` then).
+    A period's due depends only on the days of its academic year up to its end (rounding is
+    cumulative within the year), so the periods ending by ``changed_from`` keep theirs:
+    e.g. a new financial year's rates (``changed_from`` its 1 April) unsettle no period
+    already paid, and a band change backdated into this term unsettles only this term.
     """
-    first_changed = min((date(parse_year(year), 4, 1) for year in terms_changed), default=None)
     settled = None
     for period in periods:
         if period.start > last_run.start:
             break
-        if first_changed is not None and period.end_exclusive > first_changed:
+        if changed_from is not None and period.end_exclusive > changed_from:
             break
         settled = period
     return settled
+
+
+def first_day_of_year(financial_year: str) -> date:
+    """'2026-27' → 1 April 2026: a rate or tariff for the year prices days from then."""
+    return date(parse_year(financial_year), 4, 1)
 
 
 def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:
