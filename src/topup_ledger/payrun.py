@@ -19,7 +19,13 @@ from .audit.chain import digest
 from .domain import events as ev
 from .domain.calendar import ONE_DAY, Calendar, Period, with_default_terms
 from .domain.errors import MissingTerms, RuleError
-from .domain.payments import cushion_lines, first_day_of_year, plan_lines, still_settled
+from .domain.payments import (
+    cushion_lines,
+    first_day_of_year,
+    open_window,
+    plan_lines,
+    still_settled,
+)
 from .domain.plan import Plan, first_changed_day, issue_date
 from .io.payment_files import write_run_files
 from .known import Known, read_known
@@ -133,15 +139,19 @@ def compute_run(known: Known, period_id: str, window: Window | None = None
     by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
     missing: list[str] = []
     gaps = calendar_gaps(periods)
+    windows: dict[str | None, tuple[tuple[Period, ...], frozenset[str]]] = {}
     for ref, facts in known.plan_facts.items():
         settled = window.settled.get(ref)
         if settled is not None and settled.start >= run_period.start:
             continue  # paid as due up to this period, and nothing since changes that
         plan = Plan(facts)
         missing.extend(uncovered(plan, periods, gaps))
+        key = settled.id if settled else None
+        if key not in windows:
+            windows[key] = open_window(periods, settled)
         try:
             lines = plan_lines(plan, periods, run_period, known.terms, known.paid[plan.ref],
-                               known.terms.sources, known.positions, settled)
+                               known.terms.sources, known.positions, settled, windows[key])
         except MissingTerms as gap:
             missing.extend(gap.missing)
             continue

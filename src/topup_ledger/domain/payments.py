@@ -106,7 +106,9 @@ def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Per
 def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms: Terms,
                paid: PaidSoFar, term_sources: Mapping[str, list[tuple[int, str]]],
                positions: Mapping[str, int],
-               settled: Period | None = None) -> list[tuple[str, PaymentLine]]:
+               settled: Period | None = None,
+               window: tuple[tuple[Period, ...], frozenset[str]] | None = None,
+               ) -> list[tuple[str, PaymentLine]]:
     """The lines that bring the plan's paid up to its due, as (school, line) pairs.
 
     ``positions`` gives the ledger position of each of the plan's events and
@@ -114,14 +116,12 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
     that each line can name the events recorded since the period was last paid.
     ``settled`` is the last period known to be paid exactly as due (nothing that bears on
     the plan was recorded since a run covered it): periods up to it are not looked at again,
-    except to carry the year's cumulative rounding.
+    except to carry the year's cumulative rounding. ``window`` is ``open_window(periods,
+    settled)`` if the caller has already worked it out (a run asks the same for every plan).
     """
-    periods = list(periods)
-    open_ids = {p.id for p in periods if settled is None or p.start > settled.start}
+    periods, open_ids = window or open_window(periods, settled)
     if not open_ids:
         return []
-    open_years = {p.year for p in periods if p.id in open_ids}
-    periods = [p for p in periods if p.year in open_years]
     due = dues(plan, periods, terms)
     paid_in: dict[str, dict[tuple[str, str], int]] = {}
     for (period_id, school, component), amount in paid.amounts.items():
@@ -160,6 +160,16 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
                 component=component,
             )))
     return lines
+
+
+def open_window(periods: Iterable[Period], settled: Period | None
+                ) -> tuple[tuple[Period, ...], frozenset[str]]:
+    """The periods after ``settled`` (open), and every period of their academic years (their
+    dues carry the year's cumulative rounding)."""
+    periods = tuple(periods)
+    open_ids = frozenset(p.id for p in periods if settled is None or p.start > settled.start)
+    open_years = {p.year for p in periods if p.id in open_ids}
+    return tuple(p for p in periods if p.year in open_years), open_ids
 
 
 def reason(kind: str, component: str, period: Period, here: list[Stretch], due: int,
