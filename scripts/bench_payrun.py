@@ -37,7 +37,7 @@ from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
 from topup_ledger.known import read_known
 from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import compute_run, record_run
+from topup_ledger.payrun import compute_run, record_run, window_for
 from topup_ledger.store import EventStore, is_postgres
 
 
@@ -50,12 +50,12 @@ def raw_read_seconds(store: EventStore) -> float:
         env = store.app.env  # type: ignore[attr-defined]
         schema = env.get("POSTGRES_SCHEMA", "public")
         with psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
-                             port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"]) as conn:
-            with conn.cursor(name="raw") as cur:
-                cur.itersize = 5000
-                cur.execute(f'SELECT state FROM "{schema}".topup_events ORDER BY notification_id')
-                for (state,) in cur:
-                    orjson.loads(state)
+                             port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"]) as conn, \
+                conn.cursor(name="raw") as cur:
+            cur.itersize = 5000
+            cur.execute(f'SELECT state FROM "{schema}".topup_events ORDER BY notification_id')
+            for (state,) in cur:
+                orjson.loads(state)
     else:
         with sqlite3.connect(store.location) as conn:
             for (state,) in conn.execute("SELECT state FROM stored_events ORDER BY rowid"):
@@ -70,9 +70,11 @@ def timed_run(ledger: Ledger, period: str, profile: cProfile.Profile | None = No
     if profile:
         profile.enable()
     t0 = time.perf_counter()
-    known = read_known(ledger.store)
+    known = read_known(ledger.store, payments=False)
+    window = window_for(known, period)
+    known.read_payments(ledger.store, window.needed_runs(known))
     t1 = time.perf_counter()
-    sequence, by_school = compute_run(known, period)
+    sequence, by_school = compute_run(known, period, window)
     t2 = time.perf_counter()
     result = record_run(ledger, known, period, sequence, by_school)
     t3 = time.perf_counter()
