@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from .calendar import Period, financial_year_of, parse_year
+from .calendar import Period, parse_year
 from .cushion import Cushion, cushion_exact
 from .entitlement import PROTECTION, Stretch, dues, round_cumulatively, stretches
 from .events import PaymentLine
 from .money import pounds
 from .plan import Plan
-from .rules import Terms
+from .rules import Terms, financial_year_on
 
 REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = (
     "regular", "arrears", "clawback", "protection", "cushion")
@@ -191,7 +191,7 @@ def caused_by(plan: Plan, period: Period, here: list[Stretch], last_paid_at: int
               positions: Mapping[str, int]) -> tuple[str, ...]:
     """The events behind a line: for a first payment, those that set the plan's state in the
     period; after an earlier payment, those recorded since it that bear on the period."""
-    years = {financial_year_of(s.start) for s in here} or {financial_year_of(period.start)}
+    years = {financial_year_on(s.start) for s in here} or {financial_year_on(period.start)}
     if last_paid_at is None:
         because = dict.fromkeys(s.because for s in here) or [plan.facts[0].id]
         return tuple(dict.fromkeys(i for b in because for i in plan.with_corrections(b)))

@@ -21,8 +21,9 @@ from .calendar import financial_year_of
 from .errors import MissingTerms, RuleError
 from .plan import PlanState
 
-# Cached: a run asks for the year of the same few hundred days again and again.
-_financial_year_of = lru_cache(maxsize=4096)(financial_year_of)
+# financial_year_of, remembered: a run asks for the year of the same few hundred days
+# again and again.
+financial_year_on = lru_cache(maxsize=4096)(financial_year_of)
 
 # Special schools and specialist units get £10,000 place funding instead; only mainstream
 # schools meet the notional threshold themselves (DESIGN §1).
@@ -90,7 +91,7 @@ class Terms:
             raise RuleError("band", f"band {band} has no tariff for financial year {year}")
 
     def annual_amount(self, state: PlanState, day: date) -> Annual:
-        year = _financial_year_of(day)
+        year = financial_year_on(day)
         added = self.schools.get(state.school)
         # The school prices a plan only through its setting (or by being unknown).
         key = (added.setting if added else state.school, state.basis, state.band, state.hours,
