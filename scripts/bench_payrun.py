@@ -159,6 +159,19 @@ def main() -> None:
         print(f"imports took {imported:.1f} s in all; {store.max_position()} events at the end "
               f"(day {date.today()})")
         store.close()
+        if args.backend == "postgres":
+            drop_schema(store)
+
+
+def drop_schema(store: EventStore) -> None:
+    """The bench's own schema goes when it is done (the server is shared with the tests)."""
+    import psycopg
+
+    env = store.app.env  # type: ignore[attr-defined]
+    with psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+                         port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+                         autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{env["POSTGRES_SCHEMA"]}" CASCADE')
 
 
 if __name__ == "__main__":
