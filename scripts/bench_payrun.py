@@ -39,7 +39,7 @@ from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
 from topup_ledger.known import read_known
 from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import compute_run, record_run, window_for
+from topup_ledger.payrun import compute_run, cycle_collection_paused, record_run, window_for
 from topup_ledger.store import EventStore, is_postgres
 
 
@@ -73,11 +73,12 @@ def timed_run(ledger: Ledger, period: str, profile: cProfile.Profile | None = No
         profile.enable()
     cpu = time.process_time()
     t0 = time.perf_counter()
-    known = read_known(ledger.store, payments=False)
-    window = window_for(known, period)
-    known.read_payments(ledger.store, window.needed_runs(known))
-    t1 = time.perf_counter()
-    sequence, by_school = compute_run(known, period, window)
+    with cycle_collection_paused():
+        known = read_known(ledger.store, payments=False)
+        window = window_for(known, period)
+        known.read_payments(ledger.store, window.needed_runs(known))
+        t1 = time.perf_counter()
+        sequence, by_school = compute_run(known, period, window)
     t2 = time.perf_counter()
     result = record_run(ledger, known, period, sequence, by_school)
     t3 = time.perf_counter()
