@@ -12,7 +12,8 @@ them, beside a plain SELECT + JSON decode of every stored event (the floor any r
 through). Then the worst case: a revision of the current financial year's tariff (every
 plan on a band is unsettled) and its supplementary run, and a repeat run with nothing new.
 
-``--backend postgres`` uses TOPUP_TEST_POSTGRES_URL (a fresh schema). ``--profile FILE``
+``--backend postgres`` uses TOPUP_TEST_POSTGRES_URL (a fresh schema, dropped at the end).
+For a national estimate run it larger (``--plans 80000 --schools 2750``) and scale up. ``--profile FILE``
 writes cProfile statistics of the last timed run. ``cpu s`` is this process's CPU time for
 the run: on a shared machine it moves less than the wall-clock figures. Figures, not
 assertions.
