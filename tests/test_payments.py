@@ -423,7 +423,7 @@ def test_a_run_worked_out_before_another_was_recorded_conflicts_and_records_noth
         stale = read_known(other.store)  # the second run has read the ledger …
         pay(ledger, AUTUMN)  # … when the first records
         after_first = events(ledger)
-        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None: stale)
+        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None, **_: stale)
         with pytest.raises(ConflictError):
             pay(other, AUTUMN)
         with pytest.raises(ConflictError):
@@ -444,7 +444,7 @@ def test_two_runs_that_both_pass_the_check_collide_in_the_store(
         stale = read_known(other.store)
         pay(ledger, AUTUMN)
         after_first = events(ledger)
-        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None: stale)
+        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None, **_: stale)
         monkeypatch.setattr(other.store, "version", lambda name: 0)  # as read before the first
         with pytest.raises(ConflictError):
             pay(other, AUTUMN)
@@ -462,8 +462,8 @@ def test_two_runs_in_threads_at_once_pay_once(
     both_read = threading.Barrier(2)
     real_read = payrun.read_known
 
-    def read_then_wait(store: EventStore, upto: int | None = None) -> Known:
-        known = real_read(store, upto)
+    def read_then_wait(store: EventStore, upto: int | None = None, **how: bool) -> Known:
+        known = real_read(store, upto, **how)
         both_read.wait(timeout=30)  # neither records before both have worked out the run
         return known
 

@@ -6,20 +6,26 @@ calendars, every plan's facts, what each plan has been paid and the runs made so
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import defaultdict
+from collections.abc import Container
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from .audit.chain import GENESIS, envelope_of, next_link, plain_state
+import orjson
+
+from .audit.chain import GENESIS, encode, envelope_fields, envelope_of, plain_state
 from .domain import events as ev
 from .domain.calendar import Calendar, Period, with_default_terms
+from .domain.codec import fact_from_data
 from .domain.cushion import Cushion
 from .domain.payments import PaidSoFar
 from .domain.plan import Plan, RecordedFact
 from .domain.rules import Terms
 from .ledger import periods_of
-from .store import EventStore, Recorded
+from .store import EventStore, Recorded, StoreError, event_id
 from .upcasting import upcast
 
 
@@ -36,8 +42,14 @@ class Known:
     runs: list[tuple[int, Recorded]] = field(default_factory=list)
     seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
     head: bytes = GENESIS
-    # the position of the latest fact that can change any plan's due: a school, calendar,
-    # rate or tariff; plans' own facts are tracked per plan
+    # read_known(..., payments=False) left the payments to ``read_payments``: the first
+    # position of each run's payments
+    unread_payments: bool = False
+    run_starts: dict[str, int] = field(default_factory=dict)
+    # the position of the latest fact that can change any plan's due in any year: a school
+    # or a calendar. Rates and tariffs change only their financial year's periods, so they
+    # are told apart by ``terms.sources``; plans' own facts are tracked per plan; a cushion
+    # is a line of its own, worked out afresh by every run.
     reference_changed_at: int = 0
 
     def apply(self, position: int, recorded: Recorded) -> None:
@@ -57,7 +69,6 @@ class Known:
             # A later cushion for a school replaces the earlier one, as tariffs do.
             self.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
                                                  fact.share_percent, recorded.id)
-            self.reference_changed_at = position
         elif isinstance(fact, ev.CalendarSet):
             self.calendars[fact.year] = periods_of(fact)
             self.reference_changed_at = position
@@ -67,7 +78,8 @@ class Known:
             self.positions[recorded.id] = position
         else:
             self.terms.apply(fact, recorded.id, position)
-            self.reference_changed_at = position
+            if isinstance(fact, ev.SchoolAdded):
+                self.reference_changed_at = position
 
     def add_payment(self, position: int, state: dict[str, Any]) -> None:
         data = upcast(ev.SchoolPaid.TYPE, state["v"], state["data"])
@@ -75,7 +87,27 @@ class Known:
         for line in data["lines"]:
             paid = self.paid[line["plan"]] if line["plan"] else self.cushion_paid[school]
             paid.add(line["for_period"], school, line["component"], line["amount"], position)
-        self.position = position
+        self.position = max(self.position, position)
+
+    def read_payments(self, store: EventStore, periods: Container[str]) -> None:
+        """Fold the payments of the runs for ``periods`` that ``read_known(...,
+        payments=False)`` passed over (up to the position it read to), a page at a time.
+
+        A run's lines are for its own period and earlier ones, so a payment run only needs
+        the runs for the periods it will look at again and later ones: on a mature ledger
+        that is a small part of its payments, which are most of its bytes."""
+        if not self.unread_payments:
+            return
+        self.unread_payments = False
+        wanted = {f"run:{r.fact.run_id}" for _, r in self.runs  # type: ignore[attr-defined]
+                  if r.fact.period in periods}  # type: ignore[attr-defined]
+        starts = [self.run_starts[stream] for stream in wanted if stream in self.run_starts]
+        if not starts:  # no run wanted, or none that paid anything
+            return
+        for n in store.notifications(after=min(starts) - 1, upto=self.position,
+                                     types=(ev.SchoolPaid.TYPE,)):
+            if n.originator_id in wanted:
+                self.add_payment(n.id, orjson.loads(plain_state(store, n.state)))
 
     def plans(self) -> list[Plan]:
         return [Plan(facts) for facts in self.plan_facts.values()]
@@ -90,20 +122,57 @@ class Known:
                 if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.period == period_id]
 
 
-def read_known(store: EventStore, upto: int | None = None) -> Known:
-    """Fold every event up to ``upto`` (all if None), keeping the chain head as it goes."""
-    known = Known()
+def read_known(store: EventStore, upto: int | None = None, *, payments: bool = True) -> Known:
+    """Fold every event up to ``upto`` (all if None), keeping the chain head as it goes.
+
+    With ``payments=False`` the runs' payments are chained but not folded: call
+    ``Known.read_payments`` for the periods that need them."""
+    known = Known(unread_payments=not payments)
     head = GENESIS
     for n in store.notifications(upto=upto):
         payload = plain_state(store, n.state)
-        envelope = envelope_of(payload)
-        head = next_link(head, n.id, str(n.originator_id), n.originator_version, n.topic, payload,
-                         envelope, parsed=True)
+        stream = str(n.originator_id)
         if n.topic == ev.SchoolPaid.TYPE:
-            # Payments are most of a mature ledger: fold their lines straight from the
-            # stored data instead of building an object per line.
-            known.add_payment(n.id, envelope)  # type: ignore[arg-type]
+            fields = None if payments else payment_chain_fields(payload)
+            if fields is None:
+                envelope = envelope_of(payload)
+                fields = envelope_fields(envelope)
+                # Payments are most of a mature ledger: fold their lines straight from the
+                # stored data instead of building an object per line.
+                if payments:
+                    known.add_payment(n.id, envelope)  # type: ignore[arg-type]
+            known.run_starts.setdefault(stream, n.id)
+            known.position = n.id
         else:
-            known.apply(n.id, store.mapper.to_domain_event(n))
+            envelope = envelope_of(payload)
+            fields = envelope_fields(envelope)
+            known.apply(n.id, recorded_from(n.topic, stream, n.originator_version, envelope))
+        sha = hashlib.sha256(head)
+        sha.update(encode(n.id, stream, n.originator_version, n.topic, *fields, payload))
+        head = sha.digest()
     known.head = head
     return known
+
+
+def recorded_from(topic: str, stream: str, version: int, envelope: dict[str, Any] | None) -> Recorded:
+    """The stored event as ``store.mapper.to_domain_event`` gives it, from the state already
+    decoded for the chain (decoding it twice was a third of reading the ledger)."""
+    if envelope is None:
+        raise StoreError(f"the stored state of {event_id(stream, version)} is not a JSON object")
+    data = upcast(topic, envelope["v"], envelope["data"])
+    return Recorded(stream, version, datetime.fromisoformat(envelope["at"]),
+                    fact_from_data(topic, data))
+
+
+# How FactMapper writes a payment's state: {"v":1,"at":"<ISO time>","data":{...}}.
+_PAYMENT_STATE = re.compile(rb'\{"v":([1-9][0-9]{0,8}),"at":"([^"\\]*)","data":\{')
+
+
+def payment_chain_fields(payload: bytes) -> tuple[str, str, str] | None:
+    """``envelope_fields(envelope_of(payload))`` for a payment's state as the mapper writes
+    it, read from its opening bytes without decoding its lines; None for anything else (the
+    caller then decodes it in full). A payment has no effective date."""
+    match = _PAYMENT_STATE.match(payload)
+    if match is None or not payload.endswith(b"}}") or b'"effective"' in payload:
+        return None
+    return match.group(1).decode(), match.group(2).decode(), ""

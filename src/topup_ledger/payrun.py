@@ -9,18 +9,27 @@ event per school holding its lines. Nothing is recorded if anything it needs is 
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from .audit.chain import digest
 from .domain import events as ev
-from .domain.calendar import ONE_DAY, Period, with_default_terms
+from .domain.calendar import ONE_DAY, Calendar, Period, with_default_terms
 from .domain.errors import MissingTerms, RuleError
-from .domain.payments import cushion_lines, plan_lines
-from .domain.plan import Plan
+from .domain.payments import (
+    cushion_lines,
+    first_day_of_year,
+    open_window,
+    plan_lines,
+    still_settled,
+)
+from .domain.plan import Plan, first_changed_day, issue_date
 from .io.payment_files import write_run_files
 from .known import Known, read_known
 from .ledger import Ledger
@@ -54,35 +63,98 @@ def run_id_for(period_id: str, sequence: int) -> str:
     return f"{period_id.replace('/', '-')}-r{sequence}"
 
 
-def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
-    """The lines a run for ``period_id`` would pay now, by school; records nothing."""
+@dataclass
+class Window:
+    """What a run for a period looks at: its calendar, and for each plan the last period
+    known to be paid as due (the ``settled`` rule of ``domain.payments.plan_lines``)."""
+
+    calendar: Calendar
+    run_period: Period
+    periods: tuple[Period, ...]
+    settled: dict[str, Period | None]  # by plan stream
+    new: set[str] = field(default_factory=set)  # plan streams issued since the last run
+
+    def needed_runs(self, known: Known) -> set[str]:
+        """The periods of the runs whose payments this run compares with due: a run pays
+        its own and earlier periods, so the runs for periods up to the earliest that every
+        plan has settled hold nothing this run looks at. A plan issued since the last run
+        was never paid; a cushion compares every period, so it needs every run."""
+        runs = {r.fact.period for _, r in known.runs}  # type: ignore[attr-defined]
+        settled = [self.settled.get(ref) for ref in known.plan_facts if ref not in self.new]
+        if known.cushions or None in settled:
+            return runs
+        if not settled:
+            return set()
+        earliest = min(settled, key=lambda p: p.start)  # type: ignore[union-attr]
+        done = {p.id for p in self.calendar.periods if p.start <= earliest.start}
+        return runs - done
+
+
+def window_for(known: Known, period_id: str) -> Window:
+    """The calendar up to ``period_id`` and what each plan has settled since the last run."""
     year = period_id.split("/", 1)[0]
     try:
         start = int(year[:4])
     except ValueError:
         raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn") from None
-    plans = known.plans()
     last = date(start + 1, 8, 31)
     # From the earliest start as corrected (a correction may move an issue date earlier).
-    calendar = with_default_terms(known.calendars, min([*(p.start for p in plans), last]), last)
+    starts = [issue_date(facts) for facts in known.plan_facts.values()]
+    calendar = with_default_terms(known.calendars, min([*starts, last]), last)
     run_period = calendar.period(period_id)
-    periods = calendar.up_to(run_period)
+    window = Window(calendar, run_period, calendar.up_to(run_period), {})
+    last_run = known.runs[-1] if known.runs else None
+    if last_run is None or known.reference_changed_at > last_run[0]:
+        return window
+    last_position, last_period = last_run[0], last_run[1].fact.period  # type: ignore[attr-defined]
+    # A run for a later year than this one's calendar reaches settles nothing here.
+    if not any(p.id == last_period for p in calendar.periods):
+        return window
+    paid_up_to = calendar.period(last_period)
+    years = [year for year, sources in known.terms.sources.items()
+             if sources and sources[-1][0] > last_position]
+    terms_from = min(map(first_day_of_year, years), default=None)
+    unchanged = still_settled(paid_up_to, calendar.periods, terms_from)
+    for ref, facts in known.plan_facts.items():
+        if facts[-1].position <= last_position:
+            window.settled[ref] = unchanged
+            continue
+        # Facts recorded since the last run: only the days from the first one whose state
+        # they change are unsettled.
+        known_then = [f for f in facts if f.position <= last_position]
+        if not known_then:  # issued since the last run: nothing of it was paid then
+            window.new.add(ref)
+            continue
+        changed = first_changed_day(Plan(known_then).segments, Plan(facts).segments)
+        changed_from = min((d for d in (changed, terms_from) if d is not None), default=None)
+        window.settled[ref] = still_settled(paid_up_to, calendar.periods, changed_from)
+    return window
+
+
+def compute_run(known: Known, period_id: str, window: Window | None = None
+                ) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
+    """The lines a run for ``period_id`` would pay now, by school; records nothing.
+
+    ``known`` must hold the payments of ``window.needed_runs`` (``read_known`` reads them
+    all unless asked not to)."""
+    window = window or window_for(known, period_id)
+    run_period, periods = window.run_period, window.periods
     by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
     missing: list[str] = []
-    last_run = known.runs[-1] if known.runs else None
-    settled_by_last_run: Period | None = None
-    if last_run is not None and known.reference_changed_at <= last_run[0]:
-        last_period = last_run[1].fact.period  # type: ignore[attr-defined]
-        # A run for a later year than this one's calendar reaches settles nothing here.
-        if any(p.id == last_period for p in calendar.periods):
-            settled_by_last_run = calendar.period(last_period)
-    for plan in plans:
-        missing.extend(uncovered(plan, periods))
-        changed_since = plan.facts[-1].position > last_run[0] if last_run else True
-        settled = None if changed_since else settled_by_last_run
+    gaps = calendar_gaps(periods)
+    windows: dict[str | None, tuple[tuple[Period, ...], frozenset[str]]] = {}
+    for ref, facts in known.plan_facts.items():
+        settled = window.settled.get(ref)
+        if settled is not None and settled.start >= run_period.start:
+            continue  # paid as due up to this period, and nothing since changes that
+        plan = Plan(facts)
+        missing.extend(uncovered(plan, periods, gaps))
+        key = settled.id if settled else None
+        if key not in windows:
+            windows[key] = open_window(periods, settled)
         try:
             lines = plan_lines(plan, periods, run_period, known.terms, known.paid[plan.ref],
-                               known.terms.sources, known.positions, settled)
+                               known.terms.sources, known.positions, settled, windows[key])
         except MissingTerms as gap:
             missing.extend(gap.missing)
             continue
@@ -101,18 +173,25 @@ def compute_run(known: Known, period_id: str) -> tuple[int, dict[str, list[ev.Pa
     return len(known.runs_for(period_id)) + 1, {s: ls for s, ls in by_school.items() if ls}
 
 
-def uncovered(plan: Plan, periods: tuple[Period, ...]) -> list[str]:
+def calendar_gaps(periods: tuple[Period, ...]) -> list[tuple[date, date]]:
+    """The days between consecutive periods that no period covers ([start, end))."""
+    return [(a.end_exclusive, b.start) for a, b in itertools.pairwise(periods)
+            if a.end_exclusive < b.start]
+
+
+def uncovered(plan: Plan, periods: tuple[Period, ...],
+              gaps: list[tuple[date, date]] | None = None) -> list[str]:
     """Days up to the end of ``periods`` on which the plan is funded but that no period of
     the calendar covers (e.g. a recorded calendar dropped a default year): the run cannot pay
-    them, so it must refuse rather than leave them unpaid."""
+    them, so it must refuse rather than leave them unpaid. ``gaps`` are the calendar's own
+    (``calendar_gaps``), if already worked out."""
     if not plan.segments or not periods:
         return []
     funded_from = plan.segments[0].start
     funded_to = plan.segments[-1].end_exclusive or periods[-1].end_exclusive
-    gaps = [(funded_from, periods[0].start)]
-    gaps += [(a.end_exclusive, b.start) for a, b in itertools.pairwise(periods)]
+    between = calendar_gaps(periods) if gaps is None else gaps
     missing = []
-    for gap_start, gap_end in gaps:
+    for gap_start, gap_end in [(funded_from, periods[0].start), *between]:
         first, end = max(gap_start, funded_from), min(gap_end, funded_to)
         if first < end:
             missing.append(f"no payment period in the calendar covers {first} to "
@@ -122,9 +201,33 @@ def uncovered(plan: Plan, periods: tuple[Period, ...]) -> list[str]:
 
 def pay(ledger: Ledger, period_id: str) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
+    with cycle_collection_paused():
+        known = read_known(ledger.store, payments=False)
+        window = window_for(known, period_id)
+        known.read_payments(ledger.store, window.needed_runs(known))
+        sequence, by_school = compute_run(known, period_id, window)
+    return record_run(ledger, known, period_id, sequence, by_school)
+
+
+@contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Reading a ledger builds millions of small objects and no reference cycles, so the
+    cyclic garbage collector only rescans them again and again (a sixth of a national run):
+    pause it while the run is worked out, as it was before if it was already off."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
+               by_school: dict[str, list[ev.PaymentLine]]) -> RunResult:
+    """Record the lines ``compute_run`` worked out from ``known``, atomically with their seal;
+    a supplementary run with nothing to pay records nothing."""
     store = ledger.store
-    known = read_known(store)
-    sequence, by_school = compute_run(known, period_id)
     seal = digest(known.head, known.position)
     run_id = run_id_for(period_id, sequence)
     if sequence > 1 and not by_school:

@@ -15,12 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
-from functools import lru_cache
+from math import gcd
 from typing import TypeVar
 
 from .calendar import Period, financial_year_starts
 from .errors import MissingTerms
-from .money import Pence, round_half_up
+from .money import Pence, round_half_up_parts
 from .plan import Plan
 from .rules import Annual, Terms
 
@@ -57,14 +57,16 @@ class Stretch:
                 (self.school, PROTECTION): portion(self.annual.protection, share, days, period_days)}
 
 
-@lru_cache(maxsize=1 << 16)
 def portion(annual: Fraction, share: Fraction, days: int, period_days: int) -> Fraction:
     """annual amount × period share × days in stretch ÷ days in period, exactly.
 
-    Cached because a county's plans share a handful of rates and stretch lengths, and exact
-    fraction arithmetic is the cost of a payment run.
+    One Fraction built from the integer parts (one reduction) rather than three Fraction
+    operations: exact fraction arithmetic is the cost of a payment run.
     """
-    return annual * share * days / period_days
+    if not annual:
+        return Fraction(0)
+    return Fraction(annual.numerator * share.numerator * days,
+                    annual.denominator * share.denominator * period_days)
 
 
 def stretches(plan: Plan, period: Period, terms: Terms) -> list[Stretch]:
@@ -76,20 +78,75 @@ def stretches(plan: Plan, period: Period, terms: Terms) -> list[Stretch]:
         end = period.end_exclusive if segment.end_exclusive is None else min(
             segment.end_exclusive, period.end_exclusive)
         state = segment.state
-        cuts = {start, end, *financial_year_starts(start, end)}
-        if state.protect_until is not None and start < state.protect_until + timedelta(1) < end:
-            cuts.add(state.protect_until + timedelta(1))
-        ordered = sorted(cuts)
-        for a, b in itertools.pairwise(ordered):
-            gaps = terms.missing_for(state, a)
-            if gaps:
-                missing.extend(gaps)
+        for a, b in pricing_cuts(start, end, state.protect_until):
+            try:
+                annual = terms.annual_amount(state, a)
+            except MissingTerms as gap:
+                missing.extend(gap.missing)
                 continue
             found.append(Stretch(period, a, b, state.school, state.basis, state.band_or_hours,
-                                 terms.annual_amount(state, a), state.because, state.prior_annual))
+                                 annual, state.because, state.prior_annual))
     if missing:
         raise MissingTerms([f"{m} (plan {plan.ref}, {period.id})" for m in missing])
     return found
+
+
+def pricing_cuts(start: date, end: date, protect_until: date | None) -> list[tuple[date, date]]:
+    """[start, end) split where the annual amount may change: each 1 April (a new financial
+    year's rates) and the day after protection ends."""
+    cuts = {start, end, *financial_year_starts(start, end)}
+    if protect_until is not None and start < protect_until + timedelta(1) < end:
+        cuts.add(protect_until + timedelta(1))
+    if len(cuts) == 2:
+        return [(start, end)]
+    return list(itertools.pairwise(sorted(cuts)))
+
+
+def exact_amounts(plan: Plan, period: Period, terms: Terms) -> dict[DueKey, Fraction]:
+    """``exact_due(stretches(plan, period, terms))``, remembered in ``terms`` by everything
+    it depends on besides the terms (see ``shape``). Raises MissingTerms as ``stretches``."""
+    shaped = shape(plan, period.start, period.end_exclusive, terms)
+    if shaped is None:
+        return exact_due(stretches(plan, period, terms))  # raises, naming the school
+    parts, schools = shaped
+    key = ("exact", period_key(period), parts)
+    cached = terms.priced.get(key)
+    if cached is None:
+        amounts = exact_due(stretches(plan, period, terms))
+        cached = terms.priced[key] = tuple(
+            (schools.index(school), component, amount)
+            for (school, component), amount in amounts.items())
+    return {(schools[i], component): amount for i, component, amount in cached}
+
+
+def shape(plan: Plan, start: date, end_exclusive: date, terms: Terms
+          ) -> tuple[tuple[tuple[object, ...], ...], list[str]] | None:
+    """What a plan's due on the days [start, end_exclusive) depends on besides the terms:
+    its states there, clipped to those days, with each school replaced by its place in the
+    list returned and its setting (which is what prices it). A county's plans share a
+    handful of settings, bands, hours and dates, so most plans' periods are priced once per
+    run and remembered by this. None if a school is not in the ledger."""
+    schools: list[str] = []
+    parts: list[tuple[object, ...]] = []
+    for segment in plan.segments_between(start, end_exclusive):
+        state = segment.state
+        added = terms.schools.get(state.school)
+        if added is None:
+            return None
+        if state.school not in schools:
+            schools.append(state.school)
+        end = segment.end_exclusive
+        parts.append((segment.start if segment.start > start else start,
+                      end_exclusive if end is None or end > end_exclusive else end,
+                      schools.index(state.school), added.setting, state.basis, state.hours,
+                      state.band, state.prior_annual, state.protect_until))
+    return tuple(parts), schools
+
+
+def period_key(period: Period) -> tuple[object, ...]:
+    """A period by its content: a recorded calendar may give an id other days or shares."""
+    return (period.id, period.start, period.end, period.share.numerator,
+            period.share.denominator)
 
 
 def exact_due(found: Iterable[Stretch]) -> dict[DueKey, Fraction]:
@@ -108,7 +165,10 @@ def round_cumulatively(
     the rounded total so far less the rounded total before it. Only amounts that are not
     zero after rounding appear."""
     result: dict[str, dict[K, Pence]] = {}
-    cumulative: dict[K, Fraction] = {}
+    # The running totals are kept as integer numerator and denominator, added and rounded
+    # with integer arithmetic: exactly what Fraction would do, without its overhead on
+    # every due of every plan.
+    cumulative: dict[K, tuple[int, int]] = {}
     rounded: dict[K, Pence] = {}
     year = None
     for period, exact in by_period:
@@ -116,14 +176,29 @@ def round_cumulatively(
             year, cumulative, rounded = period.year, {}, {}
         period_due: dict[K, Pence] = {}
         for key, amount in exact.items():
-            cumulative[key] = cumulative.get(key, Fraction(0)) + amount
-            now = round_half_up(cumulative[key])
-            if now != rounded.get(key, 0):
-                period_due[key] = now - rounded.get(key, 0)
+            n, d = amount.numerator, amount.denominator
+            before = cumulative.get(key)
+            if before is not None:
+                n, d = _add(before[0], before[1], n, d)
+            cumulative[key] = (n, d)
+            now = round_half_up_parts(n, d)
+            was = rounded.get(key, 0)
+            if now != was:
+                period_due[key] = now - was
             rounded[key] = now
         if period_due:
             result[period.id] = period_due
     return result
+
+
+def _add(n1: int, d1: int, n2: int, d2: int) -> tuple[int, int]:
+    """n1/d1 + n2/d2 in lowest terms (denominators positive)."""
+    if d1 == d2:
+        n, d = n1 + n2, d1
+    else:
+        n, d = n1 * d2 + n2 * d1, d1 * d2
+    g = gcd(n, d)
+    return (n // g, d // g) if g > 1 else (n, d)
 
 
 def dues(plan: Plan, periods: Iterable[Period], terms: Terms) -> dict[str, dict[DueKey, Pence]]:
@@ -133,7 +208,7 @@ def dues(plan: Plan, periods: Iterable[Period], terms: Terms) -> dict[str, dict[
     missing: list[str] = []
     for period in periods:
         try:
-            amounts = exact_due(stretches(plan, period, terms))
+            amounts = exact_amounts(plan, period, terms)
         except MissingTerms as gap:
             missing.extend(gap.missing)
             continue

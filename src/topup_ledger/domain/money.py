@@ -18,9 +18,13 @@ _AMOUNT = re.compile(r"^(-?)£?(\d{1,3}(?:,\d{3})+|\d+)((?:\.\d{1,2})?)$", re.AS
 
 def round_half_up(amount: Fraction) -> Pence:
     """Round an exact amount of pence to whole pence, halves away from zero."""
+    return round_half_up_parts(amount.numerator, amount.denominator)
+
+
+def round_half_up_parts(n: int, d: int) -> Pence:
+    """``round_half_up(Fraction(n, d))`` for a positive ``d``, from the parts themselves."""
     # Integer arithmetic on the fraction's parts: the same answer as adding a half and
     # flooring, without building more Fractions (rounding runs for every due).
-    n, d = amount.numerator, amount.denominator
     if n >= 0:
         return (2 * n + d) // (2 * d)
     return -((-2 * n + d) // (2 * d))

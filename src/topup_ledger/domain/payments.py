@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
-from .calendar import Period, financial_year_of
+from .calendar import Period, parse_year
 from .cushion import Cushion, cushion_exact
 from .entitlement import PROTECTION, Stretch, dues, round_cumulatively, stretches
 from .events import PaymentLine
 from .money import pounds
 from .plan import Plan
-from .rules import Terms
+from .rules import Terms, financial_year_on
 
 REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = (
     "regular", "arrears", "clawback", "protection", "cushion")
@@ -40,6 +41,32 @@ class PaidSoFar:
         key = (period_id, school, component)
         self.amounts[key] = self.amounts.get(key, 0) + amount
         self.last_paid_at[period_id] = max(self.last_paid_at.get(period_id, 0), position)
+
+
+def still_settled(last_run: Period, periods: Iterable[Period],
+                  changed_from: date | None) -> Period | None:
+    """The last period still known to be paid exactly as due, given that the last run paid
+    every period up to ``last_run`` as due and that nothing recorded since can change the
+    plan's states or prices before ``changed_from`` (None: nothing changed).
+
+    A period's due depends only on the days of its academic year up to its end (rounding is
+    cumulative within the year), so the periods ending by ``changed_from`` keep theirs:
+    e.g. a new financial year's rates (``changed_from`` its 1 April) unsettle no period
+    already paid, and a band change backdated into this term unsettles only this term.
+    """
+    settled = None
+    for period in periods:
+        if period.start > last_run.start:
+            break
+        if changed_from is not None and period.end_exclusive > changed_from:
+            break
+        settled = period
+    return settled
+
+
+def first_day_of_year(financial_year: str) -> date:
+    """'2026-27' → 1 April 2026: a rate or tariff for the year prices days from then."""
+    return date(parse_year(financial_year), 4, 1)
 
 
 def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:
@@ -79,7 +106,9 @@ def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Per
 def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms: Terms,
                paid: PaidSoFar, term_sources: Mapping[str, list[tuple[int, str]]],
                positions: Mapping[str, int],
-               settled: Period | None = None) -> list[tuple[str, PaymentLine]]:
+               settled: Period | None = None,
+               window: tuple[tuple[Period, ...], frozenset[str]] | None = None,
+               ) -> list[tuple[str, PaymentLine]]:
     """The lines that bring the plan's paid up to its due, as (school, line) pairs.
 
     ``positions`` gives the ledger position of each of the plan's events and
@@ -87,24 +116,27 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
     that each line can name the events recorded since the period was last paid.
     ``settled`` is the last period known to be paid exactly as due (nothing that bears on
     the plan was recorded since a run covered it): periods up to it are not looked at again,
-    except to carry the year's cumulative rounding.
+    except to carry the year's cumulative rounding. ``window`` is ``open_window(periods,
+    settled)`` if the caller has already worked it out (a run asks the same for every plan).
     """
-    periods = list(periods)
-    open_ids = {p.id for p in periods if settled is None or p.start > settled.start}
-    open_years = {p.year for p in periods if p.id in open_ids}
-    periods = [p for p in periods if p.year in open_years]
+    periods, open_ids = window or open_window(periods, settled)
+    if not open_ids:
+        return []
     due = dues(plan, periods, terms)
-    by_id = {p.id: p for p in periods}
+    paid_in: dict[str, dict[tuple[str, str], int]] = {}
+    for (period_id, school, component), amount in paid.amounts.items():
+        paid_in.setdefault(period_id, {})[(school, component)] = amount
     lines: list[tuple[str, PaymentLine]] = []
-    candidates = {*due, *(k[0] for k in paid.amounts)} & open_ids
-    for period_id in sorted(candidates, key=lambda i: by_id[i].start):
-        period = by_id[period_id]
-        owed = due.get(period_id, {})
-        keys = {*owed, *((s, c) for (p, s, c) in paid.amounts if p == period_id)}
+    for period in periods:
+        if period.id not in open_ids:
+            continue
+        owed = due.get(period.id, {})
+        already = paid_in.get(period.id, {})
+        if owed == already:
+            continue
         found: list[Stretch] | None = None
-        for school, component in sorted(keys):
-            amount = owed.get((school, component), 0) - paid.amounts.get(
-                (period_id, school, component), 0)
+        for school, component in sorted({*owed, *already}):
+            amount = owed.get((school, component), 0) - already.get((school, component), 0)
             if amount == 0:
                 continue
             if found is None:
@@ -115,19 +147,29 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
                 plan=plan.ref,
                 pupil=plan.issued.pupil,
                 kind=kind,
-                for_period=period_id,
+                for_period=period.id,
                 amount=amount,
                 basis="/".join(dict.fromkeys(s.basis for s in here)) or "none",
                 band_or_hours="→".join(dict.fromkeys(s.band_or_hours for s in here)) or "none",
                 days=sum(s.days for s in here),
                 reason=reason(kind, component, period, here,
                               owed.get((school, component), 0),
-                              paid.amounts.get((period_id, school, component), 0)),
-                caused_by=caused_by(plan, period, here, paid.last_paid_at.get(period_id),
+                              already.get((school, component), 0)),
+                caused_by=caused_by(plan, period, here, paid.last_paid_at.get(period.id),
                                     term_sources, positions),
                 component=component,
             )))
     return lines
+
+
+def open_window(periods: Iterable[Period], settled: Period | None
+                ) -> tuple[tuple[Period, ...], frozenset[str]]:
+    """The periods after ``settled`` (open), and every period of their academic years (their
+    dues carry the year's cumulative rounding)."""
+    periods = tuple(periods)
+    open_ids = frozenset(p.id for p in periods if settled is None or p.start > settled.start)
+    open_years = {p.year for p in periods if p.id in open_ids}
+    return tuple(p for p in periods if p.year in open_years), open_ids
 
 
 def reason(kind: str, component: str, period: Period, here: list[Stretch], due: int,
@@ -149,7 +191,7 @@ def caused_by(plan: Plan, period: Period, here: list[Stretch], last_paid_at: int
               positions: Mapping[str, int]) -> tuple[str, ...]:
     """The events behind a line: for a first payment, those that set the plan's state in the
     period; after an earlier payment, those recorded since it that bear on the period."""
-    years = {financial_year_of(s.start) for s in here} or {financial_year_of(period.start)}
+    years = {financial_year_on(s.start) for s in here} or {financial_year_on(period.start)}
     if last_paid_at is None:
         because = dict.fromkeys(s.because for s in here) or [plan.facts[0].id]
         return tuple(dict.fromkeys(i for b in because for i in plan.with_corrections(b)))

@@ -8,6 +8,7 @@ funds, on which basis (hours or band), with which protection, or that it is not 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -254,3 +255,30 @@ def _next_state(state: PlanState | None, fact: ev.Fact, event_id: str) -> PlanSt
     if isinstance(fact, ev.PlanCeased):
         return None
     raise TypeError(f"{fact.TYPE} is not a plan event")
+
+
+def first_changed_day(before: list[Segment], after: list[Segment]) -> date | None:
+    """The first day on which two timelines of a plan may differ (None if they agree on
+    every day): every day before it has the same state in both. Used to tell which
+    periods a newly recorded fact (a backdated change, a correction) can reach."""
+    for a, b in itertools.zip_longest(before, after):
+        if a == b:
+            continue
+        if a is None or b is None:
+            return (b or a).start  # type: ignore[union-attr]
+        if a.start != b.start or a.state != b.state:
+            return min(a.start, b.start)
+        # the same state from the same day, ending on different days (or one open-ended)
+        return min(d for d in (a.end_exclusive, b.end_exclusive) if d is not None)
+    return None
+
+
+def issue_date(facts: list[RecordedFact]) -> date:
+    """The plan's first effective date as corrected (``Plan(facts).start``) without folding
+    its timeline: the calendar of a run starts from the earliest one."""
+    issued = facts[0]
+    day: date = issued.fact.effective  # type: ignore[attr-defined]
+    for r in facts:
+        if isinstance(r.fact, ev.Corrected) and r.fact.corrects == issued.id and r.fact.effective:
+            day = r.fact.effective
+    return day
