@@ -209,7 +209,7 @@ class Staging:
 
     def commit(self) -> list[int]:
         """Record every staged fact in one atomic append; their ledger positions."""
-        return self.store.append(self.staged)
+        return self.store.append_many(self.staged)
 
 
 class StagedLedger(Ledger):
