@@ -263,8 +263,7 @@ class EventStore:
         rows = BulkEncoder(self.mapper).rows(batch)
         try:
             if is_postgres(self.location):
-                ids = self.recorder.insert_events([StoredEvent(*row) for row in rows])
-                positions = list(ids or ())
+                positions = self._insert_postgres(rows)
             else:
                 positions = self._insert_sqlite(rows)
         except IntegrityError:
@@ -289,6 +288,36 @@ class EventStore:
             cursor.execute(recorder.select_max_notification_id_statement)
             last = cursor.fetchone()[0]
         return list(range(last - len(rows) + 1, last + 1))
+
+    def _insert_postgres(self, rows: list[tuple[str, int, str, bytes]]) -> list[int]:
+        """One COPY in the recorder's own transaction, after the recorder's own table lock.
+
+        The library's recorder sends a batch as one array of a composite type, which
+        PostgreSQL took about twice as long to take in as plain INSERTs of the same rows;
+        COPY takes them several times faster. As the recorder does, the transaction first
+        locks the table against other writers (so positions are given in commit order) and
+        notifies its channel; under that lock the rows after the previous largest position
+        are exactly this batch's, in the order copied.
+        """
+        from psycopg import sql
+
+        recorder: Any = self.recorder
+        table = sql.SQL("{}.{}").format(sql.Identifier(recorder.datastore.schema),
+                                         sql.Identifier(recorder.events_table_name))
+        with recorder.datastore.transaction(commit=True) as cursor:
+            for statement in recorder.lock_table_statements:
+                cursor.execute(statement, prepare=True)
+            cursor.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(recorder.channel_name)))
+            cursor.execute(sql.SQL("SELECT COALESCE(MAX(notification_id), 0) AS last FROM {}")
+                           .format(table))
+            before = cursor.fetchone()["last"]
+            with cursor.copy(sql.SQL("COPY {} (originator_id, originator_version, topic, state) "
+                                     "FROM STDIN").format(table)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(sql.SQL("SELECT notification_id FROM {} WHERE notification_id > %s "
+                                   "ORDER BY notification_id").format(table), (before,))
+            return [found["notification_id"] for found in cursor.fetchall()]
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
