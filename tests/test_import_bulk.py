@@ -163,3 +163,44 @@ def test_every_kind_of_fact_is_encoded_as_the_mapper_encodes_it(tmp_path: Path) 
             (s.originator_id, s.originator_version, s.topic, s.state) for s in expected]
     finally:
         store.close()
+
+
+class ReversingCipher:
+    """A deterministic stand-in for the library's AES cipher: what matters here is that the
+    bulk path hands the cipher the same plaintext as the mapper, and stores what it returns."""
+
+    def __init__(self, environment: object) -> None:
+        pass
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        return b"sealed:" + plaintext[::-1]
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        assert ciphertext.startswith(b"sealed:")
+        return ciphertext[len(b"sealed:"):][::-1]
+
+
+def test_an_encrypted_ledger_gets_the_same_ciphertext_and_reads_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from topup_ledger import store as store_module
+
+    plain_environment = store_module.environment
+
+    def encrypted(location: str, *, create: bool = False) -> dict[str, str]:
+        return {**plain_environment(location, create=create),
+                "CIPHER_TOPIC": "test_import_bulk:ReversingCipher", "CIPHER_KEY": "k"}
+
+    monkeypatch.setattr(store_module, "environment", encrypted)
+    store = EventStore(str(tmp_path / "encrypted.sqlite"), create=True)
+    try:
+        assert store.mapper.cipher is not None
+        now = datetime(2026, 1, 5, 9, tzinfo=UTC)
+        batch = [Recorded(f"s:{i}", 1, now, fact) for i, fact in enumerate(SAMPLES)]
+        expected = [(s.originator_id, s.originator_version, s.topic, s.state)
+                    for s in map(store.mapper.to_stored_event, batch)]
+        assert BulkEncoder(store.mapper).rows(batch) == expected
+        store.append_many(batch)
+        assert [row for _, row in rows_of(store)] == expected
+        assert [r for _, r in store.recorded()] == batch
+    finally:
+        store.close()
