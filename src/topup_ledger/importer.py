@@ -12,7 +12,8 @@ How a file is imported:
 3. A row whose fact is already in the ledger (or earlier in the file) is reported as
    *already recorded*, not recorded twice: importing the same file again records nothing.
 4. If any row is rejected, nothing is recorded unless ``partial`` is asked for. Otherwise
-   every staged fact is recorded in one atomic ``EventStore.append``: all or nothing.
+   every staged fact is recorded in one atomic ``EventStore.append_many`` (one transaction,
+   the same stored rows as ``append``, encoded and inserted in bulk): all or nothing.
 
 The recorded time of every fact of one import is one reading of the ledger's clock: they
 were learned together, in one transaction.
