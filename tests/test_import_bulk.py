@@ -110,8 +110,8 @@ def test_another_writer_recording_the_same_stream_first_is_a_conflict(location: 
         other.add_school("100003", "Hillside", "resourced")  # meanwhile, on the other connection
         with pytest.raises(ConflictError) as refused:
             job.commit()
-        assert str(refused.value) == ("another writer changed school:100002, school:100003 at the "
-                                      "same time; nothing of this command was recorded: run it again")
+        assert str(refused.value) == ("another writer changed school:100003 at the same time; "
+                                      "nothing of this command was recorded: run it again")
         assert [row[0] for _, row in rows_of(mine)] == ["school:100001", "school:100003"]
     finally:
         mine.close()

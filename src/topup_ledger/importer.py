@@ -48,7 +48,7 @@ from .io.import_csv import (
     required,
 )
 from .ledger import REFERENCE_TYPES, Ledger, periods_of, plan_stream
-from .store import ConflictError, EventStore, Recorded
+from .store import ConflictError, EventStore, Recorded, conflict
 
 KINDS = ("schools", "rates", "tariffs", "plans", "changes")
 CHANGES = ("hours", "transfer", "band", "move", "cease", "correct")
@@ -209,8 +209,17 @@ class Staging:
         return positions
 
     def commit(self) -> list[int]:
-        """Record every staged fact in one atomic append; their ledger positions."""
-        return self.store.append_many(self.staged)
+        """Record every staged fact in one atomic append; their ledger positions.
+
+        If another writer recorded facts of the same streams since the ledger was read, the
+        conflict names those streams (not every stream of the import) and nothing is recorded.
+        """
+        try:
+            return self.store.append_many(self.staged)
+        except ConflictError as error:
+            since = {str(n.originator_id) for n in self.store.notifications(after=self.position)}
+            clashing = [r for r in self.staged if r.originator_id in since]
+            raise (conflict(clashing) if clashing else error) from None
 
 
 class StagedLedger(Ledger):
