@@ -93,8 +93,10 @@ def test_a_batch_with_a_stream_version_already_recorded_records_nothing(location
                            r"nothing of this command was recorded: run it again"):
             store.append_many(batch)
         assert [row[0] for _, row in rows_of(store)] == ["school:100001"]
-        assert store.append_many(batch[:-1])  # the same facts, without the clash, go in whole
-        assert len(rows_of(store)) == 6
+        # the same facts without the clash go in whole, at the positions the ledger gave them
+        # (on PostgreSQL after a gap: the failed batch used up sequence numbers)
+        positions = store.append_many(batch[:-1])
+        assert positions == [n for n, _ in rows_of(store)][1:] and len(positions) == 5
     finally:
         store.close()
 
