@@ -217,7 +217,7 @@ def test_the_file_is_recorded_in_one_append_without_reading_the_store_per_row(
     path = write(tmp_path, "plans.csv", "plan,pupil,school,from,hours,band,kind\n" + rows)
     store = ledger.store
     appends: list[int] = []
-    original = store.append
+    original = store.append_many
 
     def counting_append(batch):  # type: ignore[no-untyped-def]
         appends.append(len(batch))
@@ -226,7 +226,7 @@ def test_the_file_is_recorded_in_one_append_without_reading_the_store_per_row(
     def no_reads(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("the import read the store for a row")
 
-    monkeypatch.setattr(store, "append", counting_append)
+    monkeypatch.setattr(store, "append_many", counting_append)
     monkeypatch.setattr(store, "stream", no_reads)
     monkeypatch.setattr(store, "version", no_reads)
     result = import_file(ledger, path)

@@ -12,7 +12,8 @@ How a file is imported:
 3. A row whose fact is already in the ledger (or earlier in the file) is reported as
    *already recorded*, not recorded twice: importing the same file again records nothing.
 4. If any row is rejected, nothing is recorded unless ``partial`` is asked for. Otherwise
-   every staged fact is recorded in one atomic ``EventStore.append``: all or nothing.
+   every staged fact is recorded in one atomic ``EventStore.append_many`` (one transaction,
+   the same stored rows as ``append``, encoded and inserted in bulk): all or nothing.
 
 The recorded time of every fact of one import is one reading of the ledger's clock: they
 were learned together, in one transaction.
@@ -47,7 +48,7 @@ from .io.import_csv import (
     required,
 )
 from .ledger import REFERENCE_TYPES, Ledger, periods_of, plan_stream
-from .store import ConflictError, EventStore, Recorded
+from .store import ConflictError, EventStore, Recorded, conflict
 
 KINDS = ("schools", "rates", "tariffs", "plans", "changes")
 CHANGES = ("hours", "transfer", "band", "move", "cease", "correct")
@@ -208,8 +209,17 @@ class Staging:
         return positions
 
     def commit(self) -> list[int]:
-        """Record every staged fact in one atomic append; their ledger positions."""
-        return self.store.append(self.staged)
+        """Record every staged fact in one atomic append; their ledger positions.
+
+        If another writer recorded facts of the same streams since the ledger was read, the
+        conflict names those streams (not every stream of the import) and nothing is recorded.
+        """
+        try:
+            return self.store.append_many(self.staged)
+        except ConflictError as error:
+            since = {str(n.originator_id) for n in self.store.notifications(after=self.position)}
+            clashing = [r for r in self.staged if r.originator_id in since]
+            raise (conflict(clashing) if clashing else error) from None
 
 
 class StagedLedger(Ledger):

@@ -59,16 +59,21 @@ def personal_columns(headers: list[str], *, school_names: bool = False) -> list[
     return refused
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     """One data row: the line it starts on in the file, and its cells by column."""
 
     line: int
-    cells: dict[str, str]
+    cells: dict[str, str]  # as written (a rejects file gives them back unchanged)
     extra: tuple[str, ...] = ()  # cells beyond the last named column (a stray comma, usually)
+    texts: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Stripped once: a row's cells are read several times while it is checked.
+        self.texts = {column: (value or "").strip() for column, value in self.cells.items()}
 
     def text(self, column: str) -> str:
-        return (self.cells.get(column) or "").strip()
+        return self.texts.get(column, "")
 
 
 @dataclass
@@ -115,14 +120,18 @@ def parse_table(data: bytes, name: str = "<data>") -> Table:
                 raise FileRefused(f"{name}, line 1: column {raw.strip()!r} appears twice")
         table = Table(name, headers, {k: r.strip() for k, r in zip(headers, raw_headers, strict=True)})
         line = reader.line_num + 1
+        width, rows = len(headers), table.rows
         for cells in reader:
             start, line = line, reader.line_num + 1
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():
                 table.blank_lines += 1
                 continue
-            extra = tuple(c for c in cells[len(headers):] if c.strip())
-            padded = cells + [""] * (len(headers) - len(cells))
-            table.rows.append(Row(start, dict(zip(headers, padded, strict=False)), extra))
+            if len(cells) == width:
+                rows.append(Row(start, dict(zip(headers, cells, strict=True))))
+                continue
+            extra = tuple(c for c in cells[width:] if c.strip())
+            padded = cells + [""] * (width - len(cells))
+            rows.append(Row(start, dict(zip(headers, padded, strict=False)), extra))
     except csv.Error as error:
         raise FileRefused(f"{name}, line {reader.line_num}: {error}") from None
     return table
