@@ -248,7 +248,9 @@ def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
                  ev.PaymentRunRecorded(run_id, period_id, sequence, len(paid), total, seal)),
         *(Recorded(f"run:{run_id}", i + 1, now, p) for i, p in enumerate(paid)),
     ]
-    positions = store.append(batch)
+    # A national run is tens of thousands of school payments in one batch: the bulk path,
+    # because the library's own insert stalls on PostgreSQL at that size.
+    positions = store.append_many(batch)
     return RunResult(run_id, period_id, sequence, seal, positions[1], paid)
 
 
