@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from decimal import Decimal
@@ -352,6 +353,9 @@ main.add_command(statements_cmd)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt
+    # Whatever the process creates (ledger journals, projection caches, PDFs, folders) is
+    # readable only by its owner: the files name schools and pseudonymous pupils.
+    os.umask(0o077)
     try:
         main()
     except KeyboardInterrupt:

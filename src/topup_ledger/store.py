@@ -96,10 +96,18 @@ class FactMapper(Mapper[str]):
 
     def decode_state(self, state: bytes) -> dict[str, Any]:
         if self.cipher:
-            state = self.cipher.decrypt(state)
+            try:
+                state = self.cipher.decrypt(state)
+            except ValueError:
+                raise StoreError("cannot decrypt the ledger's events: TOPUP_CIPHER_KEY is not "
+                                 "the key they were written with (or they were altered)") from None
         if self.compressor:
             state = self.compressor.decompress(state)
-        return self.transcoder.decode(state)
+        try:
+            return self.transcoder.decode(state)
+        except ValueError:
+            hint = "" if self.cipher else " (encrypted? set TOPUP_CIPHER_KEY)"
+            raise StoreError(f"an event in the ledger cannot be read{hint}") from None
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         state = self.decode_state(stored_event.state)
@@ -210,6 +218,9 @@ class EventStore:
             self.app = LedgerApplication(env=environment(location, create=create))
         except PersistenceError as error:
             raise StoreError(f"cannot open the ledger at {describe(location)}: {error}") from None
+        except ValueError:  # the cipher's key: never repeat it in a message
+            raise StoreError("TOPUP_CIPHER_KEY is not a valid key: it must be 16, 24 or 32 "
+                             "random bytes, base64-encoded") from None
         self.mapper: FactMapper = self.app.mapper  # type: ignore[assignment]
         self.recorder = self.app.recorder
 
