@@ -17,7 +17,8 @@ from .domain.calendar import parse_date
 from .domain.errors import MissingTerms, RuleError
 from .domain.money import parse_decimal, parse_pounds
 from .ledger import Ledger, utc_now
-from .store import ConflictError, EventStore, StoreError, describe
+from .store import ConflictError, EventStore, StoreError
+from .store import storage_problem as store_problem
 from .upcasting import UnknownSchemaVersion
 
 DEFAULT_LEDGER = "topup-ledger.sqlite"
@@ -64,39 +65,9 @@ def refusals(func: F) -> F:
 
 
 def storage_problem(error: BaseException) -> str:
-    """What went wrong with the ledger's storage, in words, with any password hidden.
-
-    The database's own transaction keeps an unfinished append out of the ledger, so the
-    advice is always safe: fix the storage, then run the command again.
-    """
     ctx = click.get_current_context(silent=True)
     location = str((ctx.find_root().obj or {}).get("location", "")) if ctx else ""
-    where = describe(location) if location else "the ledger"
-    detail = " ".join(str(error).split()) or type(error).__name__
-    password = secret_of(location)
-    if password:
-        detail = detail.replace(password, "***")
-    lowered = detail.lower()
-    if any(w in lowered for w in ("malformed", "not a database", "disk i/o", "corrupt")):
-        return (f"the ledger file {where} is damaged ({detail}); nothing more was recorded: "
-                "restore it from a backup, then run `topup verify`")
-    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
-        return (f"the ledger at {where} has lost its event table ({detail}): it is damaged "
-                "or was not made by `topup init`")
-    if any(w in lowered for w in ("connection", "terminat", "server closed", "could not connect",
-                                  "timeout", "timed out")):
-        return (f"lost the connection to the ledger at {where} ({detail}); what this command "
-                "had not committed was not recorded: run it again when the server is back")
-    return f"the ledger at {where} failed ({detail}); run the command again, or `topup verify`"
-
-
-def secret_of(location: str) -> str:
-    from urllib.parse import urlparse
-
-    try:
-        return urlparse(location).password or ""
-    except ValueError:
-        return ""
+    return store_problem(location, error)
 
 
 def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
