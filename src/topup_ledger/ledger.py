@@ -122,7 +122,7 @@ class Ledger:
             if earlier.fact == fact:
                 self.repeated = True
                 return earlier.id
-        return self._append(stream, fact, expected=len(facts))[0]
+        return self._append(stream, fact, expected=None if history is None else len(facts))[0]
 
     def _append(self, stream: str, *facts: ev.Fact, expected: int | None = None) -> list[str]:
         version = self.store.version(stream) if expected is None else expected
