@@ -247,6 +247,10 @@ class EventStore:
                 raise StoreError(f"no ledger at {location}: run `topup init` first")
             if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):
                 raise StoreError(f"{location} is not a SQLite ledger (the file is damaged)")
+            if path.exists() and (short := _truncated_by(path)):
+                raise StoreError(f"the ledger file {location} is damaged (it is {short:,} bytes "
+                                 "shorter than its header says: truncated); nothing was "
+                                 "recorded: restore it from a backup")
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch(mode=0o600, exist_ok=True)
@@ -317,6 +321,22 @@ class EventStore:
                  types: Sequence[str] = ()) -> Iterator[tuple[int, Recorded]]:
         for n in self.notifications(after, upto, types):
             yield n.id, self.mapper.to_domain_event(n)
+
+
+def _truncated_by(path: Path) -> int:
+    """How many bytes a SQLite file lacks of the size its header gives (0 if none, or if the
+    header cannot say: an old writer, or a write-ahead log that recovery will replay)."""
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or header[24:28] != header[92:96]:
+        return 0  # the in-header size is valid only when these counters agree
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        return 0
+    page = int.from_bytes(header[16:18], "big")
+    page = 65536 if page == 1 else page
+    expected = page * int.from_bytes(header[28:32], "big")
+    return max(0, expected - path.stat().st_size)
 
 
 def _looks_like_sqlite(path: Path) -> bool:
