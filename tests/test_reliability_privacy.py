@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -251,9 +252,11 @@ def test_no_password_or_key_is_printed_logged_or_written(
     monkeypatch.setenv("TOPUP_PROJECTIONS_DIR", str(tmp_path / "cache"))
     caplog.set_level(logging.DEBUG)
     password = "pw-" + uuid.uuid4().hex[:10]
-    location = new_location("postgres", tmp_path).replace("://postgres@", f"://postgres:{password}@")
-    init = topup(location, "init")
-    assert init.output.startswith("ledger ready at postgresql://postgres:***@")
+    plain = urlsplit(new_location("postgres", tmp_path))
+    user, host = plain.username or "postgres", plain.hostname or "127.0.0.1"
+    location = plain._replace(netloc=f"{user}:{password}@{host}:{plain.port or 5432}").geturl()
+    init = topup(location, "init")  # the test server trusts loopback: the password is unused
+    assert init.output.startswith(f"ledger ready at postgresql://{user}:***@")
     outputs = [init.output]
     import_all(location, [*reference_files(la), batch(la, 1) / "plans.csv"])
     outputs.append(topup(location, "pay", AUTUMN, "--out", str(tmp_path / "pay")).output)
@@ -261,9 +264,10 @@ def test_no_password_or_key_is_printed_logged_or_written(
     outputs.append(topup(location, "verify").output)
     outputs.append(topup(location, "plan", "hours", "NOPE", "--hours", "5", "--from",
                          "2025-10-01", ok=False).output)
-    wrong_port = location.replace(":25432/", ":1/") if ":25432/" in location else None
-    if wrong_port:
-        outputs.append(topup(wrong_port, "history", "X", ok=False).output)
+    wrong_port = plain._replace(netloc=f"{user}:{password}@{host}:1").geturl()
+    refused = topup(wrong_port, "history", "X", ok=False)
+    assert refused.exit_code == 4 and f"{user}:***@{host}:1" in refused.output
+    outputs.append(refused.output)
     written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
     for secret in (password, key):
         assert not any(secret in text for text in outputs), secret
