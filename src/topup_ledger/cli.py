@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from decimal import Decimal
@@ -29,9 +30,15 @@ from .domain.calendar import parse_year, termly_periods
 from .domain.errors import RuleError
 from .domain.money import parse_pounds, pounds
 from .io.periods_csv import read_periods
+from .ledger import Ledger
 from .payrun import pay
 from .reports import due_report, history
 from .store import describe
+
+
+def recorded(ledger: Ledger, event: str) -> str:
+    """How a recording command starts its answer; a repeat records nothing and says so."""
+    return f"already recorded as {event}, nothing new" if ledger.repeated else f"recorded {event}"
 
 
 @click.group()
@@ -68,8 +75,9 @@ def school() -> None:
 @refusals
 def school_add(ctx: click.Context, urn: str, name: str, setting: str, la_code: str | None) -> None:
     """Add a school to the ledger."""
-    event = ledger_of(ctx).add_school(urn, name, setting, la_code)
-    click.echo(f"recorded {event}: school {urn} {name} ({setting})")
+    ledger = ledger_of(ctx)
+    event = ledger.add_school(urn, name, setting, la_code)
+    click.echo(f"{recorded(ledger, event)}: school {urn} {name} ({setting})")
 
 
 @school.command("cushion")
@@ -84,8 +92,9 @@ def school_add(ctx: click.Context, urn: str, name: str, setting: str, la_code: s
 def school_cushion(ctx: click.Context, urn: str, effective: date, until: date, share: Decimal,
                    reason: str) -> None:
     """Give a school a transitional cushion, paid as its own line."""
-    event = ledger_of(ctx).set_cushion(urn, effective, until, share, reason)
-    click.echo(f"recorded {event}: school {urn} cushion {share}% from {effective} to {until}")
+    ledger = ledger_of(ctx)
+    event = ledger.set_cushion(urn, effective, until, share, reason)
+    click.echo(f"{recorded(ledger, event)}: school {urn} cushion {share}% from {effective} to {until}")
 
 
 @main.group()
@@ -104,8 +113,9 @@ def calendar_set(ctx: click.Context, year: str, path: Path | None, reason: str) 
     """Record the payment periods of a year (three terms if no file is given)."""
     parse_year(year)
     periods = read_periods(year, path) if path else termly_periods(year)
-    event = ledger_of(ctx).set_calendar(year, periods, reason)
-    click.echo(f"recorded {event}: {len(periods)} periods for {year}: "
+    ledger = ledger_of(ctx)
+    event = ledger.set_calendar(year, periods, reason)
+    click.echo(f"{recorded(ledger, event)}: {len(periods)} periods for {year}: "
                + ", ".join(p.id for p in periods))
 
 
@@ -126,8 +136,9 @@ def rate() -> None:
 def rate_set(ctx: click.Context, year: str, hourly: int, weeks: Decimal, threshold: int,
              reason: str) -> None:
     """Set the hourly rate, weeks and notional threshold for a financial year."""
-    event = ledger_of(ctx).set_rate(year, hourly, weeks, threshold, reason)
-    click.echo(f"recorded {event}: {year} hourly rate £{hourly / 100:.2f} × {weeks} weeks, "
+    ledger = ledger_of(ctx)
+    event = ledger.set_rate(year, hourly, weeks, threshold, reason)
+    click.echo(f"{recorded(ledger, event)}: {year} hourly rate £{hourly / 100:.2f} × {weeks} weeks, "
                f"threshold £{threshold / 100:,.2f}")
 
 
@@ -156,8 +167,9 @@ def tariff_set(ctx: click.Context, year: str, bands: tuple[str, ...], setting: s
             values[name.strip()] = parse_pounds(amount)
         except ValueError as error:
             raise RuleError("band", f"{name}: {error}") from None
-    event = ledger_of(ctx).set_tariff(year, values, setting, reason)
-    click.echo(f"recorded {event}: {year} " + ", ".join(
+    ledger = ledger_of(ctx)
+    event = ledger.set_tariff(year, values, setting, reason)
+    click.echo(f"{recorded(ledger, event)}: {year} " + ", ".join(
         f"{b}=£{p / 100:,.2f}" for b, p in sorted(values.items()))
         + (f" ({setting})" if setting else ""))
 
@@ -180,8 +192,9 @@ def plan() -> None:
 def plan_issue(ctx: click.Context, ref: str, pupil: str, school: str, effective: date,
                hours: Decimal | None, band: str | None, kind: str) -> None:
     """Issue a plan (EHCP or non-statutory top-up)."""
-    event = ledger_of(ctx).issue_plan(ref, pupil, school, effective, hours, band, kind)
-    click.echo(f"recorded {event}: plan {ref} issued from {effective}")
+    ledger = ledger_of(ctx)
+    event = ledger.issue_plan(ref, pupil, school, effective, hours, band, kind)
+    click.echo(f"{recorded(ledger, event)}: plan {ref} issued from {effective}")
 
 
 @plan.command("hours")
@@ -193,8 +206,9 @@ def plan_issue(ctx: click.Context, ref: str, pupil: str, school: str, effective:
 @refusals
 def plan_hours(ctx: click.Context, ref: str, hours: Decimal, effective: date, reason: str) -> None:
     """Change the hours of a plan on the hours-based model."""
-    event = ledger_of(ctx).change_hours(ref, hours, effective, reason)
-    click.echo(f"recorded {event}: plan {ref} {hours} hours a week from {effective}")
+    ledger = ledger_of(ctx)
+    event = ledger.change_hours(ref, hours, effective, reason)
+    click.echo(f"{recorded(ledger, event)}: plan {ref} {hours} hours a week from {effective}")
 
 
 @plan.command("transfer")
@@ -208,8 +222,9 @@ def plan_hours(ctx: click.Context, ref: str, hours: Decimal, effective: date, re
 def plan_transfer(ctx: click.Context, ref: str, band: str, effective: date,
                   protect_until: date | None) -> None:
     """Move a plan from hours to a band."""
-    event = ledger_of(ctx).transfer(ref, band, effective, protect_until)
-    click.echo(f"recorded {event}: plan {ref} on band {band} from {effective}")
+    ledger = ledger_of(ctx)
+    event = ledger.transfer(ref, band, effective, protect_until)
+    click.echo(f"{recorded(ledger, event)}: plan {ref} on band {band} from {effective}")
 
 
 @plan.command("band")
@@ -221,8 +236,9 @@ def plan_transfer(ctx: click.Context, ref: str, band: str, effective: date,
 @refusals
 def plan_band(ctx: click.Context, ref: str, band: str, effective: date, reason: str) -> None:
     """Change a plan's band (a new fact, e.g. after a review)."""
-    event = ledger_of(ctx).change_band(ref, band, effective, reason)
-    click.echo(f"recorded {event}: plan {ref} band {band} from {effective} ({reason})")
+    ledger = ledger_of(ctx)
+    event = ledger.change_band(ref, band, effective, reason)
+    click.echo(f"{recorded(ledger, event)}: plan {ref} band {band} from {effective} ({reason})")
 
 
 @plan.command("move")
@@ -233,8 +249,9 @@ def plan_band(ctx: click.Context, ref: str, band: str, effective: date, reason: 
 @refusals
 def plan_move(ctx: click.Context, ref: str, school: str, effective: date) -> None:
     """Move a plan's placement to another school."""
-    event = ledger_of(ctx).move(ref, school, effective)
-    click.echo(f"recorded {event}: plan {ref} at school {school} from {effective}")
+    ledger = ledger_of(ctx)
+    event = ledger.move(ref, school, effective)
+    click.echo(f"{recorded(ledger, event)}: plan {ref} at school {school} from {effective}")
 
 
 @plan.command("cease")
@@ -245,8 +262,9 @@ def plan_move(ctx: click.Context, ref: str, school: str, effective: date) -> Non
 @refusals
 def plan_cease(ctx: click.Context, ref: str, effective: date, reason: str) -> None:
     """Cease a plan with effect from a date (funded to the day before)."""
-    event = ledger_of(ctx).cease(ref, effective, reason)
-    click.echo(f"recorded {event}: plan {ref} ceases from {effective}")
+    ledger = ledger_of(ctx)
+    event = ledger.cease(ref, effective, reason)
+    click.echo(f"{recorded(ledger, event)}: plan {ref} ceases from {effective}")
 
 
 @plan.command("correct")
@@ -263,9 +281,10 @@ def plan_correct(ctx: click.Context, ref: str, event_id: str, band: str | None,
                  hours: Decimal | None, effective: date | None, school: str | None,
                  note: str) -> None:
     """Say an earlier event was wrong, and what it should have said."""
-    event = ledger_of(ctx).correct(ref, event_id, note, band=band, hours=hours,
+    ledger = ledger_of(ctx)
+    event = ledger.correct(ref, event_id, note, band=band, hours=hours,
                                    effective=effective, school=school)
-    click.echo(f"recorded {event}: correction of {event_id} on plan {ref}")
+    click.echo(f"{recorded(ledger, event)}: correction of {event_id} on plan {ref}")
 
 
 @main.command("history")
@@ -317,6 +336,7 @@ def due_cmd(ctx: click.Context, ref: str, period_id: str, as_json: bool) -> None
 @refusals
 def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> None:
     """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
+    parse_year(period_id.split("/", 1)[0], "period")  # 2000-2099, before any work
     ledger = ledger_of(ctx)
     result = pay(ledger, period_id)
     files = write_and_record(ledger, result.run_id, out)
@@ -352,6 +372,9 @@ main.add_command(statements_cmd)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt
+    # Whatever the process creates (ledger journals, projection caches, PDFs, folders) is
+    # readable only by its owner: the files name schools and pseudonymous pupils.
+    os.umask(0o077)
     try:
         main()
     except KeyboardInterrupt:

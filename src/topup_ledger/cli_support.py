@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import click
+from eventsourcing.persistence import PersistenceError
 
 from .domain.calendar import parse_date
 from .domain.errors import MissingTerms, RuleError
 from .domain.money import parse_decimal, parse_pounds
 from .ledger import Ledger, utc_now
 from .store import ConflictError, EventStore, StoreError
+from .store import storage_problem as store_problem
 from .upcasting import UnknownSchemaVersion
 
 DEFAULT_LEDGER = "topup-ledger.sqlite"
@@ -51,8 +54,20 @@ def refusals(func: F) -> F:
             raise Failure(str(error), exit_code=4) from None
         except UnknownSchemaVersion as error:
             raise Failure(f"{error}; nothing was recorded", exit_code=5) from None
+        except (PersistenceError, sqlite3.Error) as error:
+            raise Failure(storage_problem(error), exit_code=4) from None
+        except Exception as error:
+            if type(error).__module__.startswith("psycopg"):
+                raise Failure(storage_problem(error), exit_code=4) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def storage_problem(error: BaseException) -> str:
+    ctx = click.get_current_context(silent=True)
+    location = str((ctx.find_root().obj or {}).get("location", "")) if ctx else ""
+    return store_problem(location, error)
 
 
 def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:

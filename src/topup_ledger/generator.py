@@ -146,7 +146,7 @@ class GeneratedLA:
             lines.append(f"topup import {target}" if action == "import"
                          else f"topup pay {target} --out payments")
         script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        script.chmod(0o755)
+        script.chmod(0o700)
         return [*written, schedule, script]
 
     def describe(self) -> str:

@@ -76,6 +76,7 @@ class Ledger:
 
     store: EventStore
     clock: Clock = utc_now
+    repeated: bool = False  # the last command repeated the latest fact: nothing was recorded
 
     # Reading what the ledger knows.
 
@@ -111,6 +112,18 @@ class Ledger:
 
     # Recording.
 
+    def _record_once(self, stream: str, fact: ev.Fact,
+                     history: list[RecordedFact] | None = None) -> str:
+        """Append ``fact`` unless the stream already holds exactly this fact (the same command
+        run twice): then nothing is recorded and the earlier fact's id is returned. This is
+        the import's rule too; setting a value back to an earlier one needs its own reason."""
+        facts = self.store.stream(stream) if history is None else history
+        for earlier in facts:
+            if earlier.fact == fact:
+                self.repeated = True
+                return earlier.id
+        return self._append(stream, fact, expected=None if history is None else len(facts))[0]
+
     def _append(self, stream: str, *facts: ev.Fact, expected: int | None = None) -> list[str]:
         version = self.store.version(stream) if expected is None else expected
         now = self.clock()
@@ -128,6 +141,7 @@ class Ledger:
         existing = self.store.stream(f"school:{urn}")
         if existing:
             if existing[-1].fact == fact:
+                self.repeated = True
                 return existing[-1].id  # the same school again: nothing new to record
             raise RuleError("urn", f"school {urn} is already in the ledger with other details")
         return self._append(f"school:{urn}", fact, expected=0)[0]
@@ -140,7 +154,7 @@ class Ledger:
                           p.school_days) for p in periods), reason)
         others = {y: ps for y, ps in self.calendars().items() if y != year}
         Calendar.of({**others, year: periods})  # refuses overlaps with other years
-        return self._append(f"calendar:{year}", fact)[0]
+        return self._record_once(f"calendar:{year}", fact)
 
     def set_rate(self, year: str, hourly_pence: int, weeks: Decimal, threshold_pence: int,
                  reason: str = "") -> str:
@@ -151,8 +165,8 @@ class Ledger:
             raise RuleError("weeks", f"{weeks} is not a number of weeks in a year (1-52)")
         if not 0 <= threshold_pence <= MAX_BAND_PENCE:
             raise RuleError("threshold", "must be between £0 and £1,000,000")
-        return self._append(f"rate:{year}", ev.HourlyRateSet(
-            year, hourly_pence, weeks, threshold_pence, reason))[0]
+        return self._record_once(f"rate:{year}", ev.HourlyRateSet(
+            year, hourly_pence, weeks, threshold_pence, reason))
 
     def set_tariff(self, year: str, bands: dict[str, int], setting: str | None = None,
                    reason: str = "") -> str:
@@ -166,8 +180,8 @@ class Ledger:
         if setting is not None and setting not in ev.SETTINGS:
             raise RuleError("setting", f"{setting!r} is not one of {', '.join(ev.SETTINGS)}")
         stream = f"tariff:{year}" + (f":{setting}" if setting else "")
-        return self._append(stream, ev.TariffSet(
-            year, tuple(sorted(bands.items())), setting, reason))[0]
+        return self._record_once(stream, ev.TariffSet(
+            year, tuple(sorted(bands.items())), setting, reason))
 
     def set_cushion(self, urn: str, effective: date, until: date, share_percent: Decimal,
                     reason: str = "") -> str:
@@ -178,8 +192,8 @@ class Ledger:
             raise RuleError("until", f"{until} is before {effective}")
         if not 0 < share_percent <= 100:
             raise RuleError("share", f"{share_percent}% must be more than 0 and at most 100")
-        return self._append(f"cushion:{urn}", ev.CushionSet(urn, effective, until, share_percent,
-                                                             reason))[0]
+        return self._record_once(f"cushion:{urn}", ev.CushionSet(urn, effective, until,
+                                                                 share_percent, reason))
 
     def issue_plan(self, ref: str, pupil: str, school: str, effective: date,
                    hours: Decimal | None = None, band: str | None = None,
@@ -205,6 +219,8 @@ class Ledger:
 
     def _change(self, ref: str, fact: ev.Fact) -> str:
         plan = self.plan(ref)
+        if any(r.fact == fact for r in plan.facts):
+            return self._record_once(plan_stream(ref), fact, plan.facts)
         plan.check_change(fact)
         return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
 
@@ -235,6 +251,8 @@ class Ledger:
             raise RuleError("reason", f"{reason!r} is not one of {', '.join(ev.BAND_CHANGE_REASONS)}")
         plan = self.plan(ref)
         fact = ev.BandChanged(ref, effective, check_band(band), reason)
+        if any(r.fact == fact for r in plan.facts):
+            return self._record_once(plan_stream(ref), fact, plan.facts)
         plan.check_change(fact)
         state = plan.state_on(effective)
         assert state is not None
@@ -276,6 +294,8 @@ class Ledger:
             terms.setting_of(check_urn(school))
         fact = ev.Corrected(ref, target, check_reason(note, "note"), band, hours, effective,
                             school)
+        if any(r.fact == fact for r in plan.facts):
+            return self._record_once(plan_stream(ref), fact, plan.facts)
         candidate = Plan([*plan.facts, RecordedFact("(this correction)", fact)])
         check_corrected_plan(candidate)
         # ... and every fact still applies to the plan as it then stands (band or hours)

@@ -102,10 +102,22 @@ class FactMapper(Mapper[str]):
 
     def decode_state(self, state: bytes) -> dict[str, Any]:
         if self.cipher:
-            state = self.cipher.decrypt(state)
+            try:
+                state = self.cipher.decrypt(state)
+            except ValueError:
+                raise StoreError("cannot decrypt the ledger's events: TOPUP_CIPHER_KEY is not "
+                                 "the key they were written with (or they were altered)") from None
         if self.compressor:
             state = self.compressor.decompress(state)
-        return self.transcoder.decode(state)
+        try:
+            envelope = self.transcoder.decode(state)
+        except ValueError:
+            envelope = None
+        if not isinstance(envelope, dict):  # schema_check judges what is inside
+            hint = "" if self.cipher else " (encrypted? set TOPUP_CIPHER_KEY)"
+            raise StoreError(f"an event in the ledger cannot be read{hint}: the ledger is "
+                             "damaged or was written with a cipher key; run `topup verify`")
+        return envelope
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         state = self.decode_state(stored_event.state)
@@ -182,8 +194,40 @@ def create_postgres_schema(location: str) -> None:
         ) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     except psycopg.Error as error:
-        raise StoreError(f"cannot reach PostgreSQL at {describe(location)}: "
-                         f"{str(error).strip()}") from None
+        detail = str(error).strip().replace(_password(location) or "\0", "***")
+        raise StoreError(f"cannot reach PostgreSQL at {describe(location)}: {detail}") from None
+
+
+def storage_problem(location: str, error: BaseException) -> str:
+    """What went wrong with the ledger's storage, in words, with any password hidden.
+
+    The database's own transaction keeps an unfinished append out of the ledger, so the
+    advice is always safe: fix the storage, then run the command again.
+    """
+    where = describe(location) if location else "the ledger"
+    detail = " ".join(str(error).split()) or type(error).__name__
+    password = _password(location)
+    if password:
+        detail = detail.replace(password, "***")
+    lowered = detail.lower()
+    if any(w in lowered for w in ("malformed", "not a database", "disk i/o", "corrupt")):
+        return (f"the ledger file {where} is damaged ({detail}); nothing more was recorded: "
+                "restore it from a backup (`topup verify` checks the copy)")
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return (f"the ledger at {where} has lost its event table ({detail}): it is damaged "
+                "or was not made by `topup init`")
+    if any(w in lowered for w in ("connection", "terminat", "server closed", "could not connect",
+                                  "timeout", "timed out")):
+        return (f"lost the connection to the ledger at {where} ({detail}); what this command "
+                "had not committed was not recorded: run it again when the server is back")
+    return f"the ledger at {where} failed ({detail}); run the command again, or `topup verify`"
+
+
+def _password(location: str) -> str:
+    try:
+        return urlparse(location).password or "" if is_postgres(location) else ""
+    except ValueError:
+        return ""
 
 
 def describe(location: str) -> str:
@@ -209,13 +253,21 @@ class EventStore:
                 raise StoreError(f"no ledger at {location}: run `topup init` first")
             if path.exists() and path.stat().st_size and not _looks_like_sqlite(path):
                 raise StoreError(f"{location} is not a SQLite ledger (the file is damaged)")
+            if path.exists() and (short := _truncated_by(path)):
+                raise StoreError(f"the ledger file {location} is damaged (it is {short:,} bytes "
+                                 "shorter than its header says: truncated); nothing was "
+                                 "recorded: restore it from a backup")
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch(mode=0o600, exist_ok=True)
         try:
             self.app = LedgerApplication(env=environment(location, create=create))
         except PersistenceError as error:
-            raise StoreError(f"cannot open the ledger at {describe(location)}: {error}") from None
+            detail = str(error).replace(_password(location) or "\0", "***")
+            raise StoreError(f"cannot open the ledger at {describe(location)}: {detail}") from None
+        except ValueError:  # the cipher's key: never repeat it in a message
+            raise StoreError("TOPUP_CIPHER_KEY is not a valid key: it must be 16, 24 or 32 "
+                             "random bytes, base64-encoded") from None
         self.mapper: FactMapper = self.app.mapper  # type: ignore[assignment]
         self.recorder = self.app.recorder
 
@@ -230,7 +282,7 @@ class EventStore:
         try:
             stored = self.recorder.select_events(name)
         except PersistenceError as error:
-            raise StoreError(f"cannot read the ledger: {error}") from None
+            raise StoreError(storage_problem(self.location, error)) from None
         return [self.mapper.to_domain_event(s) for s in stored]
 
     def version(self, name: str) -> int:
@@ -338,7 +390,7 @@ class EventStore:
                 rows = self.recorder.select_notifications(
                     position, page, stop=upto, topics=types, inclusive_of_start=False)
             except PersistenceError as error:
-                raise StoreError(f"cannot read the ledger: {error}") from None
+                raise StoreError(storage_problem(self.location, error)) from None
             yield from rows
             if len(rows) < page:
                 return
@@ -418,6 +470,22 @@ class BulkEncoder:
                 state = cipher.encrypt(state)
             rows.append((r.originator_id, r.originator_version, cls.TYPE, state))
         return rows
+
+
+def _truncated_by(path: Path) -> int:
+    """How many bytes a SQLite file lacks of the size its header gives (0 if none, or if the
+    header cannot say: an old writer, or a write-ahead log that recovery will replay)."""
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or header[24:28] != header[92:96]:
+        return 0  # the in-header size is valid only when these counters agree
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        return 0
+    page = int.from_bytes(header[16:18], "big")
+    page = 65536 if page == 1 else page
+    expected = page * int.from_bytes(header[28:32], "big")
+    return max(0, expected - path.stat().st_size)
 
 
 def _looks_like_sqlite(path: Path) -> bool:

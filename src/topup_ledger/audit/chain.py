@@ -105,7 +105,13 @@ def plain_state(store: EventStore, state: bytes) -> bytes:
     """The stored state as JSON bytes: decrypted (and decompressed) if the ledger does that."""
     mapper = store.mapper
     if mapper.cipher:
-        state = mapper.cipher.decrypt(state)
+        try:
+            state = mapper.cipher.decrypt(state)
+        except ValueError:
+            from ..store import StoreError  # (store imports this module)
+
+            raise StoreError("cannot decrypt the ledger's events: TOPUP_CIPHER_KEY is not the "
+                             "key they were written with (or they were altered)") from None
     if mapper.compressor:
         state = mapper.compressor.decompress(state)
     return state

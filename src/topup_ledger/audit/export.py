@@ -12,7 +12,6 @@ renamed into place at the end; its footer metadata repeats the digest of its las
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io import arrow_files
+from ..io.private import private_temp
 from ..store import EventStore, event_id
 from .chain import FORMAT, GENESIS, digest, walk
 from .replay import as_of
@@ -68,43 +68,36 @@ def export_events(store: EventStore, out: Path, when: datetime | None = None, *,
     names = schema.names
     columns: dict[str, list[Any]] = {name: [] for name in names}
     lists = list(columns.values())  # the same lists, in column order
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temp = out.with_name(f".{out.name}.tmp")
     head, position, count = GENESIS, 0, 0
-    try:
-        with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
-            if upto != 0:
-                for link in walk(store, upto=upto):
-                    schema_version, recorded_at, effective = link.fields
-                    try:
-                        payload = link.payload.decode("utf-8")
-                    except UnicodeDecodeError:
-                        payload = ""
-                    if not schema_version or not payload:
-                        raise ExportError(
-                            f"event {event_id(link.stream, link.version)} at position "
-                            f"{link.position} is not a readable event; run `topup verify`")
-                    for values, value in zip(lists, (
-                            link.position, link.stream, link.version, link.topic,
-                            int(schema_version), recorded_at, effective, payload, link.link.hex()),
-                            strict=True):
-                        values.append(value)
-                    head, position, count = link.link, link.position, count + 1
-                    if len(lists[0]) >= rows:
-                        writer.write_table(pa.Table.from_pydict(columns, schema=schema))
-                        for values in lists:
-                            values.clear()
-                        if progress:
-                            progress(count)
-            if columns[names[0]] or count == 0:
-                writer.write_table(pa.Table.from_pydict(columns, schema=schema))
-            writer.add_key_value_metadata({
-                "events": str(count), "digest": digest(head, position),
-                "as_of": when.isoformat() if when else ""})
-        os.chmod(temp, 0o600)
-        os.replace(temp, out)
-    finally:
-        temp.unlink(missing_ok=True)
+    with private_temp(out) as temp, pq.ParquetWriter(temp, schema, compression="zstd") as writer:
+        if upto != 0:
+            for link in walk(store, upto=upto):
+                schema_version, recorded_at, effective = link.fields
+                try:
+                    payload = link.payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    payload = ""
+                if not schema_version or not payload:
+                    raise ExportError(
+                        f"event {event_id(link.stream, link.version)} at position "
+                        f"{link.position} is not a readable event; run `topup verify`")
+                for values, value in zip(lists, (
+                        link.position, link.stream, link.version, link.topic,
+                        int(schema_version), recorded_at, effective, payload, link.link.hex()),
+                        strict=True):
+                    values.append(value)
+                head, position, count = link.link, link.position, count + 1
+                if len(lists[0]) >= rows:
+                    writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+                    for values in lists:
+                        values.clear()
+                    if progress:
+                        progress(count)
+        if columns[names[0]] or count == 0:
+            writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+        writer.add_key_value_metadata({
+            "events": str(count), "digest": digest(head, position),
+            "as_of": when.isoformat() if when else ""})
     if progress:
         progress(count)
     return ExportResult(out, count, position, head, when)

@@ -18,7 +18,6 @@ amounts from data it may misread.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 from ..domain import events as ev
 from ..domain.codec import fact_from_data
 from ..io.payment_files import write_run_files
+from ..io.private import private_dir, write_private
 from ..store import EventStore, event_id
 from ..upcasting import UnknownSchemaVersion, upcast
 from .chain import GENESIS, digest, walk
@@ -190,7 +190,7 @@ def replay(store: EventStore, when: datetime, out: Path, *, progress: Progress |
            ) -> ReplayResult:
     """Write every payment file (and projection) as known at ``when`` into ``out``."""
     known = as_of(store, when, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     names = {urn: name for urn, (_, name) in known.schools.items()}
     files: list[Path] = []
     for _, run in known.runs:
@@ -207,7 +207,5 @@ def replay(store: EventStore, when: datetime, out: Path, *, progress: Progress |
                           [run.run_id for _, run in known.runs], files, projected, note, manifest)
     body = result.as_json()
     body["files"] = [{"name": f.name, "sha256": file_digest(f)[0]} for f in [*files, *projected]]
-    temp = manifest.with_name(".replay.json.tmp")
-    temp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-    os.replace(temp, manifest)
+    write_private(manifest, json.dumps(body, indent=2) + "\n")
     return result

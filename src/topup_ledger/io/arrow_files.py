@@ -8,7 +8,6 @@ owner: payment files name schools and pseudonymous pupils.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from .private import private_temp
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "projections"
 TYPES = {"string": pa.string(), "int64": pa.int64(), "int32": pa.int32(), "bool": pa.bool_()}
@@ -46,16 +47,13 @@ def table(name: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
 
 def write(name: str, data: pa.Table, stem: Path) -> list[Path]:
     """Write ``stem``.csv and ``stem``.parquet atomically (temp file, then rename)."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix in (".csv", ".parquet"):
         final = stem.with_name(stem.name + suffix)
-        temp = final.with_name(f".{final.name}.tmp")
-        if suffix == ".csv":
-            pacsv.write_csv(data, temp)
-        else:
-            pq.write_table(data, temp, compression="zstd")
-        os.chmod(temp, 0o600)
-        os.replace(temp, final)
+        with private_temp(final) as temp:
+            if suffix == ".csv":
+                pacsv.write_csv(data, temp)
+            else:
+                pq.write_table(data, temp, compression="zstd")
         written.append(final)
     return written

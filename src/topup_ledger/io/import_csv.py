@@ -23,6 +23,7 @@ from pathlib import Path
 from ..domain.calendar import parse_date
 from ..domain.errors import RuleError
 from ..domain.money import parse_decimal, parse_pounds
+from .private import private_temp
 
 MAX_FILE_BYTES = 512 * 1024 * 1024  # a county's export is a few MB; anything near this is a mistake
 
@@ -185,13 +186,11 @@ def write_rejects(path: Path, table: Table, rejects: list[tuple[int, str, str]])
     """
     by_line = {row.line: row for row in table.rows}
     headers = [table.original[h] for h in table.headers]
-    temp = path.with_name(f".{path.name}.tmp")
-    with temp.open("w", newline="", encoding="utf-8-sig") as handle:
+    with private_temp(path) as temp, temp.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
         writer.writerow(["rejected_line", "rejected_field", "rejected_because", *headers])
         for line, column, reason in rejects:
             row = by_line.get(line)
             cells = [row.cells.get(h, "") for h in table.headers] if row else []
             writer.writerow([line, column, reason, *cells, *(row.extra if row else ())])
-    temp.replace(path)
     return path

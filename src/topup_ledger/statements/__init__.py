@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from ..io.private import write_private
 from ..store import EventStore
 from .build import build_statement, run_ref
 from .model import Statement
@@ -67,9 +68,7 @@ def write_period(store: EventStore, period: str, out: Path, formats: Sequence[st
                              tuple(IndexFile(p.name, p.suffix[1:].upper()) for p in written)))
         if progress:
             progress(done, len(schools))
-    out.mkdir(parents=True, exist_ok=True)
-    index = out / "index.html"
-    index.write_text(render_index(period, rows, [run_ref(r, None) for r in runs], view.position,
-                                  as_of), encoding="utf-8")
+    index = write_private(out / "index.html", render_index(
+        period, rows, [run_ref(r, None) for r in runs], view.position, as_of))
     return PeriodResult(period, statements, files, index)
 

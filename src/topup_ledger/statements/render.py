@@ -17,6 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from ..domain.money import pounds, pounds_for_people
+from ..io.private import write_private
 from .chart import bar_chart
 from .model import RunRef, Statement
 
@@ -105,17 +106,16 @@ def file_name(statement: Statement, fmt: str) -> str:
 
 
 def write_statement(statement: Statement, out: Path, formats: Sequence[str] = ("html",)) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     html = render_html(statement) if {"html", "pdf"} & set(formats) else ""
     for fmt in formats:
         path = out / file_name(statement, fmt)
         if fmt == "html":
-            path.write_text(html, encoding="utf-8")
+            write_private(path, html)
         elif fmt == "pdf":
-            path.write_bytes(render_pdf(statement, html))
+            write_private(path, render_pdf(statement, html))
         elif fmt == "csv":
-            path.write_text(render_csv(statement), encoding="utf-8")
+            write_private(path, render_csv(statement))
         else:
             raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
         written.append(path)
