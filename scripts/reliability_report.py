@@ -120,15 +120,15 @@ def document(scale: int, seconds: float, found: dict[str, list[tuple[str, str]]]
         "## Concurrency: writers and payment runs in separate processes at once",
         "",
         *table(["backend", "writer processes", "payment processes", "commands", "conflicts "
-                "(exit 3, retried)", "payment runs", "changes raced past a run (known bug)",
+                "(exit 3, retried)", "payment runs", "changes recorded while a run was worked out",
                 "result"],
                [[f["backend"], f["writers"], f["payers"], f["commands"], f["conflicts"], f["runs"],
-                 f.get("known_bug_races", 0), "every change once; no run paid twice"]
+                 f.get("raced_past_a_run", 0), "every change once; no run paid twice; paid = due"]
                 for f in by["concurrency"]]),
         "",
-        "Paid = due after the last run holds unless a change raced past a run: the known",
-        "payrun bug listed at the end (a change recorded while a run is worked out is never",
-        "paid), reproduced deterministically by its own expected-failure test.",
+        "A change recorded while a run is worked out lands before the run's own record but",
+        "after the position the run read to (its seal's); the next run pays it, and paid =",
+        "due after the last run (a deterministic test pauses a run to make it happen).",
         "",
         "## Damaged storage",
         "",

@@ -8,7 +8,7 @@ the command line, so a test can kill it exactly where a crash hurts most:
 
 A point is ``seam:moment:N``, the Nth time the seam is reached (counting from 1):
 
-- ``append:before``  before an ``EventStore.append`` (the batch was worked out, nothing sent)
+- ``append:before``  before an ``EventStore.append`` or ``append_many`` (worked out, nothing sent)
 - ``append:inside``  the rows are inserted but the transaction is not committed
 - ``append:after``   the append has committed
 - ``projection:inside`` / ``projection:after``  a projection transaction's body has run but
@@ -66,7 +66,7 @@ def install() -> None:
     from topup_ledger.projections.db import ProjectionDB
     from topup_ledger.store import EventStore
 
-    append = EventStore.append
+    append, append_many = EventStore.append, EventStore.append_many
 
     def patched_append(self: EventStore, batch: Any) -> list[int]:
         _reached["append"] += 1
@@ -88,7 +88,32 @@ def install() -> None:
         _at("append", "after", nth)
         return positions
 
+    def patched_append_many(self: EventStore, batch: Any) -> list[int]:
+        # The bulk path (imports, payment runs) is the same seam: its rows go in inside the
+        # recorder's transaction, so "inside" is the end of that transaction's body, before
+        # its commit.
+        _reached["append"] += 1
+        nth = _reached["append"]
+        _at("append", "before", nth)
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        transaction = datastore.transaction
+
+        @contextmanager
+        def inside(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with transaction(*args, **kwargs) as cursor:
+                yield cursor
+                _at("append", "inside", nth)
+
+        datastore.transaction = inside
+        try:
+            positions = append_many(self, batch)
+        finally:
+            del datastore.transaction
+        _at("append", "after", nth)
+        return positions
+
     EventStore.append = patched_append  # type: ignore[method-assign]
+    EventStore.append_many = patched_append_many  # type: ignore[method-assign]
 
     transaction = ProjectionDB.transaction
 

@@ -134,16 +134,13 @@ def test_writers_and_payment_runs_at_once_lose_nothing_and_pay_once(
     raced = changes_recorded_while_a_run_was_worked_out(location)
     record_figure("concurrency", backend=backend, writers=writers, payers=2,
                   commands=len(wanted) + 4, conflicts=conflicts, runs=len(runs(location)),
-                  known_bug_races=len(raced))
-    if totals["unsettled"] and raced:
-        pytest.xfail(f"hit the known payrun bug (see the xfail test below): {raced} were "
-                     "recorded while a run was worked out and were never paid")
+                  raced_past_a_run=len(raced))
     assert totals["unsettled"] == 0 and totals["paid_pence"] == totals["due_pence"] > 0
 
 
 def changes_recorded_while_a_run_was_worked_out(location: str) -> list[str]:
     """Plan changes whose position lies between the position a run was computed from (its
-    seal's) and the run's own: what the known payrun bug leaves unpaid."""
+    seal's) and the run's own: what the next run must pay."""
     store = EventStore(location)
     try:
         windows, changes = [], []
@@ -207,12 +204,6 @@ def test_a_payment_run_that_lost_the_race_pays_nothing_twice(
         (first["run_id"], first["total_pence"])]
 
 
-@pytest.mark.xfail(strict=True, reason="payrun.compute_run treats a plan as settled when its "
-                   "last fact's position is before the last run's own position; a change "
-                   "recorded while that run was being worked out (after it read the ledger, "
-                   "before it appended) has such a position, so no later run ever pays it: "
-                   "paid stays below due. It should compare with the position the run was "
-                   "computed from (its seal's). payrun.py is another helper's to fix")
 def test_a_change_recorded_while_a_run_is_worked_out_is_paid_by_the_next_run(
         paying_ledger: str, tmp_path: Path, la: Path) -> None:
     plan = hours_plans(la)[0]

@@ -245,9 +245,6 @@ def damage_one_payment(location: str) -> None:
     conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason="known.py read_known passes a payment whose stored bytes "
-                   "are not JSON to add_payment, which raises TypeError (a traceback) instead of "
-                   "refusing: known.py is another helper's to fix")
 def test_a_payment_event_whose_bytes_were_destroyed_is_refused_plainly(
         good_sqlite: Path, tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"

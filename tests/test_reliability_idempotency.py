@@ -134,10 +134,6 @@ def test_commands_that_write_files_write_the_same_bytes_again(tmp_path: Path, la
     assert content(location) == before
 
 
-@pytest.mark.xfail(strict=True, reason="payrun.compute_run reads the period's year with "
-                   "int(year[:4]) and builds date(start + 1, 8, 31): a year beyond 9998 raises "
-                   "ValueError, not RuleError (the CLI now checks the year first; payrun.py is "
-                   "another helper's)")
 def test_the_payment_run_itself_refuses_a_period_of_an_impossible_year(tmp_path: Path) -> None:
     store = EventStore(str(tmp_path / "ledger.sqlite"), create=True)
     try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import orjson
+from eventsourcing.persistence import Notification
 
 from .audit.chain import GENESIS, encode, envelope_fields, envelope_of, plain_state
 from .domain import events as ev
@@ -107,7 +107,7 @@ class Known:
         for n in store.notifications(after=min(starts) - 1, upto=self.position,
                                      types=(ev.SchoolPaid.TYPE,)):
             if n.originator_id in wanted:
-                self.add_payment(n.id, orjson.loads(plain_state(store, n.state)))
+                self.add_payment(n.id, readable(envelope_of(plain_state(store, n.state)), n))
 
     def plans(self) -> list[Plan]:
         return [Plan(facts) for facts in self.plan_facts.values()]
@@ -120,6 +120,16 @@ class Known:
     def runs_for(self, period_id: str) -> list[ev.PaymentRunRecorded]:
         return [r.fact for _, r in self.runs  # type: ignore[misc]
                 if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.period == period_id]
+
+
+def readable(envelope: dict[str, Any] | None, n: Notification) -> dict[str, Any]:
+    """The event's decoded state, or a refusal naming it: nothing is worked out from a ledger
+    whose events no longer decode (a damaged disk, an edited row)."""
+    if envelope is None:
+        raise StoreError(f"an event in the ledger cannot be read: {n.originator_id}/"
+                         f"{n.originator_version} ({n.topic}, position {n.id}) is not a JSON "
+                         "object; the ledger is damaged: run `topup verify`")
+    return envelope
 
 
 def read_known(store: EventStore, upto: int | None = None, *, payments: bool = True) -> Known:
@@ -135,16 +145,16 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
         if n.topic == ev.SchoolPaid.TYPE:
             fields = None if payments else payment_chain_fields(payload)
             if fields is None:
-                envelope = envelope_of(payload)
+                envelope = readable(envelope_of(payload), n)
                 fields = envelope_fields(envelope)
                 # Payments are most of a mature ledger: fold their lines straight from the
                 # stored data instead of building an object per line.
                 if payments:
-                    known.add_payment(n.id, envelope)  # type: ignore[arg-type]
+                    known.add_payment(n.id, envelope)
             known.run_starts.setdefault(stream, n.id)
             known.position = n.id
         else:
-            envelope = envelope_of(payload)
+            envelope = readable(envelope_of(payload), n)
             fields = envelope_fields(envelope)
             known.apply(n.id, recorded_from(n.topic, stream, n.originator_version, envelope))
         sha = hashlib.sha256(head)

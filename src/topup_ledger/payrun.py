@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .audit.chain import digest
 from .domain import events as ev
-from .domain.calendar import ONE_DAY, Calendar, Period, with_default_terms
+from .domain.calendar import ONE_DAY, Calendar, Period, parse_year, with_default_terms
 from .domain.errors import MissingTerms, RuleError
 from .domain.payments import (
     cushion_lines,
@@ -92,11 +92,10 @@ class Window:
 
 def window_for(known: Known, period_id: str) -> Window:
     """The calendar up to ``period_id`` and what each plan has settled since the last run."""
-    year = period_id.split("/", 1)[0]
-    try:
-        start = int(year[:4])
-    except ValueError:
-        raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn") from None
+    year, slash, _ = period_id.partition("/")
+    if not slash:
+        raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn")
+    start = parse_year(year, "period")
     last = date(start + 1, 8, 31)
     # From the earliest start as corrected (a correction may move an issue date earlier).
     starts = [issue_date(facts) for facts in known.plan_facts.values()]
@@ -104,9 +103,13 @@ def window_for(known: Known, period_id: str) -> Window:
     run_period = calendar.period(period_id)
     window = Window(calendar, run_period, calendar.up_to(run_period), {})
     last_run = known.runs[-1] if known.runs else None
-    if last_run is None or known.reference_changed_at > last_run[0]:
+    if last_run is None:
         return window
-    last_position, last_period = last_run[0], last_run[1].fact.period  # type: ignore[attr-defined]
+    run_fact = last_run[1].fact
+    assert isinstance(run_fact, ev.PaymentRunRecorded)
+    last_position, last_period = run_fact.worked_out_at, run_fact.period
+    if known.reference_changed_at > last_position:
+        return window
     # A run for a later year than this one's calendar reaches settles nothing here.
     if not any(p.id == last_period for p in calendar.periods):
         return window

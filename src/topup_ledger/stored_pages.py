@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from .store import EventStore, StoreError, is_postgres
+from .store import EventStore, StoreError, is_postgres, storage_problem
 
 PAGE = 5_000
 
@@ -45,7 +45,7 @@ class StoredPages:
             try:
                 rows = self._select(position, upto, size)
             except (sqlite3.Error, OSError) as error:
-                raise StoreError(f"cannot read the ledger: {error}") from None
+                raise StoreError(storage_problem(self.store.location, error)) from None
             if rows:
                 yield rows
             if len(rows) < size:
@@ -89,7 +89,7 @@ class StoredPages:
                 cursor.execute(statement, params)
                 return [StoredRow(i, o, v, t, bytes(s)) for i, o, v, t, s in cursor.fetchall()]
         except psycopg.Error as error:
-            raise StoreError(f"cannot read the ledger: {error}") from None
+            raise StoreError(storage_problem(self.store.location, error)) from None
 
 
 def _row(_cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> StoredRow:

@@ -211,6 +211,15 @@ class PaymentRunRecorded(Fact):
     total: int
     seal: str
 
+    @property
+    def worked_out_at(self) -> int:
+        """The ledger position the run was worked out from: its seal's (``HEX@POSITION``).
+
+        Facts recorded after it were not known to the run, even those a concurrent writer
+        landed before the run's own record; "settled since the last run" counts from here.
+        """
+        return int(self.seal.rpartition("@")[2])
+
 
 @dataclass(frozen=True)
 class WrittenFile:

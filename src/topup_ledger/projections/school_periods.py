@@ -354,7 +354,7 @@ def explanations(ref: str, plan: Plan, periods: list[Period],
 class SchoolPeriods(PlanFold):
     name = "school-periods"
     prefix = "sp"
-    SCHEMA = 2
+    SCHEMA = 3  # 3: runs are settled from the position they were worked out from
 
     def __init__(self, trust_runs: bool = True) -> None:
         # False: price every period of every plan again (the plain path the tests compare
@@ -375,7 +375,7 @@ class SchoolPeriods(PlanFold):
                 "pence INTEGER NOT NULL, last_position INTEGER NOT NULL, last_run TEXT NOT NULL, "
                 "PRIMARY KEY (school, period)) WITHOUT ROWID",
                 f"CREATE TABLE {t('run')} (run_id TEXT PRIMARY KEY, period TEXT NOT NULL, "
-                "sequence INTEGER NOT NULL, position INTEGER NOT NULL, total INTEGER NOT NULL)",
+                "sequence INTEGER NOT NULL, known_at INTEGER NOT NULL, total INTEGER NOT NULL)",
                 f"CREATE TABLE {t('due')} (plan TEXT NOT NULL, period TEXT NOT NULL, school TEXT NOT NULL, "
                 "component TEXT NOT NULL, pence INTEGER NOT NULL, "
                 "PRIMARY KEY (plan, period, school, component)) WITHOUT ROWID",
@@ -415,7 +415,10 @@ class SchoolPeriods(PlanFold):
                 total[1], total[2] = position, run_id
         elif n.topic == ev.PaymentRunRecorded.TYPE:
             data = decoder.data(n.topic, n.state)
-            self._runs.append((data["run_id"], data["period"], data["sequence"], n.id, data["total"]))
+            # Settled counts from what the run knew (its seal's position), not from where its
+            # record landed: a concurrent writer's fact can land in between, unpaid.
+            known_at = int(data["seal"].rpartition("@")[2])
+            self._runs.append((data["run_id"], data["period"], data["sequence"], known_at, data["total"]))
 
     def flush(self, conn: sqlite3.Connection) -> None:
         t = self.t
@@ -464,8 +467,8 @@ class SchoolPeriods(PlanFold):
     def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Context:
         ctx = Context(self.reference(conn, decoder), None)
         ctx.horizon = self.horizon(conn, ctx)
-        last_run = conn.execute(f"SELECT period, position FROM {self.t('run')} "
-                                "ORDER BY position DESC LIMIT 1").fetchone()
+        last_run = conn.execute(f"SELECT period, known_at FROM {self.t('run')} "
+                                "ORDER BY known_at DESC LIMIT 1").fetchone()
         if last_run is None:
             return ctx
         revised = set()
