@@ -298,7 +298,7 @@ class EventStore:
         except IntegrityError:
             raise conflict(batch) from None
         except OperationalError as error:
-            raise StoreError(f"the ledger could not record: {error}") from None
+            raise StoreError(storage_problem(self.location, error)) from None
         return [r.notification.id for r in recordings]
 
     def append_many(self, batch: Sequence[Recorded]) -> list[int]:
@@ -321,7 +321,7 @@ class EventStore:
         except IntegrityError:
             raise conflict(batch) from None
         except OperationalError as error:
-            raise StoreError(f"the ledger could not record: {error}") from None
+            raise StoreError(storage_problem(self.location, error)) from None
         if len(positions) != len(rows):
             raise StoreError(f"the ledger recorded {len(positions)} of {len(rows)} events")
         return positions
