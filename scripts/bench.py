@@ -276,15 +276,27 @@ def child(name: str, params: str, result: str) -> None:
     Path(result).write_text(json.dumps(figures, default=str))
 
 
+class StepFailed(RuntimeError):
+    """A step crashed, was refused or ran past --step-timeout: the figures stop there."""
+
+
+STEP_TIMEOUT: list[float | None] = [None]
+
+
 def run_step(name: str, params: Params, work: Path) -> Params:
     """Run one step in a fresh Python process and return what it measured."""
     result = work / f"step-{uuid.uuid4().hex[:8]}.json"
     env = {k: v for k, v in os.environ.items() if k != "TOPUP_CIPHER_KEY"}  # both sides plain
-    done = subprocess.run([sys.executable, __file__, "--step", name, "--params", json.dumps(params),
-                           "--result", str(result)], env=env, capture_output=True, text=True)
+    command = [sys.executable, __file__, "--step", name, "--params", json.dumps(params),
+               "--result", str(result)]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT[0])
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"step {name} ({json.dumps(params)[:200]}) still running after "
+                         f"{STEP_TIMEOUT[0]:.0f} s: stopped") from None
     if done.returncode != 0:
-        raise SystemExit(f"bench.py: step {name} failed ({done.returncode}):\n"
-                         f"{done.stderr.strip() or done.stdout.strip()}")
+        raise StepFailed(f"step {name} failed (exit {done.returncode}):\n"
+                         f"{(done.stderr.strip() or done.stdout.strip())[-3000:]}")
     figures: Params = json.loads(result.read_text())
     result.unlink()
     return figures
@@ -316,7 +328,10 @@ def drop_schema(location: str) -> None:
 
 
 def measure_backend(backend: str, url: str | None, la: Params, work: Path,
-                    say: Any) -> Params:
+                    say: Any, partial: Params, save: Any) -> Params:
+    """Replay the LA into a fresh ledger on ``backend`` and measure every step; each step's
+    figures also go into ``partial`` as they come (``save`` writes them: a national run
+    takes hours, and what it measured before an interruption is still worth having)."""
     from topup_ledger.store import EventStore
 
     folder = work / backend
@@ -331,12 +346,15 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
     try:
         for location in (ledger, plain):  # `topup init`: the library's own tables, twice
             EventStore(location, create=True).close()
-        imports, runs = [], []
+        imports: list[Params] = []
+        runs: list[Params] = []
+        partial.update(imports=imports, runs=runs)
         for batch in la["batches"]:
             figures = run_step("import", {"location": ledger, "kinds": batch["kinds"],
                                           "folder": str(work / "la" / batch["folder"]),
                                           "run_on": batch["run_on"]}, work)
             imports.append(figures)
+            save()
             say(f"  {backend}: imported {batch['folder']}: {figures['events']:,} events in "
                 f"{figures['seconds']:.2f} s")
             figures = run_step("pay", {"location": ledger, "period": batch["period"],
@@ -344,15 +362,19 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
                                        "out": str(folder / "payments")}, work)
             figures["period"] = batch["period"]
             runs.append(figures)
+            save()
             say(f"  {backend}: paid {batch['period']} ({figures['events']:,} events in the "
                 f"ledger): {figures['seconds']:.2f} s, files {figures['files_seconds']:.2f} s")
         plain_figures = run_step("plain-insert", {
             "source": ledger, "target": plain,
             "imports": [(i["first"], i["last"]) for i in imports if i["events"]]}, work)
+        partial["plain_insert"] = plain_figures
+        save()
         say(f"  {backend}: plain insert of the same rows: {plain_figures['seconds']:.2f} s")
-        raw = run_step("raw-read", {"location": ledger}, work)
+        raw = partial["raw_read"] = run_step("raw-read", {"location": ledger}, work)
+        save()
         say(f"  {backend}: raw read: {raw['events']:,} events in {raw['seconds']:.2f} s")
-        rebuilt = run_step("rebuild", {"location": ledger}, work)
+        rebuilt = partial["rebuild"] = run_step("rebuild", {"location": ledger}, work)
         say(f"  {backend}: rebuild: {rebuilt['events']:,} events in {rebuilt['seconds']:.2f} s")
     finally:
         if backend == "postgres":
@@ -622,12 +644,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the figures into this doc")
     parser.add_argument("--work", type=Path, help="build in this (new) folder and keep it")
+    parser.add_argument("--step-timeout", type=float,
+                        help="stop a step (and the benchmark) that runs longer than this many seconds")
+    parser.add_argument("--render", type=Path, metavar="FILE.json",
+                        help="measure nothing: print (and with --markdown, write) a finished run's JSON")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step:
         child(args.step, args.params, args.result)
+        return 0
+    STEP_TIMEOUT[0] = args.step_timeout
+    if args.render:
+        done: Params = json.loads(args.render.read_text())
+        if not done.get("complete"):
+            parser.error(f"{args.render} is not a finished run: {done.get('failed', 'incomplete')}")
+        print("\n".join(lines(done)))
+        if args.markdown:
+            write_markdown(args.markdown, done)
         return 0
 
     plans, schools = SCALES[args.scale]
@@ -649,8 +684,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(temp)  # type: ignore[arg-type]
     work.mkdir(parents=True, exist_ok=True)
     try:
-        report: Params = {"scale": args.scale, "plans": plans, "schools": schools, "years": args.years,
-                          "seed": args.seed, "argv": argv,
+        report: Params = {"complete": False, "scale": args.scale, "plans": plans, "schools": schools,
+                          "years": args.years, "seed": args.seed, "argv": argv,
                           "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                           "machine": machine(backends, url)}
         say(f"generating {plans:,} plans, {schools:,} schools, {args.years} years ...")
@@ -658,7 +693,28 @@ def main(argv: list[str] | None = None) -> int:
                                    "years": args.years, "seed": args.seed}, work)
         report["generate"] = {k: la[k] for k in ("seconds", "peak_mib", "stats", "described", "files")}
         say(f"  {la['described']} ({la['seconds']:.1f} s, peak {la['peak_mib']:,.0f} MiB)")
-        report["backends"] = {b: measure_backend(b, url, la, work, say) for b in backends}
+        report["partial"] = {}
+
+        def save() -> None:
+            if args.out:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+        report["backends"] = {}
+        try:
+            for backend in backends:
+                report["partial"][backend] = {}
+                report["backends"][backend] = measure_backend(backend, url, la, work, say,
+                                                              report["partial"][backend], save)
+        except StepFailed as failure:
+            report["failed"] = str(failure)
+            save()
+            say(f"bench.py: {failure}")
+            say(f"the figures measured before it are in {args.out}" if args.out else
+                "give --out FILE.json to keep the figures measured before a failure")
+            return 1
+        del report["partial"]  # every figure is in "backends" now
+        report["complete"] = True
         if len(backends) == 2:
             report["postgres_vs_sqlite"] = backend_ratios(report["backends"]["sqlite"],
                                                           report["backends"]["postgres"])
