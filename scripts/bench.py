@@ -576,7 +576,8 @@ def lines(report: Params, markdown: bool = False) -> list[str]:
                     + (f"; PostgreSQL {m['postgresql']}" if "postgresql" in m else "")
                     + f"; eventsourcing {m['eventsourcing']}"
                     + (f"; code at {m['commit']}" if "commit" in m else ""))
-    out = [*head, machine_line, ""]
+    out = [f"- {line}" for line in [*head, machine_line]] if markdown else [*head, machine_line]
+    out.append("")
     out += table(FIGURE_HEADERS, figure_rows(report), markdown)
     out.append("")
     out += table(["backend", "ratio", "figure", "target"], ratio_rows(report), markdown)
