@@ -295,7 +295,10 @@ def run_step(name: str, params: Params, work: Path) -> Params:
         raise StepFailed(f"step {name} ({json.dumps(params)[:200]}) still running after "
                          f"{STEP_TIMEOUT[0]:.0f} s: stopped") from None
     if done.returncode != 0:
-        raise StepFailed(f"step {name} failed (exit {done.returncode}):\n"
+        how = (f"was killed (signal {-done.returncode})" if done.returncode < 0
+               else f"failed (exit {done.returncode})")
+        where = params.get("location") or params.get("source") or params.get("out")
+        raise StepFailed(f"step {name} on {where} {how}:\n"
                          f"{(done.stderr.strip() or done.stdout.strip())[-3000:]}")
     figures: Params = json.loads(result.read_text())
     result.unlink()
@@ -571,6 +574,11 @@ def lines(report: Params, markdown: bool = False) -> list[str]:
             f"generating it: {g['seconds']:.1f} s, peak {g['peak_mib']:,.0f} MiB"]
     for backend, b in report["backends"].items():
         head.append(f"{backend} ledger after the replay: {b['ledger_events']:,} events")
+    head += [f"note: {note}" for note in report.get("notes", [])]
+    if report.get("failed"):
+        stopped = report["failed"].splitlines()[0].rstrip(":")
+        head.append(f"STOPPED EARLY: {stopped}; the figures below are of "
+                    f"{', '.join(report['backends'])} only")
     machine_line = (f"machine: {m['cpu']}, {m['cores']} cores, {m.get('ram_gib', '?')} GiB RAM; "
                     f"{m['os']}; Python {m['python']}; SQLite {m['sqlite']}"
                     + (f"; PostgreSQL {m['postgresql']}" if "postgresql" in m else "")
@@ -649,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop a step (and the benchmark) that runs longer than this many seconds")
     parser.add_argument("--render", type=Path, metavar="FILE.json",
                         help="measure nothing: print (and with --markdown, write) a finished run's JSON")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a note on the run for the doc (what else the machine was doing, why it "
+                             "stopped); repeatable, also with --render")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -659,8 +670,10 @@ def main(argv: list[str] | None = None) -> int:
     STEP_TIMEOUT[0] = args.step_timeout
     if args.render:
         done: Params = json.loads(args.render.read_text())
-        if not done.get("complete"):
-            parser.error(f"{args.render} is not a finished run: {done.get('failed', 'incomplete')}")
+        if not done.get("backends"):
+            parser.error(f"{args.render} has no backend measured in full: {done.get('failed', '')}")
+        done.setdefault("targets", targets(done))
+        done["notes"] = [*done.get("notes", []), *args.note]
         print("\n".join(lines(done)))
         if args.markdown:
             write_markdown(args.markdown, done)
@@ -685,8 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(temp)  # type: ignore[arg-type]
     work.mkdir(parents=True, exist_ok=True)
     try:
-        report: Params = {"complete": False, "scale": args.scale, "plans": plans, "schools": schools,
-                          "years": args.years, "seed": args.seed, "argv": argv,
+        report: Params = {"complete": False, "notes": args.note, "scale": args.scale, "plans": plans,
+                          "schools": schools, "years": args.years, "seed": args.seed, "argv": argv,
                           "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                           "machine": machine(backends, url)}
         say(f"generating {plans:,} plans, {schools:,} schools, {args.years} years ...")
@@ -709,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               report["partial"][backend], save)
         except StepFailed as failure:
             report["failed"] = str(failure)
+            report["targets"] = targets(report)  # of the backends measured in full
             save()
             say(f"bench.py: {failure}")
             say(f"the figures measured before it are in {args.out}" if args.out else
