@@ -6,8 +6,10 @@ DIR gets one folder per payment run, ``batch-NN-before-<period>/``, holding the 
 (schools.csv, rates.csv, tariffs.csv, plans.csv, changes.csv; only those with rows) of what
 the LA learns after the previous run and before that one; ``schedule.csv`` lists every step
 in order (import a file, or pay a period) and ``run.sh`` runs them with ``topup``. The same
-arguments always write the same files. See src/topup_ledger/generator.py for what the LA
-looks like and schemas/imports.md for the file formats.
+arguments always write the same files, streamed as they are generated, so memory stays
+bounded at national scale (``--plans 640000 --schools 22000``). See
+src/topup_ledger/generator.py for what the LA looks like and schemas/imports.md for the
+file formats.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from topup_ledger.generator import generate
+from topup_ledger.generator import write_generated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generate.py: {args.out} is not empty; choose a new folder", file=sys.stderr)
         return 2
     try:
-        la = generate(plans=args.plans, schools=args.schools, years=args.years, seed=args.seed)
+        la, written = write_generated(args.out, plans=args.plans, schools=args.schools,
+                                      years=args.years, seed=args.seed)
     except ValueError as error:
         print(f"generate.py: {error}", file=sys.stderr)
         return 2
-    written = la.write(args.out)
     print(la.describe())
     print(f"wrote {len(written)} files to {args.out}; replay with: bash {args.out / 'run.sh'}")
     return 0

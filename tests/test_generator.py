@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from topup_ledger.domain.calendar import academic_year_of
-from topup_ledger.generator import GeneratedLA, generate
+from topup_ledger.generator import GeneratedLA, generate, write_generated
 from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
 from topup_ledger.ledger import Ledger
@@ -42,6 +42,18 @@ def test_the_same_seed_writes_the_same_files_and_another_seed_does_not(tmp_path:
     assert a == b
     assert a != c
     assert "batch-01-before-2025-26-autumn/plans.csv" in a and "run.sh" in a and "schedule.csv" in a
+
+
+def test_streaming_writes_the_same_files_as_generating_in_memory(tmp_path: Path) -> None:
+    """National scale streams its rows to disk; it must be the very same LA, byte for byte."""
+    kept = generate(plans=400, schools=30, seed=4)
+    kept.write(tmp_path / "kept")
+    streamed, written = write_generated(tmp_path / "streamed", plans=400, schools=30, seed=4)
+    assert files(tmp_path / "kept") == files(tmp_path / "streamed")
+    assert sorted(written) == sorted(p for p in (tmp_path / "streamed").rglob("*") if p.is_file())
+    assert streamed.stats == kept.stats
+    assert [b.kinds() for b in streamed.batches] == [b.kinds() for b in kept.batches]
+    assert not any(b.rows["plans"] or b.rows["changes"] for b in streamed.batches)
 
 
 def test_the_la_is_laid_out_as_batches_before_nine_termly_runs(county: GeneratedLA) -> None:
