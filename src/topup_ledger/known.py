@@ -25,7 +25,7 @@ from .domain.payments import PaidSoFar
 from .domain.plan import Plan, RecordedFact
 from .domain.rules import Terms
 from .ledger import periods_of
-from .store import EventStore, Recorded, StoreError, event_id
+from .store import EventStore, Recorded, StoreError, describe, event_id
 from .upcasting import upcast
 
 
@@ -107,7 +107,7 @@ class Known:
         for n in store.notifications(after=min(starts) - 1, upto=self.position,
                                      types=(ev.SchoolPaid.TYPE,)):
             if n.originator_id in wanted:
-                self.add_payment(n.id, readable(envelope_of(plain_state(store, n.state)), n))
+                self.add_payment(n.id, readable(envelope_of(plain_state(store, n.state)), n, store))
 
     def plans(self) -> list[Plan]:
         return [Plan(facts) for facts in self.plan_facts.values()]
@@ -122,11 +122,12 @@ class Known:
                 if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.period == period_id]
 
 
-def readable(envelope: dict[str, Any] | None, n: Notification) -> dict[str, Any]:
+def readable(envelope: dict[str, Any] | None, n: Notification, store: EventStore) -> dict[str, Any]:
     """The event's decoded state, or a refusal naming it: nothing is worked out from a ledger
     whose events no longer decode (a damaged disk, an edited row)."""
     if envelope is None:
-        raise StoreError(f"an event in the ledger cannot be read: {n.originator_id}/"
+        raise StoreError(f"an event in the ledger at {describe(store.location)} cannot be read: "
+                         f"{n.originator_id}/"
                          f"{n.originator_version} ({n.topic}, position {n.id}) is not a JSON "
                          "object; the ledger is damaged: run `topup verify`")
     return envelope
@@ -145,7 +146,7 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
         if n.topic == ev.SchoolPaid.TYPE:
             fields = None if payments else payment_chain_fields(payload)
             if fields is None:
-                envelope = readable(envelope_of(payload), n)
+                envelope = readable(envelope_of(payload), n, store)
                 fields = envelope_fields(envelope)
                 # Payments are most of a mature ledger: fold their lines straight from the
                 # stored data instead of building an object per line.
@@ -154,7 +155,7 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
             known.run_starts.setdefault(stream, n.id)
             known.position = n.id
         else:
-            envelope = readable(envelope_of(payload), n)
+            envelope = readable(envelope_of(payload), n, store)
             fields = envelope_fields(envelope)
             known.apply(n.id, recorded_from(n.topic, stream, n.originator_version, envelope))
         sha = hashlib.sha256(head)
