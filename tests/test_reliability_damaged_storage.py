@@ -115,14 +115,19 @@ def test_a_damaged_sqlite_ledger_is_refused_plainly_and_left_as_it_was(
                 # not use) goes unnoticed: it may succeed, and record.
                 before = path.read_bytes()
                 continue
-            assert result.exit_code == 4, (args, result.output)
             message = result.output.strip()
+            # The audit commands read each event whole: an unreadable one is their exit 5
+            # ("not a readable event"), as for an unknown schema version; the rest exit 4.
+            unreadable = args[0] in ("export", "replay") and "not a readable event" in message
+            assert result.exit_code == (5 if unreadable else 4), (args, result.output)
             assert message.startswith("error: ") and str(path) in message, message
             expected = {"truncated": DAMAGED, "corrupted": DAMAGED,
                         "not-sqlite": "is not a SQLite ledger",
                         "missing-table": "no such table: stored_events"}[damage]
             if damage != "corrupted" or DAMAGED in message:
                 assert expected in message, message
+            elif unreadable:
+                pass
             else:  # an event's bytes no longer decode
                 assert "cannot be read" in message, message
             assert path.read_bytes() == before, f"{args[0]} wrote into a damaged ledger"

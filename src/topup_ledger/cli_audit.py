@@ -20,7 +20,7 @@ from .audit.export import ExportError, export_events
 from .audit.replay import ReplayError, parse_as_of, replay
 from .audit.seal import seal
 from .audit.verify import report_text, verify
-from .cli_support import Failure, emit, ledger_of, refusals
+from .cli_support import Failure, emit, ledger_of, naming_the_ledger, refusals
 from .upcasting import UnknownSchemaVersion
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +34,7 @@ def audit_refusals(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (ReplayError, ExportError) as error:
-            raise Failure(str(error), exit_code=5) from None
+            raise Failure(naming_the_ledger(str(error)), exit_code=5) from None
         except UnknownSchemaVersion as error:
             raise Failure(f"{error}; nothing was written", exit_code=5) from None
 

@@ -17,7 +17,7 @@ from .domain.calendar import parse_date
 from .domain.errors import MissingTerms, RuleError
 from .domain.money import parse_decimal, parse_pounds
 from .ledger import Ledger, utc_now
-from .store import ConflictError, EventStore, StoreError
+from .store import ConflictError, EventStore, StoreError, describe
 from .store import storage_problem as store_problem
 from .upcasting import UnknownSchemaVersion
 
@@ -51,7 +51,7 @@ def refusals(func: F) -> F:
         except ConflictError as error:
             raise Failure(f"conflict: {error}", exit_code=3) from None
         except StoreError as error:
-            raise Failure(str(error), exit_code=4) from None
+            raise Failure(naming_the_ledger(str(error)), exit_code=4) from None
         except UnknownSchemaVersion as error:
             raise Failure(f"{error}; nothing was recorded", exit_code=5) from None
         except (PersistenceError, sqlite3.Error) as error:
@@ -64,10 +64,20 @@ def refusals(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def storage_problem(error: BaseException) -> str:
+def current_location() -> str:
     ctx = click.get_current_context(silent=True)
-    location = str((ctx.find_root().obj or {}).get("location", "")) if ctx else ""
-    return store_problem(location, error)
+    return str((ctx.find_root().obj or {}).get("location", "")) if ctx else ""
+
+
+def storage_problem(error: BaseException) -> str:
+    return store_problem(current_location(), error)
+
+
+def naming_the_ledger(message: str) -> str:
+    """A storage refusal says which ledger (password hidden): a user may have several."""
+    location = current_location()
+    where = describe(location) if location else ""
+    return message if not where or where in message else f"{message} (ledger: {where})"
 
 
 def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
