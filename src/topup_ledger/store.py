@@ -100,7 +100,8 @@ class FactMapper(Mapper[str]):
         return StoredEvent(recorded.originator_id, recorded.originator_version,
                            recorded.fact.TYPE, state)
 
-    def decode_state(self, state: bytes) -> dict[str, Any]:
+    def plain_bytes(self, state: bytes) -> bytes:
+        """The stored state as JSON bytes: decrypted (and decompressed) if the ledger does that."""
         if self.cipher:
             try:
                 state = self.cipher.decrypt(state)
@@ -109,8 +110,11 @@ class FactMapper(Mapper[str]):
                                  "the key they were written with (or they were altered)") from None
         if self.compressor:
             state = self.compressor.decompress(state)
+        return state
+
+    def decode_state(self, state: bytes) -> dict[str, Any]:
         try:
-            envelope = self.transcoder.decode(state)
+            envelope = self.transcoder.decode(self.plain_bytes(state))
         except ValueError:
             envelope = None
         if not isinstance(envelope, dict):  # schema_check judges what is inside

@@ -103,18 +103,7 @@ def parse_digest(text: str) -> tuple[bytes, int]:
 
 def plain_state(store: EventStore, state: bytes) -> bytes:
     """The stored state as JSON bytes: decrypted (and decompressed) if the ledger does that."""
-    mapper = store.mapper
-    if mapper.cipher:
-        try:
-            state = mapper.cipher.decrypt(state)
-        except ValueError:
-            from ..store import StoreError  # (store imports this module)
-
-            raise StoreError("cannot decrypt the ledger's events: TOPUP_CIPHER_KEY is not the "
-                             "key they were written with (or they were altered)") from None
-    if mapper.compressor:
-        state = mapper.compressor.decompress(state)
-    return state
+    return store.mapper.plain_bytes(state)
 
 
 @dataclass(frozen=True)
