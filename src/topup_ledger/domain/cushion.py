@@ -32,10 +32,10 @@ class Cushion:
         return max(0, (last - first).days)
 
 
-def cushion_exact(cushion: Cushion, found: Iterable[Stretch]) -> Fraction:
-    """share × the school's net reduction, over the days of the period under the cushion:
-    Σ (prior − band − protection) × period share × days ÷ days in period, over the
-    stretches of the school's plans that moved from hours to a band; never below zero."""
+def net_reduction(cushion: Cushion, found: Iterable[Stretch]) -> Fraction:
+    """Σ (prior − band − protection) × period share × days ÷ days in period, over the
+    stretches of the school's plans that moved from hours to a band, on the days under the
+    cushion. A sum over plans, so it may be taken plan by plan and added up."""
     total = Fraction(0)
     for stretch in found:
         if stretch.prior_annual is None or stretch.basis != "band" or stretch.school != cushion.school:
@@ -44,4 +44,11 @@ def cushion_exact(cushion: Cushion, found: Iterable[Stretch]) -> Fraction:
         if days:
             reduction = stretch.prior_annual - stretch.annual.base - stretch.annual.protection
             total += reduction * stretch.period.share * days / stretch.period.days
+    return total
+
+
+def cushion_exact(cushion: Cushion, found: Iterable[Stretch]) -> Fraction:
+    """share × the school's net reduction over the period's days under the cushion; never
+    below zero."""
+    total = net_reduction(cushion, found)
     return Fraction(cushion.share_percent) / 100 * max(Fraction(0), total)

@@ -199,6 +199,11 @@ class SchoolPaid(Fact):
     lines: tuple[PaymentLine, ...]
 
 
+def sealed_position(seal: str) -> int:
+    """The position of a ``HEX@POSITION`` seal: how far the ledger it witnesses reaches."""
+    return int(seal.rpartition("@")[2])
+
+
 @dataclass(frozen=True)
 class PaymentRunRecorded(Fact):
     """A payment run for a period; ``sequence`` 1 is the main run, later ones supplementary."""
@@ -218,7 +223,7 @@ class PaymentRunRecorded(Fact):
         Facts recorded after it were not known to the run, even those a concurrent writer
         landed before the run's own record; "settled since the last run" counts from here.
         """
-        return int(self.seal.rpartition("@")[2])
+        return sealed_position(self.seal)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from typing import Any
 
 from ..domain import events as ev
 from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
-from ..domain.cushion import Cushion
+from ..domain.cushion import net_reduction
 from ..domain.entitlement import Stretch, exact_due, round_cumulatively, stretches
 from ..domain.errors import MissingTerms, RuleError
 from ..domain.money import round_half_up
@@ -203,21 +203,6 @@ def priced_dues(plan: Plan, periods: list[Period], ctx: Context
     return round_cumulatively(exact), missing
 
 
-def cushion_part(cushion: Cushion, found: list[Stretch]) -> Fraction:
-    """One plan's part of a school's net reduction under its cushion in a period: the sum
-    inside ``domain.cushion.cushion_exact`` before the school-wide floor and share (which
-    need every plan of the school, so they are applied when the parts are added up)."""
-    total = Fraction(0)
-    for stretch in found:
-        if stretch.prior_annual is None or stretch.basis != "band" or stretch.school != cushion.school:
-            continue
-        days = cushion.days_within(stretch.start, stretch.end_exclusive)
-        if days:
-            reduction = stretch.prior_annual - stretch.annual.base - stretch.annual.protection
-            total += reduction * stretch.period.share * days / stretch.period.days
-    return total
-
-
 def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar,
                  revised: tuple[tuple[date, date], ...] = ()
                  ) -> tuple[list[Period], dict[str, dict[tuple[str, str], int]]]:
@@ -307,7 +292,7 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
             for school in sorted(at_school):
                 cushion = ctx.ref.cushions.get(school)
                 if cushion is not None:
-                    part = cushion_part(cushion, stretches_in(period))
+                    part = net_reduction(cushion, stretches_in(period))
                     if part:
                         rows.cushion.append((ref, period_id, school, str(part)))
 
@@ -417,7 +402,7 @@ class SchoolPeriods(PlanFold):
             data = decoder.data(n.topic, n.state)
             # Settled counts from what the run knew (its seal's position), not from where its
             # record landed: a concurrent writer's fact can land in between, unpaid.
-            known_at = int(data["seal"].rpartition("@")[2])
+            known_at = ev.sealed_position(data["seal"])
             self._runs.append((data["run_id"], data["period"], data["sequence"], known_at, data["total"]))
 
     def flush(self, conn: sqlite3.Connection) -> None:
