@@ -9,11 +9,13 @@ rules the payment run uses, so ``difference`` (due − paid) is what the next ru
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from ..domain.events import SchoolAdded
 from ..domain.money import pounds
 from .runner import View
-from .school_periods import SchoolPeriods, school_periods
+from .school_periods import SchoolPeriod, SchoolPeriods, school_periods
 
 OUTPUT = "funding"
 MONEY = ("run_rate", "due", "paid", "difference")
@@ -23,26 +25,32 @@ def money(prefix: str, pence: int) -> dict[str, Any]:
     return {f"{prefix}_pence": pence, f"{prefix}_gbp": pounds(pence)}
 
 
-def rows(view: View, period: str | None = None, school: str | None = None) -> list[dict[str, Any]]:
-    fold = SchoolPeriods()
-    ref = fold.reference(view.db.conn, view.decoder)
-    found, dates = school_periods(view.db.conn, ref, period, school)
-    out = []
+def school_period_rows(view: View, period: str | None, school: str | None, *, explain: bool = False
+                       ) -> Iterator[tuple[SchoolPeriod, SchoolAdded | None, dict[str, Any]]]:
+    """Each school and period, its school as added, and the columns every per-school
+    projection opens with (where in the ledger, which period, which school)."""
+    ref = SchoolPeriods().reference(view.db.conn, view.decoder)
+    found, dates = school_periods(view.db.conn, ref, period, school, explain=explain)
     for r in found:
         added = ref.terms.schools.get(r.school)
         start, end = dates.get(r.period, ("", ""))
-        out.append({
+        yield r, added, {
             "ledger_position": view.position, "known_at": view.known_at,
             "period": r.period, "period_start": start, "period_end": end,
             "school_urn": r.school, "school_name": added.name if added else "",
-            "setting": added.setting if added else "",
-            "plans": r.plans, "plans_hours": r.hours, "plans_band": r.band,
-            "bands": " ".join(f"{band}:{count}" for band, count in sorted(r.bands.items())),
-            **money("run_rate", r.run_rate), **money("due", r.due), **money("paid", r.paid),
-            **money("difference", r.due - r.paid),
-            "unpriced_plans": r.unpriced, "missing": "; ".join(r.missing),
-        })
-    return out
+        }
+
+
+def rows(view: View, period: str | None = None, school: str | None = None) -> list[dict[str, Any]]:
+    return [{
+        **head,
+        "setting": added.setting if added else "",
+        "plans": r.plans, "plans_hours": r.hours, "plans_band": r.band,
+        "bands": " ".join(f"{band}:{count}" for band, count in sorted(r.bands.items())),
+        **money("run_rate", r.run_rate), **money("due", r.due), **money("paid", r.paid),
+        **money("difference", r.due - r.paid),
+        "unpriced_plans": r.unpriced, "missing": "; ".join(r.missing),
+    } for r, added, head in school_period_rows(view, period, school)]
 
 
 def totals(found: list[dict[str, Any]]) -> dict[str, Any]:

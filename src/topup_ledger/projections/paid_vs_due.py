@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .funding import money
+from .funding import money, school_period_rows
 from .runner import View
-from .school_periods import SchoolPeriods, school_periods
 
 OUTPUT = "paid-vs-due"
 MONEY = ("due", "paid", "outstanding")
@@ -29,22 +28,12 @@ def status(due: int, paid: int) -> str:
 
 
 def rows(view: View, period: str | None = None, school: str | None = None) -> list[dict[str, Any]]:
-    fold = SchoolPeriods()
-    ref = fold.reference(view.db.conn, view.decoder)
-    found, dates = school_periods(view.db.conn, ref, period, school, explain=True)
-    out = []
-    for r in found:
-        added = ref.terms.schools.get(r.school)
-        start, end = dates.get(r.period, ("", ""))
-        out.append({
-            "ledger_position": view.position, "known_at": view.known_at,
-            "period": r.period, "period_start": start, "period_end": end,
-            "school_urn": r.school, "school_name": added.name if added else "",
-            **money("due", r.due), **money("paid", r.paid), **money("outstanding", r.due - r.paid),
-            "status": status(r.due, r.paid), "last_run": r.last_run,
-            "explained_by": " ".join(r.explained_by), "missing": "; ".join(r.missing),
-        })
-    return out
+    return [{
+        **head,
+        **money("due", r.due), **money("paid", r.paid), **money("outstanding", r.due - r.paid),
+        "status": status(r.due, r.paid), "last_run": r.last_run,
+        "explained_by": " ".join(r.explained_by), "missing": "; ".join(r.missing),
+    } for r, _, head in school_period_rows(view, period, school, explain=True)]
 
 
 def totals(found: list[dict[str, Any]]) -> dict[str, Any]:
