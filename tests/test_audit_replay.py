@@ -24,7 +24,7 @@ from conftest import FakeClock, new_location
 from schema_check import validate_stored
 from test_audit_support import History, Raw, at, build_history, topup
 from topup_ledger.audit.chain import chain_head, digest
-from topup_ledger.audit.replay import parse_as_of
+from topup_ledger.domain.calendar import parse_moment as parse_as_of
 from topup_ledger.ledger import Ledger
 from topup_ledger.payrun import pay
 from topup_ledger.store import EventStore

@@ -16,11 +16,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from topup_ledger.cli_projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.domain.calendar import parse_moment as parse_time
 from topup_ledger.ledger import Ledger
 from topup_ledger.payrun import pay, write_files_for_run
 from topup_ledger.projections import funding, hours_vs_band, paid_vs_due, runner
 from topup_ledger.projections.db import ProjectionDB, projections_path
-from topup_ledger.projections.runner import catch_up, folds_for, parse_time, position_at, view
+from topup_ledger.projections.runner import catch_up, folds_for, position_at, view
 from topup_ledger.projections.school_periods import SchoolPeriods
 from topup_ledger.store import EventStore
 from topup_ledger.stored_pages import StoredPages

@@ -6,9 +6,7 @@ Registered on the main group in cli.py. Click commands only: parse, call ``audit
 from __future__ import annotations
 
 import functools
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,13 +15,14 @@ import click
 
 from .audit.chain import DigestError, parse_digest
 from .audit.export import ExportError, export_events
-from .audit.replay import ReplayError, parse_as_of, replay
+from .audit.replay import ReplayError, replay
 from .audit.seal import seal
 from .audit.verify import report_text, verify
-from .cli_support import Failure, emit, ledger_of, naming_the_ledger, refusals
+from .cli_support import Failure, as_moment, emit, events_progress, ledger_of, naming_the_ledger, refusals
 from .upcasting import UnknownSchemaVersion
 
 F = TypeVar("F", bound=Callable[..., Any])
+BIG = 50_000  # events: a pass over a ledger this long shows a progress bar (on a terminal)
 
 
 def audit_refusals(func: F) -> F:
@@ -41,15 +40,6 @@ def audit_refusals(func: F) -> F:
     return refusals(wrapper)  # type: ignore[return-value]
 
 
-def as_of_option(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_as_of(value)
-    except ReplayError as error:
-        raise click.BadParameter(str(error)) from None
-
-
 def digest_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     for text in value:
         try:
@@ -59,24 +49,8 @@ def digest_option(ctx: click.Context, param: click.Parameter, value: tuple[str, 
     return value
 
 
-@contextmanager
-def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr when it is a terminal (nothing in scripts and tests)."""
-    if not sys.stderr.isatty() or total < 50_000:
-        yield None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        done = [0]
-
-        def update(count: int) -> None:
-            bar.update(count - done[0])
-            done[0] = count
-
-        yield update
-
-
 @click.command("replay")
-@click.option("--as-of", "when", required=True, callback=as_of_option,
+@click.option("--as-of", "when", required=True, callback=as_moment,
               help="A recorded time (ISO, UTC if no offset) or a date (the end of that day).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the files as known then (nothing else is written anywhere).")
@@ -86,7 +60,7 @@ def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None] | Non
 def replay_cmd(ctx: click.Context, when: datetime, out: Path, as_json: bool) -> None:
     """Every payment file (and projection) as known at a moment, rebuilt from the events."""
     store = ledger_of(ctx).store
-    with progress_bar("replaying", store.max_position()) as bar:
+    with events_progress("replaying", store.max_position(), at_least=BIG) as bar:
         result = replay(store, when, out, progress=bar)
     lines = [f"as of {when.isoformat()}: position {result.position}"
              + (f" (recorded {result.recorded_at})" if result.recorded_at else " (nothing recorded)"),
@@ -131,7 +105,7 @@ def verify_cmd(ctx: click.Context, digests: tuple[str, ...], folders: tuple[Path
     not match).
     """
     store = ledger_of(ctx).store
-    with progress_bar("verifying", store.max_position()) as bar:
+    with events_progress("verifying", store.max_position(), at_least=BIG) as bar:
         report = verify(store, digests, folders, rebuild=not no_rebuild, progress=bar)
     emit(report.as_json(), as_json, report_text(report))
     if not report.ok:
@@ -146,7 +120,7 @@ def export_group() -> None:
 @export_group.command("events")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The Parquet file to write.")
-@click.option("--as-of", "when", callback=as_of_option,
+@click.option("--as-of", "when", callback=as_moment,
               help="Only the events known at this recorded time (or date: the end of that day).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -154,7 +128,7 @@ def export_group() -> None:
 def export_events_cmd(ctx: click.Context, out: Path, when: datetime | None, as_json: bool) -> None:
     """Every event in ledger order with its chain link, as Parquet."""
     store = ledger_of(ctx).store
-    with progress_bar("exporting", store.max_position()) as bar:
+    with events_progress("exporting", store.max_position(), at_least=BIG) as bar:
         result = export_events(store, out, when, progress=bar)
     emit(result.as_json(), as_json,
          f"wrote {result.events} events to {result.path}\nchain head {result.digest}\n"

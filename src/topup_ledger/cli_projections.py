@@ -7,7 +7,6 @@ print. The folds and their rules live in ``projections/``.
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,12 +16,12 @@ from typing import Any
 
 import click
 
-from .cli_support import Failure, emit, ledger_of, refusals
+from .cli_support import Failure, as_moment, emit, events_progress, ledger_of, refusals
 from .domain.errors import RuleError
 from .domain.money import pounds_for_people
 from .projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
 from .projections.db import ProjectionDB, projections_path
-from .projections.runner import OUTPUTS, folds_for, parse_time, rebuild, view
+from .projections.runner import OUTPUTS, View, folds_for, rebuild, view
 from .store import EventStore
 
 BIG = 20_000  # catch-ups longer than this show a progress bar (on a terminal)
@@ -41,41 +40,24 @@ def reads(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def as_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-
-
 def out_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="reports",
                         show_default=True, help="Folder for the CSV and Parquet files.")(func)
 
 
 def as_of_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--as-of", "as_of", callback=as_time, metavar="TIME",
+    return click.option("--as-of", "as_of", callback=as_moment, metavar="TIME",
                         help="As known at this recorded time, e.g. 2025-12-01T17:00:00Z "
                         "(a date alone means the end of that day, UTC).")(func)
 
 
 @contextmanager
-def progress(store: EventStore, label: str, force: bool = False) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr for long folds (only on a terminal)."""
-    total = store.max_position()
-    if not sys.stderr.isatty() or (total < BIG and not force):
-        yield lambda done: None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        seen = [0]
-
-        def step(done: int) -> None:
-            bar.update(done - seen[0])
-            seen[0] = done
-
-        yield step
+def folded(store: EventStore, outputs: Sequence[str], as_of: datetime | None) -> Iterator[View]:
+    """The projections behind ``outputs``, caught up (or as of a time), with a progress bar
+    on a terminal for a long catch-up."""
+    with events_progress("folding events", store.max_position(), at_least=BIG) as step, \
+            view(store, outputs, as_of, progress=step) as v:
+        yield v
 
 
 def gbp(pence: int) -> str:
@@ -116,7 +98,7 @@ def funding_cmd(ctx: click.Context, period_id: str | None, school: str | None,
                 as_of: datetime | None, out: Path, as_json: bool) -> None:
     """Per school and period: plans by basis and band, run-rate, due as known now, paid."""
     store = ledger_of(ctx).store
-    with progress(store, "folding events") as step, view(store, ["funding"], as_of, progress=step) as v:
+    with folded(store, ["funding"], as_of) as v:
         found = funding.rows(v, period_id, school)
     files = write_output("funding", found, out, file_stem("funding", period_id, school, as_of))
     totals = funding.totals(found)
@@ -161,8 +143,7 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
                       as_json: bool) -> None:
     """Plans moved to bands: prior hours-based amount vs band, cost neutrality, calibration."""
     store = ledger_of(ctx).store
-    with progress(store, "folding events") as step, \
-            view(store, ["hours-vs-band"], as_of, progress=step) as v:
+    with folded(store, ["hours-vs-band"], as_of) as v:
         found = hours_vs_band.rows(v, school)
         bands = hours_vs_band.calibration(v, school)
     files = [*write_output("hours-vs-band", found, out, file_stem("hours-vs-band", None, school, as_of)),
@@ -228,8 +209,7 @@ def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | Non
                     as_of: datetime | None, out: Path, as_json: bool) -> None:
     """Per school and period: due as known now, paid, outstanding, and the events behind it."""
     store = ledger_of(ctx).store
-    with progress(store, "folding events") as step, \
-            view(store, ["paid-vs-due"], as_of, progress=step) as v:
+    with folded(store, ["paid-vs-due"], as_of) as v:
         found = paid_vs_due.rows(v, period_id, school)
     files = write_output("paid-vs-due", found, out, file_stem("paid-vs-due", period_id, school, as_of))
     totals = paid_vs_due.totals(found)
@@ -260,7 +240,7 @@ def rebuild_cmd(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> No
     db = ProjectionDB(path)
     try:
         started = time.perf_counter()
-        with progress(store, "rebuilding", force=True) as step:
+        with events_progress("rebuilding", store.max_position(), at_least=0) as step:
             events = rebuild(store, db, folds, progress=step)
         seconds = time.perf_counter() - started
     finally:

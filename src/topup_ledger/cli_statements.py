@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from .cli_support import Failure, emit, ledger_of, refusals
+from .cli_support import Failure, as_moment, emit, ledger_of, refusals
 from .domain.errors import RuleError
 from .domain.money import pounds, pounds_for_people
 from .statements import FORMATS, Statement, statement_for, write_period, write_statement
-
-
-def parse_moment(text: str) -> datetime:
-    """'2026-01-10T09:00:00Z', '2026-01-10 09:00' (UTC) or '2026-01-10' (the end of that day,
-    UTC) → an aware datetime."""
-    value = text.strip()
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        pass
-    else:
-        return datetime.combine(day, time.max, UTC)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a time: use 2026-01-10T09:00:00Z, "
-                                 "2026-01-10 09:00 (UTC) or 2026-01-10 (the end of that day)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def as_moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    return None if value is None else parse_moment(value)
 
 
 def refused(error: RuleError, as_of: datetime | None) -> Failure:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Callable
-from datetime import date
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import click
 from eventsourcing.persistence import PersistenceError
 
-from .domain.calendar import parse_date
+from .domain.calendar import parse_date, parse_moment
 from .domain.errors import MissingTerms, RuleError
 from .domain.money import parse_decimal, parse_pounds
 from .ledger import Ledger, utc_now
@@ -126,3 +128,31 @@ def as_pence(ctx: click.Context, param: click.Parameter, value: str | None) -> i
 
 def emit(data: Any, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@contextmanager
+def events_progress(label: str, total: int, *, at_least: int
+                    ) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for a pass over ``total`` events, told how many are done;
+    only on a terminal and only for passes of ``at_least`` events (None otherwise)."""
+    if not sys.stderr.isatty() or total < at_least:
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        done = [0]
+
+        def update(count: int) -> None:
+            bar.update(count - done[0])
+            done[0] = count
+
+        yield update
+
+
+def as_moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """``--as-of TIME``: a recorded time, or a date meaning the end of that day (UTC)."""
+    if value is None:
+        return None
+    try:
+        return parse_moment(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None

@@ -21,7 +21,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +38,7 @@ Progress = Callable[[int], None]
 
 
 class ReplayError(ValueError):
-    """The ledger cannot be replayed as asked (unreadable or unknown events, bad time)."""
-
-
-def parse_as_of(text: str) -> datetime:
-    """An ISO datetime (UTC if it has no offset; ``Z`` accepted) or a date (the end of that day)."""
-    value = text.strip()
-    if value[-1:] in ("Z", "z"):
-        value = value[:-1] + "+00:00"
-    try:
-        if len(value) == 10:
-            when = datetime.combine(datetime.fromisoformat(value).date(), time.max)
-        else:
-            when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ReplayError(f"{text!r} is not a time like 2025-12-01T17:00:00Z or a date like "
-                          "2025-12-01") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    """The ledger cannot be replayed as asked (unreadable or unknown events)."""
 
 
 def _recorded(text: str) -> datetime:

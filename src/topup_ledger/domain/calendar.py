@@ -12,7 +12,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 
 from .errors import RuleError
@@ -184,6 +184,24 @@ class Calendar:
 
 _DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # not the week or compact forms
+
+
+def parse_moment(text: str) -> datetime:
+    """A recorded time as people give it, for "as known at": ISO with ``Z`` or an offset
+    (none means UTC), or a date alone, meaning the end of that day (UTC)."""
+    value = text.strip()
+    try:
+        return datetime.combine(date.fromisoformat(value), time.max, UTC)
+    except ValueError:
+        pass
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: use 2025-12-01T17:00:00Z, 2025-12-01 17:00 "
+                         "(UTC) or a date like 2025-12-01 (the end of that day)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_date(text: str, field: str = "date") -> date:

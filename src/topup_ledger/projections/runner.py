@@ -131,23 +131,6 @@ def rebuild(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *, p
     return catch_up(store, db, folds, page=page, progress=progress)
 
 
-def parse_time(text: str) -> datetime:
-    """A recorded time as people give it; a date alone means the end of that day (UTC);
-    a time without a zone is UTC."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    try:
-        if len(value) == 10:
-            when = datetime.fromisoformat(value + "T23:59:59.999999")
-        else:
-            when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a time like 2025-12-01T17:00:00Z or a date like "
-                         "2025-12-01") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def position_at(store: EventStore, when: datetime) -> tuple[int, str]:
     """The last position recorded at or before ``when``, and its recorded time ('' for 0)."""
     decoder = Decoder(store)
