@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from reliability_support import write_la
 from topup_ledger.cli import main
 from topup_ledger.ledger import Ledger
 from topup_ledger.store import EventStore
@@ -108,3 +109,9 @@ def cli(location: str, clock: FakeClock) -> Iterator[Invoke]:
     store = EventStore(location)
     check_stored_events_against_schemas(store)
     store.close()
+
+
+@pytest.fixture(scope="module")
+def la(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated LA's import files (each test module writes its own copy)."""
+    return write_la(tmp_path_factory.mktemp("la"))

@@ -29,16 +29,10 @@ from reliability_support import (
     reference_files,
     spawn,
     topup,
-    write_la,
 )
 from topup_ledger.domain import events as ev
 from topup_ledger.payrun import PAYMENTS_STREAM
 from topup_ledger.store import EventStore
-
-
-@pytest.fixture(scope="module")
-def la(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_la(tmp_path_factory.mktemp("la"))
 
 
 @pytest.fixture

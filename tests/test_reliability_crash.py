@@ -16,8 +16,6 @@ import random
 import signal
 from pathlib import Path
 
-import pytest
-
 from conftest import new_location
 from reliability_support import (
     AUTUMN,
@@ -30,18 +28,12 @@ from reliability_support import (
     reference_files,
     run_child,
     topup,
-    write_la,
 )
 from topup_ledger.domain import events as ev
 from topup_ledger.payrun import PAYMENTS_STREAM
 from topup_ledger.store import EventStore
 
 KILLED = -signal.SIGKILL
-
-
-@pytest.fixture(scope="module")
-def la(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_la(tmp_path_factory.mktemp("la"))
 
 
 def fresh(backend: str, tmp_path: Path, files: list[Path]) -> str:

@@ -32,18 +32,12 @@ from reliability_support import (
     run_child,
     spawn,
     topup,
-    write_la,
 )
 from topup_ledger.cli import main
 from topup_ledger.payrun import PAYMENTS_STREAM
 from topup_ledger.store import EventStore, environment, postgres_schema
 
 DAMAGED = "is damaged"
-
-
-@pytest.fixture(scope="module")
-def la(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_la(tmp_path_factory.mktemp("la"))
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,11 @@ from reliability_support import (
     record_figure,
     reference_files,
     topup,
-    write_la,
 )
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.ledger import Ledger
 from topup_ledger.payrun import pay
 from topup_ledger.store import EventStore
-
-
-@pytest.fixture(scope="module")
-def la(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_la(tmp_path_factory.mktemp("la"))
 
 
 def first_plans(la: Path) -> tuple[str, str, str]:

@@ -38,11 +38,6 @@ from topup_ledger.store import EventStore, environment, postgres_schema
 SUMMER = "2025-26/summer"
 
 
-@pytest.fixture(scope="module")
-def la(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_la(tmp_path_factory.mktemp("la"))
-
-
 def pupils_and_names(la: Path) -> tuple[list[str], list[str]]:
     plans = (batch(la, 1) / "plans.csv").read_text(encoding="utf-8").splitlines()[1:]
     schools = (batch(la, 1) / "schools.csv").read_text(encoding="utf-8").splitlines()[1:]
