@@ -60,6 +60,25 @@ def folded(store: EventStore, outputs: Sequence[str], as_of: datetime | None) ->
         yield v
 
 
+def school_period_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--period, --school, --as-of, --out and --json: what each per-school projection takes."""
+    for option in reversed([
+        click.option("--period", "period_id", help="Only this period, e.g. 2025-26/autumn."),
+        click.option("--school", help="Only this school (URN)."),
+        as_of_option, out_option,
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+    ]):
+        func = option(func)
+    return func
+
+
+def report(projection: str, v: View, files: Sequence[Path], **parts: Any) -> dict[str, Any]:
+    """What a projection command prints with --json: where in the ledger, its parts, its files."""
+    return {"projection": projection, "ledger_position": v.position, "known_at": v.known_at,
+            "as_of": v.as_of.isoformat() if v.as_of else None, **parts,
+            "files": [str(f) for f in files]}
+
+
 def gbp(pence: int) -> str:
     return pounds_for_people(pence)
 
@@ -86,11 +105,7 @@ def files_line(files: Sequence[Path]) -> str:
 
 
 @click.command("funding")
-@click.option("--period", "period_id", help="Only this period, e.g. 2025-26/autumn.")
-@click.option("--school", help="Only this school (URN).")
-@as_of_option
-@out_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@school_period_options
 @click.pass_context
 @refusals
 @reads
@@ -118,9 +133,7 @@ def funding_cmd(ctx: click.Context, period_id: str | None, school: str | None,
         lines.append(f"{len(unpriced)} school-periods have plans the ledger cannot price yet "
                      f"(left out of due): " + "; ".join(sorted({r["missing"] for r in unpriced})))
     lines.append(files_line(files))
-    emit({"projection": "funding", "ledger_position": v.position, "known_at": v.known_at,
-          "as_of": v.as_of.isoformat() if v.as_of else None, "rows": found, "totals": totals,
-          "files": [str(f) for f in files]}, as_json, "\n".join(lines))
+    emit(report("funding", v, files, rows=found, totals=totals), as_json, "\n".join(lines))
 
 
 @click.group("reconcile")
@@ -191,17 +204,11 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
                           gbp(b["rate_minus_mean_pence"])] for b in bands],
                         [False, False] + [True] * 7)
     lines.append(files_line(files))
-    emit({"projection": "hours-vs-band", "ledger_position": v.position, "known_at": v.known_at,
-          "as_of": v.as_of.isoformat() if v.as_of else None, "rows": found, "calibration": bands,
-          "files": [str(f) for f in files]}, as_json, "\n".join(lines))
+    emit(report("hours-vs-band", v, files, rows=found, calibration=bands), as_json, "\n".join(lines))
 
 
 @reconcile_group.command("paid-vs-due")
-@click.option("--period", "period_id", help="Only this period, e.g. 2025-26/autumn.")
-@click.option("--school", help="Only this school (URN).")
-@as_of_option
-@out_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@school_period_options
 @click.pass_context
 @refusals
 @reads
@@ -221,9 +228,7 @@ def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | Non
             gbp(totals["outstanding_pence"]), f"{totals['unsettled']} unsettled", ""]],
         [False, False, False, True, True, True, False, False])
     lines = [heading("paid vs due", v), *table, files_line(files)]
-    emit({"projection": "paid-vs-due", "ledger_position": v.position, "known_at": v.known_at,
-          "as_of": v.as_of.isoformat() if v.as_of else None, "rows": found, "totals": totals,
-          "files": [str(f) for f in files]}, as_json, "\n".join(lines))
+    emit(report("paid-vs-due", v, files, rows=found, totals=totals), as_json, "\n".join(lines))
 
 
 @click.command("rebuild")
