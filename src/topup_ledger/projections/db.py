@@ -72,6 +72,12 @@ class ProjectionDB:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
+            # In WAL mode with synchronous=NORMAL a commit is not synced, a checkpoint is; a
+            # rebuild writing pages of rows checkpointed (and synced) every 4 MB, which was a
+            # third of its time. Checkpoint every 200 MB instead (and on close), and keep
+            # the WAL file from staying that large afterwards.
+            self.conn.execute("PRAGMA wal_autocheckpoint=50000")
+            self.conn.execute("PRAGMA journal_size_limit=67108864")
             self.conn.execute("PRAGMA cache_size=-65536")
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS tracking (projection TEXT PRIMARY KEY, "
