@@ -52,6 +52,22 @@ class StoredPages:
                 return
             position = rows[-1].id
 
+    def streams(self, names: list[str], upto: int) -> list[StoredRow]:
+        """The stored events of the named streams up to a position, each stream's in
+        version order (streams in name order): what a projection reads a plan's facts
+        through instead of keeping copies of them."""
+        if not names:
+            return []
+        try:
+            if is_postgres(self.store.location):
+                return self._streams_postgres(names, upto)
+            return self._connection().execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.table} "
+                f"WHERE originator_id IN ({','.join('?' * len(names))}) AND rowid <= ? "
+                "ORDER BY originator_id, originator_version", (*names, upto)).fetchall()
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(storage_problem(self.store.location, error)) from None
+
     def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
@@ -60,20 +76,32 @@ class StoredPages:
     def _select(self, after: int, upto: int | None, size: int) -> list[StoredRow]:
         if is_postgres(self.store.location):
             return self._select_postgres(after, upto, size)
+        stop = "AND rowid <= ? " if upto is not None else ""
+        params: tuple[Any, ...] = (after, upto, size) if upto is not None else (after, size)
+        return self._connection().execute(
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.table} "
+            f"WHERE rowid > ? {stop}ORDER BY rowid LIMIT ?", params).fetchall()
+
+    def _connection(self) -> sqlite3.Connection:
         if self._sqlite is None:
             conn = sqlite3.connect(self.store.location, check_same_thread=False)
             conn.row_factory = _row
             self._sqlite = conn
-        stop = "AND rowid <= ? " if upto is not None else ""
-        params: tuple[Any, ...] = (after, upto, size) if upto is not None else (after, size)
-        return self._sqlite.execute(
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.table} "
-            f"WHERE rowid > ? {stop}ORDER BY rowid LIMIT ?", params).fetchall()
+        return self._sqlite
+
+    def _streams_postgres(self, names: list[str], upto: int) -> list[StoredRow]:
+        from psycopg import sql
+
+        datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
+        statement = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s "
+            "ORDER BY originator_id, originator_version").format(
+                schema=sql.Identifier(datastore.schema), table=sql.Identifier(self.table))
+        return self._fetch_postgres(statement, (names, upto))
 
     def _select_postgres(self, after: int, upto: int | None, size: int) -> list[StoredRow]:
-        import psycopg
         from psycopg import sql
-        from psycopg.rows import tuple_row
 
         datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
         stop = sql.SQL("AND notification_id <= %s ") if upto is not None else sql.SQL("")
@@ -83,6 +111,13 @@ class StoredPages:
             "ORDER BY notification_id LIMIT %s").format(
                 schema=sql.Identifier(datastore.schema), table=sql.Identifier(self.table), stop=stop)
         params = (after, upto, size) if upto is not None else (after, size)
+        return self._fetch_postgres(statement, params)
+
+    def _fetch_postgres(self, statement: Any, params: tuple[Any, ...]) -> list[StoredRow]:
+        import psycopg
+        from psycopg.rows import tuple_row
+
+        datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
         try:
             with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row,
                                                                  binary=True) as cursor:

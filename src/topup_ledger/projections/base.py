@@ -1,13 +1,14 @@
-"""What every projection of plans shares: a compact copy of each plan's facts, the reference
-facts, and a set of *dirty* plans whose derived rows are recomputed after a fold.
+"""What every projection of plans shares: the plans it has seen, the reference facts, and a
+set of *dirty* plans whose derived rows are recomputed after a fold.
 
 Why not fold money straight from the events? A plan's due depends on its whole history
 (a correction or a backdated band change rewrites what earlier periods were worth), and on
 reference data that can be revised later (a tariff revision applies to its whole financial
-year). So a projection keeps, per plan, only that plan's own facts (a handful of rows, stored
-as the ledger stored them, so an encrypted ledger stays encrypted here), and marks the plan
-dirty whenever something that bears on it is folded. After the fold, only dirty plans are
-recomputed with the same domain rules the payment run uses. State is proportional to plans
+year). So a projection marks a plan dirty whenever something that bears on it is folded, and
+after the fold recomputes only dirty plans with the same domain rules the payment run uses,
+reading each one's facts from the ledger's own stream up to the position folded (the store
+indexes events by stream, so this is a few reads; a copy of every fact in the projection
+file cost more to write and read back than the whole fold). State is proportional to plans
 and schools, never to events: payment events are folded into running totals, not kept.
 
 A change to reference data (a school, a rate, a tariff, a calendar) or a move of the horizon
@@ -31,7 +32,7 @@ from ..domain.plan import RecordedFact
 from ..domain.rules import Terms
 from ..ledger import periods_of
 from ..store import EventStore, event_id
-from ..stored_pages import StoredRow
+from ..stored_pages import StoredPages, StoredRow
 from ..upcasting import upcast
 from .db import ProjectionDB
 
@@ -93,6 +94,9 @@ class PlanFold:
     prefix: str = ""
     SCHEMA = 1
     everything = False  # in the page being folded: every plan will be recomputed
+    # While refreshing: where plans' facts are read from, and up to which position.
+    reader: StoredPages
+    upto = 0
 
     # Tables.
 
@@ -101,9 +105,7 @@ class PlanFold:
 
     def base_tables(self) -> list[str]:
         return [
-            f"CREATE TABLE {self.t('fact')} (plan TEXT NOT NULL, position INTEGER NOT NULL, "
-            "stream TEXT NOT NULL, version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL, "
-            "PRIMARY KEY (plan, position)) WITHOUT ROWID",
+            f"CREATE TABLE {self.t('plan')} (plan TEXT PRIMARY KEY, stream TEXT NOT NULL) WITHOUT ROWID",
             f"CREATE TABLE {self.t('ref')} (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
             "version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL)",
             f"CREATE TABLE {self.t('dirty')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
@@ -121,7 +123,8 @@ class PlanFold:
             conn.execute(statement)
 
     def drop(self, conn: sqlite3.Connection) -> None:
-        for name in self.table_names():
+        # 'fact': the copies of plans' facts that projection files kept before schema changes
+        for name in [*self.table_names(), self.t("fact")]:
             conn.execute(f"DROP TABLE IF EXISTS {name}")
 
     def meta(self, conn: sqlite3.Connection, key: str, default: str = "") -> str:
@@ -135,7 +138,7 @@ class PlanFold:
     # The fold of one page (inside the runner's transaction).
 
     def fold(self, conn: sqlite3.Connection, page: Sequence[StoredRow], decoder: Decoder) -> None:
-        facts: list[tuple[Any, ...]] = []
+        streams: dict[str, str] = {}
         refs: list[tuple[Any, ...]] = []
         plans: dict[str, bool] = {}  # plan → transferred to a band in this page
         transferred = ev.TransferredToBand.TYPE
@@ -143,7 +146,7 @@ class PlanFold:
             position, stream, version, topic, state = n
             if topic.startswith("plan."):
                 plan = plan_of(stream)
-                facts.append((plan, position, stream, version, topic, state))
+                streams[plan] = stream
                 plans[plan] = plans.get(plan, False) or topic == transferred
             elif topic in REFERENCE_TYPES:
                 refs.append((position, stream, version, topic, state))
@@ -151,8 +154,8 @@ class PlanFold:
                 self.fold_other(n, decoder)
         # Every plan is recomputed anyway after reference data changed: no need to mark them.
         self.everything = bool(refs) or self.meta(conn, "all_dirty") == "1"
-        if facts:
-            conn.executemany(f"INSERT INTO {self.t('fact')} VALUES (?, ?, ?, ?, ?, ?)", facts)
+        if streams:
+            conn.executemany(f"INSERT OR IGNORE INTO {self.t('plan')} VALUES (?, ?)", streams.items())
             self.touch(conn, plans)
         if refs:
             conn.executemany(f"INSERT INTO {self.t('ref')} VALUES (?, ?, ?, ?, ?)", refs)
@@ -193,24 +196,30 @@ class PlanFold:
 
     def plan_facts(self, conn: sqlite3.Connection, plans: Iterable[str],
                    decoder: Decoder) -> dict[str, list[RecordedFact]]:
+        """Each plan's facts as the ledger holds them up to the position folded (read from
+        the ledger's own streams, in version order: ledger order within a stream)."""
         plans = list(plans)
         found: dict[str, list[RecordedFact]] = {p: [] for p in plans}
         marks = ",".join("?" * len(plans))
-        for plan, position, stream, version, topic, state in conn.execute(
-                f"SELECT plan, position, stream, version, topic, state FROM {self.t('fact')} "
-                f"WHERE plan IN ({marks}) ORDER BY plan, position", plans):
-            found[plan].append(RecordedFact(event_id(stream, version), decoder.fact(topic, state),
-                                            position))
+        streams = dict(conn.execute(
+            f"SELECT stream, plan FROM {self.t('plan')} WHERE plan IN ({marks})", plans).fetchall())
+        for position, stream, version, topic, state in self.reader.streams(sorted(streams),
+                                                                            self.upto):
+            if topic.startswith("plan."):
+                found[streams[stream]].append(
+                    RecordedFact(event_id(stream, version), decoder.fact(topic, state), position))
         return found
 
     # Recomputing dirty plans (after the fold; resumable, chunk by chunk).
 
-    def refresh(self, db: ProjectionDB, decoder: Decoder) -> int:
-        """Recompute every dirty plan; returns how many were recomputed."""
+    def refresh(self, db: ProjectionDB, decoder: Decoder, reader: StoredPages) -> int:
+        """Recompute every dirty plan (reading their facts through ``reader``); returns how
+        many were recomputed."""
         done = 0
+        self.reader = reader
         while True:
             with db.transaction() as conn:
-                position = self.position(db, conn)
+                position = self.upto = self.position(db, conn)
                 signature = self.signature(conn, decoder)
                 if self.meta(conn, "all_dirty") == "1" or self.meta(conn, "signature") != signature:
                     self.all_dirty(conn)
@@ -243,7 +252,7 @@ class PlanFold:
         return ""
 
     def all_dirty(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT DISTINCT plan FROM {self.t('fact')}")
+        conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT plan FROM {self.t('plan')}")
 
     def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Any:
         return self.reference(conn, decoder)

@@ -7,9 +7,9 @@ plan is protected), and the difference band − prior; then totals by school, ba
 the overall cost-neutrality line, and the band calibration table a Schools Forum reviews:
 per band and rate, how the prior hours-based amounts of the plans placed in it are spread.
 
-The fold keeps the facts of every plan (a transfer's school and band depend on the plan's
-whole history, and corrections can move them) but recomputes only plans that have a
-transfer, when something of theirs or the reference data changes.
+A transfer's school and band depend on the plan's whole history (corrections can move
+them), so a plan with a transfer is recomputed from all its facts, read from the ledger,
+whenever something of its own or the reference data changes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 class HoursVsBand(PlanFold):
     name = "hours-vs-band"
     prefix = "hv"
-    SCHEMA = 1
+    SCHEMA = 2  # 2: plans' facts are read from the ledger, not copied
 
     def tables(self) -> list[str]:
         t = self.t

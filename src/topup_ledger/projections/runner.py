@@ -101,10 +101,10 @@ def catch_up(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *,
                 read += len(rows)
                 if progress:
                     progress(read)
+            for fold in folds:
+                fold.refresh(db, decoder, reader)
         finally:
             reader.close()
-        for fold in folds:
-            fold.refresh(db, decoder)
     return read
 
 

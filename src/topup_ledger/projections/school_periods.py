@@ -3,9 +3,10 @@
 
 Stored state (all in the projection file, prefix ``sp_``):
 
-- folded: each plan's facts (``sp_fact``), reference facts (``sp_ref``), paid per plan,
-  period, school and component (``sp_paid``) and per school and period (``sp_spaid``,
-  which also holds school-level lines such as a cushion), and the runs (``sp_run``);
+- folded: the plans seen (``sp_plan``; their facts are read from the ledger), reference
+  facts (``sp_ref``), paid per plan, period, school and component (``sp_paid``) and per
+  school and period (``sp_spaid``, which also holds school-level lines such as a cushion),
+  and the runs (``sp_run``);
 - derived per dirty plan: due (``sp_due``), what the plan was at each school in each period
   with its annual run-rate at the period's start (``sp_summary``), the events explaining a
   difference between due and paid (``sp_explain``) and what could not be priced
@@ -339,7 +340,9 @@ def explanations(ref: str, plan: Plan, periods: list[Period],
 class SchoolPeriods(PlanFold):
     name = "school-periods"
     prefix = "sp"
-    SCHEMA = 3  # 3: runs are settled from the position they were worked out from
+    # 3: runs are settled from the position they were worked out from; 4: plans' facts are
+    # read from the ledger, not copied
+    SCHEMA = 4
 
     def __init__(self, trust_runs: bool = True) -> None:
         # False: price every period of every plan again (the plain path the tests compare
