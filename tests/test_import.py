@@ -18,6 +18,7 @@ from topup_ledger.importer import ALREADY, RECORDED, REJECTED, Import, import_fi
 from topup_ledger.io.import_csv import FileRefused, parse_table
 from topup_ledger.ledger import Ledger
 from topup_ledger.store import ConflictError, EventStore
+from topup_ledger.stored_pages import StoredPages
 
 if "import" not in main.commands:  # cli.py registers it; tests must not depend on the order
     main.add_command(import_cmd, "import")
@@ -352,3 +353,44 @@ def test_long_files_report_progress(ledger: Ledger, tmp_path: Path) -> None:
     heard: list[int] = []
     result = import_table(ledger, table, progress=heard.append)
     assert result.recorded == 2500 and heard == [1000, 1000]
+
+
+def test_an_import_reads_only_the_plans_its_rows_name_in_one_select(
+        ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_plans(ledger, tmp_path)
+    read: list[list[str]] = []
+    original = StoredPages.streams
+
+    def recording(self: StoredPages, names: list[str], upto: int):  # type: ignore[no-untyped-def]
+        read.append(list(names))
+        return original(self, names, upto)
+
+    monkeypatch.setattr(StoredPages, "streams", recording)
+    changes = ("plan,change,from,hours,band,school,reason\n"
+               "P1,hours,2025-11-01,25,,,annual review\n"
+               "P3,move,2025-11-01,,,100001,\n")
+    result = import_file(ledger, write(tmp_path, "changes.csv", changes))
+    assert result.recorded == 2, result.rejects()
+    assert read == [["plan:P1", "plan:P3"]]  # not P2, and not a SELECT per row
+
+
+def test_a_plan_changed_by_another_writer_after_the_import_began_is_a_conflict(
+        location: str, tmp_path: Path) -> None:
+    store = EventStore(location)
+    try:
+        ledger = Ledger(store)
+        load_plans(ledger, tmp_path)
+        before = store.max_position()
+        job = Import(ledger)
+        ledger.change_hours("P1", Decimal(22), date(2025, 10, 1), "interim review")  # someone else
+        # The import reads P1 as of when it began, so it judges the row without the change
+        # above and its append clashes with it: nothing of the import is recorded.
+        result = job.stage_table(parse_table(
+            b"plan,change,from,hours,reason\nP1,hours,2025-11-01,25,annual review\n", "changes.csv"))
+        assert result.rejected == 0, result.rejects()
+        with pytest.raises(ConflictError, match="plan:P1"):
+            job.commit()
+        assert store.max_position() == before + 1
+        assert [r.fact.hours for r in store.stream_recorded("plan:P1")[1:]] == [Decimal(22)]
+    finally:
+        store.close()
