@@ -42,7 +42,7 @@ from typing import Any
 from ..domain import events as ev
 from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
 from ..domain.cushion import net_reduction
-from ..domain.entitlement import Stretch, exact_due, round_cumulatively, stretches
+from ..domain.entitlement import Stretch, exact_amounts, round_cumulatively, stretches
 from ..domain.errors import MissingTerms, RuleError
 from ..domain.money import round_half_up
 from ..domain.payments import CUSHION, PaidSoFar, caused_by
@@ -69,7 +69,6 @@ class Context:
     # that run: periods overlapping them are not settled (nor, for the rounding, their year).
     revised: tuple[tuple[date, date], ...] = ()
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
-    exact: dict[tuple[Any, ...], dict[tuple[int, str], Fraction]] = field(default_factory=dict)
     rates: dict[tuple[Any, ...], int | None] = field(default_factory=dict)
     by_id: dict[str, Period | None] = field(default_factory=dict)
 
@@ -140,43 +139,6 @@ def strip_plan(message: str) -> str:
     return message.rsplit(" (plan ", 1)[0]
 
 
-def exact_key(plan: Plan, period: Period, ctx: Context) -> tuple[tuple[Any, ...], list[str]] | None:
-    """Everything ``exact_due(stretches(plan, period, terms))`` depends on besides the terms:
-    the plan's states on the days of the period, with each school replaced by its place in
-    the list returned (its setting is what prices it). None if a school is unknown."""
-    schools: list[str] = []
-    parts = []
-    for segment in plan.segments_between(period.start, period.end_exclusive):
-        state = segment.state
-        added = ctx.ref.terms.schools.get(state.school)
-        if added is None:
-            return None
-        if state.school not in schools:
-            schools.append(state.school)
-        parts.append((max(segment.start, period.start),
-                      period.end_exclusive if segment.end_exclusive is None else min(
-                          segment.end_exclusive, period.end_exclusive),
-                      schools.index(state.school), added.setting, state.basis, state.hours,
-                      state.band, state.prior_annual, state.protect_until))
-    return (period.id, *parts), schools
-
-
-def exact_amounts(plan: Plan, period: Period, ctx: Context) -> dict[tuple[str, str], Fraction]:
-    """``exact_due(stretches(plan, period, terms))``, remembered for the refresh by what it
-    depends on: most plans share a handful of rates, settings and dates, and exact fraction
-    arithmetic is most of the cost of recomputing a plan. Raises MissingTerms."""
-    keyed = exact_key(plan, period, ctx)
-    if keyed is None:
-        return exact_due(stretches(plan, period, ctx.ref.terms))
-    key, schools = keyed
-    cached = ctx.exact.get(key)
-    if cached is None:
-        amounts = exact_due(stretches(plan, period, ctx.ref.terms))
-        cached = ctx.exact[key] = {(schools.index(school), component): amount
-                                   for (school, component), amount in amounts.items()}
-    return {(schools[i], component): amount for (i, component), amount in cached.items()}
-
-
 def priced_dues(plan: Plan, periods: list[Period], ctx: Context
                 ) -> tuple[dict[str, dict[tuple[str, str], int]], dict[str, list[str]]]:
     """The plan's due per period as far as the terms allow, and what is missing where.
@@ -194,7 +156,7 @@ def priced_dues(plan: Plan, periods: list[Period], ctx: Context
             missing[period.id] = [NOT_PRICED_AFTER]
             continue
         try:
-            amounts = exact_amounts(plan, period, ctx)
+            amounts = exact_amounts(plan, period, ctx.ref.terms)
         except MissingTerms as gap:
             missing[period.id] = [strip_plan(m) for m in gap.missing]
             broken = period.year
