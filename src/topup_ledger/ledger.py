@@ -118,11 +118,19 @@ class Ledger:
         run twice): then nothing is recorded and the earlier fact's id is returned. This is
         the import's rule too; setting a value back to an earlier one needs its own reason."""
         facts = self.store.stream(stream) if history is None else history
+        earlier = self._earlier(facts, fact)
+        if earlier is not None:
+            return earlier
+        return self._append(stream, fact, expected=None if history is None else len(facts))[0]
+
+    def _earlier(self, facts: list[RecordedFact], fact: ev.Fact) -> str | None:
+        """The id of an earlier fact exactly like ``fact`` (the same command run twice), which
+        is then all the command answers: nothing new is recorded."""
         for earlier in facts:
             if earlier.fact == fact:
                 self.repeated = True
                 return earlier.id
-        return self._append(stream, fact, expected=None if history is None else len(facts))[0]
+        return None
 
     def _append(self, stream: str, *facts: ev.Fact, expected: int | None = None) -> list[str]:
         version = self.store.version(stream) if expected is None else expected
@@ -219,8 +227,8 @@ class Ledger:
 
     def _change(self, ref: str, fact: ev.Fact) -> str:
         plan = self.plan(ref)
-        if any(r.fact == fact for r in plan.facts):
-            return self._record_once(plan_stream(ref), fact, plan.facts)
+        if (earlier := self._earlier(plan.facts, fact)) is not None:
+            return earlier
         plan.check_change(fact)
         return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
 
@@ -251,8 +259,8 @@ class Ledger:
             raise RuleError("reason", f"{reason!r} is not one of {', '.join(ev.BAND_CHANGE_REASONS)}")
         plan = self.plan(ref)
         fact = ev.BandChanged(ref, effective, check_band(band), reason)
-        if any(r.fact == fact for r in plan.facts):
-            return self._record_once(plan_stream(ref), fact, plan.facts)
+        if (earlier := self._earlier(plan.facts, fact)) is not None:
+            return earlier
         plan.check_change(fact)
         state = plan.state_on(effective)
         assert state is not None
@@ -294,8 +302,8 @@ class Ledger:
             terms.setting_of(check_urn(school))
         fact = ev.Corrected(ref, target, check_reason(note, "note"), band, hours, effective,
                             school)
-        if any(r.fact == fact for r in plan.facts):
-            return self._record_once(plan_stream(ref), fact, plan.facts)
+        if (earlier := self._earlier(plan.facts, fact)) is not None:
+            return earlier
         candidate = Plan([*plan.facts, RecordedFact("(this correction)", fact)])
         check_corrected_plan(candidate)
         # ... and every fact still applies to the plan as it then stands (band or hours)
