@@ -25,6 +25,7 @@ from .upcasting import UnknownSchemaVersion
 
 DEFAULT_LEDGER = "topup-ledger.sqlite"
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class Failure(click.ClickException):
@@ -97,7 +98,10 @@ def ledger_of(ctx: click.Context) -> Ledger:
     return open_ledger(ctx)
 
 
-def as_date(field: str) -> Callable[[click.Context, click.Parameter, str | None], date | None]:
+OptionCallback = Callable[[click.Context, click.Parameter, str | None], T | None]
+
+
+def as_date(field: str) -> OptionCallback[date]:
     def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
         if value is None:
             return None
@@ -108,22 +112,21 @@ def as_date(field: str) -> Callable[[click.Context, click.Parameter, str | None]
     return convert
 
 
-def as_decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return parse_decimal(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+def parsed_by(parse: Callable[[str], T]) -> OptionCallback[T]:
+    """An option callback: the value as ``parse`` reads it, its ValueError as click's own
+    refusal of the option (None when the option is not given)."""
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> T | None:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+    return convert
 
 
-def as_pence(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_pounds(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+as_decimal: OptionCallback[Decimal] = parsed_by(parse_decimal)
+as_pence: OptionCallback[int] = parsed_by(parse_pounds)
 
 
 def emit(data: Any, as_json: bool, text: str) -> None:
@@ -148,11 +151,5 @@ def events_progress(label: str, total: int, *, at_least: int
         yield update
 
 
-def as_moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """``--as-of TIME``: a recorded time, or a date meaning the end of that day (UTC)."""
-    if value is None:
-        return None
-    try:
-        return parse_moment(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+# ``--as-of TIME``: a recorded time, or a date meaning the end of that day (UTC).
+as_moment: OptionCallback[datetime] = parsed_by(parse_moment)
