@@ -198,7 +198,7 @@ def create_postgres_schema(location: str) -> None:
         ) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     except psycopg.Error as error:
-        detail = str(error).strip().replace(_password(location) or "\0", "***")
+        detail = without_password(location, str(error).strip())
         raise StoreError(f"cannot reach PostgreSQL at {describe(location)}: {detail}") from None
 
 
@@ -209,10 +209,7 @@ def storage_problem(location: str, error: BaseException) -> str:
     advice is always safe: fix the storage, then run the command again.
     """
     where = describe(location) if location else "the ledger"
-    detail = " ".join(str(error).split()) or type(error).__name__
-    password = _password(location)
-    if password:
-        detail = detail.replace(password, "***")
+    detail = without_password(location, " ".join(str(error).split()) or type(error).__name__)
     lowered = detail.lower()
     if any(w in lowered for w in ("malformed", "not a database", "disk i/o", "corrupt")):
         return (f"the ledger file {where} is damaged ({detail}); nothing more was recorded: "
@@ -227,11 +224,13 @@ def storage_problem(location: str, error: BaseException) -> str:
     return f"the ledger at {where} failed ({detail}); run the command again, or `topup verify`"
 
 
-def _password(location: str) -> str:
+def without_password(location: str, text: str) -> str:
+    """``text`` (a driver's message) with the ledger URL's password, if any, as ***."""
     try:
-        return urlparse(location).password or "" if is_postgres(location) else ""
+        password = urlparse(location).password or "" if is_postgres(location) else ""
     except ValueError:
-        return ""
+        password = ""
+    return text.replace(password, "***") if password else text
 
 
 def describe(location: str) -> str:
@@ -267,7 +266,7 @@ class EventStore:
         try:
             self.app = LedgerApplication(env=environment(location, create=create))
         except PersistenceError as error:
-            detail = str(error).replace(_password(location) or "\0", "***")
+            detail = without_password(location, str(error))
             raise StoreError(f"cannot open the ledger at {describe(location)}: {detail}") from None
         except ValueError:  # the cipher's key: never repeat it in a message
             raise StoreError("TOPUP_CIPHER_KEY is not a valid key: it must be 16, 24 or 32 "
