@@ -38,9 +38,10 @@ from topup_ledger.domain.money import pounds_for_people
 from topup_ledger.generator import BANDS, BASE_TARIFF, generate
 from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
-from topup_ledger.known import read_known
+from topup_ledger.known import read_reference
 from topup_ledger.ledger import Ledger
 from topup_ledger.payrun import compute_run, cycle_collection_paused, record_run, window_for
+from topup_ledger.plan_streams import StoredPlans
 from topup_ledger.store import EventStore, is_postgres
 
 
@@ -74,12 +75,15 @@ def timed_run(ledger: Ledger, period: str, profile: cProfile.Profile | None = No
         profile.enable()
     cpu = time.process_time()
     t0 = time.perf_counter()
+    store = ledger.store
     with cycle_collection_paused():
-        known = read_known(ledger.store, payments=False)
-        window = window_for(known, period)
-        known.read_payments(ledger.store, window.needed_runs(known))
-        t1 = time.perf_counter()
-        sequence, by_school = compute_run(known, period, window)
+        known = read_reference(store, store.max_position())
+        plans = StoredPlans(store, known.position)
+        window = window_for(known, period, plans)
+        known.read_payments(store, window.needed_runs(known))
+        t1 = time.perf_counter()  # compute reads each plan's facts as it comes to it
+        sequence, by_school = compute_run(known, period, window, plans)
+        plans.close()
     t2 = time.perf_counter()
     result = record_run(ledger, known, period, sequence, by_school)
     t3 = time.perf_counter()
@@ -88,7 +92,7 @@ def timed_run(ledger: Ledger, period: str, profile: cProfile.Profile | None = No
     seconds.update(read=t1 - t0, compute=t2 - t1, record=t3 - t2, total=t3 - t0,
                    cpu=time.process_time() - cpu)
     lines = sum(len(p.lines) for p in result.school_paid)
-    return seconds, len(known.plan_facts), lines, result.total
+    return seconds, plans.count(), lines, result.total
 
 
 def location_for(backend: str, folder: Path) -> str:

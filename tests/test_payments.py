@@ -22,11 +22,13 @@ import pytest
 from click.testing import Result
 
 from topup_ledger import payrun
+from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import school_day_periods
 from topup_ledger.domain.errors import MissingTerms, RuleError
-from topup_ledger.known import Known, read_known
+from topup_ledger.known import Known, read_known, read_reference
 from topup_ledger.ledger import Clock, Ledger
 from topup_ledger.payrun import RunResult, pay
+from topup_ledger.plan_streams import StoredPlans
 from topup_ledger.store import ConflictError, EventStore
 
 OAK, ELM, BEACON = "100001", "100002", "100003"  # mainstream, mainstream, special
@@ -420,10 +422,11 @@ def test_a_run_worked_out_before_another_was_recorded_conflicts_and_records_noth
     ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
     other = Ledger(EventStore(location), clock=clock)
     try:
-        stale = read_known(other.store)  # the second run has read the ledger …
+        # the second run has read the ledger …
+        stale = read_reference(other.store, other.store.max_position())
         pay(ledger, AUTUMN)  # … when the first records
         after_first = events(ledger)
-        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None, **_: stale)
+        monkeypatch.setattr(payrun, "read_reference", lambda store, upto: stale)
         with pytest.raises(ConflictError):
             pay(other, AUTUMN)
         with pytest.raises(ConflictError):
@@ -441,10 +444,10 @@ def test_two_runs_that_both_pass_the_check_collide_in_the_store(
     ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
     other = Ledger(EventStore(location), clock=clock)
     try:
-        stale = read_known(other.store)
+        stale = read_reference(other.store, other.store.max_position())
         pay(ledger, AUTUMN)
         after_first = events(ledger)
-        monkeypatch.setattr(payrun, "read_known", lambda store, upto=None, **_: stale)
+        monkeypatch.setattr(payrun, "read_reference", lambda store, upto: stale)
         monkeypatch.setattr(other.store, "version", lambda name: 0)  # as read before the first
         with pytest.raises(ConflictError):
             pay(other, AUTUMN)
@@ -460,14 +463,14 @@ def test_two_runs_in_threads_at_once_pay_once(
     ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
     before = events(ledger)
     both_read = threading.Barrier(2)
-    real_read = payrun.read_known
+    real_read = payrun.read_reference
 
-    def read_then_wait(store: EventStore, upto: int | None = None, **how: bool) -> Known:
-        known = real_read(store, upto, **how)
+    def read_then_wait(store: EventStore, upto: int) -> Known:
+        known = real_read(store, upto)
         both_read.wait(timeout=30)  # neither records before both have worked out the run
         return known
 
-    monkeypatch.setattr(payrun, "read_known", read_then_wait)
+    monkeypatch.setattr(payrun, "read_reference", read_then_wait)
     outcomes: list[object] = []
 
     def run() -> None:
@@ -487,3 +490,36 @@ def test_two_runs_in_threads_at_once_pay_once(
     assert sorted(type(o).__name__ for o in outcomes) == ["ConflictError", "RunResult"]
     assert events(ledger) == before + 3  # one seal, one run, one school paid
     assert paid_for(ledger, "P1") == {(AUTUMN, OAK, "base"): 103333}
+
+
+def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On each backend: the plans split over three forked processes, each reading its own
+    plans through a connection of its own, give the same lines as one process, and the run
+    records them once."""
+    set_up(ledger)
+    for n, (school, band) in enumerate([(OAK, "B"), (ELM, "C"), (BEACON, "D"), (OAK, "C"),
+                                        (ELM, "B"), (BEACON, "B"), (OAK, "C")], start=1):
+        ledger.issue_plan(f"P{n}", f"PR-{n}", school, date(2025, 9, 1), band=band)
+    pay(ledger, AUTUMN)
+    ledger.change_band("P2", "D", date(2025, 10, 1), "annual-review")  # backdated: arrears for autumn
+    ledger.move("P5", OAK, date(2026, 1, 5))
+    ledger.cease("P7", date(2025, 12, 1), "needs met")  # claw-back
+    store = ledger.store
+
+    def worked_out(shared: bool) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
+        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1 if shared else 10**9)
+        monkeypatch.setattr(payrun, "cores", lambda: 3)
+        known = read_reference(store, store.max_position())
+        plans = StoredPlans(store, known.position)
+        try:
+            return payrun.work_out(known, SPRING, plans, store)
+        finally:
+            plans.close()
+
+    alone = worked_out(shared=False)
+    assert worked_out(shared=True) == alone
+    assert {line.kind for lines in alone[1].values() for line in lines} == {
+        "regular", "arrears", "clawback"}
+    spring = pay(ledger, SPRING)  # still forced to share
+    assert {p.school: list(p.lines) for p in spring.school_paid} == alone[1]

@@ -6,7 +6,9 @@ facts only the days from the first one whose state they change), and it reads on
 payments of the runs it compares with. On random histories — plans, backdated band changes,
 moves, cessations, corrections, tariff and rate revisions for one financial year,
 interleaved with runs for random terms — before every run the lines worked out that way
-equal, line for line, the lines worked out from every payment with nothing settled.
+equal, line for line, the lines worked out from every payment with nothing settled. The
+fast run reads each plan's stream as it comes to it and shares the plans out over forked
+processes (forced here at any size); the full one holds every fact in one process.
 """
 
 from __future__ import annotations
@@ -14,30 +16,42 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from test_payment_properties import KINDS, PERIODS, do, new_ledger
+from topup_ledger import payrun
 from topup_ledger.domain.errors import MissingTerms, RuleError
-from topup_ledger.known import read_known
+from topup_ledger.known import read_known, read_reference
 from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import compute_run, pay, window_for
+from topup_ledger.payrun import compute_run, pay, window_for, work_out
+from topup_ledger.plan_streams import KnownPlans, StoredPlans
 
 
-def fast_and_full(ledger: Ledger, period: str) -> tuple[object, object]:
-    """(the lines as ``pay`` works them out, the lines with nothing settled), or the
-    refusal each gives."""
+def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[object, object]:
+    """(the lines as ``pay`` works them out, its plans shared out over three processes;
+    the lines with nothing settled, in this process alone), or the refusal each gives."""
     def fast() -> object:
-        known = read_known(ledger.store, payments=False)
-        window = window_for(known, period)
-        known.read_payments(ledger.store, window.needed_runs(known))
-        return compute_run(known, period, window)
+        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1)
+        monkeypatch.setattr(payrun, "cores", lambda: 3)
+        store = ledger.store
+        known = read_reference(store, store.max_position())
+        plans = StoredPlans(store, known.position)
+        try:
+            return work_out(known, period, plans, store)
+        finally:
+            plans.close()
 
     def full() -> object:
+        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 10**9)
         known = read_known(ledger.store)
-        window = window_for(known, period)
-        window.settled.clear()  # every plan looked at afresh, from its first period
-        return compute_run(known, period, window)
+        plans = KnownPlans(known.plan_facts)
+        window = window_for(known, period, plans)
+        # every plan looked at afresh, from its first period
+        window.unchanged, window.settled, window.new = None, {}, set()
+        return compute_run(known, period, window, plans)
 
     outcomes = []
     for how in (fast, full):
@@ -52,7 +66,7 @@ def fast_and_full(ledger: Ledger, period: str) -> tuple[object, object]:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_run_that_skips_what_is_settled_pays_what_a_full_recomputation_pays(
-        tmp_path: Path, data: st.DataObject) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: st.DataObject) -> None:
     ledger = new_ledger(tmp_path)
     try:
         steps = data.draw(st.integers(min_value=8, max_value=30), label="steps")
@@ -63,7 +77,7 @@ def test_a_run_that_skips_what_is_settled_pays_what_a_full_recomputation_pays(
                     do(ledger, kind, data)
                 continue
             period = data.draw(st.sampled_from(PERIODS), label="period")
-            fast, full = fast_and_full(ledger, period)
+            fast, full = fast_and_full(ledger, period, monkeypatch)
             assert fast == full
             event("compared: " + ("refusal" if isinstance(fast, tuple) and fast[0] == "refused"
                                   else "lines"))
@@ -90,8 +104,9 @@ def test_a_new_financial_years_rates_unsettle_nothing_already_paid(tmp_path: Pat
         ledger.set_tariff("2026-27", {b: p + 10_000 for b, p in TARIFF.items()}, reason="new year")
         ledger.set_rate("2026-27", 1250, Decimal(38), 600000, reason="new year")
         known = read_known(ledger.store, payments=False)
-        window = window_for(known, "2025-26/summer")
-        assert {ref: s.id if s else None for ref, s in window.settled.items()} == {
+        window = window_for(known, "2025-26/summer", KnownPlans(known.plan_facts))
+        settled = {ref: window.settled_for(ref) for ref in known.plan_facts}
+        assert {ref: s.id if s else None for ref, s in settled.items()} == {
             "plan:P1": "2025-26/spring", "plan:P2": "2025-26/spring"}
         assert window.needed_runs(known) == set()
         summer = pay(ledger, "2025-26/summer")

@@ -24,8 +24,9 @@ from .domain.cushion import Cushion
 from .domain.payments import PaidSoFar
 from .domain.plan import Plan, RecordedFact
 from .domain.rules import Terms
-from .ledger import periods_of
+from .ledger import REFERENCE_TYPES, periods_of
 from .store import EventStore, Recorded, StoreError, describe, event_id
+from .stored_pages import StoredPages, StoredRow
 from .upcasting import upcast
 
 
@@ -42,10 +43,10 @@ class Known:
     runs: list[tuple[int, Recorded]] = field(default_factory=list)
     seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
     head: bytes = GENESIS
-    # read_known(..., payments=False) left the payments to ``read_payments``: the first
-    # position of each run's payments
+    # read_known(..., payments=False) and read_reference left the payments to
+    # ``read_payments``, which records the runs whose payments it has read
     unread_payments: bool = False
-    run_starts: dict[str, int] = field(default_factory=dict)
+    payments_read: set[str] = field(default_factory=set)
     # the position of the latest fact that can change any plan's due in any year: a school
     # or a calendar. Rates and tariffs change only their financial year's periods, so they
     # are told apart by ``terms.sources``; plans' own facts are tracked per plan; a cushion
@@ -90,24 +91,29 @@ class Known:
         self.position = max(self.position, position)
 
     def read_payments(self, store: EventStore, periods: Container[str]) -> None:
-        """Fold the payments of the runs for ``periods`` that ``read_known(...,
-        payments=False)`` passed over (up to the position it read to), a page at a time.
+        """Fold the payments of the runs for ``periods`` that were passed over (up to the
+        position read to), each run's stream a page at a time.
 
         A run's lines are for its own period and earlier ones, so a payment run only needs
         the runs for the periods it will look at again and later ones: on a mature ledger
         that is a small part of its payments, which are most of its bytes."""
         if not self.unread_payments:
             return
-        self.unread_payments = False
-        wanted = {f"run:{r.fact.run_id}" for _, r in self.runs  # type: ignore[attr-defined]
-                  if r.fact.period in periods}  # type: ignore[attr-defined]
-        starts = [self.run_starts[stream] for stream in wanted if stream in self.run_starts]
-        if not starts:  # no run wanted, or none that paid anything
-            return
-        for n in store.notifications(after=min(starts) - 1, upto=self.position,
-                                     types=(ev.SchoolPaid.TYPE,)):
-            if n.originator_id in wanted:
-                self.add_payment(n.id, readable(envelope_of(plain_state(store, n.state)), n, store))
+        wanted = [f"run:{r.fact.run_id}" for _, r in self.runs  # type: ignore[attr-defined]
+                  if r.fact.period in periods]  # type: ignore[attr-defined]
+        pages = StoredPages(store)
+        try:
+            for stream in wanted:
+                if stream in self.payments_read:
+                    continue
+                self.payments_read.add(stream)
+                for rows in pages.stream_pages(stream, self.position):
+                    for row in rows:
+                        if row.topic == ev.SchoolPaid.TYPE:
+                            envelope = envelope_of(plain_state(store, row.state))
+                            self.add_payment(row.id, readable(envelope, row, store))
+        finally:
+            pages.close()
 
     def plans(self) -> list[Plan]:
         return [Plan(facts) for facts in self.plan_facts.values()]
@@ -122,7 +128,8 @@ class Known:
                 if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.period == period_id]
 
 
-def readable(envelope: dict[str, Any] | None, n: Notification, store: EventStore) -> dict[str, Any]:
+def readable(envelope: dict[str, Any] | None, n: Notification | StoredRow,
+             store: EventStore) -> dict[str, Any]:
     """The event's decoded state, or a refusal naming it: nothing is worked out from a ledger
     whose events no longer decode (a damaged disk, an edited row)."""
     if envelope is None:
@@ -152,7 +159,6 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
                 # stored data instead of building an object per line.
                 if payments:
                     known.add_payment(n.id, envelope)
-            known.run_starts.setdefault(stream, n.id)
             known.position = n.id
         else:
             envelope = readable(envelope_of(payload), n, store)
@@ -162,6 +168,43 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
         sha.update(encode(n.id, stream, n.originator_version, n.topic, *fields, payload))
         head = sha.digest()
     known.head = head
+    return known
+
+
+# What a payment run reads in full: everything but the plans (read a chunk at a time) and
+# the payments (read only for the runs it compares with).
+RUN_CONTEXT_TYPES = (*REFERENCE_TYPES, ev.PaymentRunRecorded.TYPE, ev.Sealed.TYPE)
+
+
+def read_reference(store: EventStore, upto: int) -> Known:
+    """The reference facts, runs and seals up to ``upto``, and the chain head there.
+
+    The head is carried on from the latest seal rather than from the first event: a seal
+    is the chain's checkpoint (``topup verify`` checks every seal against the events
+    before it), so a run hashes only what was recorded since the last one. Every event
+    after the seal is read whole, and one that no longer decodes is refused."""
+    known = Known(unread_payments=True)
+    for n in store.notifications(upto=upto, types=RUN_CONTEXT_TYPES):
+        envelope = readable(envelope_of(plain_state(store, n.state)), n, store)
+        known.apply(n.id, recorded_from(n.topic, str(n.originator_id), n.originator_version,
+                                        envelope))
+    head, after = GENESIS, 0
+    if known.seals:
+        sealed = known.seals[-1][1]
+        head, after = bytes.fromhex(sealed.head), sealed.position
+    pages = StoredPages(store)
+    try:
+        for rows in pages.pages(after=after, upto=upto):
+            for row in rows:
+                payload = plain_state(store, row.state)
+                fields = envelope_fields(readable(envelope_of(payload), row, store))
+                sha = hashlib.sha256(head)
+                sha.update(encode(row.id, row.originator_id, row.originator_version, row.topic,
+                                  *fields, payload))
+                head = sha.digest()
+    finally:
+        pages.close()
+    known.head, known.position = head, upto
     return known
 
 

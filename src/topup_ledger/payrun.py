@@ -12,27 +12,30 @@ from __future__ import annotations
 import gc
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from .audit.chain import digest
+from .cores import cores, shared_out, split
 from .domain import events as ev
 from .domain.calendar import ONE_DAY, Calendar, Period, parse_year, with_default_terms
 from .domain.errors import MissingTerms, RuleError
 from .domain.payments import (
+    PaidSoFar,
     cushion_lines,
     first_day_of_year,
     open_window,
     plan_lines,
     still_settled,
 )
-from .domain.plan import Plan, first_changed_day, issue_date
+from .domain.plan import Plan, RecordedFact, first_changed_day, issue_date
 from .io.payment_files import write_run_files
-from .known import Known, read_known
+from .known import Known, read_reference
 from .ledger import Ledger
+from .plan_streams import Plans, StoredPlans
 from .store import ConflictError, EventStore, Recorded
 
 PAYMENTS_STREAM = "payments"
@@ -66,13 +69,23 @@ def run_id_for(period_id: str, sequence: int) -> str:
 @dataclass
 class Window:
     """What a run for a period looks at: its calendar, and for each plan the last period
-    known to be paid as due (the ``settled`` rule of ``domain.payments.plan_lines``)."""
+    known to be paid as due (the ``settled`` rule of ``domain.payments.plan_lines``).
+
+    Most plans are unchanged since the last run and share ``unchanged``; only the plans
+    written to since have a ``settled`` of their own, and a plan issued since has none."""
 
     calendar: Calendar
     run_period: Period
     periods: tuple[Period, ...]
-    settled: dict[str, Period | None]  # by plan stream
+    plans: int  # how many plans the run looks at
+    unchanged: Period | None = None
+    settled: dict[str, Period | None] = field(default_factory=dict)  # by plan stream
     new: set[str] = field(default_factory=set)  # plan streams issued since the last run
+
+    def settled_for(self, plan: str) -> Period | None:
+        if plan in self.new:
+            return None
+        return self.settled.get(plan, self.unchanged)
 
     def needed_runs(self, known: Known) -> set[str]:
         """The periods of the runs whose payments this run compares with due: a run pays
@@ -80,7 +93,9 @@ class Window:
         plan has settled hold nothing this run looks at. A plan issued since the last run
         was never paid; a cushion compares every period, so it needs every run."""
         runs = {r.fact.period for _, r in known.runs}  # type: ignore[attr-defined]
-        settled = [self.settled.get(ref) for ref in known.plan_facts if ref not in self.new]
+        settled = list(self.settled.values())
+        if self.plans > len(self.new) + len(self.settled):
+            settled.append(self.unchanged)
         if known.cushions or None in settled:
             return runs
         if not settled:
@@ -90,18 +105,23 @@ class Window:
         return runs - done
 
 
-def window_for(known: Known, period_id: str) -> Window:
-    """The calendar up to ``period_id`` and what each plan has settled since the last run."""
+def calendar_for(known: Known, period_id: str, first: date | None) -> Calendar:
+    """The calendar from the academic year of ``first`` (the earliest issue date) to the
+    end of the run's year: the recorded calendars, and the default terms elsewhere."""
     year, slash, _ = period_id.partition("/")
     if not slash:
         raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn")
-    start = parse_year(year, "period")
-    last = date(start + 1, 8, 31)
-    # From the earliest start as corrected (a correction may move an issue date earlier).
-    starts = [issue_date(facts) for facts in known.plan_facts.values()]
-    calendar = with_default_terms(known.calendars, min([*starts, last]), last)
+    last = date(parse_year(year, "period") + 1, 8, 31)
+    return with_default_terms(known.calendars, min(first or last, last), last)
+
+
+def window_for(known: Known, period_id: str, plans: Plans, first: date | None = None
+               ) -> Window:
+    """The calendar up to ``period_id`` and what each plan has settled since the last run.
+    ``first`` is the earliest issue date, if known better than ``plans.first_issued()``."""
+    calendar = calendar_for(known, period_id, plans.first_issued() if first is None else first)
     run_period = calendar.period(period_id)
-    window = Window(calendar, run_period, calendar.up_to(run_period), {})
+    window = Window(calendar, run_period, calendar.up_to(run_period), plans.count())
     last_run = known.runs[-1] if known.runs else None
     if last_run is None:
         return window
@@ -117,63 +137,123 @@ def window_for(known: Known, period_id: str) -> Window:
     years = [year for year, sources in known.terms.sources.items()
              if sources and sources[-1][0] > last_position]
     terms_from = min(map(first_day_of_year, years), default=None)
-    unchanged = still_settled(paid_up_to, calendar.periods, terms_from)
-    for ref, facts in known.plan_facts.items():
-        if facts[-1].position <= last_position:
-            window.settled[ref] = unchanged
-            continue
-        # Facts recorded since the last run: only the days from the first one whose state
-        # they change are unsettled.
+    window.unchanged = still_settled(paid_up_to, calendar.periods, terms_from)
+    window.new = plans.issued_after(last_position)
+    # Facts recorded since the last run: only the days from the first one whose state they
+    # change are unsettled.
+    for ref, facts in plans.read(plans.written_after(last_position) - window.new):
         known_then = [f for f in facts if f.position <= last_position]
-        if not known_then:  # issued since the last run: nothing of it was paid then
-            window.new.add(ref)
-            continue
         changed = first_changed_day(Plan(known_then).segments, Plan(facts).segments)
         changed_from = min((d for d in (changed, terms_from) if d is not None), default=None)
         window.settled[ref] = still_settled(paid_up_to, calendar.periods, changed_from)
     return window
 
 
-def compute_run(known: Known, period_id: str, window: Window | None = None
-                ) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
+class CalendarMoved(Exception):
+    """The earliest issue date as corrected starts the calendar in another year than the
+    date the run began with: the run is worked out again from it."""
+
+    def __init__(self, first: date) -> None:
+        super().__init__(first)
+        self.first = first
+
+
+def work_out(known: Known, period_id: str, plans: Plans, store: EventStore | None
+             ) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
     """The lines a run for ``period_id`` would pay now, by school; records nothing.
 
-    ``known`` must hold the payments of ``window.needed_runs`` (``read_known`` reads them
-    all unless asked not to)."""
-    window = window or window_for(known, period_id)
-    run_period, periods = window.run_period, window.periods
-    by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
-    missing: list[str] = []
-    gaps = calendar_gaps(periods)
-    windows: dict[str | None, tuple[tuple[Period, ...], frozenset[str]]] = {}
-    for ref, facts in known.plan_facts.items():
-        settled = window.settled.get(ref)
-        if settled is not None and settled.start >= run_period.start:
-            continue  # paid as due up to this period, and nothing since changes that
-        plan = Plan(facts)
-        missing.extend(uncovered(plan, periods, gaps))
-        key = settled.id if settled else None
-        if key not in windows:
-            windows[key] = open_window(periods, settled)
+    Reads the payments it compares with from ``store`` (None: ``known`` holds them all)."""
+    first = plans.first_issued()
+    while True:
+        window = window_for(known, period_id, plans, first)
+        if store is not None:
+            known.read_payments(store, window.needed_runs(known))
         try:
-            lines = plan_lines(plan, periods, run_period, known.terms, known.paid[plan.ref],
-                               known.terms.sources, known.positions, settled, windows[key])
-        except MissingTerms as gap:
-            missing.extend(gap.missing)
-            continue
-        for school, line in lines:
-            by_school[school].append(line)
+            return compute_run(known, period_id, window, plans)
+        except CalendarMoved as moved:
+            first = moved.first
+
+
+# Below this many plans a share, a forked process costs more than it saves.
+PLANS_PER_CORE = 4_000
+
+
+def compute_run(known: Known, period_id: str, window: Window, plans: Plans
+                ) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
+    """The lines ``window`` asks for, by school: each plan's worked out on its own, the
+    plans shared out over the machine's cores.
+
+    ``known`` must hold the payments of ``window.needed_runs``."""
+    names = plans.names()
+    shares = split(names, min(cores(), max(1, len(names) // PLANS_PER_CORE)))
+    parts = shared_out(shares, lambda share: plans_part(
+        known, window, (plans if share is shares[0] else plans.reopened()).read(share)))
+    earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
+    if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
+        raise CalendarMoved(earliest)
+    missing = [gap for part in parts for gap in part.missing]
     if missing:
         raise MissingTerms(missing)
-    if known.cushions:
-        plans = known.plans()
-        for school, cushion in sorted(known.cushions.items()):
-            by_school[school].extend(cushion_lines(cushion, plans, periods, run_period,
-                                                   known.terms, known.cushion_paid[school]))
+    by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
+    for part in parts:
+        for school, lines in part.by_school.items():
+            by_school[school].extend(lines)
+    at_cushioned = [plan for part in parts for plan in part.at_cushioned]
+    for school, cushion in sorted(known.cushions.items()):
+        by_school[school].extend(cushion_lines(cushion, at_cushioned, window.periods,
+                                               window.run_period, known.terms,
+                                               known.cushion_paid[school]))
     for lines in by_school.values():
         lines.sort(key=lambda line: line.plan)  # stable: each plan's periods stay in order
     # A school with nothing to pay (e.g. its cushion is settled) gets no SchoolPaid.
     return len(known.runs_for(period_id)) + 1, {s: ls for s, ls in by_school.items() if ls}
+
+
+@dataclass
+class Part:
+    """The lines for some of the plans, and what the run must know of those plans."""
+
+    by_school: dict[str, list[ev.PaymentLine]]
+    missing: list[str]  # days or terms the run cannot price
+    at_cushioned: list[Plan]  # the plans at a school with a cushion
+    earliest: date | None  # the earliest issue date, as corrected
+
+
+def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[RecordedFact]]]
+               ) -> Part:
+    """The lines for the plans whose facts are given, by school."""
+    run_period, periods = window.run_period, window.periods
+    part = Part(defaultdict(list), [], [], None)
+    gaps = calendar_gaps(periods)
+    windows: dict[str | None, tuple[tuple[Period, ...], frozenset[str]]] = {}
+    cushioned = set(known.cushions)
+    for ref, plan_facts in facts:
+        issued = issue_date(plan_facts)
+        part.earliest = issued if part.earliest is None else min(part.earliest, issued)
+        settled = window.settled_for(ref)
+        plan = None
+        if cushioned:
+            plan = Plan(plan_facts)
+            if cushioned.intersection(plan.schools()):
+                part.at_cushioned.append(plan)
+        if settled is not None and settled.start >= run_period.start:
+            continue  # paid as due up to this period, and nothing since changes that
+        plan = plan or Plan(plan_facts)
+        part.missing.extend(uncovered(plan, periods, gaps))
+        key = settled.id if settled else None
+        if key not in windows:
+            windows[key] = open_window(periods, settled)
+        paid = known.paid.get(plan.ref) or PaidSoFar()
+        positions = {f.id: f.position for f in plan_facts}
+        try:
+            lines = plan_lines(plan, periods, run_period, known.terms, paid,
+                               known.terms.sources, positions, settled, windows[key])
+        except MissingTerms as gap:
+            part.missing.extend(gap.missing)
+            continue
+        for school, line in lines:
+            part.by_school[school].append(line)
+    return part
 
 
 def calendar_gaps(periods: tuple[Period, ...]) -> list[tuple[date, date]]:
@@ -204,11 +284,15 @@ def uncovered(plan: Plan, periods: tuple[Period, ...],
 
 def pay(ledger: Ledger, period_id: str) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
+    store = ledger.store
     with cycle_collection_paused():
-        known = read_known(ledger.store, payments=False)
-        window = window_for(known, period_id)
-        known.read_payments(ledger.store, window.needed_runs(known))
-        sequence, by_school = compute_run(known, period_id, window)
+        upto = store.max_position()
+        known = read_reference(store, upto)
+        plans = StoredPlans(store, upto)
+        try:
+            sequence, by_school = work_out(known, period_id, plans, store)
+        finally:
+            plans.close()
     return record_run(ledger, known, period_id, sequence, by_school)
 
 

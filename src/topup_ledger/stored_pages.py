@@ -68,6 +68,34 @@ class StoredPages:
         except (sqlite3.Error, OSError) as error:
             raise StoreError(storage_problem(self.store.location, error)) from None
 
+    def stream_pages(self, name: str, upto: int, size: int = PAGE) -> Iterator[list[StoredRow]]:
+        """One stream's stored events up to a position, in version order, a page at a time
+        (a payment run's stream holds a school payment per school: too many for one list)."""
+        version = 0
+        while True:
+            rows = self._query(
+                "originator_id = {p} AND originator_version > {p} AND {position} <= {p} "
+                "ORDER BY originator_version LIMIT {p}", (name, version, upto, size))
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            version = rows[-1].originator_version
+
+    def first_events(self, prefix: str, upto: int) -> list[StoredRow]:
+        """The first event (version 1) of every stream whose name starts with ``prefix``,
+        up to a position, in name order: e.g. every plan's issue, without its later facts."""
+        named, params = self._starts_with(prefix)
+        return self._query(f"{named} AND originator_version = 1 AND {{position}} <= {{p}} "
+                           "ORDER BY originator_id", (*params, upto))
+
+    def streams_written(self, prefix: str, after: int, upto: int) -> set[str]:
+        """The names, starting with ``prefix``, of the streams written to in (after, upto]."""
+        named, params = self._starts_with(prefix)
+        rows = self._query(f"{{position}} > {{p}} AND {{position}} <= {{p}} AND {named}",
+                           (after, upto, *params))
+        return {row.originator_id for row in rows}
+
     def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
@@ -81,6 +109,37 @@ class StoredPages:
         return self._connection().execute(
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.table} "
             f"WHERE rowid > ? {stop}ORDER BY rowid LIMIT ?", params).fetchall()
+
+    def _starts_with(self, prefix: str) -> tuple[str, tuple[str, ...]]:
+        """A condition that the stream's name starts with ``prefix``, and its parameters.
+        SQLite compares names byte by byte, so a range walks its index; PostgreSQL's
+        collation may not, so it gets its own exact prefix test."""
+        if is_postgres(self.store.location):
+            return "starts_with(originator_id, {p})", (prefix,)
+        after_prefix = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return "originator_id >= {p} AND originator_id < {p}", (prefix, after_prefix)
+
+    def _query(self, where: str, params: tuple[Any, ...]) -> list[StoredRow]:
+        """SELECT the stored columns WHERE ``where`` (``{p}`` a parameter, ``{position}``
+        the position column), on either backend."""
+        if is_postgres(self.store.location):
+            from psycopg import sql
+
+            datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
+            statement = sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {schema}.{table} WHERE ").format(
+                    schema=sql.Identifier(datastore.schema),
+                    table=sql.Identifier(self.table)) + sql.SQL(
+                        where.format(p="%s", position="notification_id"))
+            return self._fetch_postgres(statement, params)
+        try:
+            return self._connection().execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.table} WHERE " + where.format(p="?", position="rowid"),
+                params).fetchall()
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(storage_problem(self.store.location, error)) from None
 
     def _connection(self) -> sqlite3.Connection:
         if self._sqlite is None:

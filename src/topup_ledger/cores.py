@@ -1,0 +1,84 @@
+"""Work shared out over this machine's cores: one share here, each other in a forked child.
+
+A payment run's work is the same small computation for every plan, so it splits cleanly by
+plan; Python runs it on one core per process. A forked child starts with everything the
+parent has read (the terms, the window, the payments) without copying or sending it, and
+sends back only its result. Where fork is missing, or there is one core, it all runs here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from typing import TypeVar
+
+Share = TypeVar("Share")
+Result = TypeVar("Result")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def split(items: Sequence[Share], parts: int) -> list[Sequence[Share]]:
+    """``items`` in ``parts`` contiguous runs of (nearly) equal length, in order."""
+    parts = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), parts)
+    runs, start = [], 0
+    for part in range(parts):
+        end = start + size + (part < extra)
+        runs.append(items[start:end])
+        start = end
+    return runs
+
+
+def shared_out(shares: Sequence[Share], work: Callable[[Share], Result]) -> list[Result]:
+    """``[work(share) for share in shares]``, the shares after the first worked out at the
+    same time in forked children. An exception in any share is raised here."""
+    if len(shares) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [work(share) for share in shares]
+    context = multiprocessing.get_context("fork")
+    children = []
+    done = False
+    try:
+        for share in shares[1:]:
+            receiving, sending = context.Pipe(duplex=False)
+            child = context.Process(target=_send, args=(work, share, sending), daemon=True)
+            child.start()
+            sending.close()
+            children.append((child, receiving))
+        results = [work(shares[0])]
+        for child, receiving in children:
+            try:
+                outcome, value = receiving.recv()
+            except EOFError:
+                child.join()
+                raise RuntimeError(f"a worker process ended without a result "
+                                   f"(exit code {child.exitcode})") from None
+            if outcome == "raised":
+                raise value
+            results.append(value)
+        done = True
+        return results
+    finally:
+        for child, receiving in children:
+            receiving.close()
+            if not done:  # this process failed first: the others' work is not wanted
+                child.terminate()
+            child.join()
+
+
+def _send(work: Callable[[Share], Result], share: Share,
+          sending: Connection) -> None:
+    try:
+        sending.send(("done", work(share)))
+    except BaseException as error:
+        sending.send(("raised", error))
+    finally:
+        sending.close()

@@ -1,0 +1,133 @@
+"""Every plan's facts as of a position, read from the plans' own streams a chunk at a time.
+
+A payment run looks at every plan, but at one plan at a time: holding every plan's facts
+at once is what made a national run need gigabytes. ``StoredPlans`` reads the plans'
+streams in name order, ``CHUNK`` streams per SELECT, as of the position the run started
+from (so a concurrent writer's facts are not seen); ``KnownPlans`` answers the same from
+facts already in memory (a replay, or a test's full recomputation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
+from typing import Protocol
+
+from .audit.chain import envelope_of, plain_state
+from .domain.plan import RecordedFact, issue_date
+from .known import readable, recorded_from
+from .ledger import plan_stream
+from .store import EventStore, event_id, is_postgres
+from .stored_pages import StoredPages
+
+CHUNK = 1_000
+PLAN_PREFIX = plan_stream("")
+
+
+class Plans(Protocol):
+    """What a payment run asks of the plans known at its position."""
+
+    def count(self) -> int:
+        """How many plans there are."""
+
+    def first_issued(self) -> date | None:
+        """The earliest issue date as first recorded (a correction may move one: the run
+        checks the dates as corrected when it reads every plan)."""
+
+    def issued_after(self, position: int) -> set[str]:
+        """The plans (streams) issued after ``position``."""
+
+    def written_after(self, position: int) -> set[str]:
+        """The plans with a fact recorded after ``position``."""
+
+    def names(self) -> list[str]:
+        """Every plan's stream, in name order."""
+
+    def read(self, names: Iterable[str]) -> Iterator[tuple[str, list[RecordedFact]]]:
+        """The named plans' facts, in name order."""
+
+    def reopened(self) -> Plans:
+        """The same plans read through a connection of their own (for a forked process)."""
+
+
+class StoredPlans:
+    """The plans' streams in the store, up to ``upto``."""
+
+    def __init__(self, store: EventStore, upto: int) -> None:
+        self.store = store
+        self.upto = upto
+        self.pages = StoredPages(store)
+        # Each plan's first fact: which plans there are, when each was issued and where.
+        self.issued: dict[str, tuple[int, str]] = {}
+        for row in self.pages.first_events(PLAN_PREFIX, upto):
+            data = readable(envelope_of(plain_state(store, row.state)), row, store)["data"]
+            self.issued[row.originator_id] = (row.id, data.get("effective", ""))
+
+    def close(self) -> None:
+        self.pages.close()
+
+    def count(self) -> int:
+        return len(self.issued)
+
+    def first_issued(self) -> date | None:
+        days = [day for _, day in self.issued.values() if day]
+        return date.fromisoformat(min(days)) if days else None
+
+    def issued_after(self, position: int) -> set[str]:
+        return {name for name, (first, _) in self.issued.items() if first > position}
+
+    def written_after(self, position: int) -> set[str]:
+        return self.pages.streams_written(PLAN_PREFIX, position, self.upto)
+
+    def read(self, names: Iterable[str]) -> Iterator[tuple[str, list[RecordedFact]]]:
+        wanted = sorted(names)
+        for start in range(0, len(wanted), CHUNK):
+            by_plan: dict[str, list[RecordedFact]] = {}
+            for row in self.pages.streams(wanted[start:start + CHUNK], self.upto):
+                envelope = readable(envelope_of(plain_state(self.store, row.state)), row,
+                                    self.store)
+                recorded = recorded_from(row.topic, row.originator_id, row.originator_version,
+                                         envelope)
+                by_plan.setdefault(row.originator_id, []).append(RecordedFact(
+                    event_id(row.originator_id, row.originator_version), recorded.fact, row.id))
+            yield from by_plan.items()
+
+    def names(self) -> list[str]:
+        return sorted(self.issued)
+
+    def reopened(self) -> StoredPlans:
+        # A PostgreSQL connection must not be shared with a forked process, nor a SQLite one.
+        store = EventStore(self.store.location) if is_postgres(self.store.location) else self.store
+        copy = StoredPlans.__new__(StoredPlans)
+        copy.store, copy.upto, copy.issued = store, self.upto, self.issued
+        copy.pages = StoredPages(store)
+        return copy
+
+
+class KnownPlans:
+    """Plans whose facts are already in memory (each with its ledger position)."""
+
+    def __init__(self, facts: Mapping[str, list[RecordedFact]]) -> None:
+        self.facts = facts
+
+    def count(self) -> int:
+        return len(self.facts)
+
+    def first_issued(self) -> date | None:
+        return min(map(issue_date, self.facts.values()), default=None)
+
+    def issued_after(self, position: int) -> set[str]:
+        return {name for name, facts in self.facts.items() if facts[0].position > position}
+
+    def written_after(self, position: int) -> set[str]:
+        return {name for name, facts in self.facts.items() if facts[-1].position > position}
+
+    def read(self, names: Iterable[str]) -> Iterator[tuple[str, list[RecordedFact]]]:
+        return ((name, self.facts[name]) for name in sorted(names) if name in self.facts)
+
+    def names(self) -> list[str]:
+        return sorted(self.facts)
+
+    def reopened(self) -> KnownPlans:
+        return self
+

@@ -1,0 +1,45 @@
+"""Work shared out over forked processes comes back whole, in order, and fails loudly."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from topup_ledger.cores import shared_out, split
+
+
+def test_split_keeps_every_item_once_in_order_in_nearly_equal_runs() -> None:
+    items = list(range(10))
+    assert split(items, 3) == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert split(items, 1) == [items]
+    assert split([1, 2], 5) == [[1], [2]]  # never an empty share
+    assert split([], 2) == [[]]
+
+
+def test_each_share_is_worked_out_in_a_process_of_its_own_and_returned_in_order() -> None:
+    shares = [[1, 2], [3], [4, 5, 6]]
+    results = shared_out(shares, lambda share: (os.getpid(), sum(share)))
+    assert [total for _, total in results] == [3, 3, 15]
+    assert results[0][0] == os.getpid()  # the first share is this process's
+    assert len({pid for pid, _ in results}) == 3
+
+
+def test_a_failure_in_another_process_is_raised_here_with_its_message() -> None:
+    def work(share: list[int]) -> int:
+        if share == [2]:
+            raise ValueError("plan P2 cannot be read")
+        return share[0]
+
+    with pytest.raises(ValueError, match="plan P2 cannot be read"):
+        shared_out([[1], [2]], work)
+
+
+def test_a_process_that_dies_without_a_result_is_reported() -> None:
+    def work(share: list[int]) -> int:
+        if share == [2]:
+            os._exit(3)
+        return share[0]
+
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        shared_out([[1], [2]], work)
