@@ -19,14 +19,15 @@ def test_split_keeps_every_item_once_in_order_in_nearly_equal_runs() -> None:
 
 def test_each_share_is_worked_out_in_a_process_of_its_own_and_returned_in_order() -> None:
     shares = [[1, 2], [3], [4, 5, 6]]
-    results = shared_out(shares, lambda share: (os.getpid(), sum(share)))
-    assert [total for _, total in results] == [3, 3, 15]
+    results = shared_out(shares, lambda share, forked: (os.getpid(), forked, sum(share)))
+    assert [(forked, total) for _, forked, total in results] == [
+        (False, 3), (True, 3), (True, 15)]
     assert results[0][0] == os.getpid()  # the first share is this process's
-    assert len({pid for pid, _ in results}) == 3
+    assert len({pid for pid, _, _ in results}) == 3
 
 
 def test_a_failure_in_another_process_is_raised_here_with_its_message() -> None:
-    def work(share: list[int]) -> int:
+    def work(share: list[int], forked: bool) -> int:
         if share == [2]:
             raise ValueError("plan P2 cannot be read")
         return share[0]
@@ -36,7 +37,7 @@ def test_a_failure_in_another_process_is_raised_here_with_its_message() -> None:
 
 
 def test_a_process_that_dies_without_a_result_is_reported() -> None:
-    def work(share: list[int]) -> int:
+    def work(share: list[int], forked: bool) -> int:
         if share == [2]:
             os._exit(3)
         return share[0]

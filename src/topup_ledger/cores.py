@@ -38,11 +38,12 @@ def split(items: Sequence[Share], parts: int) -> list[Sequence[Share]]:
     return runs
 
 
-def shared_out(shares: Sequence[Share], work: Callable[[Share], Result]) -> list[Result]:
-    """``[work(share) for share in shares]``, the shares after the first worked out at the
-    same time in forked children. An exception in any share is raised here."""
+def shared_out(shares: Sequence[Share], work: Callable[[Share, bool], Result]) -> list[Result]:
+    """``[work(share, forked) for share in shares]``, the shares after the first worked out
+    at the same time in forked children (``forked`` True: a child must open connections of
+    its own). An exception in any share is raised here."""
     if len(shares) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [work(share) for share in shares]
+        return [work(share, False) for share in shares]
     context = multiprocessing.get_context("fork")
     children = []
     done = False
@@ -53,7 +54,7 @@ def shared_out(shares: Sequence[Share], work: Callable[[Share], Result]) -> list
             child.start()
             sending.close()
             children.append((child, receiving))
-        results = [work(shares[0])]
+        results = [work(shares[0], False)]
         for child, receiving in children:
             try:
                 outcome, value = receiving.recv()
@@ -74,10 +75,10 @@ def shared_out(shares: Sequence[Share], work: Callable[[Share], Result]) -> list
             child.join()
 
 
-def _send(work: Callable[[Share], Result], share: Share,
+def _send(work: Callable[[Share, bool], Result], share: Share,
           sending: Connection) -> None:
     try:
-        sending.send(("done", work(share)))
+        sending.send(("done", work(share, True)))
     except BaseException as error:
         sending.send(("raised", error))
     finally:

@@ -1,7 +1,9 @@
 """Everything the ledger knew at a position, read in one pass in ledger order.
 
-Payment runs, replays and projections as of a moment all start from this: reference terms,
-calendars, every plan's facts, what each plan has been paid and the runs made so far.
+Replays, statements and checks as of a moment start from this (``read_known``): reference
+terms, calendars, every plan's facts, what each plan has been paid and the runs made so
+far. A payment run reads only the first part here (``read_reference``) and each plan's
+facts from its own stream as it comes to it (``plan_streams``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -36,7 +38,6 @@ class Known:
     terms: Terms = field(default_factory=Terms)
     calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)
     plan_facts: dict[str, list[RecordedFact]] = field(default_factory=lambda: defaultdict(list))
-    positions: dict[str, int] = field(default_factory=dict)  # plan event id → position
     paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
     cushion_paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
     cushions: dict[str, Cushion] = field(default_factory=dict)  # by school
@@ -76,44 +77,64 @@ class Known:
         elif fact.TYPE.startswith("plan."):
             self.plan_facts[recorded.originator_id].append(
                 RecordedFact(recorded.id, fact, position))
-            self.positions[recorded.id] = position
         else:
             self.terms.apply(fact, recorded.id, position)
             if isinstance(fact, ev.SchoolAdded):
                 self.reference_changed_at = position
 
-    def add_payment(self, position: int, state: dict[str, Any]) -> None:
+    def add_payment(self, position: int, state: dict[str, Any],
+                    keep: Callable[[str], bool] | None = None) -> None:
+        """Fold a payment's lines (those of the plans ``keep`` says, if given; a cushion's
+        always) straight from its stored data, without an object per line."""
         data = upcast(ev.SchoolPaid.TYPE, state["v"], state["data"])
         school = data["school"]
         for line in data["lines"]:
-            paid = self.paid[line["plan"]] if line["plan"] else self.cushion_paid[school]
+            plan = line["plan"]
+            if not plan:
+                paid = self.cushion_paid[school]
+            elif keep is None or keep(plan):
+                paid = self.paid[plan]
+            else:
+                continue
             paid.add(line["for_period"], school, line["component"], line["amount"], position)
         self.position = max(self.position, position)
 
-    def read_payments(self, store: EventStore, periods: Container[str]) -> None:
+    def read_payments(self, store: EventStore, periods: Container[str],
+                      compared_in: Callable[[str], Callable[[str], bool] | None] | None = None
+                      ) -> None:
         """Fold the payments of the runs for ``periods`` that were passed over (up to the
-        position read to), each run's stream a page at a time.
+        position read to), each run's stream a page at a time; with ``compared_in``, of
+        each run only the lines of the plans ``compared_in(run's period)`` keeps.
 
         A run's lines are for its own period and earlier ones, so a payment run only needs
         the runs for the periods it will look at again and later ones: on a mature ledger
-        that is a small part of its payments, which are most of its bytes."""
+        that is a small part of its payments, which are most of its bytes. One plan with a
+        change backdated a year needs a year of runs, but not every plan's lines in them."""
         if not self.unread_payments:
             return
-        wanted = [f"run:{r.fact.run_id}" for _, r in self.runs  # type: ignore[attr-defined]
-                  if r.fact.period in periods]  # type: ignore[attr-defined]
+        wanted = [(f"run:{r.fact.run_id}", r.fact.period)  # type: ignore[attr-defined]
+                  for _, r in self.runs if r.fact.period in periods]  # type: ignore[attr-defined]
         pages = StoredPages(store)
         try:
-            for stream in wanted:
+            for stream, period in wanted:
                 if stream in self.payments_read:
                     continue
                 self.payments_read.add(stream)
+                keep = None if compared_in is None else compared_in(period)
                 for rows in pages.stream_pages(stream, self.position):
                     for row in rows:
                         if row.topic == ev.SchoolPaid.TYPE:
                             envelope = envelope_of(plain_state(store, row.state))
-                            self.add_payment(row.id, readable(envelope, row, store))
+                            self.add_payment(row.id, readable(envelope, row, store), keep)
         finally:
             pages.close()
+
+    def forget_payments(self) -> None:
+        """Forget the payments read so far (a run worked out again reads them afresh)."""
+        if self.unread_payments:
+            self.paid.clear()
+            self.cushion_paid.clear()
+            self.payments_read.clear()
 
     def plans(self) -> list[Plan]:
         return [Plan(facts) for facts in self.plan_facts.values()]

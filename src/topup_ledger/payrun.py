@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,7 +34,7 @@ from .domain.payments import (
 from .domain.plan import Plan, RecordedFact, first_changed_day, issue_date
 from .io.payment_files import write_run_files
 from .known import Known, read_reference
-from .ledger import Ledger
+from .ledger import Ledger, plan_stream
 from .plan_streams import Plans, StoredPlans
 from .store import ConflictError, EventStore, Recorded
 
@@ -86,6 +86,27 @@ class Window:
         if plan in self.new:
             return None
         return self.settled.get(plan, self.unchanged)
+
+    def compared_in(self, run_period: str) -> Callable[[str], bool] | None:
+        """Which plans (by ref) a run for ``run_period`` may have paid for a period this run
+        looks at again, one after the plan's settled period (None: every plan)."""
+        paid_in = next((p for p in self.calendar.periods if p.id == run_period), None)
+        if paid_in is None:
+            return None
+        start = paid_in.start
+
+        def compared(plan: str) -> bool:
+            stream = plan_stream(plan)
+            if stream in self.new:
+                return True
+            settled = self.settled.get(stream, self.unchanged)
+            return settled is None or start > settled.start
+
+        if self.unchanged is not None and self.unchanged.start >= start:
+            # Most plans are unchanged and settled past this run: only the others count.
+            return lambda plan: ((stream := plan_stream(plan)) in self.settled
+                                 or stream in self.new) and compared(plan)
+        return compared
 
     def needed_runs(self, known: Known) -> set[str]:
         """The periods of the runs whose payments this run compares with due: a run pays
@@ -167,11 +188,12 @@ def work_out(known: Known, period_id: str, plans: Plans, store: EventStore | Non
     while True:
         window = window_for(known, period_id, plans, first)
         if store is not None:
-            known.read_payments(store, window.needed_runs(known))
+            known.read_payments(store, window.needed_runs(known), window.compared_in)
         try:
             return compute_run(known, period_id, window, plans)
         except CalendarMoved as moved:
             first = moved.first
+            known.forget_payments()  # read for the other calendar's window
 
 
 # Below this many plans a share, a forked process costs more than it saves.
@@ -186,8 +208,8 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans
     ``known`` must hold the payments of ``window.needed_runs``."""
     names = plans.names()
     shares = split(names, min(cores(), max(1, len(names) // PLANS_PER_CORE)))
-    parts = shared_out(shares, lambda share: plans_part(
-        known, window, (plans if share is shares[0] else plans.reopened()).read(share)))
+    parts = shared_out(shares, lambda share, forked: plans_part(
+        known, window, (plans.reopened() if forked else plans).read(share)))
     earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
     if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
         raise CalendarMoved(earliest)
