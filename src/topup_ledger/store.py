@@ -467,6 +467,10 @@ class BulkEncoder:
                 when, at = r.recorded_at, r.recorded_at.isoformat()
             state = dumps({"v": cls.VERSION, "at": at, "data": fact if native(cls) else to_data(fact)},
                           default=default)
+            # orjson's bytes keep the buffer they were written into, kilobytes for an event of
+            # a few hundred bytes: a copy of the exact size lets a national opening import
+            # hold its encoded events in megabytes rather than gigabytes.
+            state = bytes(memoryview(state))
             if compressor:
                 state = compressor.compress(state)
             if cipher:
