@@ -4,6 +4,7 @@ all or nothing, and refuses a stream version another writer recorded first."""
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -165,6 +166,28 @@ def test_every_kind_of_fact_is_encoded_as_the_mapper_encodes_it(tmp_path: Path) 
             (s.originator_id, s.originator_version, s.topic, s.state) for s in expected]
     finally:
         store.close()
+
+
+def test_encoded_events_take_about_their_own_size_in_memory(tmp_path: Path) -> None:
+    """An import holds every encoded event until its one append: 20,000 plans' events of a
+    few hundred bytes each must not hold the kilobytes orjson wrote each one into."""
+    store = EventStore(str(tmp_path / "l.sqlite"), create=True)
+    when = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    batch = [Recorded(f"plan:P{i}", 1, when, ev.PlanIssued(
+        f"P{i}", f"PR-{i}", "100001", date(2025, 9, 1), "ehcp", None, "B"))
+        for i in range(20_000)]
+    try:
+        tracemalloc.start()
+        try:
+            rows = BulkEncoder(store.mapper).rows(batch)
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        store.close()
+    stored = sum(len(row[3]) for row in rows)
+    assert stored < 20_000 * 300
+    assert held < 3 * stored, f"{held:,} bytes held for {stored:,} bytes of states"
 
 
 class ReversingCipher:
