@@ -35,8 +35,9 @@ from .domain.plan import Plan, RecordedFact, first_changed_day, issue_date
 from .io.payment_files import write_run_files
 from .known import Known, read_reference
 from .ledger import Ledger, plan_stream
-from .plan_streams import Plans, StoredPlans
+from .plan_streams import CHUNK, Plans, StoredPlans
 from .store import ConflictError, EventStore, Recorded
+from .stored_pages import StoredPages
 
 PAYMENTS_STREAM = "payments"
 SEALS_STREAM = "seals"
@@ -371,7 +372,23 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
         raise RuleError("run", f"no payment run {run_id} in the ledger")
     run = runs[0]
     paid = [r.fact for r in store.stream_recorded(f"run:{run_id}")]
-    # A school's details never change once recorded, so today's names are the run's names.
-    names = {r.fact.urn: r.fact.name  # type: ignore[attr-defined]
-             for _, r in store.recorded(types=(ev.SchoolAdded.TYPE,))}
+    names = school_names(store, sorted({p.school for p in paid}))  # type: ignore[attr-defined]
     return write_run_files(run.fact, paid, names, out)  # type: ignore[arg-type]
+
+
+def school_names(store: EventStore, urns: list[str]) -> dict[str, str]:
+    """The names of the schools, read from their own streams (``school:URN``), a thousand
+    at a time: a run names thousands of schools, and a ledger holds millions of events.
+    A school's details never change once recorded, so today's names are the run's names."""
+    pages = StoredPages(store)
+    names: dict[str, str] = {}
+    try:
+        for start in range(0, len(urns), CHUNK):
+            streams = [f"school:{urn}" for urn in urns[start:start + CHUNK]]
+            for row in pages.streams(streams, store.max_position()):
+                if row.topic == ev.SchoolAdded.TYPE:
+                    fact = store.mapper.to_domain_event(row).fact
+                    names[fact.urn] = fact.name
+    finally:
+        pages.close()
+    return names
