@@ -45,7 +45,7 @@ from .io.import_csv import (
     read_table,
     required,
 )
-from .ledger import REFERENCE_TYPES, Ledger, periods_of, plan_stream
+from .ledger import REFERENCE_TYPES, Ledger, periods_of, plan_stream, school_stream
 from .store import ConflictError, EventStore, Recorded, conflict
 from .stored_pages import StoredPages
 
@@ -111,6 +111,10 @@ class AlreadyRecorded(Exception):
 _REFERENCE = frozenset(REFERENCE_TYPES)
 _PLAN_OR_REFERENCE = frozenset((*REFERENCE_TYPES, *ev.PLAN_FACTS))
 FETCH = 1_000  # streams read from the ledger per SELECT
+# The column of each kind of file that names a stream its rows read, and that stream.
+STREAM_KEYS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "plans": ("plan", plan_stream), "changes": ("plan", plan_stream),
+    "schools": ("urn", school_stream)}
 
 
 class Staging:
@@ -136,6 +140,7 @@ class Staging:
         self.calendars: dict[str, tuple[Period, ...]] = {}
         self.reference: list[tuple[int, Recorded]] = []
         self.staged: list[Recorded] = []
+        self.pages: StoredPages | None = None
         # Everything after this position (another writer's) is unseen: appending to a
         # stream it changed conflicts at commit, and nothing is recorded.
         self.position = store.max_position()
@@ -149,17 +154,21 @@ class Staging:
         wanted = [name for name in dict.fromkeys(names) if name not in self.streams]
         if not wanted:
             return
-        pages = StoredPages(self.store)
-        try:
-            for start in range(0, len(wanted), FETCH):
-                chunk = wanted[start:start + FETCH]
-                for name in chunk:
-                    self.streams[name] = []
-                for row in pages.streams(chunk, self.position):
-                    if row.topic in _PLAN_OR_REFERENCE:
-                        self.streams[row.originator_id].append(self.store.mapper.to_domain_event(row))
-        finally:
-            pages.close()
+        if self.pages is None:  # one reader for the whole import, not one per fetch
+            self.pages = StoredPages(self.store)
+        for start in range(0, len(wanted), FETCH):
+            chunk = wanted[start:start + FETCH]
+            for name in chunk:
+                self.streams[name] = []
+            for row in self.pages.streams(chunk, self.position):
+                if row.topic in _PLAN_OR_REFERENCE:
+                    self.streams[row.originator_id].append(self.store.mapper.to_domain_event(row))
+
+    def close(self) -> None:
+        """Let go of the ledger reader (the import has been committed or abandoned)."""
+        if self.pages is not None:
+            self.pages.close()
+            self.pages = None
 
     def records(self, name: str) -> list[Recorded]:
         """The stream's facts as known, read from the ledger on first use."""
@@ -576,9 +585,11 @@ class Import:
         needed = COLUMNS[kind][0]
         staged_before = len(self.staging.staged)
         rename = shape.rename | {h: h for h in shape.bands}
-        plan_column = next((theirs for theirs, ours in rename.items() if ours == "plan"), None)
-        if plan_column is not None:  # the plans the rows name, read from the ledger at once
-            self.staging.fetch(plan_stream(raw.cells.get(plan_column, "").strip())
+        # The streams the rows name (plans, or schools), read from the ledger at once.
+        key, stream_of = STREAM_KEYS.get(kind, ("", plan_stream))
+        key_column = next((theirs for theirs, ours in rename.items() if ours == key), None)
+        if key_column is not None:
+            self.staging.fetch(stream_of(raw.cells.get(key_column, "").strip())
                                for raw in table.rows)
         as_is = all(theirs == ours for theirs, ours in rename.items())  # no column to rename
         for n, raw in enumerate(table.rows, 1):
@@ -624,6 +635,7 @@ class Import:
         rejected = any(r.rejected for r in self.results)
         for result in self.results:
             result.partial = partial
+        self.staging.close()
         if (rejected and not partial) or not self.staging.staged:
             return []
         positions = self.staging.commit()

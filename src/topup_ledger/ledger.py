@@ -146,13 +146,13 @@ class Ledger:
         if setting not in ev.SETTINGS:
             raise RuleError("setting", f"{setting!r} is not one of {', '.join(ev.SETTINGS)}")
         fact = ev.SchoolAdded(urn, name.strip(), setting, la_code)
-        existing = self.store.stream(f"school:{urn}")
+        existing = self.store.stream(school_stream(urn))
         if existing:
             if existing[-1].fact == fact:
                 self.repeated = True
                 return existing[-1].id  # the same school again: nothing new to record
             raise RuleError("urn", f"school {urn} is already in the ledger with other details")
-        return self._append(f"school:{urn}", fact, expected=0)[0]
+        return self._append(school_stream(urn), fact, expected=0)[0]
 
     def set_calendar(self, year: str, periods: tuple[Period, ...], reason: str = "") -> str:
         parse_year(year)
@@ -332,6 +332,10 @@ def check_corrected_plan(plan: Plan) -> None:
 
 def plan_stream(ref: str) -> str:
     return f"plan:{ref}"
+
+
+def school_stream(urn: str) -> str:
+    return f"school:{urn}"
 
 
 def periods_of(fact: ev.CalendarSet) -> tuple[Period, ...]:

@@ -34,7 +34,7 @@ from .domain.payments import (
 from .domain.plan import Plan, RecordedFact, first_changed_day, issue_date
 from .io.payment_files import write_run_files
 from .known import Known, read_reference
-from .ledger import Ledger, plan_stream
+from .ledger import Ledger, plan_stream, school_stream
 from .plan_streams import CHUNK, Plans, StoredPlans
 from .store import ConflictError, EventStore, Recorded
 from .stored_pages import StoredPages
@@ -384,7 +384,7 @@ def school_names(store: EventStore, urns: list[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     try:
         for start in range(0, len(urns), CHUNK):
-            streams = [f"school:{urn}" for urn in urns[start:start + CHUNK]]
+            streams = [school_stream(urn) for urn in urns[start:start + CHUNK]]
             for row in pages.streams(streams, store.max_position()):
                 if row.topic == ev.SchoolAdded.TYPE:
                     fact = store.mapper.to_domain_event(row).fact
