@@ -339,12 +339,16 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
     parse_year(period_id.split("/", 1)[0], "period")  # 2000-2099, before any work
     ledger = ledger_of(ctx)
     result = pay(ledger, period_id)
-    files = write_and_record(ledger, result.run_id, out)
     rows = [{"school_urn": p.school, "total_pence": sum(line.amount for line in p.lines),
              "lines": len(p.lines)} for p in result.school_paid]
+    total = result.total
+    # The files are written from the recorded events: let go of the run's own copy of its
+    # lines first (a national run's are gigabytes).
+    result.school_paid = []
+    files = write_and_record(ledger, result.run_id, out)
     report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,
               "supplementary": result.supplementary, "seal": result.seal,
-              "schools": rows, "total_pence": result.total, "total_gbp": pounds(result.total),
+              "schools": rows, "total_pence": total, "total_gbp": pounds(total),
               "files": [str(f) for f in files]}
     if not result.recorded:
         text = (f"nothing new to pay for {period_id} since run {result.run_id}; nothing recorded"
@@ -353,7 +357,7 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
         kind = "supplementary run" if result.supplementary else "payment run"
         text = "\n".join([
             f"recorded {kind} {result.run_id} for {period_id}: {len(rows)} schools, "
-            f"total £{pounds(result.total)}", f"seal {result.seal}",
+            f"total £{pounds(total)}", f"seal {result.seal}",
             *(f"  wrote {f}" for f in files)])
     emit(report, as_json, text)
 
