@@ -110,7 +110,6 @@ class AlreadyRecorded(Exception):
 
 _REFERENCE = frozenset(REFERENCE_TYPES)
 _PLAN_OR_REFERENCE = frozenset((*REFERENCE_TYPES, *ev.PLAN_FACTS))
-FETCH = 1_000  # streams read from the ledger per SELECT
 # The column of each kind of file that names a stream its rows read, and that stream.
 STREAM_KEYS: dict[str, tuple[str, Callable[[str], str]]] = {
     "plans": ("plan", plan_stream), "changes": ("plan", plan_stream),
@@ -150,19 +149,17 @@ class Staging:
             self._reference(recorded, n.id)
 
     def fetch(self, names: Iterable[str]) -> None:
-        """Read the named streams from the ledger (those not read yet), FETCH at a time."""
+        """Read the named streams from the ledger (those not read yet), many per SELECT."""
         wanted = [name for name in dict.fromkeys(names) if name not in self.streams]
         if not wanted:
             return
         if self.pages is None:  # one reader for the whole import, not one per fetch
             self.pages = StoredPages(self.store)
-        for start in range(0, len(wanted), FETCH):
-            chunk = wanted[start:start + FETCH]
-            for name in chunk:
-                self.streams[name] = []
-            for row in self.pages.streams(chunk, self.position):
-                if row.topic in _PLAN_OR_REFERENCE:
-                    self.streams[row.originator_id].append(self.store.mapper.to_domain_event(row))
+        for name in wanted:
+            self.streams[name] = []
+        for row in self.pages.each_stream(wanted, self.position):
+            if row.topic in _PLAN_OR_REFERENCE:
+                self.streams[row.originator_id].append(self.store.mapper.to_domain_event(row))
 
     def close(self) -> None:
         """Let go of the ledger reader (the import has been committed or abandoned)."""

@@ -18,7 +18,14 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from .audit.chain import GENESIS, encode, envelope_fields, envelope_of, plain_state
+from .audit.chain import (
+    GENESIS,
+    encode,
+    envelope_fields,
+    envelope_of,
+    next_link,
+    plain_state,
+)
 from .domain import events as ev
 from .domain.calendar import Calendar, Period, with_default_terms
 from .domain.codec import fact_from_data
@@ -218,11 +225,9 @@ def read_reference(store: EventStore, upto: int) -> Known:
         for rows in pages.pages(after=after, upto=upto):
             for row in rows:
                 payload = plain_state(store, row.state)
-                fields = envelope_fields(readable(envelope_of(payload), row, store))
-                sha = hashlib.sha256(head)
-                sha.update(encode(row.id, row.originator_id, row.originator_version, row.topic,
-                                  *fields, payload))
-                head = sha.digest()
+                head = next_link(head, row.id, row.originator_id, row.originator_version,
+                                 row.topic, payload, readable(envelope_of(payload), row, store),
+                                 parsed=True)
     finally:
         pages.close()
     known.head, known.position = head, upto

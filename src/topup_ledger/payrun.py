@@ -35,7 +35,7 @@ from .domain.plan import Plan, RecordedFact, first_changed_day, issue_date
 from .io.payment_files import write_run_files
 from .known import Known, read_reference
 from .ledger import Ledger, plan_stream, school_stream
-from .plan_streams import CHUNK, Plans, StoredPlans
+from .plan_streams import Plans, StoredPlans
 from .store import ConflictError, EventStore, Recorded
 from .stored_pages import StoredPages
 
@@ -95,18 +95,16 @@ class Window:
         if paid_in is None:
             return None
         start = paid_in.start
+        # Most plans are unchanged since the last run: one answer for all of them.
+        unchanged = self.unchanged is None or start > self.unchanged.start
 
         def compared(plan: str) -> bool:
             stream = plan_stream(plan)
-            if stream in self.new:
-                return True
-            settled = self.settled.get(stream, self.unchanged)
+            if stream not in self.settled and stream not in self.new:
+                return unchanged
+            settled = self.settled_for(stream)
             return settled is None or start > settled.start
 
-        if self.unchanged is not None and self.unchanged.start >= start:
-            # Most plans are unchanged and settled past this run: only the others count.
-            return lambda plan: ((stream := plan_stream(plan)) in self.settled
-                                 or stream in self.new) and compared(plan)
         return compared
 
     def needed_runs(self, known: Known) -> set[str]:
@@ -377,18 +375,16 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
 
 
 def school_names(store: EventStore, urns: list[str]) -> dict[str, str]:
-    """The names of the schools, read from their own streams (``school:URN``), a thousand
-    at a time: a run names thousands of schools, and a ledger holds millions of events.
+    """The names of the schools, read from their own streams (``school:URN``), many per
+    SELECT: a run names thousands of schools, and a ledger holds millions of events.
     A school's details never change once recorded, so today's names are the run's names."""
     pages = StoredPages(store)
     names: dict[str, str] = {}
     try:
-        for start in range(0, len(urns), CHUNK):
-            streams = [school_stream(urn) for urn in urns[start:start + CHUNK]]
-            for row in pages.streams(streams, store.max_position()):
-                if row.topic == ev.SchoolAdded.TYPE:
-                    fact = store.mapper.to_domain_event(row).fact
-                    names[fact.urn] = fact.name
+        for row in pages.each_stream(map(school_stream, urns), store.max_position()):
+            if row.topic == ev.SchoolAdded.TYPE:
+                fact = store.mapper.to_domain_event(row).fact
+                names[fact.urn] = fact.name
     finally:
         pages.close()
     return names

@@ -2,13 +2,14 @@
 
 A payment run looks at every plan, but at one plan at a time: holding every plan's facts
 at once is what made a national run need gigabytes. ``StoredPlans`` reads the plans'
-streams in name order, ``CHUNK`` streams per SELECT, as of the position the run started
+streams in name order, many streams per SELECT, as of the position the run started
 from (so a concurrent writer's facts are not seen); ``KnownPlans`` answers the same from
 facts already in memory (a replay, or a test's full recomputation).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Protocol
@@ -17,10 +18,9 @@ from .audit.chain import envelope_of, plain_state
 from .domain.plan import RecordedFact, issue_date
 from .known import readable, recorded_from
 from .ledger import plan_stream
-from .store import EventStore, event_id, is_postgres
-from .stored_pages import StoredPages
+from .store import EventStore, is_postgres
+from .stored_pages import StoredPages, StoredRow
 
-CHUNK = 1_000
 PLAN_PREFIX = plan_stream("")
 
 
@@ -53,13 +53,14 @@ class Plans(Protocol):
 class StoredPlans:
     """The plans' streams in the store, up to ``upto``."""
 
-    def __init__(self, store: EventStore, upto: int) -> None:
+    def __init__(self, store: EventStore, upto: int,
+                 issued: dict[str, tuple[int, str]] | None = None) -> None:
         self.store = store
         self.upto = upto
         self.pages = StoredPages(store)
         # Each plan's first fact: which plans there are, when each was issued and where.
-        self.issued: dict[str, tuple[int, str]] = {}
-        for row in self.pages.first_events(PLAN_PREFIX, upto):
+        self.issued = issued if issued is not None else {}
+        for row in [] if issued is not None else self.pages.first_events(PLAN_PREFIX, upto):
             data = readable(envelope_of(plain_state(store, row.state)), row, store)["data"]
             self.issued[row.originator_id] = (row.id, data.get("effective", ""))
 
@@ -80,17 +81,14 @@ class StoredPlans:
         return self.pages.streams_written(PLAN_PREFIX, position, self.upto)
 
     def read(self, names: Iterable[str]) -> Iterator[tuple[str, list[RecordedFact]]]:
-        wanted = sorted(names)
-        for start in range(0, len(wanted), CHUNK):
-            by_plan: dict[str, list[RecordedFact]] = {}
-            for row in self.pages.streams(wanted[start:start + CHUNK], self.upto):
-                envelope = readable(envelope_of(plain_state(self.store, row.state)), row,
-                                    self.store)
-                recorded = recorded_from(row.topic, row.originator_id, row.originator_version,
-                                         envelope)
-                by_plan.setdefault(row.originator_id, []).append(RecordedFact(
-                    event_id(row.originator_id, row.originator_version), recorded.fact, row.id))
-            yield from by_plan.items()
+        rows = self.pages.each_stream(names, self.upto)  # each stream's rows together
+        for name, stream in itertools.groupby(rows, key=lambda row: row.originator_id):
+            yield name, [self._fact(row) for row in stream]
+
+    def _fact(self, row: StoredRow) -> RecordedFact:
+        envelope = readable(envelope_of(plain_state(self.store, row.state)), row, self.store)
+        recorded = recorded_from(row.topic, row.originator_id, row.originator_version, envelope)
+        return RecordedFact(recorded.id, recorded.fact, row.id)
 
     def names(self) -> list[str]:
         return sorted(self.issued)
@@ -98,10 +96,7 @@ class StoredPlans:
     def reopened(self) -> StoredPlans:
         # A PostgreSQL connection must not be shared with a forked process, nor a SQLite one.
         store = EventStore(self.store.location) if is_postgres(self.store.location) else self.store
-        copy = StoredPlans.__new__(StoredPlans)
-        copy.store, copy.upto, copy.issued = store, self.upto, self.issued
-        copy.pages = StoredPages(store)
-        return copy
+        return StoredPlans(store, self.upto, self.issued)
 
 
 class KnownPlans:

@@ -12,12 +12,13 @@ which may have gaps.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from .store import EventStore, StoreError, is_postgres, storage_problem
 
 PAGE = 5_000
+STREAMS_PER_SELECT = 1_000
 
 
 class StoredRow(NamedTuple):
@@ -40,12 +41,11 @@ class StoredPages:
 
     def pages(self, after: int = 0, upto: int | None = None, size: int = PAGE
               ) -> Iterator[list[StoredRow]]:
+        stop, bound = ("AND {position} <= {p} ", (upto,)) if upto is not None else ("", ())
         position = after
         while True:
-            try:
-                rows = self._select(position, upto, size)
-            except (sqlite3.Error, OSError) as error:
-                raise StoreError(storage_problem(self.store.location, error)) from None
+            rows = self._query(f"{{position}} > {{p}} {stop}ORDER BY {{position}} LIMIT {{p}}",
+                               (position, *bound, size))
             if rows:
                 yield rows
             if len(rows) < size:
@@ -58,15 +58,15 @@ class StoredPages:
         through instead of keeping copies of them."""
         if not names:
             return []
-        try:
-            if is_postgres(self.store.location):
-                return self._streams_postgres(names, upto)
-            return self._connection().execute(
-                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.table} "
-                f"WHERE originator_id IN ({','.join('?' * len(names))}) AND rowid <= ? "
-                "ORDER BY originator_id, originator_version", (*names, upto)).fetchall()
-        except (sqlite3.Error, OSError) as error:
-            raise StoreError(storage_problem(self.store.location, error)) from None
+        named, params = self._named(names)
+        return self._query(f"{named} AND {{position}} <= {{p}} "
+                           "ORDER BY originator_id, originator_version", (*params, upto))
+
+    def each_stream(self, names: Iterable[str], upto: int) -> Iterator[StoredRow]:
+        """``streams`` for any number of names, STREAMS_PER_SELECT at a time, in name order."""
+        wanted = sorted(names)
+        for start in range(0, len(wanted), STREAMS_PER_SELECT):
+            yield from self.streams(wanted[start:start + STREAMS_PER_SELECT], upto)
 
     def stream_pages(self, name: str, upto: int, size: int = PAGE) -> Iterator[list[StoredRow]]:
         """One stream's stored events up to a position, in version order, a page at a time
@@ -101,15 +101,6 @@ class StoredPages:
             self._sqlite.close()
             self._sqlite = None
 
-    def _select(self, after: int, upto: int | None, size: int) -> list[StoredRow]:
-        if is_postgres(self.store.location):
-            return self._select_postgres(after, upto, size)
-        stop = "AND rowid <= ? " if upto is not None else ""
-        params: tuple[Any, ...] = (after, upto, size) if upto is not None else (after, size)
-        return self._connection().execute(
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.table} "
-            f"WHERE rowid > ? {stop}ORDER BY rowid LIMIT ?", params).fetchall()
-
     def _starts_with(self, prefix: str) -> tuple[str, tuple[str, ...]]:
         """A condition that the stream's name starts with ``prefix``, and its parameters.
         SQLite compares names byte by byte, so a range walks its index; PostgreSQL's
@@ -118,6 +109,12 @@ class StoredPages:
             return "starts_with(originator_id, {p})", (prefix,)
         after_prefix = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         return "originator_id >= {p} AND originator_id < {p}", (prefix, after_prefix)
+
+    def _named(self, names: list[str]) -> tuple[str, tuple[Any, ...]]:
+        """A condition that the stream is one of ``names``, and its parameters."""
+        if is_postgres(self.store.location):
+            return "originator_id = ANY({p})", (names,)
+        return f"originator_id IN ({','.join(['{p}'] * len(names))})", tuple(names)
 
     def _query(self, where: str, params: tuple[Any, ...]) -> list[StoredRow]:
         """SELECT the stored columns WHERE ``where`` (``{p}`` a parameter, ``{position}``
@@ -147,30 +144,6 @@ class StoredPages:
             conn.row_factory = _row
             self._sqlite = conn
         return self._sqlite
-
-    def _streams_postgres(self, names: list[str], upto: int) -> list[StoredRow]:
-        from psycopg import sql
-
-        datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
-        statement = sql.SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM {schema}.{table} WHERE originator_id = ANY(%s) AND notification_id <= %s "
-            "ORDER BY originator_id, originator_version").format(
-                schema=sql.Identifier(datastore.schema), table=sql.Identifier(self.table))
-        return self._fetch_postgres(statement, (names, upto))
-
-    def _select_postgres(self, after: int, upto: int | None, size: int) -> list[StoredRow]:
-        from psycopg import sql
-
-        datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
-        stop = sql.SQL("AND notification_id <= %s ") if upto is not None else sql.SQL("")
-        statement = sql.SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM {schema}.{table} WHERE notification_id > %s {stop}"
-            "ORDER BY notification_id LIMIT %s").format(
-                schema=sql.Identifier(datastore.schema), table=sql.Identifier(self.table), stop=stop)
-        params = (after, upto, size) if upto is not None else (after, size)
-        return self._fetch_postgres(statement, params)
 
     def _fetch_postgres(self, statement: Any, params: tuple[Any, ...]) -> list[StoredRow]:
         import psycopg
