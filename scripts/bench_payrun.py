@@ -40,7 +40,7 @@ from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
 from topup_ledger.known import read_reference
 from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import compute_run, cycle_collection_paused, record_run, window_for
+from topup_ledger.payrun import cycle_collection_paused, record_run, work_out
 from topup_ledger.plan_streams import StoredPlans
 from topup_ledger.store import EventStore, is_postgres
 
@@ -79,11 +79,13 @@ def timed_run(ledger: Ledger, period: str, profile: cProfile.Profile | None = No
     with cycle_collection_paused():
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)
-        window = window_for(known, period, plans)
-        known.read_payments(store, window.needed_runs(known))
-        t1 = time.perf_counter()  # compute reads each plan's facts as it comes to it
-        sequence, by_school = compute_run(known, period, window, plans)
-        plans.close()
+        # compute: the window, the payments compared with, and each plan's facts as it
+        # comes to it, exactly as pay() works them out
+        t1 = time.perf_counter()
+        try:
+            sequence, by_school = work_out(known, period, plans, store)
+        finally:
+            plans.close()
     t2 = time.perf_counter()
     result = record_run(ledger, known, period, sequence, by_school)
     t3 = time.perf_counter()
