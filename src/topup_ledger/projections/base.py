@@ -30,14 +30,14 @@ from ..domain.codec import fact_from_data
 from ..domain.cushion import Cushion
 from ..domain.plan import RecordedFact
 from ..domain.rules import Terms
+from ..ledger import REFERENCE_TYPES as REFERENCE_FACTS
 from ..ledger import periods_of
 from ..store import EventStore, event_id
 from ..stored_pages import StoredPages, StoredRow
 from ..upcasting import upcast
 from .db import ProjectionDB
 
-REFERENCE_TYPES = frozenset({ev.SchoolAdded.TYPE, ev.CalendarSet.TYPE, ev.HourlyRateSet.TYPE,
-                             ev.TariffSet.TYPE, ev.CushionSet.TYPE})
+REFERENCE_TYPES = frozenset(REFERENCE_FACTS)  # the set a page's topics are tested against
 CHUNK = 1_000  # plans recomputed per transaction
 
 
