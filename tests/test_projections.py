@@ -310,6 +310,10 @@ def test_killed_mid_page_it_resumes_and_never_double_counts(
     assert reached % 7 == 0  # only whole pages were committed
     paid_before = db.conn.execute("SELECT SUM(pence) FROM sp_spaid").fetchone()[0]
     assert paid_before > 0
+    # The committed pages' payment lines wait, whole, for the sum before the next refresh.
+    lines = db.conn.execute("SELECT COUNT(*), SUM(pence) FROM sp_line").fetchone()
+    assert lines[0] > 0 and lines[1] == paid_before
+    assert db.conn.execute("SELECT COUNT(*) FROM sp_paid").fetchone()[0] == 0
     db.close()
     monkeypatch.setattr(SchoolPeriods, "fold_other", original)
 
@@ -327,9 +331,11 @@ def test_killed_while_recomputing_it_resumes(ledger: Ledger, clock: Any, tmp_pat
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     run_all(ledger, clock, tmp_path / "payments")
     store = ledger.store
+    from topup_ledger import cores
     from topup_ledger.projections import base, school_periods
 
     monkeypatch.setattr(base, "CHUNK", 2)
+    monkeypatch.setattr(cores, "cores", lambda: 1)  # one process: the count below is its
     calls = {"n": 0}
     original = school_periods.plan_rows
 

@@ -93,3 +93,69 @@ def test_settled_dues_give_the_same_files_on_a_generated_la(ledger: Ledger, cloc
         assert fast == plain, f"revision {step}"
     funding = (tmp_path / f"after-{la.batches[-1].number}" / "fast" / "funding.csv").read_text()
     assert funding.count("\n") > 12  # schools × periods: the comparison is not of empty files
+
+
+def test_plans_shared_over_cores_give_the_same_files(ledger: Ledger, clock: Any, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dirty plans worked out in forked children (a share from one plan up, so every refresh
+    of two plans or more forks) give the same files, incrementally and from nothing, as one
+    process does."""
+    from topup_ledger import cores
+    from topup_ledger.projections import base
+
+    def written(name: str, *, shared: bool) -> dict[str, bytes]:
+        with monkeypatch.context() as patch:
+            patch.setattr(cores, "cores", lambda: 2 if shared else 1)
+            patch.setattr(base, "PLANS_PER_CORE", 1)
+            patch.setenv("TOPUP_PROJECTIONS", str(tmp_path / f"{name}.projections.sqlite"))
+            return write_all(ledger.store.location, clock, tmp_path / name)
+
+    forks = []
+    original = cores.shared_out
+
+    def counted(shares: Any, work: Any) -> Any:
+        forks.append(len(shares))
+        return original(shares, work)
+
+    monkeypatch.setattr(cores, "shared_out", counted)
+    for step, name in enumerate(scenario(ledger, clock, tmp_path / "payments")):
+        shared = written(f"shared-{step}", shared=True)  # updated step by step
+        assert shared == written(f"alone-{step}", shared=False), name
+    assert written("shared-fresh", shared=True) == shared
+    assert len(shared) == 8 and max(forks) == 2
+
+
+def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from topup_ledger import cores
+    from topup_ledger.projections import base, school_periods
+    from topup_ledger.projections.db import ProjectionDB, projections_path
+    from topup_ledger.projections.runner import catch_up, folds_for
+
+    for _ in scenario(ledger, clock, tmp_path / "payments"):
+        pass
+    parent = os.getpid()
+    original = school_periods.plan_rows
+
+    def fails_in_a_child(*args: Any) -> Any:
+        if os.getpid() != parent:
+            raise RuntimeError("a child failed")
+        return original(*args)
+
+    monkeypatch.setattr(cores, "cores", lambda: 2)
+    monkeypatch.setattr(base, "PLANS_PER_CORE", 2)
+    monkeypatch.setattr(school_periods, "plan_rows", fails_in_a_child)
+    db = ProjectionDB(projections_path(ledger.store.location))
+    with pytest.raises(RuntimeError, match="a child failed"):
+        catch_up(ledger.store, db, folds_for(["funding"]))
+    plans = db.conn.execute("SELECT COUNT(*) FROM sp_plan").fetchone()[0]
+    assert db.conn.execute("SELECT COUNT(*) FROM sp_dirty").fetchone()[0] == plans >= 4
+    assert db.conn.execute("SELECT COUNT(*) FROM sp_due").fetchone()[0] == 0
+    db.close()
+    monkeypatch.setattr(school_periods, "plan_rows", original)
+    resumed = write_all(ledger.store.location, clock, tmp_path / "resumed")
+    monkeypatch.setattr(cores, "cores", lambda: 1)
+    monkeypatch.setenv("TOPUP_PROJECTIONS", str(tmp_path / "alone.projections.sqlite"))
+    assert write_all(ledger.store.location, clock, tmp_path / "alone") == resumed

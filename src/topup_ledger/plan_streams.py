@@ -18,7 +18,7 @@ from .audit.chain import envelope_of, plain_state
 from .domain.plan import RecordedFact, issue_date
 from .known import readable, recorded_from
 from .ledger import plan_stream
-from .store import EventStore, is_postgres
+from .store import EventStore
 from .stored_pages import StoredPages, StoredRow
 
 PLAN_PREFIX = plan_stream("")
@@ -94,9 +94,7 @@ class StoredPlans:
         return sorted(self.issued)
 
     def reopened(self) -> StoredPlans:
-        # A PostgreSQL connection must not be shared with a forked process, nor a SQLite one.
-        store = EventStore(self.store.location) if is_postgres(self.store.location) else self.store
-        return StoredPlans(store, self.upto, self.issued)
+        return StoredPlans(self.pages.reopened().store, self.upto, self.issued)
 
 
 class KnownPlans:

@@ -96,6 +96,12 @@ class StoredPages:
                            (after, upto, *params))
         return {row.originator_id for row in rows}
 
+    def reopened(self) -> StoredPages:
+        """A reader for a forked process: a PostgreSQL connection must not be shared with
+        one, nor a SQLite one (this reader's own opens when first used)."""
+        location = self.store.location
+        return StoredPages(EventStore(location) if is_postgres(location) else self.store)
+
     def close(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()

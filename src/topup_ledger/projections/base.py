@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from .. import cores as machine
 from ..domain import events as ev
 from ..domain.calendar import Period
 from ..domain.codec import fact_from_data
@@ -38,7 +39,9 @@ from ..upcasting import upcast
 from .db import ProjectionDB
 
 REFERENCE_TYPES = frozenset(REFERENCE_FACTS)  # the set a page's topics are tested against
-CHUNK = 1_000  # plans recomputed per transaction
+CHUNK = 1_000  # plans recomputed per transaction on one core
+# Below this many dirty plans a core, a forked process costs more than it saves.
+PLANS_PER_CORE = 2_000
 
 
 class Decoder:
@@ -220,6 +223,7 @@ class PlanFold:
         while True:
             with db.transaction() as conn:
                 position = self.upto = self.position(db, conn)
+                self.settle(conn)
                 signature = self.signature(conn, decoder)
                 if self.meta(conn, "all_dirty") == "1" or self.meta(conn, "signature") != signature:
                     self.all_dirty(conn)
@@ -233,15 +237,60 @@ class PlanFold:
                         restart = True  # another process folded more meanwhile: start again
                         continue
                     plans = [row[0] for row in conn.execute(
-                        f"SELECT plan FROM {self.t('dirty')} ORDER BY plan LIMIT ?", (CHUNK,))]
+                        f"SELECT plan FROM {self.t('dirty')} ORDER BY plan LIMIT ?",
+                        (self.batch(),))]
                     if plans:
-                        self.recompute(conn, plans, context, decoder)
+                        self.recompute_shared(db, conn, plans, context, decoder)
                         conn.executemany(f"DELETE FROM {self.t('dirty')} WHERE plan = ?",
                                          ((p,) for p in plans))
                         done += len(plans)
                     elif not self.more(conn, context, decoder):
                         self.finish(conn, context)
                         return done
+
+    def settle(self, conn: sqlite3.Connection) -> None:
+        """Bring folded running totals up to date before plans are recomputed."""
+
+    @staticmethod
+    def batch() -> int:
+        """Dirty plans taken per transaction: a chunk, or enough to give every core a share."""
+        shared = machine.cores()
+        return CHUNK if shared == 1 else max(CHUNK, PLANS_PER_CORE * shared)
+
+    def recompute_shared(self, db: ProjectionDB, conn: sqlite3.Connection, plans: list[str],
+                         context: Any, decoder: Decoder) -> None:
+        """Recompute ``plans``, shared over the cores when there are enough of them: each
+        forked child reads through connections of its own (the projection file read-only,
+        committed as this transaction found it: it has written nothing yet) and sends back
+        its rows; only this process writes."""
+        shares = machine.split(plans, min(machine.cores(), max(1, len(plans) // PLANS_PER_CORE)))
+
+        def work(share: Sequence[str], forked: bool) -> Any:
+            if not forked:
+                return self.worked_out(conn, list(share), context, decoder)
+            self.reader = self.reader.reopened()
+            reading = db.reader()
+            try:
+                return self.worked_out(reading, list(share), context, decoder)
+            finally:
+                reading.close()
+                self.reader.close()
+
+        for share, rows in zip(shares, machine.shared_out(shares, work), strict=True):
+            self.write(conn, list(share), rows, context)
+
+    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+                  decoder: Decoder) -> None:
+        self.write(conn, plans, self.worked_out(conn, plans, context, decoder), context)
+
+    def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+                   decoder: Decoder) -> Any:
+        """The derived rows of ``plans``, from reads alone (it may run in a forked child)."""
+        raise NotImplementedError
+
+    def write(self, conn: sqlite3.Connection, plans: list[str], rows: Any, context: Any) -> None:
+        """Replace the derived rows of ``plans`` with ``rows`` (from ``worked_out``)."""
+        raise NotImplementedError
 
     def position(self, db: ProjectionDB, conn: sqlite3.Connection) -> int:
         tracked = db.tracked(self.name, conn)
@@ -256,10 +305,6 @@ class PlanFold:
 
     def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Any:
         return self.reference(conn, decoder)
-
-    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
-                  decoder: Decoder) -> None:
-        raise NotImplementedError
 
     def more(self, conn: sqlite3.Connection, context: Any, decoder: Decoder) -> bool:
         """After the dirty plans, one chunk of any lighter work; False when there is none."""

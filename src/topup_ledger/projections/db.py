@@ -85,6 +85,14 @@ class ProjectionDB:
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the projection file {path}: {error}") from None
 
+    def reader(self) -> sqlite3.Connection:
+        """A read-only connection of its own (for a forked process: a SQLite connection must
+        not be used across a fork)."""
+        try:
+            return sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot read the projection file {self.path}: {error}") from None
+
     def close(self) -> None:
         self.conn.close()
 

@@ -59,15 +59,19 @@ class HoursVsBand(PlanFold):
     def all_dirty(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT plan FROM {self.t('transferred')}")
 
-    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
-                  decoder: Decoder) -> None:
+    def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+                   decoder: Decoder) -> list[tuple[Any, ...]]:
         ref: Reference = context
-        marks = ",".join("?" * len(plans))
-        conn.execute(f"DELETE FROM {self.t('row')} WHERE plan IN ({marks})", plans)
         rows = []
         for plan_ref, facts in self.plan_facts(conn, plans, decoder).items():
             if facts:
                 rows += transfer_rows(plan_ref, facts, ref)
+        return rows
+
+    def write(self, conn: sqlite3.Connection, plans: list[str], rows: list[tuple[Any, ...]],
+              context: Any) -> None:
+        marks = ",".join("?" * len(plans))
+        conn.execute(f"DELETE FROM {self.t('row')} WHERE plan IN ({marks})", plans)
         conn.executemany(f"INSERT INTO {self.t('row')} VALUES ({','.join('?' * 14)})", rows)
 
 

@@ -133,6 +133,14 @@ class PlanRows:
     cushion: list[tuple[Any, ...]] = field(default_factory=list)
     periods: dict[str, Period] = field(default_factory=dict)
 
+    def add(self, other: PlanRows) -> None:
+        self.due += other.due
+        self.summary += other.summary
+        self.explain += other.explain
+        self.missing += other.missing
+        self.cushion += other.cushion
+        self.periods.update(other.periods)
+
 
 def strip_plan(message: str) -> str:
     """'no tariff … (plan P1, 2025-26/autumn)' → 'no tariff …': the school row says where."""
@@ -303,15 +311,15 @@ class SchoolPeriods(PlanFold):
     name = "school-periods"
     prefix = "sp"
     # 3: runs are settled from the position they were worked out from; 4: plans' facts are
-    # read from the ledger, not copied
-    SCHEMA = 4
+    # read from the ledger, not copied; 5: payment lines are appended to sp_line and summed
+    # into sp_paid before each refresh
+    SCHEMA = 5
 
     def __init__(self, trust_runs: bool = True) -> None:
         # False: price every period of every plan again (the plain path the tests compare
         # the settled shortcut with).
         self.trust_runs = trust_runs
-        self._paid: dict[tuple[str, str, str, str], int] = {}
-        self._last: dict[tuple[str, str, str, str], int] = {}  # the position of the last line
+        self._lines: list[tuple[str, str, str, str, int, int]] = []
         self._school_paid: dict[tuple[str, str], list[Any]] = {}
         self._runs: list[tuple[Any, ...]] = []
 
@@ -321,6 +329,8 @@ class SchoolPeriods(PlanFold):
                 f"CREATE TABLE {t('paid')} (plan TEXT NOT NULL, period TEXT NOT NULL, school TEXT NOT NULL, "
                 "component TEXT NOT NULL, pence INTEGER NOT NULL, last_position INTEGER NOT NULL, "
                 "PRIMARY KEY (plan, period, school, component)) WITHOUT ROWID",
+                f"CREATE TABLE {t('line')} (plan TEXT NOT NULL, period TEXT NOT NULL, school TEXT NOT NULL, "
+                "component TEXT NOT NULL, pence INTEGER NOT NULL, position INTEGER NOT NULL)",
                 f"CREATE TABLE {t('spaid')} (school TEXT NOT NULL, period TEXT NOT NULL, "
                 "pence INTEGER NOT NULL, last_position INTEGER NOT NULL, last_run TEXT NOT NULL, "
                 "PRIMARY KEY (school, period)) WITHOUT ROWID",
@@ -350,14 +360,13 @@ class SchoolPeriods(PlanFold):
         if n.topic == ev.SchoolPaid.TYPE:
             data = decoder.data(n.topic, n.state)
             school, run_id, position = data["school"], data["run_id"], n.id
-            paid, last = self._paid, self._last
+            append = self._lines.append
             by_period: dict[str, int] = {}
             for line in data["lines"]:
                 amount, period = line["amount"], line["for_period"]
                 # School-level lines (a cushion) are kept under the plan ''.
-                key = (line["plan"], period, school, line.get("component", "base"))
-                paid[key] = paid.get(key, 0) + amount
-                last[key] = position
+                append((line["plan"], period, school, line.get("component", "base"), amount,
+                        position))
                 by_period[period] = by_period.get(period, 0) + amount
             for period, amount in by_period.items():
                 total = self._school_paid.setdefault((school, period), [0, 0, ""])
@@ -372,13 +381,12 @@ class SchoolPeriods(PlanFold):
 
     def flush(self, conn: sqlite3.Connection) -> None:
         t = self.t
-        if self._paid:
-            conn.executemany(
-                f"INSERT INTO {t('paid')} VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (plan, period, school, component) DO UPDATE SET "
-                "pence = pence + excluded.pence, last_position = excluded.last_position",
-                [(*key, pence, self._last[key]) for key, pence in self._paid.items()])
-            plans = {k[0] for k in self._paid}
+        if self._lines:
+            # Appended as they come, summed into sp_paid in key order before the next
+            # refresh (``settle_lines``): adding each line into its plan's row as it is
+            # folded wrote all over the table, and was most of a rebuild's fold.
+            conn.executemany(f"INSERT INTO {t('line')} VALUES (?, ?, ?, ?, ?, ?)", self._lines)
+            plans = {line[0] for line in self._lines}
             if not self.everything:
                 # A payment changes what is paid, not what is due: only the explanation of
                 # the plan's differences needs working out again.
@@ -394,14 +402,27 @@ class SchoolPeriods(PlanFold):
                 (k + tuple(v) for k, v in self._school_paid.items()))
         if self._runs:
             conn.executemany(f"INSERT INTO {t('run')} VALUES (?, ?, ?, ?, ?)", self._runs)
-        self._paid, self._last, self._school_paid, self._runs = {}, {}, {}, []
+        self._lines, self._school_paid, self._runs = [], {}, []
 
     def fold(self, conn: sqlite3.Connection, page: Any, decoder: Decoder) -> None:
         # Nothing left over from a page that failed.
-        self._paid, self._last, self._school_paid, self._runs = {}, {}, {}, []
+        self._lines, self._school_paid, self._runs = [], {}, []
         super().fold(conn, page, decoder)
 
     # Recomputing.
+
+    def settle(self, conn: sqlite3.Connection) -> None:
+        """Sum the payment lines folded since the last refresh into paid per plan, period,
+        school and component (``last_position``: the latest line's)."""
+        t = self.t
+        # 'WHERE true': SQLite's documented way to keep ON CONFLICT from reading as a join.
+        conn.execute(
+            f"INSERT INTO {t('paid')} SELECT plan, period, school, component, SUM(pence), "
+            f"MAX(position) FROM {t('line')} WHERE true GROUP BY plan, period, school, component "
+            "ORDER BY plan, period, school, component "
+            "ON CONFLICT (plan, period, school, component) DO UPDATE SET "
+            "pence = pence + excluded.pence, last_position = excluded.last_position")
+        conn.execute(f"DELETE FROM {t('line')}")
 
     def horizon(self, conn: sqlite3.Connection, ctx: Context) -> date | None:
         last_at = self.meta(conn, "last_at")
@@ -443,37 +464,30 @@ class SchoolPeriods(PlanFold):
         super().all_dirty(conn)
         conn.execute(f"DELETE FROM {self.t('period')}")
 
-    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
-                  decoder: Decoder) -> None:
-        t = self.t
+    def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+                   decoder: Decoder) -> PlanRows:
         ctx: Context = context
-        marks = ",".join("?" * len(plans))
         paid = self.paid_so_far(conn, plans)
+        facts = self.plan_facts(conn, plans, decoder)
+        found = PlanRows()
+        for plan in plans:
+            found.add(plan_rows(plan, facts[plan], paid[plan], ctx,
+                                ctx.settled_for(facts[plan]) if self.trust_runs else None))
+        return found
+
+    def write(self, conn: sqlite3.Connection, plans: list[str], rows: PlanRows,
+              context: Any) -> None:
+        t = self.t
+        marks = ",".join("?" * len(plans))
         for table in ("due", "summary", "explain", "missing", "cushion", "stale"):
             conn.execute(f"DELETE FROM {t(table)} WHERE plan IN ({marks})", plans)
-        facts = self.plan_facts(conn, plans, decoder)
-        due: list[tuple[Any, ...]] = []
-        summary: list[tuple[Any, ...]] = []
-        explain: list[tuple[Any, ...]] = []
-        missing: list[tuple[Any, ...]] = []
-        cushion: list[tuple[Any, ...]] = []
-        periods: dict[str, Period] = {}
-        for plan in plans:
-            rows = plan_rows(plan, facts[plan], paid[plan], ctx,
-                             ctx.settled_for(facts[plan]) if self.trust_runs else None)
-            due += rows.due
-            summary += rows.summary
-            explain += rows.explain
-            missing += rows.missing
-            cushion += rows.cushion
-            periods.update(rows.periods)
-        conn.executemany(f"INSERT INTO {t('due')} VALUES (?, ?, ?, ?, ?)", due)
-        conn.executemany(f"INSERT INTO {t('summary')} VALUES (?, ?, ?, ?, ?, ?, ?)", summary)
-        conn.executemany(f"INSERT INTO {t('explain')} VALUES (?, ?, ?, ?, ?)", explain)
-        conn.executemany(f"INSERT INTO {t('missing')} VALUES (?, ?, ?, ?)", missing)
-        conn.executemany(f"INSERT INTO {t('cushion')} VALUES (?, ?, ?, ?)", cushion)
-        self.add_periods(conn, periods.values())
-        if ctx.ref.cushions:
+        conn.executemany(f"INSERT INTO {t('due')} VALUES (?, ?, ?, ?, ?)", rows.due)
+        conn.executemany(f"INSERT INTO {t('summary')} VALUES (?, ?, ?, ?, ?, ?, ?)", rows.summary)
+        conn.executemany(f"INSERT INTO {t('explain')} VALUES (?, ?, ?, ?, ?)", rows.explain)
+        conn.executemany(f"INSERT INTO {t('missing')} VALUES (?, ?, ?, ?)", rows.missing)
+        conn.executemany(f"INSERT INTO {t('cushion')} VALUES (?, ?, ?, ?)", rows.cushion)
+        self.add_periods(conn, rows.periods.values())
+        if context.ref.cushions:
             self.set_meta(conn, "cushion_stale", "1")
 
     def add_periods(self, conn: sqlite3.Connection, periods: Any) -> None:
