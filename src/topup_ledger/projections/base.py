@@ -260,14 +260,16 @@ class PlanFold:
     def recompute_shared(self, db: ProjectionDB, conn: sqlite3.Connection, plans: list[str],
                          context: Any, decoder: Decoder) -> None:
         """Recompute ``plans``, shared over the cores when there are enough of them: each
-        forked child reads through connections of its own (the projection file read-only,
-        committed as this transaction found it: it has written nothing yet) and sends back
-        its rows; only this process writes."""
+        forked child reads through connections of its own (the projection file read-only:
+        what was committed before this transaction, which the children's reads do not see
+        change) and sends back its rows; only this process writes, its own share's rows
+        while the children are still working."""
         shares = machine.split(plans, min(machine.cores(), max(1, len(plans) // PLANS_PER_CORE)))
 
         def work(share: Sequence[str], forked: bool) -> Any:
             if not forked:
-                return self.worked_out(conn, list(share), context, decoder)
+                self.recompute(conn, list(share), context, decoder)
+                return None
             self.reader = self.reader.reopened()
             reading = db.reader()
             try:
@@ -276,7 +278,8 @@ class PlanFold:
                 reading.close()
                 self.reader.close()
 
-        for share, rows in zip(shares, machine.shared_out(shares, work), strict=True):
+        found = machine.shared_out(shares, work)
+        for share, rows in zip(shares[1:], found[1:], strict=True):
             self.write(conn, list(share), rows, context)
 
     def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
