@@ -15,7 +15,8 @@ payment run (``pay`` and its files). Then, in the same invocation and on the sam
   freshly created events table, batch by batch in the same transactions (the store's limit);
 - rebuild: events/s of rebuilding every projection from nothing (``runner.rebuild``, as
   ``topup rebuild`` does), against a plain SELECT over the same events table plus an
-  ``orjson`` decode of each state (the read limit);
+  ``orjson`` decode of each state (the read limit), and the rows it wrote inserted by plain
+  ``executemany`` into fresh tables (the write limit);
 - payment run: seconds of the last termly run (``pay``, as ``topup pay`` does, its file
   writing timed apart), with every run's seconds in the JSON;
 - peak resident memory (ru_maxrss) of each of them (with that of any process it forked).
@@ -162,6 +163,37 @@ def step_rebuild(p: Params) -> Params:
     return {"seconds": seconds, "events": events}
 
 
+def step_write_floor(p: Params) -> Params:
+    """Every row the rebuild wrote, inserted by plain ``executemany`` into a fresh file of
+    the same tables with the projection file's own settings, in one transaction: what
+    writing the rebuild's output costs with nothing worked out. Rows are read a chunk at a
+    time (bounded memory) and only the inserts, the commit and the close are timed."""
+    from topup_ledger.projections.db import ProjectionDB, projections_path
+
+    built = sqlite3.connect(projections_path(p["location"]))
+    tables = built.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                           "AND name != 'tracking' ORDER BY name").fetchall()
+    seconds, count = 0.0, 0
+    with tempfile.TemporaryDirectory(prefix="write-floor-") as folder:
+        db = ProjectionDB(Path(folder) / "floor.projections.sqlite")
+        db.conn.execute("BEGIN IMMEDIATE")
+        for name, create in tables:
+            db.conn.execute(create)
+            rows = built.execute(f"SELECT * FROM {name}")
+            while chunk := rows.fetchmany(FETCH * 10):
+                marks = ", ".join("?" * len(chunk[0]))
+                started = time.perf_counter()
+                db.conn.executemany(f"INSERT INTO {name} VALUES ({marks})", chunk)
+                seconds += time.perf_counter() - started
+                count += len(chunk)
+        started = time.perf_counter()
+        db.conn.execute("COMMIT")
+        db.close()  # timed, as the rebuild's closing checkpoint is
+        seconds += time.perf_counter() - started
+    built.close()
+    return {"seconds": seconds, "rows": count}
+
+
 def step_raw_read(p: Params) -> Params:
     """A plain SELECT of every stored event in ledger order and an orjson decode of each state:
     the least any rebuild must do, on the same table the rebuild reads."""
@@ -267,7 +299,8 @@ class _events_table:
 
 
 STEPS = {"generate": step_generate, "import": step_import, "pay": step_pay,
-         "rebuild": step_rebuild, "raw-read": step_raw_read, "plain-insert": step_plain_insert}
+         "rebuild": step_rebuild, "raw-read": step_raw_read, "plain-insert": step_plain_insert,
+         "write-floor": step_write_floor}
 
 
 def child(name: str, params: str, result: str) -> None:
@@ -388,6 +421,10 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
         say(f"  {backend}: raw read: {raw['events']:,} events in {raw['seconds']:.2f} s")
         rebuilt = partial["rebuild"] = run_step("rebuild", {"location": ledger}, work)
         say(f"  {backend}: rebuild: {rebuilt['events']:,} events in {rebuilt['seconds']:.2f} s")
+        floor = partial["write_floor"] = run_step("write-floor", {"location": ledger}, work)
+        save()
+        say(f"  {backend}: plain insert of the rebuild's {floor['rows']:,} rows: "
+            f"{floor['seconds']:.2f} s")
     finally:
         if backend == "postgres":
             os.environ.pop("TOPUP_PROJECTIONS", None)
@@ -421,6 +458,11 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
     figures["import_ratio"] = plain_rate / imp if imp else None
     reb = figures["rebuild"]["events_per_second"]
     figures["rebuild_ratio"] = figures["raw_read"]["events_per_second"] / reb if reb else None
+    figures["write_floor"] = {"rows": floor["rows"], "seconds": floor["seconds"],
+                              "peak_mib": floor["peak_mib"]}
+    # The least rebuild ratio a fold writing those rows could reach: read, decode, write.
+    figures["rebuild_floor_ratio"] = (raw["seconds"] + floor["seconds"]) / raw["seconds"] \
+        if raw["seconds"] else None
     return figures
 
 
@@ -488,6 +530,9 @@ def figure_rows(report: Params) -> list[list[str]]:
              f"{rb['events_per_second']:,.0f}", f"{rb['peak_mib']:,.0f}"],
             [backend, "raw SELECT + orjson decode, same table", f"{raw['events']:,}",
              f"{raw['seconds']:.2f}", f"{raw['events_per_second']:,.0f}", f"{raw['peak_mib']:,.0f}"],
+            *([[backend, f"plain INSERT of the rebuild's {b['write_floor']['rows']:,} rows", "",
+                f"{b['write_floor']['seconds']:.2f}", "", f"{b['write_floor']['peak_mib']:,.0f}"]]
+              if "write_floor" in b else []),
             [backend, f"payment run {pay['period']} (+ files {pay['files_seconds']:.2f} s)",
              f"{pay['events']:,}", f"{pay['seconds']:.2f}", "", f"{pay['peak_mib']:,.0f}"],
             [backend, f"slowest of the {len(pay['runs'])} termly runs", "",
@@ -503,6 +548,9 @@ def ratio_rows(report: Params) -> list[list[str]]:
                      _fmt(b["import_ratio"]), f"<= {IMPORT_RATIO_TARGET}"])
         rows.append([backend, "rebuild: raw read rate / rebuild rate",
                      _fmt(b["rebuild_ratio"]), f"<= {REBUILD_RATIO_TARGET}"])
+        if b.get("rebuild_floor_ratio") is not None:
+            rows.append([backend, "rebuild floor: (raw read + plain INSERT of its rows) / raw read",
+                         _fmt(b["rebuild_floor_ratio"]), "(baseline)"])
     for what, ratio in report.get("postgres_vs_sqlite", {}).items():
         rows.append(["postgres/sqlite", f"{what}: PostgreSQL seconds / SQLite seconds", _fmt(ratio),
                      f"<= {BACKEND_RATIO_TARGET}" if what in ("import", "rebuild", "payrun") else
@@ -619,6 +667,9 @@ batches (reading the CSVs, checking every row, appending); *plain executemany IN
 the very same stored rows into an identical fresh table, one transaction per batch as the
 import did. *rebuild* is `topup rebuild` of every projection from nothing; *raw SELECT +
 orjson decode* reads and decodes every stored event of the same table and does nothing else.
+*plain INSERT of the rebuild's rows* puts every row the rebuild wrote into a fresh file of the
+same tables, working nothing out: with the raw read, the least a rebuild writing those rows
+can take (the *rebuild floor* ratio).
 *payment run* is the last termly run (the fullest ledger); every run is in the JSON.
 """
 

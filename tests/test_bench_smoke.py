@@ -46,6 +46,9 @@ def check_backend(figures: dict, events_imported: int) -> None:
     assert figures["rebuild"]["events"] == figures["raw_read"]["events"] == figures["ledger_events"]
     assert figures["ledger_events"] > events_imported  # the runs' payments and seals too
     assert figures["import_ratio"] > 0 and figures["rebuild_ratio"] > 0
+    # What the rebuild wrote, written again: paid rows alone outnumber the last run's lines.
+    assert figures["write_floor"]["rows"] > figures["payrun"]["lines"] > 0
+    assert figures["write_floor"]["seconds"] > 0 and figures["rebuild_floor_ratio"] > 1
     runs = figures["payrun"]["runs"]
     assert [r["period"] for r in runs] == ["2025-26/autumn", "2025-26/spring", "2025-26/summer"]
     assert figures["payrun"]["period"] == "2025-26/summer"
