@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
+from functools import cached_property
 
 from .errors import RuleError
 
@@ -71,7 +72,7 @@ class Period:
     share: Fraction
     school_days: int | None = None
 
-    @property
+    @cached_property  # asked of every period of every plan a projection prices
     def year(self) -> str:
         return self.id.split("/", 1)[0]
 

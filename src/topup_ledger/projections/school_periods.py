@@ -237,26 +237,34 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         return found_in[period.id]
 
     # Rows go to keyed tables and every reading orders them, so they are not sorted here.
-    summary, run_rate = rows.summary, ctx.run_rate
+    summary, run_rate, segments = rows.summary, ctx.run_rate, plan.segments
     for period in periods:
         # What the plan was at each school in the period, and its run-rate at the start.
+        # Segments follow each other in date order: one pass finds both.
         period_id, period_start, period_end = period.id, period.start, period.end_exclusive
         at_school: dict[str, tuple[str, str, int]] = {}
-        for segment in plan.segments_between(period_start, period_end):
-            start = segment.start if segment.start > period_start else period_start
-            end = period_end if segment.end_exclusive is None or segment.end_exclusive > period_end \
-                else segment.end_exclusive
+        opening = None
+        for segment in segments:
+            if segment.start >= period_end:
+                break
+            until = segment.end_exclusive
+            if until is not None and until <= period_start:
+                continue
             state = segment.state
+            if segment.start <= period_start:
+                opening, start = state, period_start
+            else:
+                start = segment.start
+            end = period_end if until is None or until > period_end else until
             before = at_school.get(state.school)
             days = (end - start).days + (before[2] if before else 0)
             at_school[state.school] = (state.basis, state.band or "", days)
-        opening = plan.state_on(period_start)
         for school, (basis, band, days) in at_school.items():
             rate = None
             if opening is not None and opening.school == school:
                 rate = run_rate(opening, period_start)
             summary.append((ref, period_id, school, basis, band, days, rate))
-        for message in missing.get(period_id, []):
+        for message in missing.get(period_id, ()) if missing else ():
             for school in sorted(at_school) or [""]:
                 rows.missing.append((ref, period_id, school, message))
         if cushioned and period_id not in missing:
