@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from topup_ledger import payrun
+from topup_ledger import cores, payrun
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import school_day_periods
 from topup_ledger.domain.errors import MissingTerms, RuleError
@@ -509,7 +509,7 @@ def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
 
     def worked_out(shared: bool) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
         monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1 if shared else 10**9)
-        monkeypatch.setattr(payrun, "cores", lambda: 3)
+        monkeypatch.setattr(cores, "cores", lambda: 3)
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)
         try:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from test_payment_properties import KINDS, PERIODS, do, new_ledger
-from topup_ledger import payrun
+from topup_ledger import cores, payrun
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.known import read_known, read_reference
 from topup_ledger.ledger import Ledger
@@ -35,7 +35,7 @@ def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
     the lines with nothing settled, in this process alone), or the refusal each gives."""
     def fast() -> object:
         monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1)
-        monkeypatch.setattr(payrun, "cores", lambda: 3)
+        monkeypatch.setattr(cores, "cores", lambda: 3)
         store = ledger.store
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)

@@ -1,9 +1,10 @@
 """Work shared out over this machine's cores: one share here, each other in a forked child.
 
-A payment run's work is the same small computation for every plan, so it splits cleanly by
-plan; Python runs it on one core per process. A forked child starts with everything the
-parent has read (the terms, the window, the payments) without copying or sending it, and
-sends back only its result. Where fork is missing, or there is one core, it all runs here.
+A payment run's work, and a projection's recomputing of dirty plans, is the same small
+computation for every plan, so it splits cleanly by plan; Python runs it on one core per
+process. A forked child starts with everything the parent has read (the terms, the window,
+the payments) without copying or sending it, and sends back only its result. Where fork is
+missing, or there is one core, it all runs here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def split(items: Sequence[Share], parts: int) -> list[Sequence[Share]]:
         runs.append(items[start:end])
         start = end
     return runs
+
+
+def shares_of(items: Sequence[Share], per_core: int) -> list[Sequence[Share]]:
+    """``items`` split over the cores, in order, with at least ``per_core`` items a share
+    (fewer shares, down to one, when there are fewer items: forking has its cost)."""
+    return split(items, min(cores(), max(1, len(items) // per_core)))
 
 
 def shared_out(shares: Sequence[Share], work: Callable[[Share, bool], Result]) -> list[Result]:

@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from .audit.chain import digest
-from .cores import cores, shared_out, split
+from .cores import shared_out, shares_of
 from .domain import events as ev
 from .domain.calendar import ONE_DAY, Calendar, Period, parse_year, with_default_terms
 from .domain.errors import MissingTerms, RuleError
@@ -206,7 +206,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans
 
     ``known`` must hold the payments of ``window.needed_runs``."""
     names = plans.names()
-    shares = split(names, min(cores(), max(1, len(names) // PLANS_PER_CORE)))
+    shares = shares_of(names, PLANS_PER_CORE)
     parts = shared_out(shares, lambda share, forked: plans_part(
         known, window, (plans.reopened() if forked else plans).read(share)))
     earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)

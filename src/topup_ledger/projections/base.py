@@ -264,7 +264,7 @@ class PlanFold:
         what was committed before this transaction, which the children's reads do not see
         change) and sends back its rows; only this process writes, its own share's rows
         while the children are still working."""
-        shares = machine.split(plans, min(machine.cores(), max(1, len(plans) // PLANS_PER_CORE)))
+        shares = machine.shares_of(plans, PLANS_PER_CORE)
 
         def work(share: Sequence[str], forked: bool) -> Any:
             if not forked:

@@ -391,7 +391,7 @@ class SchoolPeriods(PlanFold):
         t = self.t
         if self._lines:
             # Appended as they come, summed into sp_paid in key order before the next
-            # refresh (``settle_lines``): adding each line into its plan's row as it is
+            # refresh (``settle``): adding each line into its plan's row as it is
             # folded wrote all over the table, and was most of a rebuild's fold.
             conn.executemany(f"INSERT INTO {t('line')} VALUES (?, ?, ?, ?, ?, ?)", self._lines)
             plans = {line[0] for line in self._lines}
