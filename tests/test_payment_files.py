@@ -250,3 +250,48 @@ def test_a_run_with_nothing_to_pay_writes_files_with_only_headers(cli: Invoke,
     assert (report["recorded"], report["total_pence"], report["schools"]) == (True, 0, [])
     schools, lines = check_run_files(report, tmp_path)
     assert schools == [] and lines == []
+
+
+def test_files_are_the_same_bytes_however_the_rows_are_batched(
+        county: Invoke, location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's files are built a batch of rows at a time from its payments read a page at a
+    time (a national run does not fit in memory as Python rows); the bytes, which the
+    ledger records digests of, must not depend on either size."""
+    from topup_ledger import payrun
+    from topup_ledger.io import arrow_files
+
+    report = pay(county, "2025-26/autumn", tmp_path / "paid")
+    written = {}
+    for rows, schools in ((1, 1), (2, 3), (10_000, 200)):
+        monkeypatch.setattr(arrow_files, "ROWS_PER_BATCH", rows)
+        monkeypatch.setattr(payrun, "SCHOOLS_PER_PAGE", schools)
+        out = tmp_path / f"batched-{rows}"
+        store = EventStore(location)
+        try:
+            paths = payrun.write_files_for_run(store, report["run_id"], out)
+        finally:
+            store.close()
+        written[rows] = {p.name: p.read_bytes() for p in paths}
+    assert written[1] == written[2] == written[10_000]
+    assert written[1] == {p.name: p.read_bytes() for p in (tmp_path / "paid").iterdir()}
+    lines = read_checked(tmp_path / "batched-1" / f"payment-lines-{report['run_id']}",
+                         "payment-lines")
+    assert [r["plan_ref"] for r in lines] == ["P1", "P2", "P3", "P4"]  # by school, then plan
+
+
+def test_payments_out_of_school_order_are_refused(county: Invoke, location: str,
+                                                  tmp_path: Path) -> None:
+    from topup_ledger.io.payment_files import write_run_files
+    from topup_ledger.payrun import run_payments
+
+    report = pay(county, "2025-26/autumn", tmp_path / "paid")
+    store = EventStore(location)
+    try:
+        paid = list(run_payments(store, report["run_id"]))
+        run = read_known(store).runs[-1][1].fact
+    finally:
+        store.close()
+    assert [p.school for p in paid] == sorted(NAMES)
+    with pytest.raises(ValueError, match=rf"payments of run {report['run_id']} are not in "
+                                         rf"school order \({ELM} after {BEACON}\)"):
+        write_run_files(run, paid[::-1], NAMES, tmp_path / "reversed")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +37,7 @@ from .known import Known, read_reference
 from .ledger import Ledger, plan_stream, school_stream
 from .plan_streams import Plans, StoredPlans
 from .store import ConflictError, EventStore, Recorded
-from .stored_pages import StoredPages
+from .stored_pages import StoredPages, for_forked
 
 PAYMENTS_STREAM = "payments"
 SEALS_STREAM = "seals"
@@ -186,10 +186,8 @@ def work_out(known: Known, period_id: str, plans: Plans, store: EventStore | Non
     first = plans.first_issued()
     while True:
         window = window_for(known, period_id, plans, first)
-        if store is not None:
-            known.read_payments(store, window.needed_runs(known), window.compared_in)
         try:
-            return compute_run(known, period_id, window, plans)
+            return compute_run(known, period_id, window, plans, store)
         except CalendarMoved as moved:
             first = moved.first
             known.forget_payments()  # read for the other calendar's window
@@ -200,16 +198,25 @@ def work_out(known: Known, period_id: str, plans: Plans, store: EventStore | Non
 PLANS_PER_CORE = 2_000
 
 
-def compute_run(known: Known, period_id: str, window: Window, plans: Plans
-                ) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
+def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
+                store: EventStore | None = None) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
     """The lines ``window`` asks for, by school: each plan's worked out on its own, the
     plans shared out over the machine's cores.
 
-    ``known`` must hold the payments of ``window.needed_runs``."""
+    The payments of ``window.needed_runs`` are read from ``store`` by each share, only its
+    own plans' lines, once it runs: no process holds every plan's payments, and none is
+    handed to a forked child to copy. Without ``store``, ``known`` must hold them all."""
     names = plans.names()
     shares = shares_of(names, PLANS_PER_CORE)
-    parts = shared_out(shares, lambda share, forked: plans_part(
-        known, window, (plans.reopened() if forked else plans).read(share)))
+    runs = window.needed_runs(known) if store is not None else set()
+
+    def part(share: Sequence[str], forked: bool) -> Part:
+        if store is not None:
+            compared_in = window.compared_in if len(shares) == 1 else within(share, window.compared_in)
+            known.read_payments(for_forked(store) if forked else store, runs, compared_in)
+        return plans_part(known, window, (plans.reopened() if forked else plans).read(share))
+
+    parts = shared_out(shares, part)
     earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
     if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
         raise CalendarMoved(earliest)
@@ -229,6 +236,21 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans
         lines.sort(key=lambda line: line.plan)  # stable: each plan's periods stay in order
     # A school with nothing to pay (e.g. its cushion is settled) gets no SchoolPaid.
     return len(known.runs_for(period_id)) + 1, {s: ls for s, ls in by_school.items() if ls}
+
+
+def within(share: Sequence[str], compared_in: Callable[[str], Callable[[str], bool] | None]
+           ) -> Callable[[str], Callable[[str], bool]]:
+    """``compared_in`` narrowed to the plans of ``share`` (plan streams: a run of them in
+    name order, so a plan is in it if its stream lies between the first and the last)."""
+    first, last = share[0], share[-1]
+
+    def compared(period: str) -> Callable[[str], bool]:
+        keep = compared_in(period)
+        if keep is None:
+            return lambda plan: first <= plan_stream(plan) <= last
+        return lambda plan: first <= plan_stream(plan) <= last and keep(plan)
+
+    return compared
 
 
 @dataclass
@@ -369,20 +391,35 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
             if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.run_id == run_id]
     if not runs:
         raise RuleError("run", f"no payment run {run_id} in the ledger")
-    run = runs[0]
-    paid = [r.fact for r in store.stream_recorded(f"run:{run_id}")]
-    names = school_names(store, sorted({p.school for p in paid}))  # type: ignore[attr-defined]
-    return write_run_files(run.fact, paid, names, out)  # type: ignore[arg-type]
+    run = runs[0].fact
+    assert isinstance(run, ev.PaymentRunRecorded)
+    return write_run_files(run, run_payments(store, run_id), school_names(store), out)
 
 
-def school_names(store: EventStore, urns: list[str]) -> dict[str, str]:
-    """The names of the schools, read from their own streams (``school:URN``), many per
-    SELECT: a run names thousands of schools, and a ledger holds millions of events.
+SCHOOLS_PER_PAGE = 200  # a national school's payment has tens of lines, a large one hundreds
+
+
+def run_payments(store: EventStore, run_id: str) -> Iterator[ev.SchoolPaid]:
+    """A run's school payments in the order recorded (by school), a few hundred at a time:
+    a national run records over a million lines."""
+    pages = StoredPages(store)
+    try:
+        for page in pages.stream_pages(f"run:{run_id}", store.max_position(), SCHOOLS_PER_PAGE):
+            for row in page:
+                fact = store.mapper.to_domain_event(row).fact
+                assert isinstance(fact, ev.SchoolPaid)
+                yield fact
+    finally:
+        pages.close()
+
+
+def school_names(store: EventStore) -> dict[str, str]:
+    """Every school's name, read from the first event of its own stream (``school:URN``).
     A school's details never change once recorded, so today's names are the run's names."""
     pages = StoredPages(store)
     names: dict[str, str] = {}
     try:
-        for row in pages.each_stream(map(school_stream, urns), store.max_position()):
+        for row in pages.first_events(school_stream(""), store.max_position()):
             if row.topic == ev.SchoolAdded.TYPE:
                 fact = store.mapper.to_domain_event(row).fact
                 names[fact.urn] = fact.name

@@ -99,8 +99,7 @@ class StoredPages:
     def reopened(self) -> StoredPages:
         """A reader for a forked process: a PostgreSQL connection must not be shared with
         one, nor a SQLite one (this reader's own opens when first used)."""
-        location = self.store.location
-        return StoredPages(EventStore(location) if is_postgres(location) else self.store)
+        return StoredPages(for_forked(self.store))
 
     def close(self) -> None:
         if self._sqlite is not None:
@@ -167,3 +166,11 @@ class StoredPages:
 
 def _row(_cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> StoredRow:
     return StoredRow(*row)
+
+
+def for_forked(store: EventStore) -> EventStore:
+    """``store`` as a forked process may read it through a ``StoredPages`` of its own: a
+    PostgreSQL store's connections must not be shared with one, so it gets a store of its
+    own; a SQLite reader opens its own connection anyway."""
+    location = store.location
+    return EventStore(location) if is_postgres(location) else store

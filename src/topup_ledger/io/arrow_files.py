@@ -36,13 +36,49 @@ def schema(name: str) -> pa.Schema:
     return pa.schema(fields, metadata={"projection": name, "title": spec(name)["title"]})
 
 
-def table(name: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
-    target = schema(name)
-    columns: dict[str, list[Any]] = {f.name: [] for f in target}
-    for row in rows:
-        for column_name, values in columns.items():
+# Rows held as Python values at once while a table is built: a national run's line file has
+# over a million rows, and as Python values they took several times the table's own size.
+ROWS_PER_BATCH = 10_000
+
+
+class Rows:
+    """A table of spec ``name`` built a batch of rows at a time."""
+
+    def __init__(self, name: str) -> None:
+        self.schema = schema(name)
+        self.batches: list[pa.RecordBatch] = []
+        self._start()
+
+    def _start(self) -> None:
+        self.columns: dict[str, list[Any]] = {f.name: [] for f in self.schema}
+        self.count = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        for column_name, values in self.columns.items():
             values.append(row[column_name])
-    return pa.Table.from_pydict(columns, schema=target)
+        self.count += 1
+        if self.count == ROWS_PER_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.count:
+            self.batches.append(pa.RecordBatch.from_pydict(self.columns, schema=self.schema))
+            self._start()
+
+    def table(self) -> pa.Table:
+        """Every row added, in one chunk per column: the files' bytes do not depend on how
+        the rows were batched."""
+        self._flush()
+        batched = pa.Table.from_batches(self.batches, schema=self.schema)
+        self.batches = []  # the table's one copy of the rows is the combined one
+        return batched.combine_chunks()
+
+
+def table(name: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    built = Rows(name)
+    for row in rows:
+        built.add(row)
+    return built.table()
 
 
 def write(name: str, data: pa.Table, stem: Path) -> list[Path]:

@@ -6,7 +6,7 @@ file rebuilt later from the ledger is byte-identical to the one written at the r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +25,48 @@ def file_stem(prefix: str, run: ev.PaymentRunRecorded) -> str:
     return f"{prefix}-{run.run_id}{kind}"
 
 
-def school_rows(run: ev.PaymentRunRecorded, paid: list[ev.SchoolPaid],
-                names: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-    for payment in sorted(paid, key=lambda p: p.school):
-        totals = dict.fromkeys(LINE_KINDS, 0)
-        for line in payment.lines:
-            totals[line.kind] += line.amount
-        total = sum(totals.values())
+def school_row(run: ev.PaymentRunRecorded, payment: ev.SchoolPaid,
+               names: Mapping[str, str]) -> dict[str, Any]:
+    totals = dict.fromkeys(LINE_KINDS, 0)
+    for line in payment.lines:
+        totals[line.kind] += line.amount
+    total = sum(totals.values())
+    return {
+        "run_id": run.run_id, "run_kind": run_kind(run.sequence), "period": run.period,
+        "school_urn": payment.school, "school_name": names.get(payment.school, ""),
+        "regular_pence": totals["regular"], "arrears_pence": totals["arrears"],
+        "clawback_pence": totals["clawback"], "protection_pence": totals["protection"],
+        "cushion_pence": totals["cushion"], "total_pence": total, "total_gbp": pounds(total),
+        "seal": run.seal,
+    }
+
+
+def line_rows(run: ev.PaymentRunRecorded, payment: ev.SchoolPaid) -> Iterator[dict[str, Any]]:
+    for line in payment.lines:
         yield {
             "run_id": run.run_id, "run_kind": run_kind(run.sequence), "period": run.period,
-            "school_urn": payment.school, "school_name": names.get(payment.school, ""),
-            "regular_pence": totals["regular"], "arrears_pence": totals["arrears"],
-            "clawback_pence": totals["clawback"], "protection_pence": totals["protection"],
-            "cushion_pence": totals["cushion"], "total_pence": total, "total_gbp": pounds(total),
-            "seal": run.seal,
+            "school_urn": payment.school, "plan_ref": line.plan, "pupil_ref": line.pupil,
+            "line_kind": line.kind, "for_period": line.for_period,
+            "amount_pence": line.amount, "amount_gbp": pounds(line.amount),
+            "basis": line.basis, "band_or_hours": line.band_or_hours, "days": line.days,
+            "reason": line.reason, "caused_by": " ".join(line.caused_by),
         }
 
 
-def line_rows(run: ev.PaymentRunRecorded, paid: list[ev.SchoolPaid]) -> Iterator[dict[str, Any]]:
-    for payment in sorted(paid, key=lambda p: p.school):
-        for line in payment.lines:
-            yield {
-                "run_id": run.run_id, "run_kind": run_kind(run.sequence), "period": run.period,
-                "school_urn": payment.school, "plan_ref": line.plan, "pupil_ref": line.pupil,
-                "line_kind": line.kind, "for_period": line.for_period,
-                "amount_pence": line.amount, "amount_gbp": pounds(line.amount),
-                "basis": line.basis, "band_or_hours": line.band_or_hours, "days": line.days,
-                "reason": line.reason, "caused_by": " ".join(line.caused_by),
-            }
-
-
-def write_run_files(run: ev.PaymentRunRecorded, paid: list[ev.SchoolPaid],
+def write_run_files(run: ev.PaymentRunRecorded, paid: Iterable[ev.SchoolPaid],
                     names: Mapping[str, str], out: Path) -> list[Path]:
-    schools = arrow_files.table("payments", school_rows(run, paid, names))
-    lines = arrow_files.table("payment-lines", line_rows(run, paid))
-    return [*arrow_files.write("payments", schools, out / file_stem("payments", run)),
-            *arrow_files.write("payment-lines", lines, out / file_stem("payment-lines", run))]
+    """The run's files from its school payments, given in school order as the run recorded
+    them. They are read once, so ``paid`` may be read from the ledger as the files are
+    built: a national run's payments are never all in memory at once."""
+    schools, lines = arrow_files.Rows("payments"), arrow_files.Rows("payment-lines")
+    last = ""
+    for payment in paid:
+        if payment.school < last:
+            raise ValueError(f"the payments of run {run.run_id} are not in school order "
+                             f"({payment.school} after {last})")
+        last = payment.school
+        schools.add(school_row(run, payment, names))
+        for row in line_rows(run, payment):
+            lines.add(row)
+    return [*arrow_files.write("payments", schools.table(), out / file_stem("payments", run)),
+            *arrow_files.write("payment-lines", lines.table(), out / file_stem("payment-lines", run))]
