@@ -19,7 +19,7 @@ from .domain.plan import RecordedFact, issue_date
 from .known import readable, recorded_from
 from .ledger import plan_stream
 from .store import EventStore
-from .stored_pages import StoredPages, StoredRow
+from .stored_pages import StoredPages, StoredRow, for_forked
 
 PLAN_PREFIX = plan_stream("")
 
@@ -94,7 +94,7 @@ class StoredPlans:
         return sorted(self.issued)
 
     def reopened(self) -> StoredPlans:
-        return StoredPlans(self.pages.reopened().store, self.upto, self.issued)
+        return StoredPlans(for_forked(self.store), self.upto, self.issued)
 
 
 class KnownPlans:

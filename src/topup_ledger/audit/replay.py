@@ -29,6 +29,7 @@ from ..domain import events as ev
 from ..domain.codec import fact_from_data
 from ..io.payment_files import write_run_files
 from ..io.private import private_dir, write_private
+from ..payrun import run_payments
 from ..store import EventStore, event_id
 from ..upcasting import UnknownSchemaVersion, upcast
 from .chain import GENESIS, digest, walk
@@ -179,12 +180,12 @@ def replay(store: EventStore, when: datetime, out: Path, *, progress: Progress |
     files: list[Path] = []
     for _, run in known.runs:
         # A run's events are recorded in one atomic batch with the run: all or none are known.
+        # They are read as the files are built, and the files written only once all are read.
         try:
-            paid = [r.fact for r in store.stream_recorded(f"run:{run.run_id}")]
+            files.extend(write_run_files(run, run_payments(store, run.run_id), names, out))  # type: ignore[arg-type]
         except (KeyError, TypeError, ValueError) as error:
             raise ReplayError(f"the payments of run {run.run_id} cannot be read ({error!r}); "
                               "run `topup verify`") from None
-        files.extend(write_run_files(run, paid, names, out))  # type: ignore[arg-type]
     projected, note = write_projections(store, when, known.position, out)
     manifest = out / "replay.json"
     result = ReplayResult(when, known.position, known.recorded_at, known.digest,
