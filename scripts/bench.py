@@ -130,9 +130,8 @@ def step_pay(p: Params) -> Params:
         result = pay(ledger, p["period"])
         seconds = time.perf_counter() - started
         figures = {"seconds": seconds, "events": events, "run_id": result.run_id,
-                   "schools": len(result.school_paid), "total_pence": result.total,
-                   "lines": sum(len(s.lines) for s in result.school_paid)}
-        result.school_paid = []  # as `topup pay` does: files are written from the ledger
+                   "schools": len(result.schools), "total_pence": result.total,
+                   "lines": sum(s.lines for s in result.schools)}
         write_and_record(ledger, result.run_id, Path(p["out"]))
         figures["files_seconds"] = time.perf_counter() - started - seconds
     finally:

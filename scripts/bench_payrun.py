@@ -83,17 +83,18 @@ def timed_run(ledger: Ledger, period: str, profile: cProfile.Profile | None = No
         # comes to it, exactly as pay() works them out
         t1 = time.perf_counter()
         try:
-            sequence, by_school = work_out(known, period, plans, store)
+            sequence, lines = work_out(known, period, plans, store)
         finally:
             plans.close()
     t2 = time.perf_counter()
-    result = record_run(ledger, known, period, sequence, by_school)
+    with lines:
+        result = record_run(ledger, known, period, sequence, lines)
     t3 = time.perf_counter()
     if profile:
         profile.disable()
     seconds.update(read=t1 - t0, compute=t2 - t1, record=t3 - t2, total=t3 - t0,
                    cpu=time.process_time() - cpu)
-    lines = sum(len(p.lines) for p in result.school_paid)
+    lines = sum(s.lines for s in result.schools)
     return seconds, plans.count(), lines, result.total
 
 

@@ -80,7 +80,7 @@ def build_with_generator(ledger: Ledger, clock: BatchClock, plans: int, schools:
         clock.at(batch.run.on)
         started = time.perf_counter()
         run = pay(ledger, batch.run.period)
-        say(f"  paid {batch.run.period}: {len(run.school_paid)} schools "
+        say(f"  paid {batch.run.period}: {len(run.schools)} schools "
             f"in {time.perf_counter() - started:.1f} s")
 
 
@@ -144,7 +144,7 @@ def build_synthetic(ledger: Ledger, clock: BatchClock, plans: int, schools: int,
         clock.at(begins)
         started = time.perf_counter()
         run = pay(ledger, f"{year}/{term}")
-        say(f"  paid {year}/{term}: {len(run.school_paid)} schools in {time.perf_counter() - started:.1f} s")
+        say(f"  paid {year}/{term}: {len(run.schools)} schools in {time.perf_counter() - started:.1f} s")
 
 
 def raw_read(store: EventStore) -> tuple[int, float, float]:

@@ -12,6 +12,7 @@ Default terms: autumn 1 Sep–31 Dec (122 days, 4/12), spring 1 Jan–31 Mar 202
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from topup_ledger import cores, payrun
+from topup_ledger import cores, payrun, run_lines
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import school_day_periods
 from topup_ledger.domain.errors import MissingTerms, RuleError
@@ -398,6 +399,27 @@ def test_a_run_is_refused_listing_every_missing_item_and_records_nothing(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_run_leaves_no_lines_on_disk_whether_recorded_or_refused(
+        ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's lines wait in a temporary file until recorded; they name pupils, so the file
+    goes once the run is recorded or refused."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    set_up(ledger, rates=("2026-27",))
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    ledger.issue_plan("P2", "PR-2", OAK, date(2025, 9, 1), hours=Decimal("20"))
+    with pytest.raises(MissingTerms):
+        pay(ledger, AUTUMN)  # no hourly rate for 2025-26
+    assert list(scratch.iterdir()) == []
+    ledger.set_rate("2025-26", 1200, Decimal(38), 600000)
+    result = pay(ledger, AUTUMN)
+    assert list(scratch.iterdir()) == []
+    # 310,000 × 4/12 = 103,333.33 → 103,333; (20 × 1,200 × 38 − 600,000) × 4/12 = 104,000
+    assert result.schools == [(OAK, 103333 + 104000, 2)]
+    assert [(p.school, len(p.lines)) for p in result.school_paid] == [(OAK, 2)]
+
+
 def test_a_run_for_a_period_not_in_the_calendar_is_refused(ledger: Ledger, cli: Invoke,
                                                            tmp_path: Path) -> None:
     set_up(ledger)
@@ -510,12 +532,16 @@ def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
     def worked_out(shared: bool) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
         monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1 if shared else 10**9)
         monkeypatch.setattr(cores, "cores", lambda: 3)
+        # shared: the processes write their lines to the run's file in turn, one at a time
+        monkeypatch.setattr(run_lines, "LINES_HELD", 1 if shared else 10**9)
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)
         try:
-            return payrun.work_out(known, SPRING, plans, store)
+            sequence, lines = payrun.work_out(known, SPRING, plans, store)
         finally:
             plans.close()
+        with lines:
+            return sequence, {school: list(found) for school, found in lines.by_school()}
 
     alone = worked_out(shared=False)
     assert worked_out(shared=True) == alone

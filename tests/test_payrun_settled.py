@@ -23,10 +23,18 @@ from hypothesis import strategies as st
 from test_payment_properties import KINDS, PERIODS, do, new_ledger
 from topup_ledger import cores, payrun
 from topup_ledger.domain.errors import MissingTerms, RuleError
+from topup_ledger.domain.events import PaymentLine
 from topup_ledger.known import read_known, read_reference
 from topup_ledger.ledger import Ledger
 from topup_ledger.payrun import compute_run, pay, window_for, work_out
 from topup_ledger.plan_streams import KnownPlans, StoredPlans
+from topup_ledger.run_lines import RunLines
+
+
+def read_back(sequence: int, lines: RunLines) -> tuple[int, dict[str, list[PaymentLine]]]:
+    """A run's lines as worked out, by school, from the disk they were written to."""
+    with lines:
+        return sequence, {school: list(found) for school, found in lines.by_school()}
 
 
 def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
@@ -40,7 +48,7 @@ def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)
         try:
-            return work_out(known, period, plans, store)
+            return read_back(*work_out(known, period, plans, store))
         finally:
             plans.close()
 
@@ -51,7 +59,7 @@ def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
         window = window_for(known, period, plans)
         # every plan looked at afresh, from its first period
         window.unchanged, window.settled, window.new = None, {}, set()
-        return compute_run(known, period, window, plans)
+        return read_back(*compute_run(known, period, window, plans))
 
     outcomes = []
     for how in (fast, full):

@@ -339,12 +339,9 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
     parse_year(period_id.split("/", 1)[0], "period")  # 2000-2099, before any work
     ledger = ledger_of(ctx)
     result = pay(ledger, period_id)
-    rows = [{"school_urn": p.school, "total_pence": sum(line.amount for line in p.lines),
-             "lines": len(p.lines)} for p in result.school_paid]
+    rows = [{"school_urn": s.school, "total_pence": s.pence, "lines": s.lines}
+            for s in result.schools]
     total = result.total
-    # The files are written from the recorded events: let go of the run's own copy of its
-    # lines first (a national run's are gigabytes).
-    result.school_paid = []
     files = write_and_record(ledger, result.run_id, out)
     report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,
               "supplementary": result.supplementary, "seal": result.seal,

@@ -206,7 +206,7 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
         write_and_record(ledger, result.run_id, folder / "payments")  # as `topup pay` does
         timings["pay"] += time.perf_counter() - t0
         summary.runs.append({"run_id": result.run_id, "period": result.period,
-                             "schools": len(result.school_paid), "total": result.total,
+                             "schools": len(result.schools), "total": result.total,
                              "seal": result.seal})
         summary.total_paid += result.total
         tick(f"paid {batch.run.period}")

@@ -238,7 +238,7 @@ class Staging:
         except ConflictError as error:
             since = {str(n.originator_id) for n in self.store.notifications(after=self.position)}
             clashing = [r for r in self.staged if r.originator_id in since]
-            raise (conflict(clashing) if clashing else error) from None
+            raise (conflict(r.originator_id for r in clashing) if clashing else error) from None
 
 
 class StagedLedger(Ledger):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import gc
 import itertools
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from .audit.chain import digest
@@ -36,6 +36,7 @@ from .io.payment_files import write_run_files
 from .known import Known, read_reference
 from .ledger import Ledger, plan_stream, school_stream
 from .plan_streams import Plans, StoredPlans
+from .run_lines import LineSpill, RunLines, SchoolTotal
 from .store import ConflictError, EventStore, Recorded
 from .stored_pages import StoredPages, for_forked
 
@@ -50,8 +51,9 @@ class RunResult:
     sequence: int
     seal: str
     position: int  # the ledger position of the run's record
-    school_paid: list[ev.SchoolPaid] = field(default_factory=list)
+    schools: list[SchoolTotal] = field(default_factory=list)  # in school order
     recorded: bool = True
+    store: EventStore | None = field(default=None, repr=False, compare=False)
 
     @property
     def supplementary(self) -> bool:
@@ -59,7 +61,15 @@ class RunResult:
 
     @property
     def total(self) -> int:
-        return sum(line.amount for paid in self.school_paid for line in paid.lines)
+        return sum(school.pence for school in self.schools)
+
+    @cached_property
+    def school_paid(self) -> list[ev.SchoolPaid]:
+        """The run's school payments, read back from the ledger (a national run's are over
+        a million lines: read them a page at a time with ``run_payments`` instead)."""
+        if not self.recorded or self.store is None:
+            return []
+        return list(run_payments(self.store, self.run_id))
 
 
 def run_id_for(period_id: str, sequence: int) -> str:
@@ -179,10 +189,10 @@ class CalendarMoved(Exception):
 
 
 def work_out(known: Known, period_id: str, plans: Plans, store: EventStore | None
-             ) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
-    """The lines a run for ``period_id`` would pay now, by school; records nothing.
-
-    Reads the payments it compares with from ``store`` (None: ``known`` holds them all)."""
+             ) -> tuple[int, RunLines]:
+    """The lines a run for ``period_id`` would pay now, on disk (close them when done);
+    records nothing. Reads the payments it compares with from ``store`` (None: ``known``
+    holds them all)."""
     first = plans.first_issued()
     while True:
         window = window_for(known, period_id, plans, first)
@@ -199,9 +209,9 @@ PLANS_PER_CORE = 2_000
 
 
 def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
-                store: EventStore | None = None) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
-    """The lines ``window`` asks for, by school: each plan's worked out on its own, the
-    plans shared out over the machine's cores.
+                store: EventStore | None = None) -> tuple[int, RunLines]:
+    """The lines ``window`` asks for, each plan's worked out on its own, the plans shared
+    out over the machine's cores; on disk, in a ``RunLines`` the caller closes.
 
     The payments of ``window.needed_runs`` are read from ``store`` by each share, only its
     own plans' lines, once it runs: no process holds every plan's payments, and none is
@@ -209,33 +219,41 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
     names = plans.names()
     shares = shares_of(names, PLANS_PER_CORE)
     runs = window.needed_runs(known) if store is not None else set()
+    lines = RunLines()
 
     def part(share: Sequence[str], forked: bool) -> Part:
         if store is not None:
             compared_in = window.compared_in if len(shares) == 1 else within(share, window.compared_in)
             known.read_payments(for_forked(store) if forked else store, runs, compared_in)
-        return plans_part(known, window, (plans.reopened() if forked else plans).read(share))
+        spill = lines.spill()
+        try:
+            return plans_part(known, window, (plans.reopened() if forked else plans).read(share),
+                              spill)
+        finally:
+            spill.close()
 
-    parts = shared_out(shares, part)
-    earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
-    if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
-        raise CalendarMoved(earliest)
-    missing = [gap for part in parts for gap in part.missing]
-    if missing:
-        raise MissingTerms(missing)
-    by_school: dict[str, list[ev.PaymentLine]] = defaultdict(list)
-    for part in parts:
-        for school, lines in part.by_school.items():
-            by_school[school].extend(lines)
-    at_cushioned = [plan for part in parts for plan in part.at_cushioned]
-    for school, cushion in sorted(known.cushions.items()):
-        by_school[school].extend(cushion_lines(cushion, at_cushioned, window.periods,
-                                               window.run_period, known.terms,
-                                               known.cushion_paid[school]))
-    for lines in by_school.values():
-        lines.sort(key=lambda line: line.plan)  # stable: each plan's periods stay in order
-    # A school with nothing to pay (e.g. its cushion is settled) gets no SchoolPaid.
-    return len(known.runs_for(period_id)) + 1, {s: ls for s, ls in by_school.items() if ls}
+    try:
+        parts = shared_out(shares, part)
+        earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
+        if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
+            raise CalendarMoved(earliest)
+        missing = [gap for part in parts for gap in part.missing]
+        if missing:
+            raise MissingTerms(missing)
+        at_cushioned = [plan for part in parts for plan in part.at_cushioned]
+        spill = lines.spill()
+        try:
+            for school, cushion in sorted(known.cushions.items()):
+                for line in cushion_lines(cushion, at_cushioned, window.periods,
+                                          window.run_period, known.terms,
+                                          known.cushion_paid[school]):
+                    spill.add(school, line)
+        finally:
+            spill.close()
+    except BaseException:
+        lines.close()
+        raise
+    return len(known.runs_for(period_id)) + 1, lines
 
 
 def within(share: Sequence[str], compared_in: Callable[[str], Callable[[str], bool] | None]
@@ -255,19 +273,18 @@ def within(share: Sequence[str], compared_in: Callable[[str], Callable[[str], bo
 
 @dataclass
 class Part:
-    """The lines for some of the plans, and what the run must know of those plans."""
+    """What the run must know of some of the plans, whose lines went to a ``LineSpill``."""
 
-    by_school: dict[str, list[ev.PaymentLine]]
     missing: list[str]  # days or terms the run cannot price
     at_cushioned: list[Plan]  # the plans at a school with a cushion
     earliest: date | None  # the earliest issue date, as corrected
 
 
-def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[RecordedFact]]]
-               ) -> Part:
-    """The lines for the plans whose facts are given, by school."""
+def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[RecordedFact]]],
+               spill: LineSpill) -> Part:
+    """The lines for the plans whose facts are given, written to ``spill``."""
     run_period, periods = window.run_period, window.periods
-    part = Part(defaultdict(list), [], [], None)
+    part = Part([], [], None)
     gaps = calendar_gaps(periods)
     windows: dict[str | None, tuple[tuple[Period, ...], frozenset[str]]] = {}
     cushioned = set(known.cushions)
@@ -295,8 +312,9 @@ def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[Rec
         except MissingTerms as gap:
             part.missing.extend(gap.missing)
             continue
-        for school, line in lines:
-            part.by_school[school].append(line)
+        if not part.missing:  # a refused run records nothing: no need to keep its lines
+            for school, line in lines:
+                spill.add(school, line)
     return part
 
 
@@ -334,10 +352,11 @@ def pay(ledger: Ledger, period_id: str) -> RunResult:
         known = read_reference(store, upto)
         plans = StoredPlans(store, upto)
         try:
-            sequence, by_school = work_out(known, period_id, plans, store)
+            sequence, lines = work_out(known, period_id, plans, store)
         finally:
             plans.close()
-    return record_run(ledger, known, period_id, sequence, by_school)
+    with lines:
+        return record_run(ledger, known, period_id, sequence, lines)
 
 
 @contextmanager
@@ -355,34 +374,35 @@ def cycle_collection_paused() -> Iterator[None]:
 
 
 def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
-               by_school: dict[str, list[ev.PaymentLine]]) -> RunResult:
+               lines: RunLines) -> RunResult:
     """Record the lines ``compute_run`` worked out from ``known``, atomically with their seal;
     a supplementary run with nothing to pay records nothing."""
     store = ledger.store
     seal = digest(known.head, known.position)
     run_id = run_id_for(period_id, sequence)
-    if sequence > 1 and not by_school:
+    schools = lines.totals()
+    if sequence > 1 and not schools:
         return RunResult(run_id_for(period_id, sequence - 1), period_id, sequence - 1, seal,
-                         known.position, recorded=False)
-    paid = [ev.SchoolPaid(run_id, period_id, school, tuple(lines))
-            for school, lines in sorted(by_school.items())]
-    total = sum(line.amount for p in paid for line in p.lines)
+                         known.position, recorded=False, store=store)
+    total = sum(school.pence for school in schools)
     now = ledger.clock()
     runs_version = store.version(PAYMENTS_STREAM)
     if runs_version != len(known.runs):
         raise ConflictError("another payment run was recorded while this one was being worked "
                             "out; nothing was recorded: run it again")
-    batch = [
+    head = [
         Recorded(SEALS_STREAM, store.version(SEALS_STREAM) + 1, now,
                  ev.Sealed(known.head.hex(), known.position, f"payment run {run_id}")),
         Recorded(PAYMENTS_STREAM, runs_version + 1, now,
-                 ev.PaymentRunRecorded(run_id, period_id, sequence, len(paid), total, seal)),
-        *(Recorded(f"run:{run_id}", i + 1, now, p) for i, p in enumerate(paid)),
+                 ev.PaymentRunRecorded(run_id, period_id, sequence, len(schools), total, seal)),
     ]
+    paid = (Recorded(f"run:{run_id}", i, now, ev.SchoolPaid(run_id, period_id, school, school_lines))
+            for i, (school, school_lines) in enumerate(lines.by_school(), start=1))
     # A national run is tens of thousands of school payments in one batch: the bulk path,
-    # because the library's own insert stalls on PostgreSQL at that size.
-    positions = store.append_many(batch)
-    return RunResult(run_id, period_id, sequence, seal, positions[1], paid)
+    # because the library's own insert stalls on PostgreSQL at that size; it encodes and
+    # inserts them as they are read back, one school's lines at a time.
+    positions = store.append_many(itertools.chain(head, paid))
+    return RunResult(run_id, period_id, sequence, seal, positions[1], schools, store=store)
 
 
 def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]:

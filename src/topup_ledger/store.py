@@ -9,10 +9,11 @@ gives them their ledger order (the notification id, called *position* here).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -299,37 +300,44 @@ class EventStore:
         try:
             recordings = self.app.save(*batch)
         except IntegrityError:
-            raise conflict(batch) from None
+            raise conflict(r.originator_id for r in batch) from None
         except OperationalError as error:
             raise StoreError(storage_problem(self.location, error)) from None
         return [r.notification.id for r in recordings]
 
-    def append_many(self, batch: Sequence[Recorded]) -> list[int]:
-        """Record every fact of a large ``batch`` (an import) or none; their positions.
+    def append_many(self, batch: Iterable[Recorded]) -> list[int]:
+        """Record every fact of a large ``batch`` (an import, a payment run) or none; their
+        positions.
 
         The same stored rows as :meth:`append` (streams, versions, type names, state bytes)
         in one transaction of the library's recorder, without ``Application.save``'s
         per-event protocol checks: the facts are encoded in one pass (:class:`BulkEncoder`)
-        and inserted with one statement. A stream version another writer recorded first is
-        a :class:`ConflictError`, and then nothing of the batch is recorded.
+        and inserted with one statement. ``batch`` is read once, as the rows go in, so it
+        may be made as it is read (a payment run's, a school at a time). A stream version
+        another writer recorded first is a :class:`ConflictError`, and then nothing of the
+        batch is recorded.
         """
-        if not batch:
+        facts = iter(batch)
+        first = next(facts, None)
+        if first is None:
             return []
-        rows = BulkEncoder(self.mapper).rows(batch)
+        encoder = BulkEncoder(self.mapper)
+        rows = encoder.encoded(itertools.chain([first], facts))
         try:
             if is_postgres(self.location):
-                positions = self._insert_postgres(rows)
+                positions = self._insert_postgres(rows, encoder)
             else:
-                positions = self._insert_sqlite(rows)
+                positions = self._insert_sqlite(rows, encoder)
         except IntegrityError:
-            raise conflict(batch) from None
+            raise conflict(encoder.streams) from None
         except OperationalError as error:
             raise StoreError(storage_problem(self.location, error)) from None
-        if len(positions) != len(rows):
-            raise StoreError(f"the ledger recorded {len(positions)} of {len(rows)} events")
+        if len(positions) != encoder.count:
+            raise StoreError(f"the ledger recorded {len(positions)} of {encoder.count} events")
         return positions
 
-    def _insert_sqlite(self, rows: list[tuple[str, int, str, bytes]]) -> list[int]:
+    def _insert_sqlite(self, rows: Iterable[tuple[str, int, str, bytes]],
+                       encoder: BulkEncoder) -> list[int]:
         """One ``executemany`` in the recorder's own transaction, with its own statement.
 
         The library's SQLite recorder inserts row by row to learn each rowid; here the
@@ -342,9 +350,10 @@ class EventStore:
             cursor.executemany(recorder.insert_events_statement, rows)
             cursor.execute(recorder.select_max_notification_id_statement)
             last = cursor.fetchone()[0]
-        return list(range(last - len(rows) + 1, last + 1))
+        return list(range(last - encoder.count + 1, last + 1))
 
-    def _insert_postgres(self, rows: list[tuple[str, int, str, bytes]]) -> list[int]:
+    def _insert_postgres(self, rows: Iterable[tuple[str, int, str, bytes]],
+                         encoder: BulkEncoder) -> list[int]:
         """One binary COPY in the recorder's own transaction, after the recorder's table lock.
 
         The library's recorder sends a batch as one array of a composite type, which
@@ -405,9 +414,9 @@ class EventStore:
             yield n.id, self.mapper.to_domain_event(n)
 
 
-def conflict(batch: Sequence[Recorded]) -> ConflictError:
-    streams = sorted({r.originator_id for r in batch})
-    shown = ", ".join(streams[:5]) + (f" and {len(streams) - 5:,} more" if len(streams) > 5 else "")
+def conflict(streams: Iterable[str]) -> ConflictError:
+    names = sorted(set(streams))
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
     return ConflictError(
         "another writer changed " + shown + " at the same time; "
         "nothing of this command was recorded: run it again")
@@ -453,13 +462,18 @@ class BulkEncoder:
 
     def __init__(self, mapper: FactMapper) -> None:
         self.mapper = mapper
+        self.count = 0
+        self.streams: set[str] = set()
 
-    def rows(self, batch: Sequence[Recorded]) -> list[tuple[str, int, str, bytes]]:
+    def rows(self, batch: Iterable[Recorded]) -> list[tuple[str, int, str, bytes]]:
+        return list(self.encoded(batch))
+
+    def encoded(self, batch: Iterable[Recorded]) -> Iterator[tuple[str, int, str, bytes]]:
+        """The stored rows, one at a time; ``count`` and ``streams`` say what went by."""
         dumps, default, native = orjson.dumps, _as_json_text, _orjson_writes_as_to_data
         compressor, cipher = self.mapper.compressor, self.mapper.cipher
         when: datetime | None = None
         at = ""
-        rows = []
         for r in batch:
             fact = r.fact
             cls = type(fact)
@@ -475,8 +489,9 @@ class BulkEncoder:
                 state = compressor.compress(state)
             if cipher:
                 state = cipher.encrypt(state)
-            rows.append((r.originator_id, r.originator_version, cls.TYPE, state))
-        return rows
+            self.count += 1
+            self.streams.add(r.originator_id)
+            yield r.originator_id, r.originator_version, cls.TYPE, state
 
 
 def _truncated_by(path: Path) -> int:
