@@ -279,6 +279,50 @@ def test_files_are_the_same_bytes_however_the_rows_are_batched(
     assert [r["plan_ref"] for r in lines] == ["P1", "P2", "P3", "P4"]  # by school, then plan
 
 
+def test_the_line_file_is_written_a_row_group_at_a_time_as_the_whole_table_would_be(
+        county: Invoke, location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only one Parquet row group's rows are held at once: the file must be, byte for byte,
+    what pyarrow writes for the whole table split into groups of that many rows (as it
+    split every file written so far, at its own largest group), and the CSV what it writes
+    for the whole table."""
+    from topup_ledger import payrun
+    from topup_ledger.io import arrow_files
+
+    report = pay(county, "2025-26/autumn", tmp_path / "paid")
+    stem = f"payment-lines-{report['run_id']}"
+    whole = pq.read_table(tmp_path / "paid" / f"{stem}.parquet")
+    for batch, group in ((1, 3), (2, 3), (3, 2), (10_000, 3)):
+        monkeypatch.setattr(arrow_files, "ROWS_PER_BATCH", batch)
+        monkeypatch.setattr(arrow_files, "ROWS_PER_GROUP", group)
+        out = tmp_path / f"groups-{batch}-{group}"
+        store = EventStore(location)
+        try:
+            payrun.write_files_for_run(store, report["run_id"], out)
+        finally:
+            store.close()
+        written = pq.ParquetFile(out / f"{stem}.parquet").metadata
+        assert [written.row_group(i).num_rows for i in range(written.num_row_groups)] == \
+            [group] * (whole.num_rows // group) + ([whole.num_rows % group] if whole.num_rows % group else [])
+        expected = pa.BufferOutputStream()
+        pq.write_table(whole, expected, compression="zstd", row_group_size=group)
+        assert (out / f"{stem}.parquet").read_bytes() == expected.getvalue().to_pybytes()
+        assert (out / f"{stem}.csv").read_bytes() == (tmp_path / "paid" / f"{stem}.csv").read_bytes()
+    assert whole.num_rows == 4 and arrow_files.ROWS_PER_GROUP == 3  # three groups and two were tried
+
+
+def test_files_of_more_rows_than_one_group_are_split_where_pyarrow_splits_them(
+        tmp_path: Path) -> None:
+    """The group size is pyarrow's largest, which every payment file written so far was
+    split by: a file's bytes (and so its recorded digest) depend on it."""
+    from topup_ledger.io import arrow_files
+
+    table = pa.table({"n": pa.array(range(arrow_files.ROWS_PER_GROUP + 1), type=pa.int32())})
+    pq.write_table(table, tmp_path / "whole.parquet")
+    found = pq.ParquetFile(tmp_path / "whole.parquet").metadata
+    assert [found.row_group(i).num_rows for i in range(found.num_row_groups)] == [
+        arrow_files.ROWS_PER_GROUP, 1]
+
+
 def test_payments_out_of_school_order_are_refused(county: Invoke, location: str,
                                                   tmp_path: Path) -> None:
     from topup_ledger.io.payment_files import write_run_files

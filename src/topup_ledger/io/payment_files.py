@@ -58,15 +58,16 @@ def write_run_files(run: ev.PaymentRunRecorded, paid: Iterable[ev.SchoolPaid],
     """The run's files from its school payments, given in school order as the run recorded
     them. They are read once, so ``paid`` may be read from the ledger as the files are
     built: a national run's payments are never all in memory at once."""
-    schools, lines = arrow_files.Rows("payments"), arrow_files.Rows("payment-lines")
-    last = ""
-    for payment in paid:
-        if payment.school < last:
-            raise ValueError(f"the payments of run {run.run_id} are not in school order "
-                             f"({payment.school} after {last})")
-        last = payment.school
-        schools.add(school_row(run, payment, names))
-        for row in line_rows(run, payment):
-            lines.add(row)
-    return [*arrow_files.write("payments", schools.table(), out / file_stem("payments", run)),
-            *arrow_files.write("payment-lines", lines.table(), out / file_stem("payment-lines", run))]
+    school_stem, line_stem = out / file_stem("payments", run), out / file_stem("payment-lines", run)
+    with (arrow_files.written("payments", school_stem) as schools,
+          arrow_files.written("payment-lines", line_stem) as lines):
+        last = ""
+        for payment in paid:
+            if payment.school < last:
+                raise ValueError(f"the payments of run {run.run_id} are not in school order "
+                                 f"({payment.school} after {last})")
+            last = payment.school
+            schools.add(school_row(run, payment, names))
+            for row in line_rows(run, payment):
+                lines.add(row)
+    return [*arrow_files.paths(school_stem), *arrow_files.paths(line_stem)]

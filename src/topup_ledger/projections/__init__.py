@@ -34,4 +34,4 @@ def file_stem(name: str, period: str | None = None, school: str | None = None,
 
 def write_output(name: str, rows: Iterable[Mapping[str, Any]], out: Path, stem: str) -> list[Path]:
     """Write ``stem``.csv and ``stem``.parquet in ``out`` to the spec ``projections/name.json``."""
-    return arrow_files.write(name, arrow_files.table(name, rows), out / stem)
+    return arrow_files.write(name, rows, out / stem)
