@@ -532,7 +532,7 @@ def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
     def worked_out(shared: bool) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
         monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1 if shared else 10**9)
         monkeypatch.setattr(cores, "cores", lambda: 3)
-        # shared: the processes write their lines to the run's file in turn, one at a time
+        # shared: each process writes its lines out one at a time
         monkeypatch.setattr(run_lines, "LINES_HELD", 1 if shared else 10**9)
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)

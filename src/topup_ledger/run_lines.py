@@ -12,6 +12,10 @@ when the run is recorded or refused.
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
+import operator
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -32,25 +36,36 @@ class SchoolTotal(NamedTuple):
     lines: int
 
 
+# A line is kept as the JSON array of its fields in order: a third of the time of writing
+# it as an object, and read back into the dataclass positionally.
+FIELDS = tuple(f.name for f in dataclasses.fields(PaymentLine))
+_values = operator.attrgetter(*FIELDS)
+_CAUSED_BY = FIELDS.index("caused_by")
+
+
 def encode(line: PaymentLine) -> bytes:
-    return orjson.dumps(line)
+    return orjson.dumps(_values(line))
 
 
 def decode(data: bytes) -> PaymentLine:
-    fields = orjson.loads(data)
-    fields["caused_by"] = tuple(fields["caused_by"])
-    return PaymentLine(**fields)
+    values = orjson.loads(data)
+    values[_CAUSED_BY] = tuple(values[_CAUSED_BY])
+    return PaymentLine(*values)
 
 
 class LineSpill:
-    """One share's connection to the run's file of lines, writing them as they come.
+    """One share's file of lines, written as they come.
 
     A school's payment lists its lines by plan, each plan's in the order they were worked
-    out (a cushion's, under plan '', first): ``seq`` keeps that order, and a plan's lines
-    are all worked out in one share."""
+    out (a cushion's, under plan '', first): ``seq`` numbers a share's lines as they come,
+    and a plan's lines are all worked out in one share. Lines are appended as they come
+    (sorting them as they went in was slower than sorting each file once, when read). Each
+    process writes a file of its own: no share waits for another."""
 
     def __init__(self, path: Path) -> None:
         self.conn = open_lines(path)
+        self.conn.execute("CREATE TABLE line (school TEXT NOT NULL, plan TEXT NOT NULL, "
+                          "seq INTEGER NOT NULL, amount INTEGER NOT NULL, line BLOB NOT NULL)")
         self.held: list[tuple[str, str, int, int, bytes]] = []
         self.seq = 0
 
@@ -62,7 +77,7 @@ class LineSpill:
 
     def flush(self) -> None:
         if self.held:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("BEGIN")
             self.conn.executemany("INSERT INTO line VALUES (?, ?, ?, ?, ?)", self.held)
             self.conn.execute("COMMIT")
             self.held = []
@@ -74,10 +89,10 @@ class LineSpill:
 
 
 def open_lines(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=600)
-    # A scratch file read back once by this run: a crash loses nothing of the ledger. The
-    # shares of a run write to it in turn, a few thousand lines at a time.
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite3.connect(path, isolation_level=None)
+    # A scratch file that one process writes and this run reads back once: a crash loses
+    # nothing of the ledger.
+    conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     return conn
 
@@ -85,36 +100,42 @@ def open_lines(path: Path) -> sqlite3.Connection:
 class RunLines:
     """Every share's lines of one run, read back school by school.
 
-    Use as a context manager (or ``close``): the folder and its file are removed."""
+    Use as a context manager (or ``close``): the folder and its files are removed."""
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="topup-run-"))  # mode 0700
-        self.path = self.folder / "lines.sqlite"
-        conn = open_lines(self.path)
-        conn.execute("CREATE TABLE line (school TEXT NOT NULL, plan TEXT NOT NULL, "
-                     "seq INTEGER NOT NULL, amount INTEGER NOT NULL, line BLOB NOT NULL)")
-        conn.close()
+        self.spills = 0
 
     def spill(self) -> LineSpill:
-        """A connection of its own to write lines through (one per process)."""
-        return LineSpill(self.path)
+        """A new file to write lines to (a forked share opens its own)."""
+        self.spills += 1
+        return LineSpill(self.folder / f"{os.getpid()}-{self.spills}.sqlite")
+
+    def _files(self) -> list[sqlite3.Connection]:
+        return [open_lines(path) for path in sorted(self.folder.glob("*.sqlite"))]
 
     def totals(self) -> list[SchoolTotal]:
         """Per school with any line, in school order: its total and how many lines."""
-        conn = open_lines(self.path)
-        try:
-            return [SchoolTotal(*row) for row in conn.execute(
-                "SELECT school, SUM(amount), COUNT(*) FROM line GROUP BY school ORDER BY school")]
-        finally:
-            conn.close()
+        found: dict[str, tuple[int, int]] = {}
+        for conn in self._files():
+            try:
+                for school, pence, count in conn.execute(
+                        "SELECT school, SUM(amount), COUNT(*) FROM line GROUP BY school"):
+                    before = found.get(school, (0, 0))
+                    found[school] = (before[0] + pence, before[1] + count)
+            finally:
+                conn.close()
+        return [SchoolTotal(school, *found[school]) for school in sorted(found)]
 
     def by_school(self) -> Iterator[tuple[str, tuple[PaymentLine, ...]]]:
         """Each school's lines, in school order: by plan, each plan's in the order worked
         out. One school's lines are held at a time."""
-        conn = open_lines(self.path)
+        files = self._files()
         try:
             school, held = "", []
-            for at, data in conn.execute("SELECT school, line FROM line ORDER BY school, plan, seq"):
+            for at, _plan, _seq, data in heapq.merge(*(
+                    conn.execute("SELECT school, plan, seq, line FROM line "
+                                 "ORDER BY school, plan, seq") for conn in files)):
                 if at != school:
                     if held:
                         yield school, tuple(held)
@@ -123,7 +144,8 @@ class RunLines:
             if held:
                 yield school, tuple(held)
         finally:
-            conn.close()
+            for conn in files:
+                conn.close()
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
