@@ -12,6 +12,9 @@ Default terms: autumn 1 Sep–31 Dec (122 days, 4/12), spring 1 Jan–31 Mar 202
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -418,6 +421,47 @@ def test_a_run_leaves_no_lines_on_disk_whether_recorded_or_refused(
     # 310,000 × 4/12 = 103,333.33 → 103,333; (20 × 1,200 × 38 − 600,000) × 4/12 = 104,000
     assert result.schools == [(OAK, 103333 + 104000, 2)]
     assert [(p.school, len(p.lines)) for p in result.school_paid] == [(OAK, 2)]
+
+
+def test_a_run_whose_lines_were_cleared_from_disk_meanwhile_is_refused(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A temporary-files cleaner may empty the folder while a run is worked out: the run
+    must then record nothing, not a run with fewer lines."""
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    ledger.issue_plan("P2", "PR-2", ELM, date(2025, 9, 1), band="C")
+    totals = run_lines.RunLines.totals
+
+    def cleared_first(self: run_lines.RunLines) -> list[run_lines.SchoolTotal]:
+        for path in self.folder.iterdir():
+            path.unlink()
+        return totals(self)
+
+    monkeypatch.setattr(run_lines.RunLines, "totals", cleared_first)
+    before = events(ledger)
+    with pytest.raises(run_lines.LinesLost, match=r"cannot be read.*Nothing was recorded"):
+        pay(ledger, AUTUMN)
+    assert events(ledger) == before
+    monkeypatch.undo()
+    assert pay(ledger, AUTUMN).total == 103333 + 166667  # 310,000 and 500,000 × 4/12
+
+
+def test_a_run_removes_the_lines_of_runs_whose_process_was_killed(
+        ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    abandoned = scratch / f"topup-run-{int(ended.stdout)}-x1"
+    running = scratch / f"topup-run-{os.getppid()}-x2"  # a process that is still there
+    for folder in (abandoned, running):
+        folder.mkdir()
+        (folder / "1-1.sqlite").write_bytes(b"lines naming pupils")
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    pay(ledger, AUTUMN)
+    assert sorted(p.name for p in scratch.iterdir()) == [running.name]
 
 
 def test_a_run_for_a_period_not_in_the_calendar_is_refused(ledger: Ledger, cli: Invoke,

@@ -36,7 +36,7 @@ from .io.payment_files import write_run_files
 from .known import Known, read_reference
 from .ledger import Ledger, plan_stream, school_stream
 from .plan_streams import Plans, StoredPlans
-from .run_lines import LineSpill, RunLines, SchoolTotal
+from .run_lines import LineSpill, RunLines, SchoolTotal, Spilled
 from .store import ConflictError, EventStore, Recorded
 from .stored_pages import StoredPages, for_forked
 
@@ -227,13 +227,18 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
             known.read_payments(for_forked(store) if forked else store, runs, compared_in)
         spill = lines.spill()
         try:
-            return plans_part(known, window, (plans.reopened() if forked else plans).read(share),
-                              spill)
+            found = plans_part(known, window, (plans.reopened() if forked else plans).read(share),
+                               spill)
         finally:
-            spill.close()
+            spilled = spill.close()
+        found.spilled = spilled
+        return found
 
     try:
         parts = shared_out(shares, part)
+        for found in parts:
+            assert found.spilled is not None  # every share closes its file
+            lines.add(found.spilled)
         earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
         if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
             raise CalendarMoved(earliest)
@@ -249,7 +254,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
                                           known.cushion_paid[school]):
                     spill.add(school, line)
         finally:
-            spill.close()
+            lines.add(spill.close())
     except BaseException:
         lines.close()
         raise
@@ -278,6 +283,7 @@ class Part:
     missing: list[str]  # days or terms the run cannot price
     at_cushioned: list[Plan]  # the plans at a school with a cushion
     earliest: date | None  # the earliest issue date, as corrected
+    spilled: Spilled | None = None  # where the lines went, and how many
 
 
 def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[RecordedFact]]],

@@ -26,8 +26,10 @@ from typing import NamedTuple
 import orjson
 
 from .domain.events import PaymentLine
+from .store import StoreError
 
 LINES_HELD = 5_000  # lines a share holds before writing them out
+PREFIX = "topup-run-"  # then the pid of the process whose run it is
 
 
 class SchoolTotal(NamedTuple):
@@ -66,6 +68,7 @@ class LineSpill:
         self.conn = open_lines(path)
         self.conn.execute("CREATE TABLE line (school TEXT NOT NULL, plan TEXT NOT NULL, "
                           "seq INTEGER NOT NULL, amount INTEGER NOT NULL, line BLOB NOT NULL)")
+        self.path = path
         self.held: list[tuple[str, str, int, int, bytes]] = []
         self.seq = 0
 
@@ -82,10 +85,22 @@ class LineSpill:
             self.conn.execute("COMMIT")
             self.held = []
 
-    def close(self) -> None:
-        """Write what is held."""
-        self.flush()
-        self.conn.close()
+    def close(self) -> Spilled:
+        """Write what is held; the file and how many lines it has."""
+        try:
+            self.flush()
+        finally:
+            self.conn.close()
+        return Spilled(self.path, self.seq)
+
+
+class Spilled(NamedTuple):
+    path: Path
+    lines: int
+
+
+class LinesLost(StoreError):
+    """A run's lines are not all where they were written: nothing may be recorded."""
 
 
 def open_lines(path: Path) -> sqlite3.Connection:
@@ -100,31 +115,63 @@ def open_lines(path: Path) -> sqlite3.Connection:
 class RunLines:
     """Every share's lines of one run, read back school by school.
 
-    Use as a context manager (or ``close``): the folder and its files are removed."""
+    Use as a context manager (or ``close``): the folder and its files are removed. Each
+    share's file is named with what it holds (``add``); reading checks that every one is
+    there, whole, so a folder cleared meanwhile (a temporary-files cleaner) refuses the run
+    instead of recording fewer lines."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="topup-run-"))  # mode 0700
+        sweep_abandoned()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))  # mode 0700
         self.spills = 0
+        self.spilled: list[Spilled] = []
 
     def spill(self) -> LineSpill:
         """A new file to write lines to (a forked share opens its own)."""
         self.spills += 1
         return LineSpill(self.folder / f"{os.getpid()}-{self.spills}.sqlite")
 
+    def add(self, spilled: Spilled) -> None:
+        """Read back the lines of a share's closed file too."""
+        self.spilled.append(spilled)
+
     def _files(self) -> list[sqlite3.Connection]:
-        return [open_lines(path) for path in sorted(self.folder.glob("*.sqlite"))]
+        files = []
+        try:
+            for spilled in self.spilled:
+                try:
+                    files.append(sqlite3.connect(f"{spilled.path.resolve().as_uri()}?mode=ro",
+                                                 uri=True))
+                    files[-1].execute("SELECT 1 FROM line LIMIT 1").fetchall()
+                except sqlite3.Error as error:
+                    raise LinesLost(f"the run's lines in {spilled.path} cannot be read "
+                                    f"({error}); was the temporary folder cleared while the "
+                                    "run was worked out? Nothing was recorded: run it "
+                                    "again") from None
+        except BaseException:
+            for conn in files:
+                conn.close()
+            raise
+        return files
 
     def totals(self) -> list[SchoolTotal]:
         """Per school with any line, in school order: its total and how many lines."""
         found: dict[str, tuple[int, int]] = {}
-        for conn in self._files():
-            try:
+        files = self._files()
+        try:
+            for conn in files:
                 for school, pence, count in conn.execute(
                         "SELECT school, SUM(amount), COUNT(*) FROM line GROUP BY school"):
                     before = found.get(school, (0, 0))
                     found[school] = (before[0] + pence, before[1] + count)
-            finally:
+        finally:
+            for conn in files:
                 conn.close()
+        written = sum(s.lines for s in self.spilled)
+        read = sum(count for _, count in found.values())
+        if read != written:
+            raise LinesLost(f"the run worked out {written:,} lines but {read:,} are in its "
+                            f"files in {self.folder}; nothing was recorded: run it again")
         return [SchoolTotal(school, *found[school]) for school in sorted(found)]
 
     def by_school(self) -> Iterator[tuple[str, tuple[PaymentLine, ...]]]:
@@ -155,3 +202,22 @@ class RunLines:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def sweep_abandoned() -> None:
+    """Remove the lines of runs whose process is gone (killed before it could remove them
+    itself): they name pupils, and nothing will read them again."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = folder.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and folder.is_dir() and not alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: not ours to judge
+    return True
