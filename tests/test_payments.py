@@ -13,6 +13,7 @@ Default terms: autumn 1 Sep–31 Dec (122 days, 4/12), spring 1 Jan–31 Mar 202
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -444,6 +445,25 @@ def test_a_run_whose_lines_were_cleared_from_disk_meanwhile_is_refused(
     assert events(ledger) == before
     monkeypatch.undo()
     assert pay(ledger, AUTUMN).total == 103333 + 166667  # 310,000 and 500,000 × 4/12
+
+
+def test_a_run_with_fewer_lines_on_disk_than_it_worked_out_is_refused(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    ledger.issue_plan("P2", "PR-2", ELM, date(2025, 9, 1), band="C")
+    totals = run_lines.RunLines.totals
+
+    def one_line_lost(self: run_lines.RunLines) -> list[run_lines.SchoolTotal]:
+        with sqlite3.connect(self.spilled[0].path) as conn:
+            conn.execute("DELETE FROM line WHERE plan = 'P2'")
+        return totals(self)
+
+    monkeypatch.setattr(run_lines.RunLines, "totals", one_line_lost)
+    before = events(ledger)
+    with pytest.raises(run_lines.LinesLost, match="worked out 2 lines but 1 are in its files"):
+        pay(ledger, AUTUMN)
+    assert events(ledger) == before
 
 
 def test_a_run_removes_the_lines_of_runs_whose_process_was_killed(
