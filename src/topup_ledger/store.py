@@ -325,7 +325,7 @@ class EventStore:
         rows = encoder.encoded(itertools.chain([first], facts))
         try:
             if is_postgres(self.location):
-                positions = self._insert_postgres(rows, encoder)
+                positions = self._insert_postgres(rows)
             else:
                 positions = self._insert_sqlite(rows, encoder)
         except IntegrityError:
@@ -343,7 +343,7 @@ class EventStore:
         The library's SQLite recorder inserts row by row to learn each rowid; here the
         positions follow from the last one: the transaction holds SQLite's one write lock
         from its first insert to its commit, and SQLite gives each new row the largest
-        rowid plus one, so the batch's rows are the last ``len(rows)`` of the table.
+        rowid plus one, so the batch's rows are the last ``encoder.count`` of the table.
         """
         recorder: Any = self.recorder
         with recorder.datastore.transaction(commit=True) as cursor:
@@ -352,8 +352,7 @@ class EventStore:
             last = cursor.fetchone()[0]
         return list(range(last - encoder.count + 1, last + 1))
 
-    def _insert_postgres(self, rows: Iterable[tuple[str, int, str, bytes]],
-                         encoder: BulkEncoder) -> list[int]:
+    def _insert_postgres(self, rows: Iterable[tuple[str, int, str, bytes]]) -> list[int]:
         """One binary COPY in the recorder's own transaction, after the recorder's table lock.
 
         The library's recorder sends a batch as one array of a composite type, which
