@@ -221,7 +221,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
     runs = window.needed_runs(known) if store is not None else set()
     lines = RunLines()
 
-    def part(share: Sequence[str], forked: bool) -> Part:
+    def part(share: Sequence[str], forked: bool) -> tuple[Part, Spilled]:
         if store is not None:
             compared_in = window.compared_in if len(shares) == 1 else within(share, window.compared_in)
             known.read_payments(for_forked(store) if forked else store, runs, compared_in)
@@ -231,14 +231,13 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
                                spill)
         finally:
             spilled = spill.close()
-        found.spilled = spilled
-        return found
+        return found, spilled
 
     try:
-        parts = shared_out(shares, part)
-        for found in parts:
-            assert found.spilled is not None  # every share closes its file
-            lines.add(found.spilled)
+        parts = []
+        for found, spilled in shared_out(shares, part):
+            parts.append(found)
+            lines.add(spilled)
         earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
         if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
             raise CalendarMoved(earliest)
@@ -283,7 +282,6 @@ class Part:
     missing: list[str]  # days or terms the run cannot price
     at_cushioned: list[Plan]  # the plans at a school with a cushion
     earliest: date | None  # the earliest issue date, as corrected
-    spilled: Spilled | None = None  # where the lines went, and how many
 
 
 def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[RecordedFact]]],
