@@ -466,6 +466,27 @@ def test_a_run_with_fewer_lines_on_disk_than_it_worked_out_is_refused(
     assert events(ledger) == before
 
 
+def test_a_run_missing_one_of_a_schools_lines_on_disk_is_refused_naming_the_school(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    ledger.issue_plan("P2", "PR-2", OAK, date(2025, 9, 1), band="C")
+    totals = run_lines.RunLines.totals
+
+    def one_line_lost(self: run_lines.RunLines) -> list[run_lines.SchoolTotal]:
+        with sqlite3.connect(self.spilled[0].path) as conn:
+            conn.execute("DELETE FROM line WHERE plan = 'P2'")
+        return totals(self)
+
+    monkeypatch.setattr(run_lines.RunLines, "totals", one_line_lost)
+    before = events(ledger)
+    # P1 alone: 310,000 × 4/12 = 103,333.33 → £1,033.33
+    with pytest.raises(run_lines.LinesLost,
+                       match=r"hold 1 lines \(£1,033\.33\) for school 100001, not what it worked out"):
+        pay(ledger, AUTUMN)
+    assert events(ledger) == before
+
+
 def test_a_run_removes_the_lines_of_runs_whose_process_was_killed(
         ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scratch = tmp_path / "scratch"

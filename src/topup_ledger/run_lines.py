@@ -71,10 +71,13 @@ class LineSpill:
         self.path = path
         self.held: list[tuple[str, str, int, int, bytes]] = []
         self.seq = 0
+        self.schools: dict[str, tuple[int, int]] = {}  # pence and lines written, by school
 
     def add(self, school: str, line: PaymentLine) -> None:
         self.seq += 1
         self.held.append((school, line.plan, self.seq, line.amount, encode(line)))
+        pence, lines = self.schools.get(school, (0, 0))
+        self.schools[school] = (pence + line.amount, lines + 1)
         if len(self.held) >= LINES_HELD:
             self.flush()
 
@@ -91,12 +94,14 @@ class LineSpill:
             self.flush()
         finally:
             self.conn.close()
-        return Spilled(self.path, self.seq)
+        return Spilled(self.path, self.schools)
 
 
 class Spilled(NamedTuple):
+    """A share's closed file, and the pence and lines it wrote there for each school."""
+
     path: Path
-    lines: int
+    schools: dict[str, tuple[int, int]]
 
 
 class LinesLost(StoreError):
@@ -118,7 +123,8 @@ class RunLines:
     Use as a context manager (or ``close``): the folder and its files are removed. Each
     share's file is named with what it holds (``add``); reading checks that every one is
     there, whole, so a folder cleared meanwhile (a temporary-files cleaner) refuses the run
-    instead of recording fewer lines."""
+    instead of recording fewer lines. The check is made as the lines are recorded, inside
+    the ledger's transaction, so a refusal records nothing."""
 
     def __init__(self) -> None:
         sweep_abandoned()
@@ -155,28 +161,22 @@ class RunLines:
         return files
 
     def totals(self) -> list[SchoolTotal]:
-        """Per school with any line, in school order: its total and how many lines."""
+        """Per school with any line, in school order: its total and how many lines, as the
+        shares wrote them."""
         found: dict[str, tuple[int, int]] = {}
-        files = self._files()
-        try:
-            for conn in files:
-                for school, pence, count in conn.execute(
-                        "SELECT school, SUM(amount), COUNT(*) FROM line GROUP BY school"):
-                    before = found.get(school, (0, 0))
-                    found[school] = (before[0] + pence, before[1] + count)
-        finally:
-            for conn in files:
-                conn.close()
-        written = sum(s.lines for s in self.spilled)
-        read = sum(count for _, count in found.values())
-        if read != written:
-            raise LinesLost(f"the run worked out {written:,} lines but {read:,} are in its "
-                            f"files in {self.folder}; nothing was recorded: run it again")
+        for spilled in self.spilled:
+            for school, (pence, lines) in spilled.schools.items():
+                before = found.get(school, (0, 0))
+                found[school] = (before[0] + pence, before[1] + lines)
         return [SchoolTotal(school, *found[school]) for school in sorted(found)]
 
     def by_school(self) -> Iterator[tuple[str, tuple[PaymentLine, ...]]]:
         """Each school's lines, in school order: by plan, each plan's in the order worked
-        out. One school's lines are held at a time."""
+        out. One school's lines are held at a time, each checked against what the shares
+        wrote for it (``totals``): a line missing from the files refuses the run."""
+        expected = {total.school: total for total in self.totals()}
+        written = sum(total.lines for total in expected.values())
+        read = 0
         files = self._files()
         try:
             school, held = "", []
@@ -185,14 +185,27 @@ class RunLines:
                                  "ORDER BY school, plan, seq") for conn in files)):
                 if at != school:
                     if held:
-                        yield school, tuple(held)
+                        yield self._checked(school, held, expected)
                     school, held = at, []
                 held.append(decode(data))
+                read += 1
             if held:
-                yield school, tuple(held)
+                yield self._checked(school, held, expected)
         finally:
             for conn in files:
                 conn.close()
+        if read != written:
+            raise LinesLost(f"the run worked out {written:,} lines but {read:,} are in its "
+                            f"files in {self.folder}; nothing was recorded: run it again")
+
+    def _checked(self, school: str, held: list[PaymentLine], expected: dict[str, SchoolTotal]
+                 ) -> tuple[str, tuple[PaymentLine, ...]]:
+        found = SchoolTotal(school, sum(line.amount for line in held), len(held))
+        if expected.get(school) != found:
+            raise LinesLost(f"the run's files in {self.folder} hold {found.lines:,} lines "
+                            f"(£{found.pence / 100:,.2f}) for school {school}, not what it "
+                            f"worked out; nothing was recorded: run it again")
+        return school, tuple(held)
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
