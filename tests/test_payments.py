@@ -447,42 +447,31 @@ def test_a_run_whose_lines_were_cleared_from_disk_meanwhile_is_refused(
     assert pay(ledger, AUTUMN).total == 103333 + 166667  # 310,000 and 500,000 × 4/12
 
 
+def losing_the_lines_of(plan: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delete ``plan``'s lines from the run's first scratch file once they are written."""
+    totals = run_lines.RunLines.totals
+
+    def lost(self: run_lines.RunLines) -> list[run_lines.SchoolTotal]:
+        with sqlite3.connect(self.spilled[0].path) as conn:
+            conn.execute("DELETE FROM line WHERE plan = ?", (plan,))
+        return totals(self)
+
+    monkeypatch.setattr(run_lines.RunLines, "totals", lost)
+
+
+@pytest.mark.parametrize(("second_school", "refusal"), [
+    (ELM, "worked out 2 lines but 1 are in its files"),  # a school missing whole
+    # one of a school's lines missing; P1 alone: 310,000 × 4/12 = 103,333.33 → £1,033.33
+    (OAK, r"hold 1 lines \(£1,033\.33\) for school 100001, not what it worked out"),
+])
 def test_a_run_with_fewer_lines_on_disk_than_it_worked_out_is_refused(
-        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch, second_school: str, refusal: str) -> None:
     set_up(ledger)
     ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
-    ledger.issue_plan("P2", "PR-2", ELM, date(2025, 9, 1), band="C")
-    totals = run_lines.RunLines.totals
-
-    def one_line_lost(self: run_lines.RunLines) -> list[run_lines.SchoolTotal]:
-        with sqlite3.connect(self.spilled[0].path) as conn:
-            conn.execute("DELETE FROM line WHERE plan = 'P2'")
-        return totals(self)
-
-    monkeypatch.setattr(run_lines.RunLines, "totals", one_line_lost)
+    ledger.issue_plan("P2", "PR-2", second_school, date(2025, 9, 1), band="C")
+    losing_the_lines_of("P2", monkeypatch)
     before = events(ledger)
-    with pytest.raises(run_lines.LinesLost, match="worked out 2 lines but 1 are in its files"):
-        pay(ledger, AUTUMN)
-    assert events(ledger) == before
-
-
-def test_a_run_missing_one_of_a_schools_lines_on_disk_is_refused_naming_the_school(
-        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_up(ledger)
-    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
-    ledger.issue_plan("P2", "PR-2", OAK, date(2025, 9, 1), band="C")
-    totals = run_lines.RunLines.totals
-
-    def one_line_lost(self: run_lines.RunLines) -> list[run_lines.SchoolTotal]:
-        with sqlite3.connect(self.spilled[0].path) as conn:
-            conn.execute("DELETE FROM line WHERE plan = 'P2'")
-        return totals(self)
-
-    monkeypatch.setattr(run_lines.RunLines, "totals", one_line_lost)
-    before = events(ledger)
-    # P1 alone: 310,000 × 4/12 = 103,333.33 → £1,033.33
-    with pytest.raises(run_lines.LinesLost,
-                       match=r"hold 1 lines \(£1,033\.33\) for school 100001, not what it worked out"):
+    with pytest.raises(run_lines.LinesLost, match=refusal):
         pay(ledger, AUTUMN)
     assert events(ledger) == before
 
