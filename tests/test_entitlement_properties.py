@@ -20,8 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import Period, check_periods, school_day_periods, termly_periods
-from topup_ledger.domain.entitlement import dues, exact_due, stretches
+from topup_ledger.domain.calendar import (
+    Period,
+    check_periods,
+    financial_year_of,
+    financial_years_within,
+    school_day_periods,
+    termly_periods,
+)
+from topup_ledger.domain.entitlement import dues, exact_due, placements, stretches
 from topup_ledger.domain.money import round_half_up
 from topup_ledger.domain.plan import Plan, RecordedFact
 from topup_ledger.domain.rules import Terms
@@ -275,3 +282,35 @@ def test_a_band_change_on_a_periods_first_day_moves_the_whole_period(
     before = [p for p in periods if p.end_exclusive == period.start]
     for p in before:
         assert {s.band_or_hours for s in stretches(plan, p, terms)} == {old}
+
+
+@PROPERTY
+@given(periods=calendars(), terms=terms_st(), plan=histories())
+def test_placements_say_of_a_periods_days_what_its_priced_stretches_say(
+        periods: tuple[Period, ...], terms: Terms, plan: Plan) -> None:
+    """A payment line describes its days from ``placements`` (unpriced) rather than from
+    ``stretches``: per school, the same days, bases, bands or hours, causing events and
+    financial years, in the same order."""
+
+    def described(found: Sequence[object]) -> dict[str, tuple[object, ...]]:
+        by_school: dict[str, list[object]] = defaultdict(list)
+        for s in found:
+            by_school[s.school].append(s)  # type: ignore[attr-defined]
+        return {school: (sum(s.days for s in here),
+                         tuple(dict.fromkeys(s.basis for s in here)),
+                         tuple(dict.fromkeys(s.band_or_hours for s in here)),
+                         tuple(dict.fromkeys(s.because for s in here)),
+                         frozenset(financial_year_of(s.start) for s in here),
+                         frozenset(y for s in here
+                                   for y in financial_years_within(s.start, s.end_exclusive)))
+                for school, here in by_school.items()}
+
+    for period in periods:
+        priced = described(stretches(plan, period, terms))
+        unpriced = described(placements(plan, period))
+        assert {school: d[:4] for school, d in unpriced.items()} == {
+            school: d[:4] for school, d in priced.items()}
+        # A stretch is cut at each 1 April, so its start names every financial year it spans;
+        # a placement spans them whole, and financial_years_within names them.
+        assert {school: d[5] for school, d in unpriced.items()} == {
+            school: d[4] for school, d in priced.items()}

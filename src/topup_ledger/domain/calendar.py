@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from .errors import RuleError
 
@@ -62,6 +62,13 @@ def financial_year_starts(start: date, end_exclusive: date) -> Iterator[date]:
             yield boundary
 
 
+@lru_cache(maxsize=4096)  # asked for every line of a run, of a few hundred distinct spans
+def financial_years_within(start: date, end_exclusive: date) -> frozenset[str]:
+    """The financial years in which the days [start, end_exclusive) fall."""
+    return frozenset({financial_year_of(start),
+                      *map(financial_year_of, financial_year_starts(start, end_exclusive))})
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     """One payment period: inclusive dates and its share of the year's annual amount."""
@@ -76,13 +83,20 @@ class Period:
     def year(self) -> str:
         return self.id.split("/", 1)[0]
 
-    @property
+    # A period never changes, and a run asks these of the same few periods for every plan.
+    @cached_property
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    @property
+    @cached_property
     def end_exclusive(self) -> date:
         return self.end + ONE_DAY
+
+    @cached_property
+    def key(self) -> tuple[object, ...]:
+        """The period by its content: a recorded calendar may give an id other days or
+        shares, so what is remembered by period is remembered by this."""
+        return (self.id, self.start, self.end, self.share.numerator, self.share.denominator)
 
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end

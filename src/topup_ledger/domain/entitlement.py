@@ -57,6 +57,42 @@ class Stretch:
                 (self.school, PROTECTION): portion(self.annual.protection, share, days, period_days)}
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Days of one period on which a plan is in one state at one school, unpriced: what a
+    payment line or an explanation says of them (a stretch without its annual amount)."""
+
+    start: date
+    end_exclusive: date
+    school: str
+    basis: str
+    band_or_hours: str
+    because: str
+
+    @property
+    def days(self) -> int:
+        return (self.end_exclusive - self.start).days
+
+
+def placements(plan: Plan, period: Period) -> list[Placed]:
+    """The plan's states within ``period``, clipped to it, in date order. The same days,
+    schools and states as ``stretches`` (which also cuts at each 1 April and the end of
+    protection, to price them), without pricing anything: so it never raises."""
+    found = []
+    period_start, period_end = period.start, period.end_exclusive
+    for segment in plan.segments:
+        if segment.start >= period_end:
+            break
+        until = segment.end_exclusive
+        if until is not None and until <= period_start:
+            continue
+        state = segment.state
+        found.append(Placed(max(segment.start, period_start),
+                            period_end if until is None or until > period_end else until,
+                            state.school, state.basis, state.band_or_hours, state.because))
+    return found
+
+
 def portion(annual: Fraction, share: Fraction, days: int, period_days: int) -> Fraction:
     """annual amount × period share × days in stretch ÷ days in period, exactly.
 
@@ -109,7 +145,7 @@ def exact_amounts(plan: Plan, period: Period, terms: Terms) -> dict[DueKey, Frac
     if shaped is None:
         return exact_due(stretches(plan, period, terms))  # raises, naming the school
     parts, schools = shaped
-    key = ("exact", period_key(period), parts)
+    key = ("exact", period.key, parts)
     cached = terms.priced.get(key)
     if cached is None:
         amounts = exact_due(stretches(plan, period, terms))
@@ -128,25 +164,24 @@ def shape(plan: Plan, start: date, end_exclusive: date, terms: Terms
     run and remembered by this. None if a school is not in the ledger."""
     schools: list[str] = []
     parts: list[tuple[object, ...]] = []
-    for segment in plan.segments_between(start, end_exclusive):
+    known = terms.schools
+    for segment in plan.segments:  # in date order: the days' segments, as segments_between
+        if segment.start >= end_exclusive:
+            break
+        end = segment.end_exclusive
+        if end is not None and end <= start:
+            continue
         state = segment.state
-        added = terms.schools.get(state.school)
+        added = known.get(state.school)
         if added is None:
             return None
         if state.school not in schools:
             schools.append(state.school)
-        end = segment.end_exclusive
         parts.append((segment.start if segment.start > start else start,
                       end_exclusive if end is None or end > end_exclusive else end,
                       schools.index(state.school), added.setting, state.basis, state.hours,
                       state.band, state.prior_annual, state.protect_until))
     return tuple(parts), schools
-
-
-def period_key(period: Period) -> tuple[object, ...]:
-    """A period by its content: a recorded calendar may give an id other days or shares."""
-    return (period.id, period.start, period.end, period.share.numerator,
-            period.share.denominator)
 
 
 def exact_due(found: Iterable[Stretch]) -> dict[DueKey, Fraction]:

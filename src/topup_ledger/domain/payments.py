@@ -9,13 +9,13 @@ then. After the run, paid equals due for every plan, period, school and componen
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from .calendar import Period, parse_year
+from .calendar import Period, financial_years_within, parse_year
 from .cushion import Cushion, cushion_exact
-from .entitlement import PROTECTION, Stretch, dues, round_cumulatively, stretches
+from .entitlement import PROTECTION, Placed, dues, placements, round_cumulatively, stretches
 from .events import PaymentLine
 from .money import pounds
 from .plan import Plan
@@ -134,13 +134,13 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
         already = paid_in.get(period.id, {})
         if owed == already:
             continue
-        found: list[Stretch] | None = None
+        found: list[Placed] | None = None
         for school, component in sorted({*owed, *already}):
             amount = owed.get((school, component), 0) - already.get((school, component), 0)
             if amount == 0:
                 continue
             if found is None:
-                found = stretches(plan, period, terms)
+                found = placements(plan, period)
             here = [s for s in found if s.school == school]
             kind = line_kind(period, run_period, component, amount)
             lines.append((school, PaymentLine(
@@ -172,7 +172,7 @@ def open_window(periods: Iterable[Period], settled: Period | None
     return tuple(p for p in periods if p.year in open_years), open_ids
 
 
-def reason(kind: str, component: str, period: Period, here: list[Stretch], due: int,
+def reason(kind: str, component: str, period: Period, here: Sequence[Placed], due: int,
            paid: int) -> str:
     """The line in plain words, for the payment file and the school's statement."""
     what = " then ".join(dict.fromkeys(
@@ -186,12 +186,13 @@ def reason(kind: str, component: str, period: Period, here: list[Stretch], due: 
             f"already paid £{pounds(paid)}")
 
 
-def caused_by(plan: Plan, period: Period, here: list[Stretch], last_paid_at: int | None,
+def caused_by(plan: Plan, period: Period, here: Sequence[Placed], last_paid_at: int | None,
               term_sources: Mapping[str, list[tuple[int, str]]],
               positions: Mapping[str, int]) -> tuple[str, ...]:
     """The events behind a line: for a first payment, those that set the plan's state in the
     period; after an earlier payment, those recorded since it that bear on the period."""
-    years = {financial_year_on(s.start) for s in here} or {financial_year_on(period.start)}
+    years = {year for s in here for year in financial_years_within(s.start, s.end_exclusive)
+             } or {financial_year_on(period.start)}
     if last_paid_at is None:
         because = dict.fromkeys(s.because for s in here) or [plan.facts[0].id]
         return tuple(dict.fromkeys(i for b in because for i in plan.with_corrections(b)))

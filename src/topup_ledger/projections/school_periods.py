@@ -42,7 +42,7 @@ from typing import Any
 from ..domain import events as ev
 from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
 from ..domain.cushion import net_reduction
-from ..domain.entitlement import Stretch, exact_amounts, round_cumulatively, stretches
+from ..domain.entitlement import Stretch, exact_amounts, placements, round_cumulatively, stretches
 from ..domain.errors import MissingTerms, RuleError
 from ..domain.money import round_half_up
 from ..domain.payments import CUSHION, PaidSoFar, caused_by
@@ -279,20 +279,17 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
                 for period_id, owed in due.items() for (school, component), pence in owed.items()]
     if priced:  # otherwise every due was taken from what was paid: nothing to explain
         rows.explain = explanations(ref, plan, [p for p in periods if p.id not in missing], due,
-                                    paid, ctx, stretches_in)
+                                    paid, ctx)
     return rows
 
 
 def explanations(ref: str, plan: Plan, periods: list[Period],
-                 due: dict[str, dict[tuple[str, str], int]], paid: PaidSoFar, ctx: Context,
-                 stretches_in: Any = None) -> list[tuple[Any, ...]]:
+                 due: dict[str, dict[tuple[str, str], int]], paid: PaidSoFar, ctx: Context
+                 ) -> list[tuple[Any, ...]]:
     """(plan, period, school, position, event id) for each event that explains a difference
     between the plan's due and paid at a school in a period: what the next payment run's
     line would name (``domain.payments.caused_by``)."""
     terms = ctx.ref.terms
-    if stretches_in is None:
-        def stretches_in(period: Period) -> list[Stretch]:
-            return stretches(plan, period, terms)
     positions = {r.id: r.position for r in plan.facts}
     paid_in: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
     for (period_id, school, component), pence in paid.amounts.items():
@@ -306,7 +303,7 @@ def explanations(ref: str, plan: Plan, periods: list[Period],
         differing = sorted({key[0] for key in {*owed, *settled}
                             if owed.get(key, 0) != settled.get(key, 0)})
         for school in differing:
-            here = [s for s in stretches_in(period) if s.school == school]
+            here = [s for s in placements(plan, period) if s.school == school]
             ids = caused_by(plan, period, here, paid.last_paid_at.get(period.id),
                             terms.sources, positions)
             for event in dict.fromkeys(ids):
