@@ -28,7 +28,7 @@ from click.testing import Result
 
 from topup_ledger import cores, payrun, run_lines
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import school_day_periods
+from topup_ledger.domain.calendar import school_day_periods, termly_periods
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.known import Known, read_known, read_reference
 from topup_ledger.ledger import Clock, Ledger
@@ -623,3 +623,37 @@ def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
         "regular", "arrears", "clawback"}
     spring = pay(ledger, SPRING)  # still forced to share
     assert {p.school: list(p.lines) for p in spring.school_paid} == alone[1]
+
+
+def test_what_each_plan_has_settled_is_the_same_worked_out_over_processes(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window of a run: the plans written since the last run, shared over three forked
+    processes, settle the same periods as in one process, each as the period itself."""
+    set_up(ledger)
+    for n in range(1, 8):
+        ledger.issue_plan(f"P{n}", f"PR-{n}", OAK, date(2025, 9, 1), band="B")
+    pay(ledger, AUTUMN)
+    ledger.change_band("P2", "D", date(2025, 10, 1), "annual-review")  # into the paid autumn
+    ledger.change_band("P4", "C", date(2026, 2, 1), "annual-review")  # after it: autumn stays
+    ledger.move("P5", ELM, date(2026, 1, 5))
+    ledger.cease("P7", date(2025, 12, 1), "needs met")
+    ledger.issue_plan("P8", "PR-8", ELM, date(2026, 1, 5), band="C")  # new: settles nothing
+    store = ledger.store
+
+    def settled(shared: bool) -> dict[str, object]:
+        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1 if shared else 10**9)
+        monkeypatch.setattr(cores, "cores", lambda: 3)
+        known = read_reference(store, store.max_position())
+        plans = StoredPlans(store, known.position)
+        try:
+            window = payrun.window_for(known, SPRING, plans)
+        finally:
+            plans.close()
+        return {plan: window.settled_for(f"plan:{plan}") for plan in
+                ("P1", "P2", "P4", "P5", "P7", "P8")}
+
+    alone = settled(shared=False)
+    autumn = next(p for p in termly_periods("2025-26") if p.id == AUTUMN)
+    assert alone == {"P1": autumn, "P2": None, "P4": autumn, "P5": autumn, "P7": None,
+                     "P8": None}
+    assert settled(shared=True) == alone

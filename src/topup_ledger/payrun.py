@@ -170,12 +170,23 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
     window.unchanged = still_settled(paid_up_to, calendar.periods, terms_from)
     window.new = plans.issued_after(last_position)
     # Facts recorded since the last run: only the days from the first one whose state they
-    # change are unsettled.
-    for ref, facts in plans.read(plans.written_after(last_position) - window.new):
-        known_then = [f for f in facts if f.position <= last_position]
-        changed = first_changed_day(Plan(known_then).segments, Plan(facts).segments)
-        changed_from = min((d for d in (changed, terms_from) if d is not None), default=None)
-        window.settled[ref] = still_settled(paid_up_to, calendar.periods, changed_from)
+    # change are unsettled. Each plan is worked out on its own, so the plans are shared out
+    # over the cores as the run's own work is; a share sends back period ids, not periods.
+    written = sorted(plans.written_after(last_position) - window.new)
+
+    def settle(share: Sequence[str], forked: bool) -> dict[str, str | None]:
+        settled = {}
+        for ref, facts in (plans.reopened() if forked else plans).read(share):
+            known_then = [f for f in facts if f.position <= last_position]
+            changed = first_changed_day(Plan(known_then).segments, Plan(facts).segments)
+            changed_from = min((d for d in (changed, terms_from) if d is not None), default=None)
+            period = still_settled(paid_up_to, calendar.periods, changed_from)
+            settled[ref] = None if period is None else period.id
+        return settled
+
+    by_id = {p.id: p for p in calendar.periods}
+    for share in shared_out(shares_of(written, PLANS_PER_CORE), settle):
+        window.settled.update((ref, None if i is None else by_id[i]) for ref, i in share.items())
     return window
 
 
