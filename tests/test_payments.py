@@ -625,6 +625,32 @@ def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
     assert {p.school: list(p.lines) for p in spring.school_paid} == alone[1]
 
 
+def test_a_runs_payments_are_stored_as_the_mapper_stores_their_facts(ledger: Ledger) -> None:
+    """A school's payment is written from its lines' bytes as they were worked out, never
+    from the objects: what is stored must still be, byte for byte, what ``FactMapper`` stores
+    for the payment it decodes to (the hash chain and the seals cover these bytes)."""
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), band="B")
+    ledger.issue_plan("P2", "PR-2", ELM, date(2025, 9, 1), hours=Decimal("25"))
+    pay(ledger, AUTUMN)
+    ledger.change_band("P1", "D", date(2025, 10, 1), "annual-review")  # arrears, naming it
+    ledger.move("P2", OAK, date(2025, 12, 1))  # backdated: claw-back at ELM for December
+    spring = pay(ledger, SPRING)
+    store = ledger.store
+    stored = store.recorder.select_events(f"run:{spring.run_id}")
+    assert [row.originator_version for row in stored] == [1, 2]  # one payment per school
+    for row in stored:
+        recorded = store.mapper.to_domain_event(row)
+        assert isinstance(recorded.fact, ev.SchoolPaid) and recorded.fact.lines
+        assert store.mapper.to_stored_event(recorded).state == row.state
+    paid = {p.school: p.lines for p in spring.school_paid}
+    assert sorted(paid) == sorted([OAK, ELM])
+    arrears = [line for line in paid[OAK] if line.kind == "arrears"]
+    assert sorted((line.plan, line.caused_by) for line in arrears) == [
+        ("P1", ("P1/2",)), ("P2", ("P2/2",))]
+    assert [(line.plan, line.kind) for line in paid[ELM]] == [("P2", "clawback")]
+
+
 def test_what_each_plan_has_settled_is_the_same_worked_out_over_processes(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """The window of a run: the plans written since the last run, shared over three forked

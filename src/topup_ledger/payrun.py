@@ -411,11 +411,11 @@ def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
         Recorded(PAYMENTS_STREAM, runs_version + 1, now,
                  ev.PaymentRunRecorded(run_id, period_id, sequence, len(schools), total, seal)),
     ]
-    paid = (Recorded(f"run:{run_id}", i, now, ev.SchoolPaid(run_id, period_id, school, school_lines))
-            for i, (school, school_lines) in enumerate(lines.by_school(), start=1))
+    paid = (Recorded(f"run:{run_id}", i, now, payment)
+            for i, payment in enumerate(lines.payments(run_id, period_id), start=1))
     # A national run is tens of thousands of school payments in one batch: the bulk path,
-    # because the library's own insert stalls on PostgreSQL at that size; it encodes and
-    # inserts them as they are read back, one school's lines at a time.
+    # because the library's own insert stalls on PostgreSQL at that size; it inserts them as
+    # they are read back, one school's lines at a time, each written from its lines' bytes.
     positions = store.append_many(itertools.chain(head, paid))
     return RunResult(run_id, period_id, sequence, seal, positions[1], schools, store=store)
 
