@@ -98,9 +98,16 @@ class LineSpill:
             self.held = []
 
     def close(self) -> Spilled:
-        """Write what is held; the file and how many lines it has."""
+        """Write what is held, then the lines again in the order they are read back (school,
+        plan, as worked out), so that sorting them is done here, side by side with the other
+        shares, not by the process that records them, after every share is done; the file
+        and how many lines it has."""
         try:
             self.flush()
+            self.conn.execute("CREATE TABLE sorted AS SELECT school, plan, seq, amount, line "
+                              "FROM line ORDER BY school, plan, seq")
+            self.conn.execute("DROP TABLE line")
+            self.conn.execute("ALTER TABLE sorted RENAME TO line")
         finally:
             self.conn.close()
         return Spilled(self.path, self.schools)
@@ -202,7 +209,7 @@ class RunLines:
             school, held, pence = "", [], 0
             for at, _plan, _seq, amount, data in heapq.merge(*(
                     conn.execute("SELECT school, plan, seq, amount, line FROM line "
-                                 "ORDER BY school, plan, seq") for conn in files)):
+                                 "ORDER BY rowid") for conn in files)):
                 if at != school:
                     if held:
                         yield self._checked(school, held, pence, expected)
