@@ -24,9 +24,10 @@ from test_payment_properties import KINDS, PERIODS, do, new_ledger
 from topup_ledger import cores, payrun
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.events import PaymentLine
+from topup_ledger.domain.plan import Plan
 from topup_ledger.known import read_known, read_reference
 from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import compute_run, pay, window_for, work_out
+from topup_ledger.payrun import Window, compute_run, pay, window_for, work_out
 from topup_ledger.plan_streams import KnownPlans, StoredPlans
 from topup_ledger.run_lines import RunLines
 
@@ -56,9 +57,9 @@ def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(payrun, "PLANS_PER_CORE", 10**9)
         known = read_known(ledger.store)
         plans = KnownPlans(known.plan_facts)
-        window = window_for(known, period, plans)
-        # every plan looked at afresh, from its first period
-        window.unchanged, window.settled, window.new = None, {}, set()
+        found = window_for(known, period, plans)
+        # every plan looked at afresh, from its first period: the same calendar, nothing settled
+        window = Window(found.calendar, found.run_period, found.periods, found.plans)
         return read_back(*compute_run(known, period, window, plans))
 
     outcomes = []
@@ -127,5 +128,53 @@ def test_a_new_financial_years_rates_unsettle_nothing_already_paid(tmp_path: Pat
                       for paid in summer.school_paid for line in paid.lines) == [
             ("P1", "regular", "2025-26/summer", 133334),
             ("P2", "regular", "2025-26/summer", 145833)]
+    finally:
+        ledger.store.close()
+
+
+def test_revised_terms_reopen_only_the_days_they_price(tmp_path: Path) -> None:
+    """A tariff revision reprices days on a band, an hourly rate revision days on hours: a
+    run after one looks again only at the plans with such days in the revised year."""
+    from datetime import date
+    from decimal import Decimal
+
+    from test_payment_properties import TARIFF
+
+    ledger = new_ledger(tmp_path)
+    try:
+        ledger.issue_plan("H", "PR-H", "100001", date(2025, 9, 1), hours=Decimal(25))
+        ledger.issue_plan("B", "PR-B", "100001", date(2025, 9, 1), band="B")
+        ledger.issue_plan("C", "PR-C", "100002", date(2025, 9, 1), band="C")
+        ledger.cease("C", date(2026, 1, 1), "moved out of the area")
+        for period in ("2025-26/autumn", "2025-26/spring", "2025-26/summer", "2026-27/autumn"):
+            pay(ledger, period)
+
+        def settled_then() -> dict[str, str | None]:
+            known = read_known(ledger.store, payments=False)
+            window = window_for(known, "2026-27/spring", KnownPlans(known.plan_facts))
+            found = {}
+            for stream, facts in known.plan_facts.items():
+                settled = window.narrowed(stream, Plan(facts), window.settled_for(stream))
+                found[stream] = settled.id if settled else None
+            return found
+
+        assert settled_then() == dict.fromkeys(("plan:H", "plan:B", "plan:C"), "2026-27/autumn")
+        # 2026-27's tariff, from 1 April 2026: the summer term of 2025-26 onwards, on a band
+        ledger.set_tariff("2026-27", {b: p + 12_000 for b, p in TARIFF.items()}, reason="revised")
+        assert settled_then() == {"plan:H": "2026-27/autumn", "plan:B": "2025-26/spring",
+                                  "plan:C": "2026-27/autumn"}
+        spring = pay(ledger, "2026-27/spring")
+        assert sorted((line.plan, line.kind, line.for_period, line.amount)
+                      for paid in spring.school_paid for line in paid.lines) == [
+            # B: 12,000 a year more; summer 5/12 = 5,000, autumn 4/12 = 4,000, as arrears
+            ("B", "arrears", "2025-26/summer", 5000),
+            ("B", "arrears", "2026-27/autumn", 4000),
+            ("B", "regular", "2026-27/spring", (310000 + 12000) * 3 // 12),
+            # H: 25 h x £11.81 x 38 - £6,000 = £5,219.50 a year, 3/12 of it
+            ("H", "regular", "2026-27/spring", 130488)]
+        # now the hourly rate: H alone looks again, from the summer term of 2025-26
+        ledger.set_rate("2026-27", 1250, Decimal(38), 600000, reason="revised")
+        assert settled_then() == {"plan:H": "2025-26/spring", "plan:B": "2026-27/spring",
+                                  "plan:C": "2026-27/spring"}
     finally:
         ledger.store.close()

@@ -27,6 +27,7 @@ from .domain.payments import (
     PaidSoFar,
     cushion_lines,
     first_day_of_year,
+    first_repriced_day,
     open_window,
     plan_lines,
     still_settled,
@@ -92,11 +93,26 @@ class Window:
     unchanged: Period | None = None
     settled: dict[str, Period | None] = field(default_factory=dict)  # by plan stream
     new: set[str] = field(default_factory=set)  # plan streams issued since the last run
+    # The last run's period, and from when each basis's terms were revised since that run
+    # (``domain.payments.first_repriced_day``): ``unchanged`` is what every plan unchanged
+    # since has settled, whatever its basis; ``narrowed`` what one such plan has.
+    paid_up_to: Period | None = None
+    revised_from: dict[str, date] = field(default_factory=dict)
 
     def settled_for(self, plan: str) -> Period | None:
         if plan in self.new:
             return None
         return self.settled.get(plan, self.unchanged)
+
+    def narrowed(self, stream: str, plan: Plan, settled: Period | None) -> Period | None:
+        """``settled`` (``settled_for(stream)``) for a plan unchanged since the last run, as
+        far as the terms revised since can reprice its days: a plan on hours throughout has
+        settled every paid period despite a tariff revision."""
+        if (not self.revised_from or self.paid_up_to is None or stream in self.new
+                or stream in self.settled):
+            return settled
+        return still_settled(self.paid_up_to, self.calendar.periods,
+                             first_repriced_day(plan, self.revised_from))
 
     def compared_in(self, run_period: str) -> Callable[[str], bool] | None:
         """Which plans (by ref) a run for ``run_period`` may have paid for a period this run
@@ -164,10 +180,14 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
     if not any(p.id == last_period for p in calendar.periods):
         return window
     paid_up_to = calendar.period(last_period)
-    years = [year for year, sources in known.terms.sources.items()
-             if sources and sources[-1][0] > last_position]
-    terms_from = min(map(first_day_of_year, years), default=None)
+    revised_from: dict[str, date] = {}
+    for (basis, year), position in known.terms.set_at.items():
+        if position > last_position:
+            day = first_day_of_year(year)
+            revised_from[basis] = min(revised_from.get(basis, day), day)
+    terms_from = min(revised_from.values(), default=None)
     window.unchanged = still_settled(paid_up_to, calendar.periods, terms_from)
+    window.paid_up_to, window.revised_from = paid_up_to, revised_from
     window.new = plans.issued_after(last_position)
     # Facts recorded since the last run: only the days from the first one whose state they
     # change are unsettled. Each plan is worked out on its own, so the plans are shared out
@@ -178,8 +198,11 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
         settled = {}
         for ref, facts in (plans.reopened() if forked else plans).read(share):
             known_then = [f for f in facts if f.position <= last_position]
-            changed = first_changed_day(Plan(known_then).segments, Plan(facts).segments)
-            changed_from = min((d for d in (changed, terms_from) if d is not None), default=None)
+            plan = Plan(facts)
+            changed = first_changed_day(Plan(known_then).segments, plan.segments)
+            # Before ``changed`` the plan's days are as they were: the same basis then and now.
+            repriced = first_repriced_day(plan, revised_from)
+            changed_from = min((d for d in (changed, repriced) if d is not None), default=None)
             period = still_settled(paid_up_to, calendar.periods, changed_from)
             settled[ref] = None if period is None else period.id
         return settled
@@ -315,6 +338,9 @@ def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[Rec
         if settled is not None and settled.start >= run_period.start:
             continue  # paid as due up to this period, and nothing since changes that
         plan = plan or Plan(plan_facts)
+        settled = window.narrowed(ref, plan, settled)
+        if settled is not None and settled.start >= run_period.start:
+            continue  # nor do the terms revised since, on the days they price
         part.missing.extend(uncovered(plan, periods, gaps))
         key = settled.id if settled else None
         if key not in windows:

@@ -64,6 +64,23 @@ def still_settled(last_run: Period, periods: Iterable[Period],
     return settled
 
 
+def first_repriced_day(plan: Plan, revised_from: Mapping[str, date]) -> date | None:
+    """The first day on which the plan's price may differ because terms were revised, given
+    the first day each basis's terms were revised from (``{"hours": 1 April 2027}`` after a
+    new hourly rate for 2027-28): a day on hours is priced by the hourly rate alone, a day on
+    a band by the tariff alone (protection compares the band with an amount kept at transfer).
+    So a tariff revision reprices no plan on hours throughout, and no plan ceased before it
+    applies. None if no day the plan is funded can be repriced."""
+    found = None
+    for segment in plan.segments:
+        revised = revised_from.get(segment.state.basis)
+        if revised is None or (segment.end_exclusive is not None and segment.end_exclusive <= revised):
+            continue
+        day = max(segment.start, revised)
+        found = day if found is None else min(found, day)
+    return found
+
+
 def first_day_of_year(financial_year: str) -> date:
     """'2026-27' → 1 April 2026: a rate or tariff for the year prices days from then."""
     return date(parse_year(financial_year), 4, 1)

@@ -52,6 +52,9 @@ class Terms:
     tariffs: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
     # (position, id) of the facts that set each year's rates and tariffs, for "caused by"
     sources: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    # the ledger position of the latest fact setting each (basis it prices, financial year):
+    # an hourly rate prices days on hours, a tariff days on a band
+    set_at: dict[tuple[str, str], int] = field(default_factory=dict)
 
     # annual amounts already worked out, by everything they depend on; cleared on any change
     _annual: dict[tuple[object, ...], Annual] = field(default_factory=dict, repr=False)
@@ -67,10 +70,12 @@ class Terms:
         elif isinstance(fact, ev.HourlyRateSet):
             self.rates[fact.year] = fact
             self.sources.setdefault(fact.year, []).append((position, event_id))
+            self.set_at["hours", fact.year] = position
         elif isinstance(fact, ev.TariffSet):
             bands = self.tariffs.setdefault((fact.year, fact.setting), {})
             bands.update(dict(fact.bands))
             self.sources.setdefault(fact.year, []).append((position, event_id))
+            self.set_at["band", fact.year] = position
 
     def setting_of(self, urn: str) -> str:
         try:
