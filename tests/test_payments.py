@@ -625,6 +625,32 @@ def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
     assert {p.school: list(p.lines) for p in spring.school_paid} == alone[1]
 
 
+def test_a_line_says_in_words_every_state_behind_it_and_where_it_is_no_longer_funded(
+        ledger: Ledger) -> None:
+    """Spring at ELM after a transfer on 1 Feb: both states, in order, in every field; the
+    autumn claw-back at OAK, where a correction says the child never was: nothing there."""
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), hours=Decimal("30"))
+    pay(ledger, AUTUMN)  # 30 h x £12 x 38 - £6,000 = £7,680 a year; autumn 4/12 = £2,560
+    ledger.correct("P1", "P1/1", "placed at Elm from the start", school=ELM)
+    ledger.transfer("P1", "C", date(2026, 2, 1))
+    spring = pay(ledger, SPRING)
+    said = {(paid.school, line.for_period): (line.kind, line.amount, line.basis,
+                                              line.band_or_hours, line.days, line.reason)
+            for paid in spring.school_paid for line in paid.lines}
+    assert said[(OAK, AUTUMN)] == (
+        "clawback", -256000, "none", "none", 0,
+        "2025-26/autumn: due now £0.00 (no longer funded here, 0 days), already paid £2560.00")
+    assert said[(ELM, AUTUMN)] == ("arrears", 256000, "hours", "30h", 122,
+                                   "2025-26/autumn: due now £2560.00 (30h a week, 122 days), "
+                                   "already paid £0.00")
+    # January at £7,680 and February-March at band C (£5,000): 3/12 of each year's amount by
+    # days, 31 and 59 of 90: 768000 x 3/12 x 31/90 + 500000 x 3/12 x 59/90 = 66133.33 +
+    # 81944.44, with the year so far (256000 + 148077.78 = 404077.78 → 404078) less 256000
+    assert said[(ELM, SPRING)] == ("regular", 148078, "hours/band", "30h→C", 90,
+                                   "2025-26/spring: 30h a week then band C, 90 of 90 days")
+
+
 def test_a_runs_payments_are_stored_as_the_mapper_stores_their_facts(ledger: Ledger) -> None:
     """A school's payment is written from its lines' bytes as they were worked out, never
     from the objects: what is stored must still be, byte for byte, what ``FactMapper`` stores

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from .calendar import Period, financial_years_within, parse_year
 from .cushion import Cushion, cushion_exact
@@ -144,6 +145,7 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
     for (period_id, school, component), amount in paid.amounts.items():
         paid_in.setdefault(period_id, {})[(school, component)] = amount
     lines: list[tuple[str, PaymentLine]] = []
+    pupil = plan.issued.pupil
     for period in periods:
         if period.id not in open_ids:
             continue
@@ -152,31 +154,61 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
         if owed == already:
             continue
         found: list[Placed] | None = None
+        at: dict[str, tuple[list[Placed], Days]] = {}  # a school's base and protection lines
         for school, component in sorted({*owed, *already}):
-            amount = owed.get((school, component), 0) - already.get((school, component), 0)
+            due_now = owed.get((school, component), 0)
+            paid_before = already.get((school, component), 0)
+            amount = due_now - paid_before
             if amount == 0:
                 continue
             if found is None:
                 found = placements(plan, period)
-            here = [s for s in found if s.school == school]
+            if school not in at:
+                here = [s for s in found if s.school == school]
+                at[school] = here, described(here)
+            here, days = at[school]
             kind = line_kind(period, run_period, component, amount)
             lines.append((school, PaymentLine(
                 plan=plan.ref,
-                pupil=plan.issued.pupil,
+                pupil=pupil,
                 kind=kind,
                 for_period=period.id,
                 amount=amount,
-                basis="/".join(dict.fromkeys(s.basis for s in here)) or "none",
-                band_or_hours="→".join(dict.fromkeys(s.band_or_hours for s in here)) or "none",
-                days=sum(s.days for s in here),
-                reason=reason(kind, component, period, here,
-                              owed.get((school, component), 0),
-                              already.get((school, component), 0)),
+                basis=days.basis,
+                band_or_hours=days.band_or_hours,
+                days=days.days,
+                reason=reason(kind, component, period, days, due_now, paid_before),
                 caused_by=caused_by(plan, period, here, paid.last_paid_at.get(period.id),
                                     term_sources, positions),
                 component=component,
             )))
     return lines
+
+
+class Days(NamedTuple):
+    """What a line says of the days behind it: a plan's placements at one school in a
+    period."""
+
+    basis: str  # "band", "hours", or both in order ("hours/band") after a transfer
+    band_or_hours: str  # e.g. "C", "20h", or in order "20h→C"
+    days: int
+    what: str  # in words: "band C", "20h a week then band C"
+
+
+def described(here: Sequence[Placed]) -> Days:
+    if len(here) == 1:  # the usual case: one state all the days
+        s = here[0]
+        return Days(s.basis, s.band_or_hours, s.days, in_words(s))
+    return Days("/".join(dict.fromkeys(s.basis for s in here)) or "none",
+                "→".join(dict.fromkeys(s.band_or_hours for s in here)) or "none",
+                sum(s.days for s in here),
+                " then ".join(dict.fromkeys(map(in_words, here))) or "no longer funded here")
+
+
+def in_words(placed: Placed) -> str:
+    if placed.basis == "band":
+        return f"band {placed.band_or_hours}"
+    return f"{placed.band_or_hours} a week"
 
 
 def open_window(periods: Iterable[Period], settled: Period | None
@@ -189,17 +221,12 @@ def open_window(periods: Iterable[Period], settled: Period | None
     return tuple(p for p in periods if p.year in open_years), open_ids
 
 
-def reason(kind: str, component: str, period: Period, here: Sequence[Placed], due: int,
-           paid: int) -> str:
+def reason(kind: str, component: str, period: Period, days: Days, due: int, paid: int) -> str:
     """The line in plain words, for the payment file and the school's statement."""
-    what = " then ".join(dict.fromkeys(
-        f"band {s.band_or_hours}" if s.basis == "band" else f"{s.band_or_hours} a week"
-        for s in here)) or "no longer funded here"
-    days = sum(s.days for s in here)
     if kind in (REGULAR, PROTECTION_LINE) and paid == 0:
-        label = "protection of the prior hours-based amount" if component == PROTECTION else what
-        return f"{period.id}: {label}, {days} of {period.days} days"
-    return (f"{period.id}: due now £{pounds(due)} ({what}, {days} days), "
+        label = "protection of the prior hours-based amount" if component == PROTECTION else days.what
+        return f"{period.id}: {label}, {days.days} of {period.days} days"
+    return (f"{period.id}: due now £{pounds(due)} ({days.what}, {days.days} days), "
             f"already paid £{pounds(paid)}")
 
 
