@@ -10,7 +10,6 @@ before it, so a plan on one rate at one school for a whole year is paid its annu
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -51,11 +50,6 @@ class Stretch:
     def days(self) -> int:
         return (self.end_exclusive - self.start).days
 
-    def exact(self) -> dict[DueKey, Fraction]:
-        share, days, period_days = self.period.share, self.days, self.period.days
-        return {(self.school, BASE): portion(self.annual.base, share, days, period_days),
-                (self.school, PROTECTION): portion(self.annual.protection, share, days, period_days)}
-
 
 @dataclass(frozen=True, slots=True)
 class Placed:
@@ -93,16 +87,12 @@ def placements(plan: Plan, period: Period) -> list[Placed]:
     return found
 
 
-def portion(annual: Fraction, share: Fraction, days: int, period_days: int) -> Fraction:
-    """annual amount × period share × days in stretch ÷ days in period, exactly.
-
-    One Fraction built from the integer parts (one reduction) rather than three Fraction
-    operations: exact fraction arithmetic is the cost of a payment run.
-    """
-    if not annual:
-        return Fraction(0)
-    return Fraction(annual.numerator * share.numerator * days,
-                    annual.denominator * share.denominator * period_days)
+def portion(annual: Fraction, share: Fraction, days: int, period_days: int) -> tuple[int, int]:
+    """annual amount × period share × days in stretch ÷ days in period, exactly, as an
+    integer numerator and denominator (not yet reduced): exact fraction arithmetic is the
+    cost of a payment run, and integers add without Fraction's overhead."""
+    return (annual.numerator * share.numerator * days,
+            annual.denominator * share.denominator * period_days)
 
 
 def stretches(plan: Plan, period: Period, terms: Terms) -> list[Stretch]:
@@ -185,12 +175,21 @@ def shape(plan: Plan, start: date, end_exclusive: date, terms: Terms
 
 
 def exact_due(found: Iterable[Stretch]) -> dict[DueKey, Fraction]:
-    total: dict[DueKey, Fraction] = defaultdict(Fraction)
+    """The stretches' portions summed exactly by school and component (base and protection),
+    added as integer numerators and denominators (as ``round_cumulatively`` adds) and made a
+    Fraction once per key. Amounts are never negative, so a key appears when one of its
+    portions is not zero."""
+    total: dict[DueKey, tuple[int, int]] = {}
     for stretch in found:
-        for key, amount in stretch.exact().items():
-            if amount:
-                total[key] += amount
-    return dict(total)
+        share, days, period_days = stretch.period.share, stretch.days, stretch.period.days
+        for key, annual in (((stretch.school, BASE), stretch.annual.base),
+                            ((stretch.school, PROTECTION), stretch.annual.protection)):
+            if not annual:
+                continue
+            n, d = portion(annual, share, days, period_days)
+            before = total.get(key)
+            total[key] = (n, d) if before is None else _add(before[0], before[1], n, d)
+    return {key: Fraction(n, d) for key, (n, d) in total.items()}
 
 
 def round_cumulatively(
