@@ -72,19 +72,8 @@ def placements(plan: Plan, period: Period) -> list[Placed]:
     """The plan's states within ``period``, clipped to it, in date order. The same days,
     schools and states as ``stretches`` (which also cuts at each 1 April and the end of
     protection, to price them), without pricing anything: so it never raises."""
-    found = []
-    period_start, period_end = period.start, period.end_exclusive
-    for segment in plan.segments:
-        if segment.start >= period_end:
-            break
-        until = segment.end_exclusive
-        if until is not None and until <= period_start:
-            continue
-        state = segment.state
-        found.append(Placed(max(segment.start, period_start),
-                            period_end if until is None or until > period_end else until,
-                            state.school, state.basis, state.band_or_hours, state.because))
-    return found
+    return [Placed(start, end, state.school, state.basis, state.band_or_hours, state.because)
+            for start, end, state in plan.clipped(period.start, period.end_exclusive)]
 
 
 def portion(annual: Fraction, share: Fraction, days: int, period_days: int) -> tuple[int, int]:
@@ -155,22 +144,14 @@ def shape(plan: Plan, start: date, end_exclusive: date, terms: Terms
     schools: list[str] = []
     parts: list[tuple[object, ...]] = []
     known = terms.schools
-    for segment in plan.segments:  # in date order: the days' segments, as segments_between
-        if segment.start >= end_exclusive:
-            break
-        end = segment.end_exclusive
-        if end is not None and end <= start:
-            continue
-        state = segment.state
+    for first, end, state in plan.clipped(start, end_exclusive):
         added = known.get(state.school)
         if added is None:
             return None
         if state.school not in schools:
             schools.append(state.school)
-        parts.append((segment.start if segment.start > start else start,
-                      end_exclusive if end is None or end > end_exclusive else end,
-                      schools.index(state.school), added.setting, state.basis, state.hours,
-                      state.band, state.prior_annual, state.protect_until))
+        parts.append((first, end, schools.index(state.school), added.setting, state.basis,
+                      state.hours, state.band, state.prior_annual, state.protect_until))
     return tuple(parts), schools
 
 

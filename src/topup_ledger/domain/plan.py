@@ -173,6 +173,21 @@ class Plan:
                 return segment.state
         return None
 
+    def clipped(self, start: date, end_exclusive: date) -> list[tuple[date, date, PlanState]]:
+        """The plan's states on the days [start, end_exclusive), in date order, each with the
+        days it holds there: (first day, day after the last, state)."""
+        found = []
+        for segment in self.segments:  # in date order, each from where the one before ends
+            if segment.start >= end_exclusive:
+                break
+            until = segment.end_exclusive
+            if until is not None and until <= start:
+                continue
+            found.append((segment.start if segment.start > start else start,
+                          end_exclusive if until is None or until > end_exclusive else until,
+                          segment.state))
+        return found
+
     def segments_between(self, start: date, end_exclusive: date) -> Iterator[Segment]:
         for segment in self.segments:
             if segment.start < end_exclusive and (

@@ -237,25 +237,16 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         return found_in[period.id]
 
     # Rows go to keyed tables and every reading orders them, so they are not sorted here.
-    summary, run_rate, segments = rows.summary, ctx.run_rate, plan.segments
+    summary, run_rate = rows.summary, ctx.run_rate
     for period in periods:
-        # What the plan was at each school in the period, and its run-rate at the start.
-        # Segments follow each other in date order: one pass finds both.
-        period_id, period_start, period_end = period.id, period.start, period.end_exclusive
+        # What the plan was at each school in the period, and its run-rate at the start:
+        # one pass over its states there finds both.
+        period_id, period_start = period.id, period.start
         at_school: dict[str, tuple[str, str, int]] = {}
         opening = None
-        for segment in segments:
-            if segment.start >= period_end:
-                break
-            until = segment.end_exclusive
-            if until is not None and until <= period_start:
-                continue
-            state = segment.state
-            if segment.start <= period_start:
-                opening, start = state, period_start
-            else:
-                start = segment.start
-            end = period_end if until is None or until > period_end else until
+        for start, end, state in plan.clipped(period_start, period.end_exclusive):
+            if start == period_start:
+                opening = state
             before = at_school.get(state.school)
             days = (end - start).days + (before[2] if before else 0)
             at_school[state.school] = (state.basis, state.band or "", days)
