@@ -651,6 +651,31 @@ def test_a_line_says_in_words_every_state_behind_it_and_where_it_is_no_longer_fu
                                    "2025-26/spring: 30h a week then band C, 90 of 90 days")
 
 
+def test_plans_alike_are_paid_alike_each_under_its_own_name_and_events(ledger: Ledger) -> None:
+    """A run works out the lines of plans in one state all year once, for all such plans:
+    each still gets its own plan, pupil and causing events, and its hours as written."""
+    set_up(ledger)
+    ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), hours=Decimal("20"))
+    ledger.issue_plan("P2", "PR-2", OAK, date(2025, 9, 1), hours=Decimal("20.0"))
+    ledger.issue_plan("P3", "PR-3", ELM, date(2025, 9, 1), band="B")
+    ledger.issue_plan("P4", "PR-4", ELM, date(2025, 9, 1), band="B")
+    pay(ledger, AUTUMN)
+    ledger.correct("P4", "P4/1", "the pupil reference was mistyped", band="B")  # same B
+    spring = pay(ledger, SPRING)
+    said = {line.plan: (paid.school, line.pupil, line.kind, line.amount, line.band_or_hours,
+                        line.reason, line.caused_by)
+            for paid in spring.school_paid for line in paid.lines}
+    # 20 h x £12 x 38 - £6,000 = £3,120 a year: 104000 for autumn, 182000 by spring
+    assert said["P1"] == (OAK, "PR-1", "regular", 78000, "20h",
+                          "2025-26/spring: 20h a week, 90 of 90 days", ("P1/1",))
+    assert said["P2"] == (OAK, "PR-2", "regular", 78000, "20.0h",
+                          "2025-26/spring: 20.0h a week, 90 of 90 days", ("P2/1",))
+    assert said["P3"] == (ELM, "PR-3", "regular", 77500, "B",
+                          "2025-26/spring: band B, 90 of 90 days", ("P3/1",))
+    assert said["P4"] == (ELM, "PR-4", "regular", 77500, "B",
+                          "2025-26/spring: band B, 90 of 90 days", ("P4/1", "P4/2"))
+
+
 def test_a_runs_payments_are_stored_as_the_mapper_stores_their_facts(ledger: Ledger) -> None:
     """A school's payment is written from its lines' bytes as they were worked out, never
     from the objects: what is stored must still be, byte for byte, what ``FactMapper`` stores

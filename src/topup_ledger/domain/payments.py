@@ -140,6 +140,70 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
     periods, open_ids = window or open_window(periods, settled)
     if not open_ids:
         return []
+    alike = one_state_throughout(plan, periods, paid, terms)
+    if alike is None:
+        return worked_out_lines(plan, periods, open_ids, run_period, terms, paid, term_sources,
+                                positions)
+    # A plan in one state at one school on every day of the periods, paid alike, is owed the
+    # lines of every other such plan but for whose they are and what caused them: a county's
+    # unchanged plans share a few dozen such shapes, so each is worked out once a run.
+    shape_key, school = alike
+    key = ("lines", run_period.key, shape_key, open_ids)
+    remembered = terms.priced.get(key)
+    if remembered is None:
+        lines = worked_out_lines(plan, periods, open_ids, run_period, terms, paid, term_sources,
+                                 positions)
+        if terms.lines_remembered < LINES_REMEMBERED:
+            terms.priced[key] = tuple(line for _, line in lines)
+            terms.lines_remembered += 1
+        return lines
+    by_id = {period.id: period for period in periods}
+    pupil = plan.issued.pupil
+    return [(school, PaymentLine(
+        plan.ref, pupil, line.kind, line.for_period, line.amount, line.basis, line.band_or_hours,
+        line.days, line.reason,
+        caused_by(plan, by_id[line.for_period], placements(plan, by_id[line.for_period]),
+                  paid.last_paid_at.get(line.for_period), term_sources, positions),
+        line.component)) for line in remembered]  # type: ignore[attr-defined]
+
+
+# How many shapes of lines a run remembers (``plan_lines``): far more than plans unchanged
+# over a window take, bounded all the same.
+LINES_REMEMBERED = 10_000
+
+
+def one_state_throughout(plan: Plan, periods: tuple[Period, ...], paid: PaidSoFar,
+                         terms: Terms) -> tuple[tuple[object, ...], str] | None:
+    """What a plan's lines for ``periods`` depend on, but for whose they are and what caused
+    them, if it is in one state at one school on all their days and was paid there alone:
+    (that, the school); None otherwise, or if the school is not in the ledger."""
+    start, end = periods[0].start, periods[-1].end_exclusive
+    clipped = plan.clipped(start, end)
+    if len(clipped) != 1 or clipped[0][0] != start or clipped[0][1] != end:
+        return None
+    state = clipped[0][2]
+    added = terms.schools.get(state.school)
+    if added is None:
+        return None
+    ids = {period.id for period in periods}
+    paid_here = []
+    for (period_id, school, component), amount in paid.amounts.items():
+        if period_id in ids:
+            if school != state.school:
+                return None
+            paid_here.append((period_id, component, amount))
+    # The hours as written, not only their value: Decimal 20 and 20.0 are equal, and price
+    # alike, but a line says "20h" or "20.0h" as the plan's own fact does.
+    return ((tuple(p.key for p in periods), added.setting, state.basis, state.band_or_hours,
+             state.hours, state.band, state.prior_annual, state.protect_until,
+             tuple(sorted(paid_here))), state.school)
+
+
+def worked_out_lines(plan: Plan, periods: tuple[Period, ...], open_ids: frozenset[str],
+                     run_period: Period, terms: Terms, paid: PaidSoFar,
+                     term_sources: Mapping[str, list[tuple[int, str]]],
+                     positions: Mapping[str, int]) -> list[tuple[str, PaymentLine]]:
+    """``plan_lines`` worked out: due per period, less paid, line by line."""
     due = dues(plan, periods, terms)
     paid_in: dict[str, dict[tuple[str, str], int]] = {}
     for (period_id, school, component), amount in paid.amounts.items():

@@ -61,10 +61,12 @@ class Terms:
     # a period's exact amounts as ``entitlement.exact_amounts`` worked them out, by what they
     # depend on besides these terms; cleared on any change, like the annual amounts
     priced: dict[tuple[object, ...], tuple[object, ...]] = field(default_factory=dict, repr=False)
+    lines_remembered: int = field(default=0, repr=False)  # ``payments.plan_lines`` among them
 
     def apply(self, fact: ev.Fact, event_id: str = "", position: int = 0) -> None:
         self._annual.clear()
         self.priced.clear()
+        self.lines_remembered = 0
         if isinstance(fact, ev.SchoolAdded):
             self.schools[fact.urn] = fact
         elif isinstance(fact, ev.HourlyRateSet):
