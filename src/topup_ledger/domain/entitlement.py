@@ -88,11 +88,7 @@ def stretches(plan: Plan, period: Period, terms: Terms) -> list[Stretch]:
     """The plan's stretches within ``period``; raises MissingTerms listing every gap."""
     found: list[Stretch] = []
     missing: list[str] = []
-    for segment in plan.segments_between(period.start, period.end_exclusive):
-        start = max(segment.start, period.start)
-        end = period.end_exclusive if segment.end_exclusive is None else min(
-            segment.end_exclusive, period.end_exclusive)
-        state = segment.state
+    for start, end, state in plan.clipped(period.start, period.end_exclusive):
         for a, b in pricing_cuts(start, end, state.protect_until):
             try:
                 annual = terms.annual_amount(state, a)

@@ -188,13 +188,6 @@ class Plan:
                           segment.state))
         return found
 
-    def segments_between(self, start: date, end_exclusive: date) -> Iterator[Segment]:
-        for segment in self.segments:
-            if segment.start < end_exclusive and (
-                segment.end_exclusive is None or start < segment.end_exclusive
-            ):
-                yield segment
-
     def schools(self) -> set[str]:
         return {s.state.school for s in self.segments} | {self.issued.school}
 
