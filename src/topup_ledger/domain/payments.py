@@ -154,17 +154,17 @@ def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms:
         lines = worked_out_lines(plan, periods, open_ids, run_period, terms, paid, term_sources,
                                  positions)
         if terms.lines_remembered < LINES_REMEMBERED:
-            terms.priced[key] = tuple(line for _, line in lines)
+            by_id = {period.id: period for period in periods}
+            terms.priced[key] = tuple((by_id[line.for_period], line) for _, line in lines)
             terms.lines_remembered += 1
         return lines
-    by_id = {period.id: period for period in periods}
     pupil = plan.issued.pupil
     return [(school, PaymentLine(
         plan.ref, pupil, line.kind, line.for_period, line.amount, line.basis, line.band_or_hours,
         line.days, line.reason,
-        caused_by(plan, by_id[line.for_period], placements(plan, by_id[line.for_period]),
-                  paid.last_paid_at.get(line.for_period), term_sources, positions),
-        line.component)) for line in remembered]  # type: ignore[attr-defined]
+        caused_by(plan, period, placements(plan, period), paid.last_paid_at.get(period.id),
+                  term_sources, positions),
+        line.component)) for period, line in remembered]  # type: ignore[misc]
 
 
 # How many shapes of lines a run remembers (``plan_lines``): far more than plans unchanged
@@ -192,11 +192,12 @@ def one_state_throughout(plan: Plan, periods: tuple[Period, ...], paid: PaidSoFa
             if school != state.school:
                 return None
             paid_here.append((period_id, component, amount))
-    # The hours as written, not only their value: Decimal 20 and 20.0 are equal, and price
-    # alike, but a line says "20h" or "20.0h" as the plan's own fact does.
+    # The band, or the hours as written: that prices the days (with the setting and any
+    # protection) and is what a line says of them. Not the hours' value alone: Decimal 20
+    # and 20.0 are equal and price alike, but a line says "20h" or "20.0h" as the plan's own
+    # fact does; nor hours a plan had before its transfer to a band, which price nothing.
     return ((tuple(p.key for p in periods), added.setting, state.basis, state.band_or_hours,
-             state.hours, state.band, state.prior_annual, state.protect_until,
-             tuple(sorted(paid_here))), state.school)
+             state.prior_annual, state.protect_until, tuple(sorted(paid_here))), state.school)
 
 
 def worked_out_lines(plan: Plan, periods: tuple[Period, ...], open_ids: frozenset[str],
