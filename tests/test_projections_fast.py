@@ -10,6 +10,7 @@ and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from test_projections import scenario, write_all
 from topup_ledger.ledger import Ledger
 from topup_ledger.payrun import pay
 from topup_ledger.projections import runner
+from topup_ledger.projections.db import ProjectionDB, projections_path
 from topup_ledger.projections.school_periods import SchoolPeriods
 
 
@@ -159,3 +161,124 @@ def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, t
     monkeypatch.setattr(cores, "cores", lambda: 1)
     monkeypatch.setenv("TOPUP_PROJECTIONS", str(tmp_path / "alone.projections.sqlite"))
     assert write_all(ledger.store.location, clock, tmp_path / "alone") == resumed
+
+
+def generated_steps(ledger: Ledger, clock: Any, folder: Path) -> Iterator[str]:
+    """A synthetic LA over two years, a step before and after each of its six termly runs:
+    each run moves the horizon on to its period."""
+    from topup_ledger.generator import generate
+    from topup_ledger.importer import import_file
+
+    la = generate(plans=120, schools=12, years=2, seed=11)
+    la.write(folder)
+    for batch in la.batches:
+        day = batch.run.on
+        clock.now = max(clock.now, datetime(day.year, day.month, day.day, 8, tzinfo=UTC) - timedelta(days=1))
+        for kind, _ in batch.files():
+            import_file(ledger, folder / batch.folder / f"{kind}.csv", kind)
+        yield f"before run {batch.number}"
+        clock.advance(days=1)
+        pay(ledger, batch.run.period)
+        yield f"after run {batch.number}"
+
+
+def test_the_horizon_moving_on_extends_rows_to_the_same_files(
+        ledger: Ledger, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each run the horizon reaches the run's period: one projection file, updated at
+    every step, only adds every plan's rows for the periods reached, and gives the files a
+    rebuild from nothing gives (on the fast and on the plain path)."""
+    from topup_ledger import cores
+
+    monkeypatch.setattr(cores, "cores", lambda: 1)  # extended plans are counted here
+    extended: list[int] = []
+    original = SchoolPeriods.extension
+
+    def counted(self: SchoolPeriods, conn: Any, context: Any) -> Any:
+        found = original(self, conn, context)
+        if found is not None:
+            assert found[1].after is not None
+            extended.append(len(found[0]))
+        return found
+
+    monkeypatch.setattr(SchoolPeriods, "extension", counted)
+
+    def written(name: str, fold: type[SchoolPeriods], out: Path) -> dict[str, bytes]:
+        with monkeypatch.context() as patch:
+            patch.setitem(runner.FOLDS, "school-periods", fold)
+            patch.setenv("TOPUP_PROJECTIONS", str(tmp_path / f"{name}.projections.sqlite"))
+            return write_all(ledger.store.location, clock, out / name)
+
+    steps = 0
+    for step, name in enumerate(generated_steps(ledger, clock, tmp_path / "la")):
+        out = tmp_path / f"step-{step}"
+        before = len(extended)
+        updated = written("updated", SchoolPeriods, out)
+        plain = written("plain-updated", PlainSchoolPeriods, out)
+        if name.startswith("after") and step > 1:
+            assert len(extended) > before, f"{name}: nothing was extended"
+        extended_here = len(extended)
+        assert updated == written(f"fresh-{step}", SchoolPeriods, out), name
+        assert len(extended) == extended_here  # from nothing, every plan is worked out
+        assert plain == updated, name
+        steps += 1
+    assert steps == 12 and sum(extended) >= 5 * 2 * 100
+    assert updated["funding.csv"].count(b"\n") > 12
+
+
+class Killed(BaseException):
+    """The process dies mid-transaction (as a signal would end it)."""
+
+
+def test_an_extension_cut_short_then_moved_on_again_works_every_plan_out(
+        ledger: Ledger, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed part-way through extending (some plans reached the new period, some not), and
+    the horizon moves on again before the next update: the plans no longer share one period
+    to extend from, so every plan is worked out again, and the files are a rebuild's."""
+    from topup_ledger import cores
+    from topup_ledger.projections import base
+
+    monkeypatch.setattr(cores, "cores", lambda: 1)
+    monkeypatch.setattr(base, "CHUNK", 10)
+    location = ledger.store.location
+    steps = generated_steps(ledger, clock, tmp_path / "la")
+    for name in steps:
+        if name == "after run 3":
+            break
+    monkeypatch.setenv("TOPUP_PROJECTIONS", str(tmp_path / "updated.projections.sqlite"))
+    write_all(location, clock, tmp_path / "first")
+    assert next(steps) == "before run 4" and next(steps) == "after run 4"
+    original = SchoolPeriods.write
+    writes = []
+
+    worked_out_afresh: set[str] = set()  # dirty plans (changed in batch 4): rows replaced
+
+    def killed(self: SchoolPeriods, conn: Any, plans: list[str], rows: Any, context: Any) -> None:
+        if context.after is not None:
+            writes.append(len(plans))
+            if len(writes) == 3:
+                raise Killed
+        else:
+            worked_out_afresh.update(plans)
+        original(self, conn, plans, rows, context)
+
+    monkeypatch.setattr(SchoolPeriods, "write", killed)
+    with pytest.raises(Killed):
+        write_all(location, clock, tmp_path / "killed")
+    monkeypatch.setattr(SchoolPeriods, "write", original)
+    db = ProjectionDB(projections_path(location))
+    left = db.conn.execute("SELECT COUNT(*) FROM sp_extend").fetchone()[0]
+    plans = db.conn.execute("SELECT COUNT(*) FROM sp_plan").fetchone()[0]
+    db.close()
+    # Two chunks of ten extended, the third rolled back with its marks.
+    assert writes == [10, 10, 10] and worked_out_afresh
+    assert 0 < left == plans - len(worked_out_afresh) - 20
+    clock.advance(days=100)
+    pay(ledger, "2026-27/spring")  # the next term's run, with nothing new to import
+    moved_on = SchoolPeriods.move_on
+    answers = []
+    monkeypatch.setattr(SchoolPeriods, "move_on",
+                        lambda self, *args: answers.append(moved_on(self, *args)) or answers[-1])
+    updated = write_all(location, clock, tmp_path / "updated")
+    assert answers == [False]  # the horizon moved on, but from where? Every plan is dirty.
+    monkeypatch.setenv("TOPUP_PROJECTIONS", str(tmp_path / "fresh.projections.sqlite"))
+    assert updated == write_all(location, clock, tmp_path / "fresh")

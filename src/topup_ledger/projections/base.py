@@ -11,8 +11,10 @@ indexes events by stream, so this is a few reads; a copy of every fact in the pr
 file cost more to write and read back than the whole fold). State is proportional to plans
 and schools, never to events: payment events are folded into running totals, not kept.
 
-A change to reference data (a school, a rate, a tariff, a calendar) or a move of the horizon
-into a new period makes every plan dirty; that happens a few times a year.
+A change to reference data (a school, a rate, a tariff, a calendar) makes every plan dirty;
+that happens a few times a year. A move of the horizon into a later period (every termly run
+makes one) need not: a fold may instead *extend* every plan's rows to the periods reached
+(``move_on``, ``extension``), leaving the rows of earlier periods as they stand.
 """
 
 from __future__ import annotations
@@ -225,10 +227,13 @@ class PlanFold:
                 position = self.upto = self.position(db, conn)
                 self.settle(conn)
                 signature = self.signature(conn, decoder)
-                if self.meta(conn, "all_dirty") == "1" or self.meta(conn, "signature") != signature:
+                previous = self.meta(conn, "signature")
+                if self.meta(conn, "all_dirty") == "1" or (
+                        previous != signature and not self.move_on(conn, previous, signature, decoder)):
                     self.all_dirty(conn)
+                if previous != signature:
                     self.set_meta(conn, "signature", signature)
-                    self.set_meta(conn, "all_dirty", "0")
+                self.set_meta(conn, "all_dirty", "0")
             context = self.context(db.conn, decoder)
             restart = False
             while not restart:
@@ -239,10 +244,15 @@ class PlanFold:
                     plans = [row[0] for row in conn.execute(
                         f"SELECT plan FROM {self.t('dirty')} ORDER BY plan LIMIT ?",
                         (self.batch(),))]
+                    extension = None if plans else self.extension(conn, context)
                     if plans:
                         self.recompute_shared(db, conn, plans, context, decoder)
                         conn.executemany(f"DELETE FROM {self.t('dirty')} WHERE plan = ?",
                                          ((p,) for p in plans))
+                        done += len(plans)
+                    elif extension is not None:
+                        plans, extending = extension
+                        self.recompute_shared(db, conn, plans, extending, decoder)
                         done += len(plans)
                     elif not self.more(conn, context, decoder):
                         self.finish(conn, context)
@@ -305,6 +315,17 @@ class PlanFold:
 
     def all_dirty(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT plan FROM {self.t('plan')}")
+
+    def move_on(self, conn: sqlite3.Connection, previous: str, signature: str,
+                decoder: Decoder) -> bool:
+        """The signature moved from ``previous``: True if plans' rows can be extended
+        (``extension``) instead of every plan being worked out again."""
+        return False
+
+    def extension(self, conn: sqlite3.Connection, context: Any) -> tuple[list[str], Any] | None:
+        """After the dirty plans, the next chunk of plans whose rows are to be extended and
+        the context to work them out in (its ``write`` removes their marks); None if none."""
+        return None
 
     def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Any:
         return self.reference(conn, decoder)

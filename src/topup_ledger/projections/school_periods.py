@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from fractions import Fraction
 from functools import cached_property
@@ -68,6 +68,8 @@ class Context:
     # Financial years (first and last day) whose tariff or hourly rate was revised after
     # that run: periods overlapping them are not settled (nor, for the rounding, their year).
     revised: tuple[tuple[date, date], ...] = ()
+    # While extending plans' rows: the horizon's period they reached before it moved on.
+    after: Period | None = None
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
     rates: dict[tuple[Any, ...], int | None] = field(default_factory=dict)
     by_id: dict[str, Period | None] = field(default_factory=dict)
@@ -198,14 +200,18 @@ def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar,
 
 
 def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context,
-              settled: Period | None = None) -> PlanRows:
+              settled: Period | None = None, after: Period | None = None) -> PlanRows:
+    """The plan's derived rows; with ``after``, only those of the periods after it (the
+    horizon has moved on from ``after`` and the plan's earlier rows stand: a period's due,
+    summary, explanation and what is missing never depend on later periods)."""
     rows = PlanRows()
     if not facts:
         return rows
     try:
         plan = Plan(facts)
     except RuleError as error:
-        rows.missing.append((ref, "", "", f"plan {ref} cannot be read: {error}"))
+        if after is None:  # said once, for no period: not again for each one added
+            rows.missing.append((ref, "", "", f"plan {ref} cannot be read: {error}"))
         return rows
     terms = ctx.ref.terms
     first = plan.start
@@ -222,8 +228,18 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         periods = sorted(considered.values())
     rows.periods = considered
     priced, due = settled_dues(periods, settled, paid, ctx.revised)
+    if after is not None:
+        periods = [p for p in periods if p.start > after.start]
+        # A later period's due is rounded cumulatively with its year's earlier periods.
+        years = {p.year for p in periods}
+        priced = [p for p in priced if p.year in years]
+        added = {p.id for p in periods}
+        due = {period_id: owed for period_id, owed in due.items() if period_id in added}
     if priced:
         found_due, missing = priced_dues(plan, priced, ctx)
+        if after is not None:
+            found_due = {i: owed for i, owed in found_due.items() if i in added}
+            missing = {i: gaps for i, gaps in missing.items() if i in added}
         due.update(found_due)
     else:
         missing = {}
@@ -308,8 +324,9 @@ class SchoolPeriods(PlanFold):
     prefix = "sp"
     # 3: runs are settled from the position they were worked out from; 4: plans' facts are
     # read from the ledger, not copied; 5: payment lines are appended to sp_line and summed
-    # into sp_paid before each refresh
-    SCHEMA = 5
+    # into sp_paid before each refresh; 6: when the horizon moves on, plans' rows are
+    # extended to the periods it reached (sp_extend)
+    SCHEMA = 6
 
     def __init__(self, trust_runs: bool = True) -> None:
         # False: price every period of every plan again (the plain path the tests compare
@@ -347,6 +364,7 @@ class SchoolPeriods(PlanFold):
                 f"CREATE TABLE {t('cushion')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
                 "school TEXT NOT NULL, part TEXT NOT NULL, PRIMARY KEY (plan, period, school)) WITHOUT ROWID",
                 f"CREATE TABLE {t('stale')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
+                f"CREATE TABLE {t('extend')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
                 f"CREATE TABLE {t('period')} (id TEXT PRIMARY KEY, start TEXT NOT NULL, "
                 "end TEXT NOT NULL) WITHOUT ROWID"]
 
@@ -459,6 +477,32 @@ class SchoolPeriods(PlanFold):
     def all_dirty(self, conn: sqlite3.Connection) -> None:
         super().all_dirty(conn)
         conn.execute(f"DELETE FROM {self.t('period')}")
+        conn.execute(f"DELETE FROM {self.t('extend')}")
+
+    def move_on(self, conn: sqlite3.Connection, previous: str, signature: str,
+                decoder: Decoder) -> bool:
+        """The horizon moved on to a later period (after a termly run, or as time passes):
+        every plan keeps its rows and gains those of the periods reached, instead of every
+        period of every plan being worked out again. Not while an extension from another
+        period is still under way (a refresh killed part-way): then every plan is dirty."""
+        t = self.t
+        if not previous or conn.execute(f"SELECT 1 FROM {t('extend')} LIMIT 1").fetchone():
+            return False
+        ctx = self.context(conn, decoder)
+        before, now = ctx.period(previous), ctx.period(signature)
+        if before is None or now is None or now.start <= before.start:
+            return False
+        conn.execute(f"INSERT INTO {t('extend')} SELECT plan FROM {t('plan')}")
+        self.set_meta(conn, "extend_after", previous)
+        return True
+
+    def extension(self, conn: sqlite3.Connection, context: Any) -> tuple[list[str], Any] | None:
+        plans = [row[0] for row in conn.execute(
+            f"SELECT plan FROM {self.t('extend')} ORDER BY plan LIMIT ?", (self.batch(),))]
+        if not plans:
+            return None
+        ctx: Context = context
+        return plans, replace(ctx, after=ctx.period(self.meta(conn, "extend_after")))
 
     def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Any,
                    decoder: Decoder) -> PlanRows:
@@ -468,14 +512,18 @@ class SchoolPeriods(PlanFold):
         found = PlanRows()
         for plan in plans:
             found.add(plan_rows(plan, facts[plan], paid[plan], ctx,
-                                ctx.settled_for(facts[plan]) if self.trust_runs else None))
+                                ctx.settled_for(facts[plan]) if self.trust_runs else None,
+                                ctx.after))
         return found
 
     def write(self, conn: sqlite3.Connection, plans: list[str], rows: PlanRows,
               context: Any) -> None:
         t = self.t
         marks = ",".join("?" * len(plans))
-        for table in ("due", "summary", "explain", "missing", "cushion", "stale"):
+        # Extended rows are added to the plans' others; worked out afresh, they replace them.
+        tables = ("extend",) if context.after is not None else (
+            "due", "summary", "explain", "missing", "cushion", "stale", "extend")
+        for table in tables:
             conn.execute(f"DELETE FROM {t(table)} WHERE plan IN ({marks})", plans)
         conn.executemany(f"INSERT INTO {t('due')} VALUES (?, ?, ?, ?, ?)", rows.due)
         conn.executemany(f"INSERT INTO {t('summary')} VALUES (?, ?, ?, ?, ?, ?, ?)", rows.summary)
