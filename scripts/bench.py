@@ -162,6 +162,27 @@ def step_rebuild(p: Params) -> Params:
     return {"seconds": seconds, "events": events}
 
 
+def step_update(p: Params) -> Params:
+    """Every projection brought up to date from where it stands, as the first ``topup
+    funding`` (or any projection command) after new events does."""
+    from topup_ledger.projections.db import ProjectionDB, projections_path
+    from topup_ledger.projections.runner import catch_up, folds_for
+    from topup_ledger.store import EventStore
+
+    store = EventStore(p["location"])
+    try:
+        started = time.perf_counter()
+        db = ProjectionDB(projections_path(p["location"]))
+        try:
+            events = catch_up(store, db, folds_for([]))
+        finally:
+            db.close()
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    return {"seconds": seconds, "events": events}
+
+
 def step_write_floor(p: Params) -> Params:
     """Every row the rebuild wrote, inserted by plain ``executemany`` into a fresh file of
     the same tables with the projection file's own settings, in one transaction: what
@@ -299,7 +320,7 @@ class _events_table:
 
 STEPS = {"generate": step_generate, "import": step_import, "pay": step_pay,
          "rebuild": step_rebuild, "raw-read": step_raw_read, "plain-insert": step_plain_insert,
-         "write-floor": step_write_floor}
+         "write-floor": step_write_floor, "update": step_update}
 
 
 def child(name: str, params: str, result: str) -> None:
@@ -393,7 +414,7 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
         imports: list[Params] = []
         runs: list[Params] = []
         partial.update(imports=imports, runs=runs)
-        for batch in la["batches"]:
+        for number, batch in enumerate(la["batches"], 1):
             figures = run_step("import", {"location": ledger, "kinds": batch["kinds"],
                                           "folder": str(work / "la" / batch["folder"]),
                                           "run_on": batch["run_on"]}, work)
@@ -401,6 +422,11 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
             save()
             say(f"  {backend}: imported {batch['folder']}: {figures['events']:,} events in "
                 f"{figures['seconds']:.2f} s")
+            if number == len(la["batches"]):
+                # The projections as a finance officer last looked at them: before the run.
+                figures = partial["before_run"] = run_step("update", {"location": ledger}, work)
+                say(f"  {backend}: projections before the last run (from nothing): "
+                    f"{figures['seconds']:.2f} s")
             figures = run_step("pay", {"location": ledger, "period": batch["period"],
                                        "run_on": batch["run_on"],
                                        "out": str(folder / "payments")}, work)
@@ -409,6 +435,10 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
             save()
             say(f"  {backend}: paid {batch['period']} ({figures['events']:,} events in the "
                 f"ledger): {figures['seconds']:.2f} s, files {figures['files_seconds']:.2f} s")
+        updated = partial["update"] = run_step("update", {"location": ledger}, work)
+        save()
+        say(f"  {backend}: projections updated after the last run: {updated['events']:,} events "
+            f"in {updated['seconds']:.2f} s")
         plain_figures = run_step("plain-insert", {
             "source": ledger, "target": plain,
             "imports": [(i["first"], i["last"]) for i in imports if i["events"]]}, work)
@@ -448,6 +478,8 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
         "rebuild": {"events": rebuilt["events"], "seconds": rebuilt["seconds"],
                     "events_per_second": rate(rebuilt["events"], rebuilt["seconds"]),
                     "peak_mib": rebuilt["peak_mib"]},
+        "update": {"events": updated["events"], "seconds": updated["seconds"],
+                   "peak_mib": updated["peak_mib"]},
         "payrun": {"period": last["period"], "events": last["events"], "seconds": last["seconds"],
                    "files_seconds": last["files_seconds"], "schools": last["schools"],
                    "lines": last["lines"], "peak_mib": max(r["peak_mib"] for r in runs),
@@ -508,7 +540,7 @@ def targets(report: Params) -> list[Params]:
 def backend_ratios(sqlite: Params, postgres: Params) -> Params:
     """How many times slower PostgreSQL is than SQLite on each figure (time over time)."""
     ratios = {}
-    for what in ("import", "plain_insert", "raw_read", "rebuild", "payrun"):
+    for what in ("import", "plain_insert", "raw_read", "rebuild", "payrun", "update"):
         s, p = sqlite[what]["seconds"], postgres[what]["seconds"]
         ratios[what] = p / s if s else None
     return ratios
@@ -532,6 +564,9 @@ def figure_rows(report: Params) -> list[list[str]]:
             *([[backend, f"plain INSERT of the rebuild's {b['write_floor']['rows']:,} rows", "",
                 f"{b['write_floor']['seconds']:.2f}", "", f"{b['write_floor']['peak_mib']:,.0f}"]]
               if "write_floor" in b else []),
+            *([[backend, "projections updated after the last run (the run's events)",
+                f"{b['update']['events']:,}", f"{b['update']['seconds']:.2f}", "",
+                f"{b['update']['peak_mib']:,.0f}"]] if "update" in b else []),
             [backend, f"payment run {pay['period']} (+ files {pay['files_seconds']:.2f} s)",
              f"{pay['events']:,}", f"{pay['seconds']:.2f}", "", f"{pay['peak_mib']:,.0f}"],
             [backend, f"slowest of the {len(pay['runs'])} termly runs", "",
@@ -669,6 +704,9 @@ orjson decode* reads and decodes every stored event of the same table and does n
 *plain INSERT of the rebuild's rows* puts every row the rebuild wrote into a fresh file of the
 same tables, working nothing out: with the raw read, the least a rebuild writing those rows
 can take (the *rebuild floor* ratio).
+*projections updated after the last run* is the first projection command after that run: the
+projections stood as of the last import (brought up to date just before the run), and it
+folds the run's events and brings every plan to the period the run reached.
 *payment run* is the last termly run (the fullest ledger); every run is in the JSON.
 """
 
