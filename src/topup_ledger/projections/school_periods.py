@@ -507,7 +507,11 @@ class SchoolPeriods(PlanFold):
     def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Any,
                    decoder: Decoder) -> PlanRows:
         ctx: Context = context
-        paid = self.paid_so_far(conn, plans)
+        # Extending, only the periods added are looked at: what was paid for earlier ones
+        # (most of a plan's payments) bears on none of its rows for them.
+        added = None if ctx.after is None else [
+            p.id for p in ctx.periods_from(ctx.after.start) if p.start > ctx.after.start]
+        paid = self.paid_so_far(conn, plans, added)
         facts = self.plan_facts(conn, plans, decoder)
         found = PlanRows()
         for plan in plans:
@@ -580,16 +584,21 @@ class SchoolPeriods(PlanFold):
         conn.executemany(f"DELETE FROM {t('stale')} WHERE plan = ?", ((p,) for p in plans))
         return True
 
-    def paid_so_far(self, conn: sqlite3.Connection, plans: list[str]) -> dict[str, PaidSoFar]:
+    def paid_so_far(self, conn: sqlite3.Connection, plans: list[str],
+                    periods: list[str] | None = None) -> dict[str, PaidSoFar]:
+        """What each plan was paid, per period, school and component (only for ``periods``
+        if given), with the position of each period's latest payment."""
         paid: dict[str, PaidSoFar] = defaultdict(PaidSoFar)
         marks = ",".join("?" * len(plans))
+        within = "" if periods is None else f" AND period IN ({','.join('?' * len(periods))})"
         so_far = PaidSoFar()
         current = None
         # In key order, so each plan's rows come together and the latest payment per period
         # is kept with a comparison instead of a lookup per row.
         for plan, period, school, component, pence, last in conn.execute(
                 f"SELECT plan, period, school, component, pence, last_position FROM {self.t('paid')} "
-                f"WHERE plan IN ({marks}) ORDER BY plan, period, school, component", plans):
+                f"WHERE plan IN ({marks}){within} ORDER BY plan, period, school, component",
+                [*plans, *(periods or ())]):
             if plan != current:
                 current, so_far = plan, paid[plan]
                 amounts, last_paid_at = so_far.amounts, so_far.last_paid_at
