@@ -550,3 +550,38 @@ def test_after_a_payment_only_differences_are_explained_again(ledger: Ledger, cl
     ledger.change_band("P1", "D", date(2025, 10, 1), "annual-review")
     [row] = rows_of(store, "paid-vs-due")
     assert recomputed == ["P1"] and row["explained_by"] == "P1/2"
+
+
+def test_a_payment_for_one_period_leaves_the_others_explained(ledger: Ledger, clock: Any,
+                                                              tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backdated band change leaves autumn and spring underpaid; a supplementary autumn
+    run pays autumn only. Only autumn is looked at again: spring stays explained by the
+    change, as a rebuild from nothing explains it."""
+    from topup_ledger.projections import school_periods
+
+    reference(ledger)
+    ledger.issue_plan("P0", "X0", "100001", date(2025, 9, 1), band="C")
+    pay(ledger, "2025-26/autumn")
+    clock.advance(days=120)
+    pay(ledger, "2025-26/spring")
+    clock.advance(days=10)
+    ledger.change_band("P0", "D", date(2025, 10, 1), "annual-review")
+    store = ledger.store
+    before = {r["period"]: (r["status"], r["explained_by"]) for r in rows_of(store, "paid-vs-due")}
+    assert before == {"2025-26/autumn": ("underpaid", "P0/2"), "2025-26/spring": ("underpaid", "P0/2")}
+    looked_at: list[set[str]] = []
+    original = school_periods.explanations
+
+    def counting(ref: str, plan: Any, periods: list[Any], *args: Any) -> Any:
+        looked_at.append({p.id for p in periods})
+        return original(ref, plan, periods, *args)
+
+    monkeypatch.setattr(school_periods, "explanations", counting)
+    pay(ledger, "2025-26/autumn")  # supplementary: autumn's arrears only
+    after = {r["period"]: (r["status"], r["explained_by"]) for r in rows_of(store, "paid-vs-due")}
+    assert after == {"2025-26/autumn": ("settled", ""), "2025-26/spring": ("underpaid", "P0/2")}
+    assert looked_at == []  # autumn now equals its due: nothing needed explaining there
+    updated = write_all(store.location, clock, tmp_path / "updated")
+    monkeypatch.setenv("TOPUP_PROJECTIONS", str(tmp_path / "fresh.projections.sqlite"))
+    assert write_all(store.location, clock, tmp_path / "fresh") == updated

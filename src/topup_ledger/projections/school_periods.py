@@ -108,6 +108,13 @@ class Context:
             self.rates[key] = found
         return found  # type: ignore[return-value]
 
+    def added(self) -> list[str]:
+        """While extending: the periods after ``after`` up to the horizon's."""
+        if self.after is None:
+            return []
+        start = self.after.start
+        return [p.id for p in self.periods_from(start) if p.start > start]
+
     def settled_for(self, facts: list[RecordedFact]) -> Period | None:
         """The last period the plan is known to be paid exactly as due, if any."""
         if self.settled is None or not facts or facts[-1].position > self.settled_at:
@@ -325,8 +332,8 @@ class SchoolPeriods(PlanFold):
     # 3: runs are settled from the position they were worked out from; 4: plans' facts are
     # read from the ledger, not copied; 5: payment lines are appended to sp_line and summed
     # into sp_paid before each refresh; 6: when the horizon moves on, plans' rows are
-    # extended to the periods it reached (sp_extend)
-    SCHEMA = 6
+    # extended to the periods it reached (sp_extend); 7: plans are stale per period paid
+    SCHEMA = 7
 
     def __init__(self, trust_runs: bool = True) -> None:
         # False: price every period of every plan again (the plain path the tests compare
@@ -363,7 +370,8 @@ class SchoolPeriods(PlanFold):
                 f"CREATE INDEX {t('missing_plan')} ON {t('missing')} (plan)",
                 f"CREATE TABLE {t('cushion')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
                 "school TEXT NOT NULL, part TEXT NOT NULL, PRIMARY KEY (plan, period, school)) WITHOUT ROWID",
-                f"CREATE TABLE {t('stale')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
+                f"CREATE TABLE {t('stale')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
+                "PRIMARY KEY (plan, period)) WITHOUT ROWID",
                 f"CREATE TABLE {t('extend')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
                 f"CREATE TABLE {t('period')} (id TEXT PRIMARY KEY, start TEXT NOT NULL, "
                 "end TEXT NOT NULL) WITHOUT ROWID"]
@@ -400,13 +408,13 @@ class SchoolPeriods(PlanFold):
             # refresh (``settle``): adding each line into its plan's row as it is
             # folded wrote all over the table, and was most of a rebuild's fold.
             conn.executemany(f"INSERT INTO {t('line')} VALUES (?, ?, ?, ?, ?, ?)", self._lines)
-            plans = {line[0] for line in self._lines}
+            paid_for = {line[:2] for line in self._lines}
             if not self.everything:
                 # A payment changes what is paid, not what is due: only the explanation of
-                # the plan's differences needs working out again.
-                conn.executemany(f"INSERT OR IGNORE INTO {t('stale')} VALUES (?)",
-                                 ((p,) for p in plans if p))
-            if "" in plans:
+                # the plan's differences in the periods it paid needs working out again.
+                conn.executemany(f"INSERT OR IGNORE INTO {t('stale')} VALUES (?, ?)",
+                                 (key for key in paid_for if key[0]))
+            if any(not plan for plan, _ in paid_for):
                 self.set_meta(conn, "cushion_stale", "1")
         if self._school_paid:
             conn.executemany(
@@ -509,9 +517,7 @@ class SchoolPeriods(PlanFold):
         ctx: Context = context
         # Extending, only the periods added are looked at: what was paid for earlier ones
         # (most of a plan's payments) bears on none of its rows for them.
-        added = None if ctx.after is None else [
-            p.id for p in ctx.periods_from(ctx.after.start) if p.start > ctx.after.start]
-        paid = self.paid_so_far(conn, plans, added)
+        paid = self.paid_so_far(conn, plans, None if ctx.after is None else ctx.added())
         facts = self.plan_facts(conn, plans, decoder)
         found = PlanRows()
         for plan in plans:
@@ -529,6 +535,12 @@ class SchoolPeriods(PlanFold):
             "due", "summary", "explain", "missing", "cushion", "stale", "extend")
         for table in tables:
             conn.execute(f"DELETE FROM {t(table)} WHERE plan IN ({marks})", plans)
+        if context.after is not None:
+            # The periods added were explained against what is paid now, the run just
+            # folded included: nothing there is stale any more.
+            added = context.added()
+            conn.execute(f"DELETE FROM {t('stale')} WHERE plan IN ({marks}) "
+                         f"AND period IN ({','.join('?' * len(added))})", [*plans, *added])
         conn.executemany(f"INSERT INTO {t('due')} VALUES (?, ?, ?, ?, ?)", rows.due)
         conn.executemany(f"INSERT INTO {t('summary')} VALUES (?, ?, ?, ?, ?, ?, ?)", rows.summary)
         conn.executemany(f"INSERT INTO {t('explain')} VALUES (?, ?, ?, ?, ?)", rows.explain)
@@ -543,24 +555,28 @@ class SchoolPeriods(PlanFold):
                          ((p.id, p.start.isoformat(), p.end.isoformat()) for p in periods))
 
     def more(self, conn: sqlite3.Connection, context: Any, decoder: Decoder) -> bool:
-        """Plans paid since they were last worked out: their due is unchanged, so only
-        where due and paid now differ is looked at again (usually nowhere after a run)."""
+        """Plans paid for a period since it was last worked out: its due is unchanged, so
+        only whether due and paid there now differ is looked at again (usually not, after
+        a run), and the explanation of the plan's other periods stands."""
         t = self.t
         ctx: Context = context
         plans = [row[0] for row in conn.execute(
-            f"SELECT plan FROM {t('stale')} ORDER BY plan LIMIT ?", (base.CHUNK,))]
+            f"SELECT DISTINCT plan FROM {t('stale')} ORDER BY plan LIMIT ?", (base.CHUNK,))]
         if not plans:
             return False
         marks = ",".join("?" * len(plans))
-        conn.execute(f"DELETE FROM {t('explain')} WHERE plan IN ({marks})", plans)
+        conn.execute(f"DELETE FROM {t('explain')} WHERE (plan, period) IN "
+                     f"(SELECT plan, period FROM {t('stale')} WHERE plan IN ({marks}))", plans)
         differing: dict[str, set[str]] = defaultdict(set)
         for plan, period in conn.execute(
                 "SELECT plan, period FROM ("
                 "SELECT plan, period, school, component FROM ("
-                f"SELECT plan, period, school, component, pence AS due, 0 AS paid FROM {t('due')} "
-                f"WHERE plan IN ({marks}) UNION ALL "
-                f"SELECT plan, period, school, component, 0, pence FROM {t('paid')} "
-                f"WHERE plan IN ({marks})) "
+                "SELECT x.plan, x.period, x.school, x.component, x.pence AS due, 0 AS paid "
+                f"FROM {t('due')} AS x JOIN {t('stale')} AS s USING (plan, period) "
+                f"WHERE s.plan IN ({marks}) UNION ALL "
+                "SELECT x.plan, x.period, x.school, x.component, 0, x.pence "
+                f"FROM {t('paid')} AS x JOIN {t('stale')} AS s USING (plan, period) "
+                f"WHERE s.plan IN ({marks})) "
                 "GROUP BY plan, period, school, component HAVING SUM(due) != SUM(paid)) AS d "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {t('missing')} AS m "
                 "WHERE m.plan = d.plan AND m.period = d.period) GROUP BY plan, period",
@@ -581,7 +597,7 @@ class SchoolPeriods(PlanFold):
                 found = sorted(p for p in (ctx.period(i) for i in periods) if p is not None)
                 rows += explanations(plan, Plan(facts[plan]), found, due[plan], paid[plan], ctx)
             conn.executemany(f"INSERT INTO {t('explain')} VALUES (?, ?, ?, ?, ?)", rows)
-        conn.executemany(f"DELETE FROM {t('stale')} WHERE plan = ?", ((p,) for p in plans))
+        conn.execute(f"DELETE FROM {t('stale')} WHERE plan IN ({marks})", plans)
         return True
 
     def paid_so_far(self, conn: sqlite3.Connection, plans: list[str],
