@@ -397,3 +397,30 @@ def test_the_command_line_reports_a_conflict_and_records_nothing(
     assert result.exit_code == 3
     assert "conflict: another writer changed plan:P1 at the same time" in result.output
     assert events_in(location) == before
+
+
+
+def test_a_postgresql_ledger_compresses_its_states_with_lz4(tmp_path: Any) -> None:
+    """Payment runs store hundreds of megabytes of lines nationally: PostgreSQL's default
+    pglz compressing them was most of recording a run. A new ledger asks for lz4 wherever
+    the server has it, and keeps the default where it has not."""
+    import psycopg
+
+    from conftest import new_location
+
+    location = new_location("postgres", tmp_path)
+    store = EventStore(location, create=True)
+    recorder: Any = store.recorder
+    table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+    Ledger(store, clock=lambda: datetime(2025, 9, 1, tzinfo=UTC)).add_school(OAK, "Oak", "mainstream")
+    store.close()
+    with psycopg.connect(location.split("?")[0], autocommit=True) as conn:
+        try:
+            conn.execute("CREATE TEMP TABLE lz4_here (b bytea COMPRESSION lz4)")
+            expected = "l"
+        except psycopg.Error:
+            expected = ""
+        found = conn.execute("SELECT attcompression FROM pg_attribute WHERE attrelid = %s::regclass "
+                             "AND attname = 'state'", (table,)).fetchone()
+    assert found is not None and found[0] == expected
+    assert events_in(location) == 1
