@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -34,7 +35,7 @@ from topup_ledger.known import Known, read_known, read_reference
 from topup_ledger.ledger import Clock, Ledger
 from topup_ledger.payrun import RunResult, pay
 from topup_ledger.plan_streams import StoredPlans
-from topup_ledger.store import ConflictError, EventStore
+from topup_ledger.store import ConflictError, EventStore, StoreError
 
 OAK, ELM, BEACON = "100001", "100002", "100003"  # mainstream, mainstream, special
 AUTUMN, SPRING, SUMMER = "2025-26/autumn", "2025-26/spring", "2025-26/summer"
@@ -734,3 +735,58 @@ def test_what_each_plan_has_settled_is_the_same_worked_out_over_processes(
     assert alone == {"P1": autumn, "P2": None, "P4": autumn, "P5": autumn, "P7": None,
                      "P8": None}
     assert settled(shared=True) == alone
+
+
+def test_a_runs_first_reads_side_by_side_give_what_they_give_one_after_the_other(
+        ledger: Ledger, location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large ledger's run reads the reference (and the chain since the last seal) in a
+    forked child while this process reads every plan's first event: the same reference,
+    runs, seals, chain head and plans as reading them in turn; and an event after the seal
+    that no longer decodes refuses the run with the same words."""
+    set_up(ledger)
+    for n in range(1, 6):
+        ledger.issue_plan(f"P{n}", f"PR-{n}", OAK if n % 2 else ELM, date(2025, 9, n), band="B")
+    pay(ledger, AUTUMN)
+    ledger.change_band("P2", "C", date(2025, 10, 1), "annual-review")
+    store = ledger.store
+    upto = store.max_position()
+    forks: list[int] = []
+    original = cores.shared_out
+
+    def counted(shares: Any, work: Any) -> Any:
+        forks.append(len(shares))
+        return original(shares, work)
+
+    monkeypatch.setattr(payrun, "shared_out", counted)
+    monkeypatch.setattr(cores, "cores", lambda: 2)
+
+    def first_reads(side_by_side: bool) -> tuple[Any, ...]:
+        monkeypatch.setattr(payrun, "READ_SIDE_BY_SIDE_FROM", 0 if side_by_side else 10**9)
+        known, plans = payrun.reference_and_plans(store, upto)
+        try:
+            return (known.position, known.head, sorted(known.terms.schools), known.terms.sources,
+                    [(p, r.fact) for p, r in known.runs], known.seals, known.reference_changed_at,
+                    plans.issued, plans.first_issued())
+        finally:
+            plans.close()
+
+    assert first_reads(True) == first_reads(False)
+    assert forks == [2] and len(first_reads(False)[-2]) == 5
+    if not location.endswith(".sqlite"):
+        return
+    damaged = str(tmp_path / "damaged.sqlite")
+    with sqlite3.connect(location) as conn, sqlite3.connect(damaged) as copy:
+        conn.backup(copy)
+        copy.execute("UPDATE stored_events SET state = x'7b6e6f' WHERE rowid = ?", (upto,))
+    refusals = []
+    copied = EventStore(damaged)
+    try:
+        for side_by_side in (True, False):
+            monkeypatch.setattr(payrun, "READ_SIDE_BY_SIDE_FROM", 0 if side_by_side else 10**9)
+            with pytest.raises(StoreError) as refused:
+                pay(Ledger(copied, clock=ledger.clock), SPRING)
+            refusals.append(str(refused.value))
+        assert copied.max_position() == upto  # nothing recorded either way
+    finally:
+        copied.close()
+    assert refusals[0] == refusals[1] and "cannot be read" in refusals[0]
