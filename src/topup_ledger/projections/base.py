@@ -228,12 +228,13 @@ class PlanFold:
                 self.settle(conn)
                 signature = self.signature(conn, decoder)
                 previous = self.meta(conn, "signature")
+                moved = previous != signature
                 if self.meta(conn, "all_dirty") == "1" or (
-                        previous != signature and not self.move_on(conn, previous, signature, decoder)):
+                        moved and not self.move_on(conn, previous, signature, decoder)):
                     self.all_dirty(conn)
-                if previous != signature:
+                    self.set_meta(conn, "all_dirty", "0")
+                if moved:
                     self.set_meta(conn, "signature", signature)
-                self.set_meta(conn, "all_dirty", "0")
             context = self.context(db.conn, decoder)
             restart = False
             while not restart:
@@ -244,13 +245,12 @@ class PlanFold:
                     plans = [row[0] for row in conn.execute(
                         f"SELECT plan FROM {self.t('dirty')} ORDER BY plan LIMIT ?",
                         (self.batch(),))]
-                    extension = None if plans else self.extension(conn, context)
                     if plans:
                         self.recompute_shared(db, conn, plans, context, decoder)
                         conn.executemany(f"DELETE FROM {self.t('dirty')} WHERE plan = ?",
                                          ((p,) for p in plans))
                         done += len(plans)
-                    elif extension is not None:
+                    elif (extension := self.extension(conn, context)) is not None:
                         plans, extending = extension
                         self.recompute_shared(db, conn, plans, extending, decoder)
                         done += len(plans)
