@@ -141,40 +141,36 @@ def step_pay(p: Params) -> Params:
 
 def step_rebuild(p: Params) -> Params:
     """Every projection from nothing, as ``topup rebuild`` does."""
-    from topup_ledger.projections.db import ProjectionDB, projections_path
-    from topup_ledger.projections.runner import folds_for, rebuild
-    from topup_ledger.store import EventStore
+    from topup_ledger.projections.db import projections_path
+    from topup_ledger.projections.runner import rebuild
 
-    store = EventStore(p["location"])
     path = projections_path(p["location"])
     for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)  # from nothing: not even an empty file left over
-    try:
-        started = time.perf_counter()
-        db = ProjectionDB(path)
-        try:
-            events = rebuild(store, db, folds_for([]))
-        finally:
-            db.close()  # timed too: closing checkpoints the projection file's WAL
-        seconds = time.perf_counter() - started
-    finally:
-        store.close()
-    return {"seconds": seconds, "events": events}
+    return timed_projections(p["location"], rebuild)
 
 
 def step_update(p: Params) -> Params:
     """Every projection brought up to date from where it stands, as the first ``topup
     funding`` (or any projection command) after new events does."""
+    from topup_ledger.projections.runner import catch_up
+
+    return timed_projections(p["location"], catch_up)
+
+
+def timed_projections(location: str, bring: Any) -> Params:
+    """``bring(store, db, every fold)`` on the ledger's projection file, timed from opening
+    the file to closing it (closing checkpoints the file's WAL); the events it read."""
     from topup_ledger.projections.db import ProjectionDB, projections_path
-    from topup_ledger.projections.runner import catch_up, folds_for
+    from topup_ledger.projections.runner import folds_for
     from topup_ledger.store import EventStore
 
-    store = EventStore(p["location"])
+    store = EventStore(location)
     try:
         started = time.perf_counter()
-        db = ProjectionDB(projections_path(p["location"]))
+        db = ProjectionDB(projections_path(location))
         try:
-            events = catch_up(store, db, folds_for([]))
+            events = bring(store, db, folds_for([]))
         finally:
             db.close()
         seconds = time.perf_counter() - started
