@@ -34,13 +34,14 @@ from pathlib import Path
 
 import orjson
 
+from topup_ledger import collector
 from topup_ledger.domain.money import pounds_for_people
 from topup_ledger.generator import BANDS, BASE_TARIFF, generate
 from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
 from topup_ledger.known import read_reference
 from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import cycle_collection_paused, record_run, work_out
+from topup_ledger.payrun import record_run, work_out
 from topup_ledger.plan_streams import StoredPlans
 from topup_ledger.store import EventStore, is_postgres
 
@@ -76,7 +77,7 @@ def timed_run(ledger: Ledger, period: str, profile: cProfile.Profile | None = No
     cpu = time.process_time()
     t0 = time.perf_counter()
     store = ledger.store
-    with cycle_collection_paused():
+    with collector.paused():
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)
         # compute: the window, the payments compared with, and each plan's facts as it

@@ -9,15 +9,14 @@ event per school holding its lines. Nothing is recorded if anything it needs is 
 
 from __future__ import annotations
 
-import gc
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
 
+from . import collector
 from .audit.chain import digest
 from .cores import cores, shared_out, shares_of
 from .domain import events as ev
@@ -388,7 +387,7 @@ def uncovered(plan: Plan, periods: tuple[Period, ...],
 def pay(ledger: Ledger, period_id: str) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
     store = ledger.store
-    with cycle_collection_paused():
+    with collector.paused():
         upto = store.max_position()
         known, plans = reference_and_plans(store, upto)
         try:
@@ -432,20 +431,6 @@ def reference_and_plans(store: EventStore, upto: int) -> tuple[Known, StoredPlan
         raise
     assert isinstance(plans, StoredPlans) and isinstance(known, Known)
     return known, plans
-
-
-@contextmanager
-def cycle_collection_paused() -> Iterator[None]:
-    """Reading a ledger builds millions of small objects and no reference cycles, so the
-    cyclic garbage collector only rescans them again and again (a sixth of a national run):
-    pause it while the run is worked out, as it was before if it was already off."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,

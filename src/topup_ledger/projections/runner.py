@@ -18,7 +18,6 @@ over positions finds it in a few reads).
 
 from __future__ import annotations
 
-import gc
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from eventsourcing.persistence import Notification
 
+from .. import collector
 from ..store import EventStore
 from ..stored_pages import StoredPages, StoredRow
 from .base import Decoder, PlanFold, witness
@@ -94,7 +94,7 @@ def catch_up(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *,
     start = min(db.tracked(f.name).position for f in folds)  # type: ignore[union-attr]
     read = 0
     reader = StoredPages(store)
-    with few_collections():
+    with collector.paused():
         try:
             for rows in reader.pages(after=start, upto=upto, size=page):
                 apply_page(db, folds, rows, decoder)
@@ -106,19 +106,6 @@ def catch_up(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *,
         finally:
             reader.close()
     return read
-
-
-@contextmanager
-def few_collections() -> Iterator[None]:
-    """Folds allocate many small objects that live until the page or chunk is written and
-    hold no reference cycles; the cyclic collector's repeated passes over them cost a fifth
-    of a rebuild. Collect rarely while folding, and as usual afterwards."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 1_000)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def rebuild(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *, page: int = PAGE,
