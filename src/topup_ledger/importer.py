@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import collector
 from .domain import events as ev
 from .domain.calendar import Period
 from .domain.errors import MissingTerms, RuleError
@@ -573,6 +574,11 @@ class Import:
     def stage_table(self, table: Table, kind: str | None = None,
                     progress: Callable[[int], None] | None = None) -> ImportResult:
         """Check and stage every row; ``progress`` hears of every ``PROGRESS_EVERY`` rows."""
+        with collector.paused():  # every row's facts and outcome: many objects, no cycles
+            return self._stage_table(table, kind, progress)
+
+    def _stage_table(self, table: Table, kind: str | None,
+                     progress: Callable[[int], None] | None) -> ImportResult:
         kind = kind or infer_kind(table.headers, table.path)
         shape = layout(table, kind)
         result = ImportResult(table.path, kind, ignored_columns=shape.ignored,
@@ -635,7 +641,8 @@ class Import:
         self.staging.close()
         if (rejected and not partial) or not self.staging.staged:
             return []
-        positions = self.staging.commit()
+        with collector.paused():
+            positions = self.staging.commit()
         for result in self.results:
             result.committed = True
         return positions

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from .. import collector
 from ..domain.calendar import parse_date
 from ..domain.errors import RuleError
 from ..domain.money import parse_decimal, parse_pounds
@@ -109,6 +111,11 @@ def parse_table(data: bytes, name: str = "<data>") -> Table:
             f"{name}, line {line}: the file is not UTF-8 (byte {data[error.start]:#04x}); "
             "save it from the spreadsheet as 'CSV UTF-8'") from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    with collector.paused():  # a row's cells, for every row: many objects, no cycles
+        return _rows_of(reader, name)
+
+
+def _rows_of(reader: Any, name: str) -> Table:
     try:
         raw_headers = next(reader, None)
         if raw_headers is None or not any(h.strip() for h in raw_headers):
