@@ -342,6 +342,7 @@ class SchoolPeriods(PlanFold):
         self._lines: list[tuple[str, str, str, str, int, int]] = []
         self._school_paid: dict[tuple[str, str], list[Any]] = {}
         self._runs: list[tuple[Any, ...]] = []
+        self._cushion_paid = False
 
     def tables(self) -> list[str]:
         t = self.t
@@ -385,10 +386,11 @@ class SchoolPeriods(PlanFold):
             append = self._lines.append
             by_period: dict[str, int] = {}
             for line in data["lines"]:
-                amount, period = line["amount"], line["for_period"]
+                plan, amount, period = line["plan"], line["amount"], line["for_period"]
                 # School-level lines (a cushion) are kept under the plan ''.
-                append((line["plan"], period, school, line.get("component", "base"), amount,
-                        position))
+                if not plan:
+                    self._cushion_paid = True
+                append((plan, period, school, line.get("component", "base"), amount, position))
                 by_period[period] = by_period.get(period, 0) + amount
             for period, amount in by_period.items():
                 total = self._school_paid.setdefault((school, period), [0, 0, ""])
@@ -408,13 +410,12 @@ class SchoolPeriods(PlanFold):
             # refresh (``settle``): adding each line into its plan's row as it is
             # folded wrote all over the table, and was most of a rebuild's fold.
             conn.executemany(f"INSERT INTO {t('line')} VALUES (?, ?, ?, ?, ?, ?)", self._lines)
-            paid_for = {line[:2] for line in self._lines}
             if not self.everything:
                 # A payment changes what is paid, not what is due: only the explanation of
                 # the plan's differences in the periods it paid needs working out again.
                 conn.executemany(f"INSERT OR IGNORE INTO {t('stale')} VALUES (?, ?)",
-                                 (key for key in paid_for if key[0]))
-            if any(not plan for plan, _ in paid_for):
+                                 {line[:2] for line in self._lines if line[0]})
+            if self._cushion_paid:
                 self.set_meta(conn, "cushion_stale", "1")
         if self._school_paid:
             conn.executemany(
@@ -425,10 +426,12 @@ class SchoolPeriods(PlanFold):
         if self._runs:
             conn.executemany(f"INSERT INTO {t('run')} VALUES (?, ?, ?, ?, ?)", self._runs)
         self._lines, self._school_paid, self._runs = [], {}, []
+        self._cushion_paid = False
 
     def fold(self, conn: sqlite3.Connection, page: Any, decoder: Decoder) -> None:
         # Nothing left over from a page that failed.
         self._lines, self._school_paid, self._runs = [], {}, []
+        self._cushion_paid = False  # a school-level line (a cushion's) among the lines
         super().fold(conn, page, decoder)
 
     # Recomputing.
