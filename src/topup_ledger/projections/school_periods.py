@@ -339,10 +339,14 @@ class SchoolPeriods(PlanFold):
         # False: price every period of every plan again (the plain path the tests compare
         # the settled shortcut with).
         self.trust_runs = trust_runs
+        self._nothing_gathered()
+
+    def _nothing_gathered(self) -> None:
+        """What folding a page gathers for ``flush`` to write, empty again."""
         self._lines: list[tuple[str, str, str, str, int, int]] = []
         self._school_paid: dict[tuple[str, str], list[Any]] = {}
         self._runs: list[tuple[Any, ...]] = []
-        self._cushion_paid = False
+        self._cushion_paid = False  # a school-level line (a cushion's) among the lines
 
     def tables(self) -> list[str]:
         t = self.t
@@ -425,13 +429,10 @@ class SchoolPeriods(PlanFold):
                 (k + tuple(v) for k, v in self._school_paid.items()))
         if self._runs:
             conn.executemany(f"INSERT INTO {t('run')} VALUES (?, ?, ?, ?, ?)", self._runs)
-        self._lines, self._school_paid, self._runs = [], {}, []
-        self._cushion_paid = False
+        self._nothing_gathered()
 
     def fold(self, conn: sqlite3.Connection, page: Any, decoder: Decoder) -> None:
-        # Nothing left over from a page that failed.
-        self._lines, self._school_paid, self._runs = [], {}, []
-        self._cushion_paid = False  # a school-level line (a cushion's) among the lines
+        self._nothing_gathered()  # nothing left over from a page that failed
         super().fold(conn, page, decoder)
 
     # Recomputing.
