@@ -72,7 +72,7 @@ def _at(day: str, hour: int) -> datetime:
 
 
 def step_generate(p: Params) -> Params:
-    from topup_ledger.generator import write_generated
+    from topup_ledger.services.generator import write_generated
 
     started = time.perf_counter()
     la, written = write_generated(Path(p["out"]), plans=p["plans"], schools=p["schools"],
@@ -87,10 +87,10 @@ def step_generate(p: Params) -> Params:
 
 def step_import(p: Params) -> Params:
     """One batch through the product's importer, as the demo and ``topup import`` do."""
-    from topup_ledger.importer import Import
     from topup_ledger.io.import_csv import read_table
-    from topup_ledger.ledger import Ledger
-    from topup_ledger.store import EventStore
+    from topup_ledger.services.importer import Import
+    from topup_ledger.services.recording import Ledger
+    from topup_ledger.storage.store import EventStore
 
     store = EventStore(p["location"])
     when = _at(p["run_on"], 16) - timedelta(days=1)  # learned the day before the run
@@ -121,10 +121,9 @@ def step_import(p: Params) -> Params:
 
 def step_pay(p: Params) -> Params:
     """One termly run, as ``topup pay`` makes it: the run, then its files and their digests."""
-    from topup_ledger.audit.files import write_and_record
-    from topup_ledger.ledger import Ledger
-    from topup_ledger.payrun import pay
-    from topup_ledger.store import EventStore
+    from topup_ledger.services.payment_run import pay, write_and_record
+    from topup_ledger.services.recording import Ledger
+    from topup_ledger.storage.store import EventStore
 
     store = EventStore(p["location"])
     when = _at(p["run_on"], 9)
@@ -170,7 +169,7 @@ def timed_projections(location: str, bring: Any) -> Params:
     were worked out."""
     from topup_ledger.projections.db import ProjectionDB, projections_path
     from topup_ledger.projections.runner import folds_for
-    from topup_ledger.store import EventStore
+    from topup_ledger.storage.store import EventStore
 
     store = EventStore(location)
     folded = [0.0]
@@ -307,7 +306,7 @@ class _events_table:
         self.location = location
 
     def __enter__(self) -> tuple[Any, str, str]:
-        from topup_ledger.store import EventStore, environment, is_postgres, postgres_schema
+        from topup_ledger.storage.store import EventStore, environment, is_postgres, postgres_schema
 
         store = EventStore(self.location)  # only to learn the table's name, as the library has it
         name = store.recorder.events_table_name
@@ -392,7 +391,7 @@ def drop_schema(location: str) -> None:
     import psycopg
     from psycopg import sql
 
-    from topup_ledger.store import environment, postgres_schema
+    from topup_ledger.storage.store import environment, postgres_schema
 
     env = environment(location)
     with psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
@@ -407,7 +406,7 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
     """Replay the LA into a fresh ledger on ``backend`` and measure every step; each step's
     figures also go into ``partial`` as they come (``save`` writes them: a national run
     takes hours, and what it measured before an interruption is still worth having)."""
-    from topup_ledger.store import EventStore
+    from topup_ledger.storage.store import EventStore
 
     folder = work / backend
     folder.mkdir(parents=True, exist_ok=True)
@@ -667,7 +666,7 @@ def machine(backends: list[str], url: str | None) -> Params:
     if "postgres" in backends and url:
         import psycopg
 
-        from topup_ledger.store import environment
+        from topup_ledger.storage.store import environment
 
         env = environment(url)
         with psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],

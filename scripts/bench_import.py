@@ -38,11 +38,11 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from topup_ledger.generator import KIND_ORDER, generate
-from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
-from topup_ledger.ledger import Ledger
-from topup_ledger.store import BulkEncoder, EventStore, Recorded, environment, is_postgres
+from topup_ledger.services.generator import KIND_ORDER, generate
+from topup_ledger.services.importer import Import
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.store import BulkEncoder, EventStore, Recorded, environment, is_postgres
 
 WHEN = datetime(2028, 3, 31, 16, tzinfo=UTC)
 # The library's PostgreSQL insert (used by Application.save too) sends a batch as one array

@@ -3,7 +3,7 @@
     python scripts/bench_payrun.py [--plans 8000] [--schools 450] [--years 3] [--seed 1]
                                    [--backend sqlite|postgres] [--profile FILE]
 
-Generates an LA with ``topup_ledger.generator`` (opening plans, later issues, backdated band
+Generates an LA with ``topup_ledger.services.generator`` (opening plans, later issues, backdated band
 changes, transfers, moves, cessations, corrections, each year's rates and tariffs published
 in February and revised in December), imports each batch with the importer, and makes every
 termly run as ``topup pay`` does. For each run it prints the events and plans in the ledger,
@@ -34,16 +34,17 @@ from pathlib import Path
 
 import orjson
 
-from topup_ledger import collector
 from topup_ledger.domain.money import pounds_for_people
-from topup_ledger.generator import BANDS, BASE_TARIFF, generate
-from topup_ledger.importer import Import
+from topup_ledger.engine import collector
+from topup_ledger.engine.run import work_out
 from topup_ledger.io.import_csv import read_table
-from topup_ledger.known import read_reference
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import record_run, work_out
-from topup_ledger.plan_streams import StoredPlans
-from topup_ledger.store import EventStore, is_postgres
+from topup_ledger.services.generator import BANDS, BASE_TARIFF, generate
+from topup_ledger.services.importer import Import
+from topup_ledger.services.payment_run import record_run
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.known import read_reference
+from topup_ledger.storage.plan_streams import StoredPlans
+from topup_ledger.storage.store import EventStore, is_postgres
 
 
 def raw_read_seconds(store: EventStore) -> float:

@@ -4,7 +4,7 @@
                                         [--source auto|generator|synthetic] [--keep DIR [--reuse]]
                                         [--backend sqlite|postgres] [--postgres-url URL]
 
-Builds a ledger (with ``topup_ledger.generator`` and the importer when they are present,
+Builds a ledger (with ``topup_ledger.services.generator`` and the importer when they are present,
 replaying a synthetic LA batch by batch with its termly payment runs; otherwise with a small
 synthetic builder of its own), copies it to a fresh PostgreSQL schema with ``--backend
 postgres`` (ids included), then, in one run on the same ledger:
@@ -40,13 +40,13 @@ import orjson
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import pay
 from topup_ledger.projections import base
 from topup_ledger.projections.db import ProjectionDB
 from topup_ledger.projections.runner import folds_for, rebuild, view
-from topup_ledger.store import EventStore, Recorded, is_postgres, postgres_schema
-from topup_ledger.stored_pages import PAGE, StoredPages
+from topup_ledger.services.payment_run import pay
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.pages import PAGE, StoredPages
+from topup_ledger.storage.store import EventStore, Recorded, is_postgres, postgres_schema
 
 
 class BatchClock:
@@ -65,8 +65,8 @@ class BatchClock:
 
 def build_with_generator(ledger: Ledger, clock: BatchClock, plans: int, schools: int, years: int,
                          folder: Path, say: Callable[[str], None]) -> None:
-    from topup_ledger.generator import generate
-    from topup_ledger.importer import import_file
+    from topup_ledger.services.generator import generate
+    from topup_ledger.services.importer import import_file
 
     la = generate(plans=plans, schools=schools, years=years, seed=1)
     la.write(folder)
@@ -251,8 +251,8 @@ def main() -> None:
     args = parser.parse_args()
     source = args.source
     if source == "auto":
-        found = importlib.util.find_spec("topup_ledger.generator") and importlib.util.find_spec(
-            "topup_ledger.importer")
+        found = importlib.util.find_spec("topup_ledger.services.generator") and importlib.util.find_spec(
+            "topup_ledger.services.importer")
         source = "generator" if found else "synthetic"
 
     with tempfile.TemporaryDirectory(prefix="bench-projections-") as temp:

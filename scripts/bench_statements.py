@@ -17,13 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from topup_ledger.demo import build_demo
 from topup_ledger.domain import events as ev
+from topup_ledger.services.demo import build_demo
 from topup_ledger.statements import statement_for, write_period
 from topup_ledger.statements.build import build_statement
 from topup_ledger.statements.render import render_html, render_pdf
 from topup_ledger.statements.source import read_view
-from topup_ledger.store import EventStore
+from topup_ledger.storage.store import EventStore
 
 
 def main() -> None:

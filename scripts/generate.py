@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from topup_ledger.generator import write_generated
+from topup_ledger.services.generator import write_generated
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 
 from reliability_support import write_la
 from topup_ledger.cli import main
-from topup_ledger.ledger import Ledger
-from topup_ledger.store import EventStore
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.store import EventStore
 
 BACKENDS = ["sqlite", "postgres"]
 

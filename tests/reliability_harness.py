@@ -64,7 +64,7 @@ def _at(seam: str, moment: str, nth: int) -> None:
 
 def install() -> None:
     from topup_ledger.projections.db import ProjectionDB
-    from topup_ledger.store import EventStore
+    from topup_ledger.storage.store import EventStore
 
     append, append_many = EventStore.append, EventStore.append_many
 

@@ -19,8 +19,8 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from topup_ledger.cli import main
-from topup_ledger.generator import generate
-from topup_ledger.store import EventStore
+from topup_ledger.services.generator import generate
+from topup_ledger.storage.store import EventStore
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 if TYPE_CHECKING:
-    from topup_ledger.store import EventStore
+    from topup_ledger.storage.store import EventStore
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "events"
 SCHEMA_FILE = re.compile(r"^(?P<type>[a-z0-9_]+(?:\.[a-z0-9_]+)+)\.v(?P<version>[1-9][0-9]*)\.json$")

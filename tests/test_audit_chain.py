@@ -17,7 +17,8 @@ import pytest
 from conftest import FakeClock
 from test_audit_export import load_script
 from test_audit_support import History, Raw, build_history, topup
-from topup_ledger.audit.chain import (
+from topup_ledger.audit.verify import verify
+from topup_ledger.storage.chain import (
     GENESIS,
     DigestError,
     canonical,
@@ -27,9 +28,8 @@ from topup_ledger.audit.chain import (
     next_link,
     parse_digest,
 )
-from topup_ledger.audit.verify import verify
-from topup_ledger.known import read_known
-from topup_ledger.store import EventStore
+from topup_ledger.storage.known import read_known
+from topup_ledger.storage.store import EventStore
 
 SPEC = Path(__file__).resolve().parents[1] / "schemas" / "chain.md"
 

@@ -27,11 +27,11 @@ from eventsourcing.persistence import StoredEvent
 
 from conftest import FakeClock
 from test_audit_support import History, Raw, build_history, topup
-from topup_ledger import store as store_module
-from topup_ledger.audit.chain import chain_head, digest, plain_state
 from topup_ledger.audit.export import export_events
-from topup_ledger.ledger import Ledger
-from topup_ledger.store import EventStore
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage import store as store_module
+from topup_ledger.storage.chain import chain_head, digest, plain_state
+from topup_ledger.storage.store import EventStore
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "verify_export.py"
 SPEC = Path(__file__).resolve().parents[1] / "projections" / "events-export.json"

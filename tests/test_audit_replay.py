@@ -23,11 +23,11 @@ from eventsourcing.persistence import StoredEvent
 from conftest import FakeClock, new_location
 from schema_check import validate_stored
 from test_audit_support import History, Raw, at, build_history, topup
-from topup_ledger.audit.chain import chain_head, digest
 from topup_ledger.domain.calendar import parse_moment as parse_as_of
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import pay
-from topup_ledger.store import EventStore
+from topup_ledger.services.payment_run import pay
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.chain import chain_head, digest
+from topup_ledger.storage.store import EventStore
 
 
 def files_in(folder: Path) -> dict[str, bytes]:

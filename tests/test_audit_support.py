@@ -29,13 +29,12 @@ from urllib.parse import urlparse
 import click
 from click.testing import CliRunner, Result
 
-from topup_ledger.audit.chain import chain_head, digest
-from topup_ledger.audit.files import write_and_record
-from topup_ledger.audit.seal import seal
-from topup_ledger.cli_audit import export_group, replay_cmd, seal_cmd, verify_cmd
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import pay
-from topup_ledger.store import EventStore, is_postgres, postgres_schema
+from topup_ledger.cli.audit import export_group, replay_cmd, seal_cmd, verify_cmd
+from topup_ledger.services.payment_run import pay, write_and_record
+from topup_ledger.services.recording import Ledger
+from topup_ledger.services.sealing import seal
+from topup_ledger.storage.chain import chain_head, digest
+from topup_ledger.storage.store import EventStore, is_postgres, postgres_schema
 
 COMMANDS: dict[str, click.Command] = {"replay": replay_cmd, "seal": seal_cmd, "verify": verify_cmd,
                                       "export": export_group}

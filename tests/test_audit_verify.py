@@ -18,10 +18,10 @@ import orjson
 import pytest
 
 from test_audit_support import History, Raw, build_history, topup
-from topup_ledger.audit.chain import GENESIS, envelope_of, next_link
 from topup_ledger.audit.files import file_digest
-from topup_ledger.payrun import write_files_for_run
-from topup_ledger.store import EventStore
+from topup_ledger.io.payment_files import write_files_for_run
+from topup_ledger.storage.chain import GENESIS, envelope_of, next_link
+from topup_ledger.storage.store import EventStore
 
 
 @pytest.fixture

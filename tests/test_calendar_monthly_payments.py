@@ -21,10 +21,10 @@ from click.testing import Result
 from schema_check import validate_stored
 from topup_ledger.domain.calendar import school_day_periods, termly_periods
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.known import read_known
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import RunResult, pay
-from topup_ledger.store import EventStore
+from topup_ledger.services.payment_run import RunResult, pay
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.known import read_known
+from topup_ledger.storage.store import EventStore
 
 OAK, ELM = "100001", "100002"
 B, D = 310000, 700000

@@ -15,8 +15,8 @@ import pytest
 from click.testing import Result
 
 from topup_ledger.domain import events as ev
-from topup_ledger.ledger import Ledger
-from topup_ledger.store import ConflictError, EventStore
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.store import ConflictError, EventStore
 
 Invoke = Callable[..., Result]
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from topup_ledger import collector
-from topup_ledger.importer import import_table
+from topup_ledger.engine import collector
 from topup_ledger.io.import_csv import parse_table
-from topup_ledger.ledger import Ledger
+from topup_ledger.services.importer import import_table
+from topup_ledger.services.recording import Ledger
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from topup_ledger.cores import shared_out, split
+from topup_ledger.engine.cores import shared_out, split
 
 
 def test_split_keeps_every_item_once_in_order_in_nearly_equal_runs() -> None:

@@ -10,13 +10,13 @@ import pyarrow.csv as pacsv
 import pytest
 from click.testing import CliRunner
 
-from topup_ledger.cli_import import demo_cmd
-from topup_ledger.demo import build_demo
+from topup_ledger.cli.imports import demo_cmd
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import financial_year_of
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import pay
-from topup_ledger.store import EventStore
+from topup_ledger.services.demo import build_demo
+from topup_ledger.services.payment_run import pay
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.store import EventStore
 
 PERIODS = [f"{y}/{t}" for y in ("2025-26", "2026-27", "2027-28") for t in ("autumn", "spring", "summer")]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from topup_ledger.domain.calendar import academic_year_of
-from topup_ledger.generator import GeneratedLA, generate, write_generated
-from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import read_table
-from topup_ledger.ledger import Ledger
+from topup_ledger.services.generator import GeneratedLA, generate, write_generated
+from topup_ledger.services.importer import Import
+from topup_ledger.services.recording import Ledger
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "generate.py"
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from topup_ledger.cli import main
-from topup_ledger.cli_import import import_cmd
+from topup_ledger.cli.imports import import_cmd
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.importer import ALREADY, RECORDED, REJECTED, Import, import_file, import_table
 from topup_ledger.io.import_csv import FileRefused, parse_table
-from topup_ledger.ledger import Ledger
-from topup_ledger.store import ConflictError, EventStore
-from topup_ledger.stored_pages import StoredPages
+from topup_ledger.services.importer import ALREADY, RECORDED, REJECTED, Import, import_file, import_table
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.pages import StoredPages
+from topup_ledger.storage.store import ConflictError, EventStore
 
 if "import" not in main.commands:  # cli.py registers it; tests must not depend on the order
     main.add_command(import_cmd, "import")

@@ -14,11 +14,11 @@ import pytest
 from conftest import FakeClock, new_location
 from topup_ledger.audit.verify import verify
 from topup_ledger.domain import events as ev
-from topup_ledger.generator import KIND_ORDER, generate
-from topup_ledger.importer import Import
 from topup_ledger.io.import_csv import parse_table, read_table
-from topup_ledger.ledger import Ledger
-from topup_ledger.store import BulkEncoder, ConflictError, EventStore, Recorded
+from topup_ledger.services.generator import KIND_ORDER, generate
+from topup_ledger.services.importer import Import
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.store import BulkEncoder, ConflictError, EventStore, Recorded
 
 Row = tuple[str, int, str, bytes]
 
@@ -207,7 +207,7 @@ class ReversingCipher:
 
 def test_an_encrypted_ledger_gets_the_same_ciphertext_and_reads_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from topup_ledger import store as store_module
+    from topup_ledger.storage import store as store_module
 
     plain_environment = store_module.environment
 

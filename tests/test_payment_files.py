@@ -25,8 +25,8 @@ import pytest
 from click.testing import Result
 
 from topup_ledger.domain.calendar import termly_periods
-from topup_ledger.known import read_known
-from topup_ledger.store import EventStore
+from topup_ledger.storage.known import read_known
+from topup_ledger.storage.store import EventStore
 
 Invoke = Callable[..., Result]
 SPECS = Path(__file__).resolve().parents[1] / "projections"
@@ -257,18 +257,18 @@ def test_files_are_the_same_bytes_however_the_rows_are_batched(
     """A run's files are built a batch of rows at a time from its payments read a page at a
     time (a national run does not fit in memory as Python rows); the bytes, which the
     ledger records digests of, must not depend on either size."""
-    from topup_ledger import payrun
-    from topup_ledger.io import arrow_files
+    from topup_ledger.io import arrow_files, payment_files
+    from topup_ledger.storage import runs
 
     report = pay(county, "2025-26/autumn", tmp_path / "paid")
     written = {}
     for rows, schools in ((1, 1), (2, 3), (10_000, 200)):
         monkeypatch.setattr(arrow_files, "ROWS_PER_BATCH", rows)
-        monkeypatch.setattr(payrun, "SCHOOLS_PER_PAGE", schools)
+        monkeypatch.setattr(runs, "SCHOOLS_PER_PAGE", schools)
         out = tmp_path / f"batched-{rows}"
         store = EventStore(location)
         try:
-            paths = payrun.write_files_for_run(store, report["run_id"], out)
+            paths = payment_files.write_files_for_run(store, report["run_id"], out)
         finally:
             store.close()
         written[rows] = {p.name: p.read_bytes() for p in paths}
@@ -285,8 +285,7 @@ def test_the_line_file_is_written_a_row_group_at_a_time_as_the_whole_table_would
     what pyarrow writes for the whole table split into groups of that many rows (as it
     split every file written so far, at its own largest group), and the CSV what it writes
     for the whole table."""
-    from topup_ledger import payrun
-    from topup_ledger.io import arrow_files
+    from topup_ledger.io import arrow_files, payment_files
 
     report = pay(county, "2025-26/autumn", tmp_path / "paid")
     stem = f"payment-lines-{report['run_id']}"
@@ -297,7 +296,7 @@ def test_the_line_file_is_written_a_row_group_at_a_time_as_the_whole_table_would
         out = tmp_path / f"groups-{batch}-{group}"
         store = EventStore(location)
         try:
-            payrun.write_files_for_run(store, report["run_id"], out)
+            payment_files.write_files_for_run(store, report["run_id"], out)
         finally:
             store.close()
         written = pq.ParquetFile(out / f"{stem}.parquet").metadata
@@ -326,7 +325,7 @@ def test_files_of_more_rows_than_one_group_are_split_where_pyarrow_splits_them(
 def test_payments_out_of_school_order_are_refused(county: Invoke, location: str,
                                                   tmp_path: Path) -> None:
     from topup_ledger.io.payment_files import write_run_files
-    from topup_ledger.payrun import run_payments
+    from topup_ledger.storage.runs import run_payments
 
     report = pay(county, "2025-26/autumn", tmp_path / "paid")
     store = EventStore(location)

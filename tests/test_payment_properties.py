@@ -29,10 +29,10 @@ from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import with_default_terms
 from topup_ledger.domain.entitlement import dues
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.known import read_known
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import RunResult, pay, run_id_for
-from topup_ledger.store import EventStore
+from topup_ledger.services.payment_run import RunResult, pay, run_id_for
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.known import read_known
+from topup_ledger.storage.store import EventStore
 
 SCHOOLS = (("100001", "mainstream"), ("100002", "mainstream"), ("100003", "special"))
 BANDS = ("A", "B", "C", "D", "E")

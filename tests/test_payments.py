@@ -27,15 +27,16 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from topup_ledger import cores, payrun, run_lines
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import school_day_periods, termly_periods
 from topup_ledger.domain.errors import MissingTerms, RuleError
-from topup_ledger.known import Known, read_known, read_reference
-from topup_ledger.ledger import Clock, Ledger
-from topup_ledger.payrun import RunResult, pay
-from topup_ledger.plan_streams import StoredPlans
-from topup_ledger.store import ConflictError, EventStore, StoreError
+from topup_ledger.engine import cores, run_lines
+from topup_ledger.engine import run as payrun
+from topup_ledger.services.payment_run import RunResult, pay
+from topup_ledger.services.recording import Clock, Ledger
+from topup_ledger.storage.known import Known, read_known, read_reference
+from topup_ledger.storage.plan_streams import StoredPlans
+from topup_ledger.storage.store import ConflictError, EventStore, StoreError
 
 OAK, ELM, BEACON = "100001", "100002", "100003"  # mainstream, mainstream, special
 AUTUMN, SPRING, SUMMER = "2025-26/autumn", "2025-26/spring", "2025-26/summer"
@@ -605,7 +606,7 @@ def test_a_run_shared_out_over_processes_pays_what_one_process_pays(
     store = ledger.store
 
     def worked_out(shared: bool) -> tuple[int, dict[str, list[ev.PaymentLine]]]:
-        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1 if shared else 10**9)
+        monkeypatch.setattr(cores, "PLANS_PER_CORE", 1 if shared else 10**9)
         monkeypatch.setattr(cores, "cores", lambda: 3)
         # shared: each process writes its lines out one at a time
         monkeypatch.setattr(run_lines, "LINES_HELD", 1 if shared else 10**9)
@@ -719,7 +720,7 @@ def test_what_each_plan_has_settled_is_the_same_worked_out_over_processes(
     store = ledger.store
 
     def settled(shared: bool) -> dict[str, object]:
-        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1 if shared else 10**9)
+        monkeypatch.setattr(cores, "PLANS_PER_CORE", 1 if shared else 10**9)
         monkeypatch.setattr(cores, "cores", lambda: 3)
         known = read_reference(store, store.max_position())
         plans = StoredPlans(store, known.position)

@@ -21,15 +21,17 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from test_payment_properties import KINDS, PERIODS, do, new_ledger
-from topup_ledger import cores, payrun
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.events import PaymentLine
 from topup_ledger.domain.plan import Plan
-from topup_ledger.known import read_known, read_reference
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import Window, compute_run, pay, window_for, work_out
-from topup_ledger.plan_streams import KnownPlans, StoredPlans
-from topup_ledger.run_lines import RunLines
+from topup_ledger.engine import cores
+from topup_ledger.engine.run import compute_run, work_out
+from topup_ledger.engine.run_lines import RunLines
+from topup_ledger.engine.window import Window, window_for
+from topup_ledger.services.payment_run import pay
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.known import read_known, read_reference
+from topup_ledger.storage.plan_streams import KnownPlans, StoredPlans
 
 
 def read_back(sequence: int, lines: RunLines) -> tuple[int, dict[str, list[PaymentLine]]]:
@@ -43,7 +45,7 @@ def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
     """(the lines as ``pay`` works them out, its plans shared out over three processes;
     the lines with nothing settled, in this process alone), or the refusal each gives."""
     def fast() -> object:
-        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 1)
+        monkeypatch.setattr(cores, "PLANS_PER_CORE", 1)
         monkeypatch.setattr(cores, "cores", lambda: 3)
         store = ledger.store
         known = read_reference(store, store.max_position())
@@ -54,7 +56,7 @@ def fast_and_full(ledger: Ledger, period: str, monkeypatch: pytest.MonkeyPatch
             plans.close()
 
     def full() -> object:
-        monkeypatch.setattr(payrun, "PLANS_PER_CORE", 10**9)
+        monkeypatch.setattr(cores, "PLANS_PER_CORE", 10**9)
         known = read_known(ledger.store)
         plans = KnownPlans(known.plan_facts)
         found = window_for(known, period, plans)

@@ -15,16 +15,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from topup_ledger.cli_projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
 from topup_ledger.domain.calendar import parse_moment as parse_time
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import pay, write_files_for_run
+from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.projections import funding, hours_vs_band, paid_vs_due, runner
 from topup_ledger.projections.db import ProjectionDB, projections_path
 from topup_ledger.projections.runner import catch_up, folds_for, position_at, view
 from topup_ledger.projections.school_periods import SchoolPeriods
-from topup_ledger.store import EventStore
-from topup_ledger.stored_pages import StoredPages
+from topup_ledger.services.payment_run import pay
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.pages import StoredPages
+from topup_ledger.storage.store import EventStore
 
 TARIFFS = {"2025-26": {"A": 160000, "B": 310000, "C": 500000, "D": 700000, "E": 1000000},
            "2026-27": {"A": 165000, "B": 320000, "C": 515000, "D": 720000, "E": 1030000}}
@@ -331,7 +332,7 @@ def test_killed_while_recomputing_it_resumes(ledger: Ledger, clock: Any, tmp_pat
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     run_all(ledger, clock, tmp_path / "payments")
     store = ledger.store
-    from topup_ledger import cores
+    from topup_ledger.engine import cores
     from topup_ledger.projections import base, school_periods
 
     monkeypatch.setattr(base, "CHUNK", 2)

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from test_projections import scenario, write_all
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import pay
 from topup_ledger.projections import runner
 from topup_ledger.projections.db import ProjectionDB, projections_path
 from topup_ledger.projections.school_periods import SchoolPeriods
+from topup_ledger.services.payment_run import pay
+from topup_ledger.services.recording import Ledger
 
 
 class PlainSchoolPeriods(SchoolPeriods):
@@ -57,8 +57,8 @@ def test_settled_dues_give_the_same_files_on_a_generated_la(ledger: Ledger, cloc
     """A synthetic LA over two years: backdated changes, corrections, moves, ceasings,
     tariff revisions and six termly runs, compared after every run and before every other
     run (its batch of changes recorded since the last run: some plans settled, some not)."""
-    from topup_ledger.generator import generate
-    from topup_ledger.importer import import_file
+    from topup_ledger.services.generator import generate
+    from topup_ledger.services.importer import import_file
 
     la = generate(plans=120, schools=12, years=2, seed=7)
     la.write(tmp_path / "la")
@@ -102,13 +102,12 @@ def test_plans_shared_over_cores_give_the_same_files(ledger: Ledger, clock: Any,
     """Dirty plans worked out in forked children (a share from one plan up, so every refresh
     of two plans or more forks) give the same files, incrementally and from nothing, as one
     process does."""
-    from topup_ledger import cores
-    from topup_ledger.projections import base
+    from topup_ledger.engine import cores
 
     def written(name: str, *, shared: bool) -> dict[str, bytes]:
         with monkeypatch.context() as patch:
             patch.setattr(cores, "cores", lambda: 2 if shared else 1)
-            patch.setattr(base, "PLANS_PER_CORE", 1)
+            patch.setattr(cores, "PLANS_PER_CORE", 1)
             patch.setenv("TOPUP_PROJECTIONS", str(tmp_path / f"{name}.projections.sqlite"))
             return write_all(ledger.store.location, clock, tmp_path / name)
 
@@ -131,8 +130,8 @@ def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, t
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from topup_ledger import cores
-    from topup_ledger.projections import base, school_periods
+    from topup_ledger.engine import cores
+    from topup_ledger.projections import school_periods
     from topup_ledger.projections.db import ProjectionDB, projections_path
     from topup_ledger.projections.runner import catch_up, folds_for
 
@@ -147,7 +146,7 @@ def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, t
         return original(*args)
 
     monkeypatch.setattr(cores, "cores", lambda: 2)
-    monkeypatch.setattr(base, "PLANS_PER_CORE", 2)
+    monkeypatch.setattr(cores, "PLANS_PER_CORE", 2)
     monkeypatch.setattr(school_periods, "plan_rows", fails_in_a_child)
     db = ProjectionDB(projections_path(ledger.store.location))
     with pytest.raises(RuntimeError, match="a child failed"):
@@ -166,8 +165,8 @@ def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, t
 def generated_steps(ledger: Ledger, clock: Any, folder: Path) -> Iterator[str]:
     """A synthetic LA over two years, a step before and after each of its six termly runs:
     each run moves the horizon on to its period."""
-    from topup_ledger.generator import generate
-    from topup_ledger.importer import import_file
+    from topup_ledger.services.generator import generate
+    from topup_ledger.services.importer import import_file
 
     la = generate(plans=120, schools=12, years=2, seed=11)
     la.write(folder)
@@ -187,7 +186,7 @@ def test_the_horizon_moving_on_extends_rows_to_the_same_files(
     """After each run the horizon reaches the run's period: one projection file, updated at
     every step, only adds every plan's rows for the periods reached, and gives the files a
     rebuild from nothing gives (on the fast and on the plain path)."""
-    from topup_ledger import cores
+    from topup_ledger.engine import cores
 
     monkeypatch.setattr(cores, "cores", lambda: 1)  # extended plans are counted here
     extended: list[int] = []
@@ -234,7 +233,7 @@ def test_an_extension_cut_short_then_moved_on_again_works_every_plan_out(
     """Killed part-way through extending (some plans reached the new period, some not), and
     the horizon moves on again before the next update: the plans no longer share one period
     to extend from, so every plan is worked out again, and the files are a rebuild's."""
-    from topup_ledger import cores
+    from topup_ledger.engine import cores
     from topup_ledger.projections import base
 
     monkeypatch.setattr(cores, "cores", lambda: 1)

@@ -31,8 +31,8 @@ from reliability_support import (
     topup,
 )
 from topup_ledger.domain import events as ev
-from topup_ledger.payrun import PAYMENTS_STREAM
-from topup_ledger.store import EventStore
+from topup_ledger.storage.store import EventStore
+from topup_ledger.storage.streams import PAYMENTS_STREAM
 
 
 @pytest.fixture

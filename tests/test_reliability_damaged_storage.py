@@ -34,8 +34,8 @@ from reliability_support import (
     topup,
 )
 from topup_ledger.cli import main
-from topup_ledger.payrun import PAYMENTS_STREAM
-from topup_ledger.store import EventStore, environment, postgres_schema
+from topup_ledger.storage.store import EventStore, environment, postgres_schema
+from topup_ledger.storage.streams import PAYMENTS_STREAM
 
 DAMAGED = "is damaged"
 

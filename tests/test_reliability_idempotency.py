@@ -21,9 +21,9 @@ from reliability_support import (
     topup,
 )
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import pay
-from topup_ledger.store import EventStore
+from topup_ledger.services.payment_run import pay
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.store import EventStore
 
 
 def first_plans(la: Path) -> tuple[str, str, str]:

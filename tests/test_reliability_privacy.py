@@ -33,7 +33,7 @@ from reliability_support import (
     write_la,
 )
 from topup_ledger.domain import events as ev
-from topup_ledger.store import EventStore, environment, postgres_schema
+from topup_ledger.storage.store import EventStore, environment, postgres_schema
 
 SUMMER = "2025-26/summer"
 

@@ -20,8 +20,8 @@ from schema_check import SCHEMA_DIR, SCHEMA_FILE, check_recorded_at, load_schema
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.codec import fact_from_data, to_data
 from topup_ledger.domain.payments import LINE_KINDS
-from topup_ledger.store import EventStore, Recorded
-from topup_ledger.upcasting import upcast
+from topup_ledger.storage.store import EventStore, Recorded
+from topup_ledger.storage.upcasting import upcast
 
 SCHEMA_FILES = sorted(SCHEMA_DIR.glob("*.json"))
 LEDGER_TIME = datetime(2025, 11, 14, 10, 30, tzinfo=UTC)

@@ -20,16 +20,17 @@ import pypdf
 import pytest
 
 from topup_ledger.cli import main
-from topup_ledger.cli_statements import statement_cmd, statements_cmd
+from topup_ledger.cli.statements import statement_cmd, statements_cmd
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import with_default_terms
 from topup_ledger.domain.entitlement import dues
-from topup_ledger.known import Known, read_known
-from topup_ledger.ledger import Ledger
-from topup_ledger.payrun import RunResult, pay, write_files_for_run
+from topup_ledger.io.payment_files import write_files_for_run
+from topup_ledger.services.payment_run import RunResult, pay
+from topup_ledger.services.recording import Ledger
 from topup_ledger.statements import Statement, statement_for, write_period, write_statement
 from topup_ledger.statements.render import CSV_COLUMNS, render_csv, render_html, render_pdf
-from topup_ledger.store import EventStore
+from topup_ledger.storage.known import Known, read_known
+from topup_ledger.storage.store import EventStore
 
 for command in (statement_cmd, statements_cmd):
     if command.name not in main.commands:  # until cli.py registers them

@@ -25,9 +25,9 @@ import pytest
 from PIL import Image
 
 from test_statements import build_history, html_text, money
-from topup_ledger.ledger import Ledger
+from topup_ledger.services.recording import Ledger
 from topup_ledger.statements import Statement, statement_for, write_statement
-from topup_ledger.store import EventStore
+from topup_ledger.storage.store import EventStore
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

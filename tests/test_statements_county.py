@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from test_statements import read_csv
-from topup_ledger.demo import build_demo
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.plan import Plan, RecordedFact
+from topup_ledger.services.demo import build_demo
 from topup_ledger.statements import write_period
 from topup_ledger.statements.render import render_csv
-from topup_ledger.store import EventStore
+from topup_ledger.storage.store import EventStore
 
 PLANS = 300
 

@@ -21,11 +21,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io import arrow_files
-from ..io.private import private_temp
-from ..store import EventStore, event_id
-from .chain import FORMAT, GENESIS, digest, walk
-from .replay import as_of
+from topup_ledger.audit.replay import as_of
+from topup_ledger.io import arrow_files
+from topup_ledger.io.private import private_temp
+from topup_ledger.storage.chain import FORMAT, GENESIS, digest, walk
+from topup_ledger.storage.store import EventStore, event_id
 
 SPEC = "events-export"
 ROWS = 20_000  # rows per row group

@@ -14,16 +14,10 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..domain import events as ev
-from ..ledger import Ledger
-from ..payrun import write_files_for_run
-from ..store import EventStore, Recorded
+from topup_ledger.domain import events as ev
+from topup_ledger.storage.store import EventStore
 
 CHUNK = 1 << 20
-
-
-def files_stream(run_id: str) -> str:
-    return f"files:{run_id}"
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -39,29 +33,6 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 def written_files(paths: Iterable[Path]) -> tuple[ev.WrittenFile, ...]:
     return tuple(ev.WrittenFile(p.name, *file_digest(p)) for p in paths)
-
-
-def record_files(ledger: Ledger, run_id: str, paths: Iterable[Path]) -> str | None:
-    """Record the digests of a run's files just written; None if exactly this is recorded."""
-    paths = list(paths)
-    if not paths:
-        return None
-    directory = str(paths[0].resolve().parent)
-    fact = ev.FilesWritten(run_id, directory, written_files(paths))
-    stream = files_stream(run_id)
-    earlier = ledger.store.stream(stream)
-    if any(r.fact == fact for r in earlier):
-        return None  # the same bytes to the same folder again: nothing new to record
-    version = len(earlier) + 1
-    ledger.store.append([Recorded(stream, version, ledger.clock(), fact)])
-    return f"{stream}/{version}"
-
-
-def write_and_record(ledger: Ledger, run_id: str, out: Path) -> list[Path]:
-    """Write a run's payment files to ``out`` and record their digests in the ledger."""
-    files = write_files_for_run(ledger.store, run_id, out)
-    record_files(ledger, run_id, files)
-    return files
 
 
 def recorded_files(store: EventStore, upto: int | None = None

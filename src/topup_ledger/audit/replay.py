@@ -25,15 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..domain import events as ev
-from ..domain.codec import fact_from_data
-from ..io.payment_files import write_run_files
-from ..io.private import private_dir, write_private
-from ..payrun import run_payments
-from ..store import EventStore, event_id
-from ..upcasting import UnknownSchemaVersion, upcast
-from .chain import GENESIS, digest, walk
-from .files import file_digest
+from topup_ledger.audit.files import file_digest
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.codec import fact_from_data
+from topup_ledger.io.payment_files import write_run_files
+from topup_ledger.io.private import private_dir, write_private
+from topup_ledger.storage.chain import GENESIS, digest, walk
+from topup_ledger.storage.runs import run_payments
+from topup_ledger.storage.store import EventStore, event_id
+from topup_ledger.storage.upcasting import UnknownSchemaVersion, upcast
 
 Progress = Callable[[int], None]
 
@@ -151,8 +151,8 @@ def write_projections(store: EventStore, when: datetime, position: int, out: Pat
     each table to its spec. Returns the files and a note ('' if all is well).
     """
     try:
-        from ..projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
-        from ..projections.runner import view
+        from topup_ledger.projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
+        from topup_ledger.projections.runner import view
     except ImportError as error:
         return [], f"projections not written: the projections package is not usable ({error})"
     with tempfile.TemporaryDirectory(prefix="topup-replay-") as folder, \

@@ -34,13 +34,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..domain import events as ev
-from ..domain.codec import fact_from_data
-from ..payrun import write_files_for_run
-from ..store import EventStore, event_id
-from ..upcasting import upcast
-from .chain import GENESIS, DigestError, digest, envelope_of, parse_digest, plain_state, walk
-from .files import file_digest
+from topup_ledger.audit.files import file_digest
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.codec import fact_from_data
+from topup_ledger.io.payment_files import write_files_for_run
+from topup_ledger.storage.chain import (
+    GENESIS,
+    DigestError,
+    digest,
+    envelope_of,
+    parse_digest,
+    plain_state,
+    walk,
+)
+from topup_ledger.storage.store import EventStore, event_id
+from topup_ledger.storage.upcasting import upcast
 
 Progress = Callable[[int], None]
 

@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from functools import cached_property, lru_cache
 
-from .errors import RuleError
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.errors import RuleError
 
 _YEAR = re.compile(r"^(\d{4})-(\d{2})$")
 _PERIOD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -160,6 +161,12 @@ def check_periods(year: str, periods: tuple[Period, ...]) -> None:
     total = sum((p.share for p in periods), Fraction(0))
     if total != 1:
         raise RuleError("share", f"the shares of {year}'s periods add up to {total}, not 1")
+
+
+def periods_of(fact: ev.CalendarSet) -> tuple[Period, ...]:
+    """A recorded calendar's periods."""
+    return tuple(Period(p.start, p.end, p.id, Fraction(p.share), p.school_days)
+                 for p in fact.periods)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from . import events as ev
+from topup_ledger.domain import events as ev
 
 
 @cache

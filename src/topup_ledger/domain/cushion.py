@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from .entitlement import Stretch
+from topup_ledger.domain.entitlement import Stretch
 
 
 @dataclass(frozen=True)

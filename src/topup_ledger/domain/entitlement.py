@@ -17,11 +17,11 @@ from fractions import Fraction
 from math import gcd
 from typing import TypeVar
 
-from .calendar import Period, financial_year_starts
-from .errors import MissingTerms
-from .money import Pence, round_half_up_parts
-from .plan import Plan
-from .rules import Annual, Terms
+from topup_ledger.domain.calendar import Period, financial_year_starts
+from topup_ledger.domain.errors import MissingTerms
+from topup_ledger.domain.money import Pence, round_half_up_parts
+from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.rules import Annual, Terms
 
 BASE = "base"
 PROTECTION = "protection"

@@ -280,3 +280,8 @@ FACT_TYPES: dict[str, type[Fact]] = {
 }
 
 PLAN_FACTS = tuple(t for t in FACT_TYPES if t.startswith("plan."))
+
+
+# The reference facts: what prices plans and shapes periods, as opposed to a plan's own facts.
+REFERENCE_TYPES = (SchoolAdded.TYPE, CalendarSet.TYPE, HourlyRateSet.TYPE, TariffSet.TYPE,
+                   CushionSet.TYPE)

@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
-from .calendar import Period, financial_years_within, parse_year
-from .cushion import Cushion, cushion_exact
-from .entitlement import PROTECTION, Placed, dues, placements, round_cumulatively, stretches
-from .events import PaymentLine
-from .money import pounds
-from .plan import Plan
-from .rules import Terms, financial_year_on
+from topup_ledger.domain.calendar import Period, financial_years_within, parse_year
+from topup_ledger.domain.cushion import Cushion, cushion_exact
+from topup_ledger.domain.entitlement import (
+    PROTECTION,
+    Placed,
+    dues,
+    placements,
+    round_cumulatively,
+    stretches,
+)
+from topup_ledger.domain.events import PaymentLine
+from topup_ledger.domain.money import pounds
+from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.rules import Terms, financial_year_on
 
 REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = (
     "regular", "arrears", "clawback", "protection", "cushion")

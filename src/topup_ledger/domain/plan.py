@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from . import events as ev
-from .errors import RuleError
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.errors import RuleError
 
 MAX_HOURS_PER_WEEK = Decimal(40)  # a school week; full-time one-to-one is about 32.5
 

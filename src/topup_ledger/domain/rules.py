@@ -16,10 +16,10 @@ from datetime import date
 from fractions import Fraction
 from functools import lru_cache
 
-from . import events as ev
-from .calendar import financial_year_of
-from .errors import MissingTerms, RuleError
-from .plan import PlanState
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import financial_year_of
+from topup_ledger.domain.errors import MissingTerms, RuleError
+from topup_ledger.domain.plan import PlanState
 
 # financial_year_of, remembered: a run asks for the year of the same few hundred days
 # again and again.

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .private import private_temp
+from topup_ledger.io.private import private_temp
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "projections"
 TYPES = {"string": pa.string(), "int64": pa.int64(), "int32": pa.int32(), "bool": pa.bool_()}

@@ -21,11 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import collector
-from ..domain.calendar import parse_date
-from ..domain.errors import RuleError
-from ..domain.money import parse_decimal, parse_pounds
-from .private import private_temp
+from topup_ledger.domain.calendar import parse_date
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.money import parse_decimal, parse_pounds
+from topup_ledger.engine import collector
+from topup_ledger.io.private import private_temp
 
 MAX_FILE_BYTES = 512 * 1024 * 1024  # a county's export is a few MB; anything near this is a mistake
 

@@ -10,10 +10,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..domain import events as ev
-from ..domain.money import pounds
-from ..domain.payments import LINE_KINDS
-from . import arrow_files
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.money import pounds
+from topup_ledger.domain.payments import LINE_KINDS
+from topup_ledger.io import arrow_files
+from topup_ledger.storage.runs import recorded_run, run_payments, school_names
+from topup_ledger.storage.store import EventStore
 
 
 def run_kind(sequence: int) -> str:
@@ -71,3 +74,11 @@ def write_run_files(run: ev.PaymentRunRecorded, paid: Iterable[ev.SchoolPaid],
             for row in line_rows(run, payment):
                 lines.add(row)
     return [*arrow_files.paths(school_stem), *arrow_files.paths(line_stem)]
+
+
+def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]:
+    """Write a run's payment files from its recorded events alone (byte-identical later)."""
+    run = recorded_run(store, run_id)
+    if run is None:
+        raise RuleError("run", f"no payment run {run_id} in the ledger")
+    return write_run_files(run, run_payments(store, run_id), school_names(store), out)

@@ -6,8 +6,8 @@ import csv
 from fractions import Fraction
 from pathlib import Path
 
-from ..domain.calendar import Period, parse_date, school_day_periods
-from ..domain.errors import RuleError
+from topup_ledger.domain.calendar import Period, parse_date, school_day_periods
+from topup_ledger.domain.errors import RuleError
 
 
 def read_periods(year: str, path: Path) -> tuple[Period, ...]:

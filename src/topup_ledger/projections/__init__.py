@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..io import arrow_files
+from topup_ledger.io import arrow_files
 
 
 def file_stem(name: str, period: str | None = None, school: str | None = None,

@@ -26,24 +26,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .. import cores as machine
-from ..domain import events as ev
-from ..domain.calendar import Period
-from ..domain.codec import fact_from_data
-from ..domain.cushion import Cushion
-from ..domain.plan import RecordedFact
-from ..domain.rules import Terms
-from ..ledger import REFERENCE_TYPES as REFERENCE_FACTS
-from ..ledger import periods_of
-from ..store import EventStore, event_id
-from ..stored_pages import StoredPages, StoredRow
-from ..upcasting import upcast
-from .db import ProjectionDB
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import Period, periods_of
+from topup_ledger.domain.codec import fact_from_data
+from topup_ledger.domain.cushion import Cushion
+from topup_ledger.domain.events import REFERENCE_TYPES as REFERENCE_FACTS
+from topup_ledger.domain.plan import RecordedFact
+from topup_ledger.domain.rules import Terms
+from topup_ledger.engine import cores as machine
+from topup_ledger.projections.db import ProjectionDB
+from topup_ledger.storage.pages import StoredPages, StoredRow
+from topup_ledger.storage.store import EventStore, event_id
+from topup_ledger.storage.upcasting import upcast
 
 REFERENCE_TYPES = frozenset(REFERENCE_FACTS)  # the set a page's topics are tested against
 CHUNK = 1_000  # plans recomputed per transaction on one core
-# Below this many dirty plans a core, a forked process costs more than it saves.
-PLANS_PER_CORE = 2_000
 
 
 class Decoder:
@@ -265,7 +262,7 @@ class PlanFold:
     def batch() -> int:
         """Dirty plans taken per transaction: a chunk, or enough to give every core a share."""
         shared = machine.cores()
-        return CHUNK if shared == 1 else max(CHUNK, PLANS_PER_CORE * shared)
+        return CHUNK if shared == 1 else max(CHUNK, machine.PLANS_PER_CORE * shared)
 
     def recompute_shared(self, db: ProjectionDB, conn: sqlite3.Connection, plans: list[str],
                          context: Any, decoder: Decoder) -> None:
@@ -274,7 +271,7 @@ class PlanFold:
         what was committed before this transaction, which the children's reads do not see
         change) and sends back its rows; only this process writes, its own share's rows
         while the children are still working."""
-        shares = machine.shares_of(plans, PLANS_PER_CORE)
+        shares = machine.shares_of(plans)
 
         def work(share: Sequence[str], forked: bool) -> Any:
             if not forked:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..store import StoreError, is_postgres, postgres_schema
+from topup_ledger.storage.store import StoreError, is_postgres, postgres_schema
 
 _SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..domain.events import SchoolAdded
-from ..domain.money import pounds
-from .runner import View
-from .school_periods import SchoolPeriod, SchoolPeriods, school_periods
+from topup_ledger.domain.events import SchoolAdded
+from topup_ledger.domain.money import pounds
+from topup_ledger.projections.school_periods import SchoolPeriod, SchoolPeriods, school_periods
+from topup_ledger.projections.view import View
 
 OUTPUT = "funding"
 MONEY = ("run_rate", "due", "paid", "difference")

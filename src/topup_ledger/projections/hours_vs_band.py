@@ -18,17 +18,15 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..domain import events as ev
-from ..domain.calendar import financial_year_of
-from ..domain.errors import RuleError
-from ..domain.money import pounds, round_half_up
-from ..domain.plan import Plan
-from .base import Decoder, PlanFold, Reference
-
-if TYPE_CHECKING:
-    from .runner import View
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import financial_year_of
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.money import pounds, round_half_up
+from topup_ledger.domain.plan import Plan
+from topup_ledger.projections.base import Decoder, PlanFold, Reference
+from topup_ledger.projections.view import View
 
 
 class HoursVsBand(PlanFold):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .funding import money, school_period_rows
-from .runner import View
+from topup_ledger.projections.funding import money, school_period_rows
+from topup_ledger.projections.view import View
 
 OUTPUT = "paid-vs-due"
 MONEY = ("due", "paid", "outstanding")

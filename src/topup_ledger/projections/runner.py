@@ -21,19 +21,19 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from eventsourcing.persistence import Notification
 
-from .. import collector
-from ..store import EventStore
-from ..stored_pages import StoredPages, StoredRow
-from .base import Decoder, PlanFold, witness
-from .db import ProjectionDB, projections_path
-from .hours_vs_band import HoursVsBand
-from .school_periods import SchoolPeriods
+from topup_ledger.engine import collector
+from topup_ledger.projections.base import Decoder, PlanFold, witness
+from topup_ledger.projections.db import ProjectionDB, projections_path
+from topup_ledger.projections.hours_vs_band import HoursVsBand
+from topup_ledger.projections.school_periods import SchoolPeriods
+from topup_ledger.projections.view import View
+from topup_ledger.storage.pages import StoredPages, StoredRow
+from topup_ledger.storage.store import EventStore
 
 PAGE = 2_000
 
@@ -137,17 +137,6 @@ def position_at(store: EventStore, when: datetime) -> tuple[int, str]:
         else:
             high = middle - 1
     return low, low_at
-
-
-@dataclass
-class View:
-    """Projection state ready to read, as known at ``position``."""
-
-    db: ProjectionDB
-    decoder: Decoder
-    position: int
-    known_at: str  # the recorded time of the event at ``position`` ('' for an empty ledger)
-    as_of: datetime | None = None
 
 
 def _known_at(db: ProjectionDB, fold: PlanFold) -> str:

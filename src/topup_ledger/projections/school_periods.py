@@ -39,17 +39,17 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
-from ..domain import events as ev
-from ..domain.calendar import Period, academic_year_of, parse_year, with_default_terms
-from ..domain.cushion import net_reduction
-from ..domain.entitlement import Stretch, exact_amounts, placements, round_cumulatively, stretches
-from ..domain.errors import MissingTerms, RuleError
-from ..domain.money import round_half_up
-from ..domain.payments import CUSHION, PaidSoFar, caused_by
-from ..domain.plan import Plan, PlanState, RecordedFact
-from ..stored_pages import StoredRow
-from . import base
-from .base import Decoder, PlanFold, Reference, recorded_date
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import Period, academic_year_of, parse_year, with_default_terms
+from topup_ledger.domain.cushion import net_reduction
+from topup_ledger.domain.entitlement import Stretch, exact_amounts, placements, round_cumulatively, stretches
+from topup_ledger.domain.errors import MissingTerms, RuleError
+from topup_ledger.domain.money import round_half_up
+from topup_ledger.domain.payments import CUSHION, PaidSoFar, caused_by
+from topup_ledger.domain.plan import Plan, PlanState, RecordedFact
+from topup_ledger.projections import base
+from topup_ledger.projections.base import Decoder, PlanFold, Reference, recorded_date
+from topup_ledger.storage.pages import StoredRow
 
 NOT_PRICED_AFTER = "follows a period of the same year that cannot be priced"
 

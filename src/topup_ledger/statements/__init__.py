@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from ..io.private import write_private
-from ..store import EventStore
-from .build import build_statement, run_ref
-from .model import Statement
-from .render import FORMATS, IndexFile, IndexRow, render_index, write_statement
-from .source import LedgerView, position_at, read_view
+from topup_ledger.io.private import write_private
+from topup_ledger.statements.build import build_statement, run_ref
+from topup_ledger.statements.model import Statement
+from topup_ledger.statements.render import FORMATS, IndexFile, IndexRow, render_index, write_statement
+from topup_ledger.statements.source import LedgerView, position_at, read_view
+from topup_ledger.storage.store import EventStore
 
 __all__ = ["FORMATS", "PeriodResult", "Statement", "build_statement", "statement_for",
            "view_as_of", "write_period", "write_statement"]

@@ -15,13 +15,22 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from ..domain import events as ev
-from ..domain.calendar import financial_year_of, parse_year
-from ..domain.errors import RuleError
-from ..domain.money import pounds_for_people, round_half_up
-from ..domain.plan import Plan, PlanState, RecordedFact
-from .model import Bar, Change, ChildRow, LineRow, MoneyMoved, RunRef, Statement, Totals
-from .source import LedgerView, Run
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import financial_year_of, parse_year
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.money import pounds_for_people, round_half_up
+from topup_ledger.domain.plan import Plan, PlanState, RecordedFact
+from topup_ledger.statements.model import (
+    Bar,
+    Change,
+    ChildRow,
+    LineRow,
+    MoneyMoved,
+    RunRef,
+    Statement,
+    Totals,
+)
+from topup_ledger.statements.source import LedgerView, Run
 
 CHART_PERIODS = 12
 REASON_WORDS = {"annual-review": "annual review", "interim-review": "interim review",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ..domain.money import pounds_for_people
-from .model import Bar
+from topup_ledger.domain.money import pounds_for_people
+from topup_ledger.statements.model import Bar
 
 WIDTH, HEIGHT = 640, 210
 TOP, BOTTOM, LEFT, RIGHT = 26, 44, 8, 8

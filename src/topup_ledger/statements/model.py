@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ..domain.events import PaymentLine
+from topup_ledger.domain.events import PaymentLine
 
 KIND_WORDS = {"regular": "Regular (this period)", "arrears": "Arrears (earlier periods)",
               "clawback": "Claw-back (earlier periods)", "protection": "Protection",

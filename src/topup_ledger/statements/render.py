@@ -16,10 +16,10 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from ..domain.money import pounds, pounds_for_people
-from ..io.private import write_private
-from .chart import bar_chart
-from .model import RunRef, Statement
+from topup_ledger.domain.money import pounds, pounds_for_people
+from topup_ledger.io.private import write_private
+from topup_ledger.statements.chart import bar_chart
+from topup_ledger.statements.model import RunRef, Statement
 
 SETTING_WORDS = {"mainstream": "mainstream school", "resourced": "resourced provision / specialist unit",
                  "special": "special school", "independent": "independent school",

@@ -16,14 +16,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from ..domain import events as ev
-from ..domain.calendar import Calendar, Period, parse_year, with_default_terms
-from ..domain.errors import RuleError
-from ..domain.plan import Plan, RecordedFact
-from ..domain.rules import Terms
-from ..ledger import periods_of
-from ..store import EventStore, Recorded
-from ..upcasting import upcast
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import Calendar, Period, parse_year, periods_of, with_default_terms
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.plan import Plan, RecordedFact
+from topup_ledger.domain.rules import Terms
+from topup_ledger.storage.store import EventStore, Recorded
+from topup_ledger.storage.upcasting import upcast
 
 
 @dataclass(frozen=True)

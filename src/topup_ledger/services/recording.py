@@ -13,25 +13,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from .domain import events as ev
-from .domain.calendar import (
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import (
     Calendar,
     Period,
     check_periods,
     financial_year_of,
     parse_year,
+    periods_of,
     with_default_terms,
 )
-from .domain.errors import RuleError
-from .domain.money import round_half_up
-from .domain.plan import Plan, RecordedFact, check_hours
-from .domain.rules import Terms
-from .store import EventStore, Recorded
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.events import REFERENCE_TYPES
+from topup_ledger.domain.money import round_half_up
+from topup_ledger.domain.plan import Plan, RecordedFact, check_hours
+from topup_ledger.domain.rules import Terms
+from topup_ledger.storage.store import EventStore, Recorded
+from topup_ledger.storage.streams import plan_stream, school_stream
 
 Clock = Callable[[], datetime]
 
-REFERENCE_TYPES = (ev.SchoolAdded.TYPE, ev.CalendarSet.TYPE, ev.HourlyRateSet.TYPE,
-                   ev.TariffSet.TYPE, ev.CushionSet.TYPE)
 
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", re.ASCII)
 _URN = re.compile(r"\d{6,8}", re.ASCII)
@@ -328,21 +329,6 @@ def check_corrected_plan(plan: Plan) -> None:
         if ceased is not None and when > ceased and not isinstance(fact, ev.PlanCeased):
             raise RuleError("from", f"after this correction {event_id} ({when}) would be "
                             f"after the plan ceased ({ceased})")
-
-
-def plan_stream(ref: str) -> str:
-    return f"plan:{ref}"
-
-
-def school_stream(urn: str) -> str:
-    return f"school:{urn}"
-
-
-def periods_of(fact: ev.CalendarSet) -> tuple[Period, ...]:
-    from fractions import Fraction
-
-    return tuple(Period(p.start, p.end, p.id, Fraction(p.share), p.school_days)
-                 for p in fact.periods)
 
 
 def facts_of(records: Iterable[RecordedFact]) -> list[ev.Fact]:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import click
 
-from .audit.files import write_and_record
-from .cli_audit import export_group, replay_cmd, seal_cmd, verify_cmd
-from .cli_import import demo_cmd, import_cmd
-from .cli_projections import funding_cmd, rebuild_cmd, reconcile_group
-from .cli_statements import statement_cmd, statements_cmd
-from .cli_support import (
+from topup_ledger.cli.audit import export_group, replay_cmd, seal_cmd, verify_cmd
+from topup_ledger.cli.imports import demo_cmd, import_cmd
+from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.cli.statements import statement_cmd, statements_cmd
+from topup_ledger.cli.support import (
     DEFAULT_LEDGER,
     as_date,
     as_decimal,
@@ -25,15 +24,15 @@ from .cli_support import (
     open_ledger,
     refusals,
 )
-from .domain import events as ev
-from .domain.calendar import parse_year, termly_periods
-from .domain.errors import RuleError
-from .domain.money import parse_pounds, pounds
-from .io.periods_csv import read_periods
-from .ledger import Ledger
-from .payrun import pay
-from .reports import due_report, history
-from .store import describe
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import parse_year, termly_periods
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.money import parse_pounds, pounds
+from topup_ledger.io.periods_csv import read_periods
+from topup_ledger.services.payment_run import pay_and_write
+from topup_ledger.services.recording import Ledger
+from topup_ledger.services.reports import due_report, history
+from topup_ledger.storage.store import describe
 
 
 def recorded(ledger: Ledger, event: str) -> str:
@@ -338,11 +337,10 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
     """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
     parse_year(period_id.split("/", 1)[0], "period")  # 2000-2099, before any work
     ledger = ledger_of(ctx)
-    result = pay(ledger, period_id)
+    result, files = pay_and_write(ledger, period_id, out)
     rows = [{"school_urn": s.school, "total_pence": s.pence, "lines": s.lines}
             for s in result.schools]
     total = result.total
-    files = write_and_record(ledger, result.run_id, out)
     report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,
               "supplementary": result.supplementary, "seal": result.seal,
               "schools": rows, "total_pence": total, "total_gbp": pounds(total),

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from .cli_support import Failure, emit, ledger_of, refusals
-from .demo import DEFAULT_PLANS, DemoError, build_demo, steps
-from .importer import KINDS, ImportResult, import_table
-from .io.import_csv import FileRefused, read_table, write_rejects
+from topup_ledger.cli.support import Failure, emit, ledger_of, refusals
+from topup_ledger.io.import_csv import FileRefused, read_table, write_rejects
+from topup_ledger.services.demo import DEFAULT_PLANS, DemoError, build_demo, steps
+from topup_ledger.services.importer import KINDS, ImportResult, import_table
 
 SHOWN_REJECTS = 10
 BIG = 20_000  # rows: a file this long shows a progress bar (on a terminal)

@@ -16,13 +16,14 @@ from typing import Any
 
 import click
 
-from .cli_support import Failure, as_moment, emit, events_progress, ledger_of, refusals
-from .domain.errors import RuleError
-from .domain.money import pounds_for_people
-from .projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
-from .projections.db import ProjectionDB, projections_path
-from .projections.runner import OUTPUTS, View, folds_for, rebuild, view
-from .store import EventStore
+from topup_ledger.cli.support import Failure, as_moment, emit, events_progress, ledger_of, refusals
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.money import pounds_for_people
+from topup_ledger.projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
+from topup_ledger.projections.db import ProjectionDB, projections_path
+from topup_ledger.projections.runner import OUTPUTS, folds_for, rebuild, view
+from topup_ledger.projections.view import View
+from topup_ledger.storage.store import EventStore
 
 BIG = 20_000  # catch-ups longer than this show a progress bar (on a terminal)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from .domain import events as ev
-from .domain.codec import to_data
-from .domain.entitlement import dues, stretches
-from .domain.money import pounds, round_half_up
-from .ledger import Ledger, plan_stream
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.codec import to_data
+from topup_ledger.domain.entitlement import dues, stretches
+from topup_ledger.domain.money import pounds, round_half_up
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.streams import plan_stream
 
 
 @dataclass(frozen=True)

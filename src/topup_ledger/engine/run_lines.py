@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import orjson
 
-from .domain.events import PaymentLine, SchoolPaid
-from .store import StoreError, Written
+from topup_ledger.domain.events import PaymentLine, SchoolPaid
+from topup_ledger.storage.store import StoreError, Written
 
 LINES_HELD = 5_000  # lines a share holds before writing them out
 PREFIX = "topup-run-"  # then the pid of the process whose run it is

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from .store import EventStore, StoreError, is_postgres, storage_problem
+from topup_ledger.storage.store import EventStore, StoreError, is_postgres, storage_problem
 
 PAGE = 5_000
 STREAMS_PER_SELECT = 1_000

@@ -24,19 +24,18 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
-from .audit.files import write_and_record
-from .audit.seal import seal
-from .audit.verify import report_text, verify
-from .domain.money import pounds, pounds_for_people
-from .generator import KIND_ORDER, GeneratedLA, generate
-from .importer import Import
-from .io.import_csv import read_table
-from .ledger import Ledger
-from .payrun import pay
-from .projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
-from .projections.runner import view
-from .statements import write_period
-from .store import EventStore
+from topup_ledger.audit.verify import report_text, verify
+from topup_ledger.domain.money import pounds, pounds_for_people
+from topup_ledger.io.import_csv import read_table
+from topup_ledger.projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
+from topup_ledger.projections.runner import view
+from topup_ledger.services.generator import KIND_ORDER, GeneratedLA, generate
+from topup_ledger.services.importer import Import
+from topup_ledger.services.payment_run import pay_and_write
+from topup_ledger.services.recording import Ledger
+from topup_ledger.services.sealing import seal
+from topup_ledger.statements import write_period
+from topup_ledger.storage.store import EventStore
 
 DEFAULT_PLANS = 8000
 MARKER = ".topup-demo"
@@ -202,8 +201,7 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
         tick(f"imported {batch.folder}")
         t0 = time.perf_counter()
         clock_now[0] = at(batch.run.on, 9)
-        result = pay(ledger, batch.run.period)
-        write_and_record(ledger, result.run_id, folder / "payments")  # as `topup pay` does
+        result, _ = pay_and_write(ledger, batch.run.period, folder / "payments")
         timings["pay"] += time.perf_counter() - t0
         summary.runs.append({"run_id": result.run_id, "period": result.period,
                              "schools": len(result.schools), "total": result.total,

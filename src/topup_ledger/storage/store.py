@@ -34,11 +34,11 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from .domain import events as events_module
-from .domain.codec import fact_from_data, to_data
-from .domain.events import Fact
-from .domain.plan import RecordedFact
-from .upcasting import upcast
+from topup_ledger.domain import events as events_module
+from topup_ledger.domain.codec import fact_from_data, to_data
+from topup_ledger.domain.events import Fact
+from topup_ledger.domain.plan import RecordedFact
+from topup_ledger.storage.upcasting import upcast
 
 PAGE = 2_000
 

@@ -28,13 +28,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import collector
-from .domain import events as ev
-from .domain.calendar import Period
-from .domain.errors import MissingTerms, RuleError
-from .domain.plan import RecordedFact
-from .domain.rules import Terms
-from .io.import_csv import (
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import Period, periods_of
+from topup_ledger.domain.errors import MissingTerms, RuleError
+from topup_ledger.domain.events import REFERENCE_TYPES
+from topup_ledger.domain.plan import RecordedFact
+from topup_ledger.domain.rules import Terms
+from topup_ledger.engine import collector
+from topup_ledger.io.import_csv import (
     FileRefused,
     Row,
     Table,
@@ -46,9 +47,10 @@ from .io.import_csv import (
     read_table,
     required,
 )
-from .ledger import REFERENCE_TYPES, Ledger, periods_of, plan_stream, school_stream
-from .store import ConflictError, EventStore, Recorded, conflict
-from .stored_pages import StoredPages
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.pages import StoredPages
+from topup_ledger.storage.store import ConflictError, EventStore, Recorded, conflict
+from topup_ledger.storage.streams import plan_stream, school_stream
 
 KINDS = ("schools", "rates", "tariffs", "plans", "changes")
 CHANGES = ("hours", "transfer", "band", "move", "cease", "correct")

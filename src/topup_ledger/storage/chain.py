@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from ..store import EventStore
+    from topup_ledger.storage.store import EventStore
 
 GENESIS = bytes(32)
 FORMAT = b"topup-chain/1\n"

@@ -18,7 +18,15 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
-from .audit.chain import (
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import Calendar, Period, periods_of, with_default_terms
+from topup_ledger.domain.codec import fact_from_data
+from topup_ledger.domain.cushion import Cushion
+from topup_ledger.domain.events import REFERENCE_TYPES
+from topup_ledger.domain.payments import PaidSoFar
+from topup_ledger.domain.plan import Plan, RecordedFact
+from topup_ledger.domain.rules import Terms
+from topup_ledger.storage.chain import (
     GENESIS,
     encode,
     envelope_fields,
@@ -26,17 +34,9 @@ from .audit.chain import (
     next_link,
     plain_state,
 )
-from .domain import events as ev
-from .domain.calendar import Calendar, Period, with_default_terms
-from .domain.codec import fact_from_data
-from .domain.cushion import Cushion
-from .domain.payments import PaidSoFar
-from .domain.plan import Plan, RecordedFact
-from .domain.rules import Terms
-from .ledger import REFERENCE_TYPES, periods_of
-from .store import EventStore, Recorded, StoreError, describe, event_id
-from .stored_pages import StoredPages, StoredRow
-from .upcasting import upcast
+from topup_ledger.storage.pages import StoredPages, StoredRow
+from topup_ledger.storage.store import EventStore, Recorded, StoreError, describe, event_id
+from topup_ledger.storage.upcasting import upcast
 
 
 @dataclass

@@ -46,7 +46,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from .domain.calendar import financial_year_of, termly_periods, year_label
+from topup_ledger.domain.calendar import financial_year_of, termly_periods, year_label
 
 KIND_ORDER = ("schools", "rates", "tariffs", "plans", "changes")
 HEADERS = {

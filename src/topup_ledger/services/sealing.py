@@ -1,6 +1,6 @@
 """Seals: the chain head recorded in the ledger itself, on demand (``topup seal``).
 
-Payment runs seal as part of their own batch (``payrun.pay``); this records one at any other
+Payment runs seal as part of their own batch (``services.payment_run``); this records one at any other
 moment, e.g. before an auditor's visit or at the end of a day. A seal is a ``ledger.sealed``
 event on the ``seals`` stream holding the head and the position it covers; its digest
 ``HEX@POSITION`` is what people keep outside the ledger.
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain import events as ev
-from ..ledger import Ledger
-from ..store import Recorded
-from .chain import chain_head, digest
-
-SEALS_STREAM = "seals"  # the same stream payment runs seal on (payrun.SEALS_STREAM)
+from topup_ledger.domain import events as ev
+from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.chain import chain_head, digest
+from topup_ledger.storage.store import Recorded
+from topup_ledger.storage.streams import SEALS_STREAM
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 import click
 from eventsourcing.persistence import PersistenceError
 
-from .domain.calendar import parse_date, parse_moment
-from .domain.errors import MissingTerms, RuleError
-from .domain.money import parse_decimal, parse_pounds
-from .ledger import Ledger, utc_now
-from .store import ConflictError, EventStore, StoreError, describe
-from .store import storage_problem as store_problem
-from .upcasting import UnknownSchemaVersion
+from topup_ledger.domain.calendar import parse_date, parse_moment
+from topup_ledger.domain.errors import MissingTerms, RuleError
+from topup_ledger.domain.money import parse_decimal, parse_pounds
+from topup_ledger.services.recording import Ledger, utc_now
+from topup_ledger.storage.store import ConflictError, EventStore, StoreError, describe
+from topup_ledger.storage.store import storage_problem as store_problem
+from topup_ledger.storage.upcasting import UnknownSchemaVersion
 
 DEFAULT_LEDGER = "topup-ledger.sqlite"
 F = TypeVar("F", bound=Callable[..., Any])

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Protocol
 
-from .audit.chain import envelope_of, plain_state
-from .domain.plan import RecordedFact, issue_date
-from .known import readable, recorded_from
-from .ledger import plan_stream
-from .store import EventStore
-from .stored_pages import StoredPages, StoredRow, for_forked
+from topup_ledger.domain.plan import RecordedFact, issue_date
+from topup_ledger.storage.chain import envelope_of, plain_state
+from topup_ledger.storage.known import readable, recorded_from
+from topup_ledger.storage.pages import StoredPages, StoredRow, for_forked
+from topup_ledger.storage.store import EventStore
+from topup_ledger.storage.streams import plan_stream
 
 PLAN_PREFIX = plan_stream("")
 

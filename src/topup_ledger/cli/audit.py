@@ -13,13 +13,21 @@ from typing import Any, TypeVar
 
 import click
 
-from .audit.chain import DigestError, parse_digest
-from .audit.export import ExportError, export_events
-from .audit.replay import ReplayError, replay
-from .audit.seal import seal
-from .audit.verify import report_text, verify
-from .cli_support import Failure, as_moment, emit, events_progress, ledger_of, naming_the_ledger, refusals
-from .upcasting import UnknownSchemaVersion
+from topup_ledger.audit.export import ExportError, export_events
+from topup_ledger.audit.replay import ReplayError, replay
+from topup_ledger.audit.verify import report_text, verify
+from topup_ledger.cli.support import (
+    Failure,
+    as_moment,
+    emit,
+    events_progress,
+    ledger_of,
+    naming_the_ledger,
+    refusals,
+)
+from topup_ledger.services.sealing import seal
+from topup_ledger.storage.chain import DigestError, parse_digest
+from topup_ledger.storage.upcasting import UnknownSchemaVersion
 
 F = TypeVar("F", bound=Callable[..., Any])
 BIG = 50_000  # events: a pass over a ledger this long shows a progress bar (on a terminal)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from .cli_support import Failure, as_moment, emit, ledger_of, refusals
-from .domain.errors import RuleError
-from .domain.money import pounds, pounds_for_people
-from .statements import FORMATS, Statement, statement_for, write_period, write_statement
+from topup_ledger.cli.support import Failure, as_moment, emit, ledger_of, refusals
+from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.money import pounds, pounds_for_people
+from topup_ledger.statements import FORMATS, Statement, statement_for, write_period, write_statement
 
 
 def refused(error: RuleError, as_of: datetime | None) -> Failure:

@@ -39,9 +39,16 @@ def split(items: Sequence[Share], parts: int) -> list[Sequence[Share]]:
     return runs
 
 
-def shares_of(items: Sequence[Share], per_core: int) -> list[Sequence[Share]]:
+# Below this many plans a share, a forked process costs more than it saves (measured in
+# docs/benchmarks.md): the payment run and the projections share plans out alike.
+PLANS_PER_CORE = 2_000
+
+
+def shares_of(items: Sequence[Share], per_core: int | None = None) -> list[Sequence[Share]]:
     """``items`` split over the cores, in order, with at least ``per_core`` items a share
-    (fewer shares, down to one, when there are fewer items: forking has its cost)."""
+    (``PLANS_PER_CORE`` unless given; fewer shares, down to one, when there are fewer items:
+    forking has its cost)."""
+    per_core = PLANS_PER_CORE if per_core is None else per_core
     return split(items, min(cores(), max(1, len(items) // per_core)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .domain.events import FACT_TYPES
+from topup_ledger.domain.events import FACT_TYPES
 
 Data = dict[str, Any]
 

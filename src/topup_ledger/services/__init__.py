@@ -1,0 +1,1 @@
+"""Use cases: recording facts, paying a period, importing, sealing, the demo."""
