@@ -11,10 +11,9 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
-from functools import cached_property, lru_cache
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
@@ -63,7 +62,6 @@ def financial_year_starts(start: date, end_exclusive: date) -> Iterator[date]:
             yield boundary
 
 
-@lru_cache(maxsize=4096)  # asked for every line of a run, of a few hundred distinct spans
 def financial_years_within(start: date, end_exclusive: date) -> frozenset[str]:
     """The financial years in which the days [start, end_exclusive) fall."""
     return frozenset({financial_year_of(start),
@@ -79,25 +77,21 @@ class Period:
     id: str
     share: Fraction
     school_days: int | None = None
+    # What follows from the above, worked out once: a period never changes.
+    year: str = field(init=False, compare=False, repr=False)  # '2025-26' of '2025-26/autumn'
+    days: int = field(init=False, compare=False, repr=False)
+    end_exclusive: date = field(init=False, compare=False, repr=False)
+    # The period by its content: a recorded calendar may give an id other days or shares,
+    # so what is remembered by period is remembered by this.
+    key: tuple[object, ...] = field(init=False, compare=False, repr=False)
 
-    @cached_property  # asked of every period of every plan a projection prices
-    def year(self) -> str:
-        return self.id.split("/", 1)[0]
-
-    # A period never changes, and a run asks these of the same few periods for every plan.
-    @cached_property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @cached_property
-    def end_exclusive(self) -> date:
-        return self.end + ONE_DAY
-
-    @cached_property
-    def key(self) -> tuple[object, ...]:
-        """The period by its content: a recorded calendar may give an id other days or
-        shares, so what is remembered by period is remembered by this."""
-        return (self.id, self.start, self.end, self.share.numerator, self.share.denominator)
+    def __post_init__(self) -> None:
+        derived = {"year": self.id.split("/", 1)[0], "days": (self.end - self.start).days + 1,
+                   "end_exclusive": self.end + ONE_DAY,
+                   "key": (self.id, self.start, self.end, self.share.numerator,
+                           self.share.denominator)}
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end

@@ -10,18 +10,18 @@ before it, so a plan on one rate at one school for a whole year is paid its annu
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
 from math import gcd
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from topup_ledger.domain.calendar import Period, financial_year_starts
 from topup_ledger.domain.errors import MissingTerms
 from topup_ledger.domain.money import Pence, round_half_up_parts
-from topup_ledger.domain.plan import Plan
-from topup_ledger.domain.rules import Annual, Terms
+from topup_ledger.domain.plan import Plan, PlanState
+from topup_ledger.domain.rules import Annual
 
 BASE = "base"
 PROTECTION = "protection"
@@ -30,6 +30,17 @@ COMPONENTS = (BASE, PROTECTION)
 # (school URN, component) → amount
 DueKey = tuple[str, str]
 K = TypeVar("K")
+
+
+class Prices(Protocol):
+    """What working out a due asks of the reference data: a plan's annual amount on a day.
+    ``Terms`` answers it; a run's pricing cache answers it remembered."""
+
+    def annual_amount(self, state: PlanState, day: date) -> Annual: ...
+
+
+# A period's exact amounts for a plan, however the caller works them out.
+ExactAmounts = Callable[[Plan, Period], dict[DueKey, Fraction]]
 
 
 @dataclass(frozen=True)
@@ -84,14 +95,14 @@ def portion(annual: Fraction, share: Fraction, days: int, period_days: int) -> t
             annual.denominator * share.denominator * period_days)
 
 
-def stretches(plan: Plan, period: Period, terms: Terms) -> list[Stretch]:
+def stretches(plan: Plan, period: Period, prices: Prices) -> list[Stretch]:
     """The plan's stretches within ``period``; raises MissingTerms listing every gap."""
     found: list[Stretch] = []
     missing: list[str] = []
     for start, end, state in plan.clipped(period.start, period.end_exclusive):
         for a, b in pricing_cuts(start, end, state.protect_until):
             try:
-                annual = terms.annual_amount(state, a)
+                annual = prices.annual_amount(state, a)
             except MissingTerms as gap:
                 missing.extend(gap.missing)
                 continue
@@ -113,42 +124,10 @@ def pricing_cuts(start: date, end: date, protect_until: date | None) -> list[tup
     return list(itertools.pairwise(sorted(cuts)))
 
 
-def exact_amounts(plan: Plan, period: Period, terms: Terms) -> dict[DueKey, Fraction]:
-    """``exact_due(stretches(plan, period, terms))``, remembered in ``terms`` by everything
-    it depends on besides the terms (see ``shape``). Raises MissingTerms as ``stretches``."""
-    shaped = shape(plan, period.start, period.end_exclusive, terms)
-    if shaped is None:
-        return exact_due(stretches(plan, period, terms))  # raises, naming the school
-    parts, schools = shaped
-    key = ("exact", period.key, parts)
-    cached = terms.priced.get(key)
-    if cached is None:
-        amounts = exact_due(stretches(plan, period, terms))
-        cached = terms.priced[key] = tuple(
-            (schools.index(school), component, amount)
-            for (school, component), amount in amounts.items())
-    return {(schools[i], component): amount for i, component, amount in cached}
-
-
-def shape(plan: Plan, start: date, end_exclusive: date, terms: Terms
-          ) -> tuple[tuple[tuple[object, ...], ...], list[str]] | None:
-    """What a plan's due on the days [start, end_exclusive) depends on besides the terms:
-    its states there, clipped to those days, with each school replaced by its place in the
-    list returned and its setting (which is what prices it). A county's plans share a
-    handful of settings, bands, hours and dates, so most plans' periods are priced once per
-    run and remembered by this. None if a school is not in the ledger."""
-    schools: list[str] = []
-    parts: list[tuple[object, ...]] = []
-    known = terms.schools
-    for first, end, state in plan.clipped(start, end_exclusive):
-        added = known.get(state.school)
-        if added is None:
-            return None
-        if state.school not in schools:
-            schools.append(state.school)
-        parts.append((first, end, schools.index(state.school), added.setting, state.basis,
-                      state.hours, state.band, state.prior_annual, state.protect_until))
-    return tuple(parts), schools
+def exact_amounts(plan: Plan, period: Period, prices: Prices) -> dict[DueKey, Fraction]:
+    """The plan's exact due for ``period`` by school and component, unrounded. Raises
+    MissingTerms as ``stretches``."""
+    return exact_due(stretches(plan, period, prices))
 
 
 def exact_due(found: Iterable[Stretch]) -> dict[DueKey, Fraction]:
@@ -212,19 +191,22 @@ def _add(n1: int, d1: int, n2: int, d2: int) -> tuple[int, int]:
     return (n // g, d // g) if g > 1 else (n, d)
 
 
-def dues(plan: Plan, periods: Iterable[Period], terms: Terms) -> dict[str, dict[DueKey, Pence]]:
+def dues(plan: Plan, periods: Iterable[Period], prices: Prices,
+         exact: ExactAmounts | None = None) -> dict[str, dict[DueKey, Pence]]:
     """Rounded due per period for ``periods`` (in date order, whole years from their start
-    as far as needed), by school and component."""
-    exact: list[tuple[Period, dict[DueKey, Fraction]]] = []
+    as far as needed), by school and component. ``exact`` gives a period's exact amounts,
+    if the caller remembers them (``exact_amounts`` with ``prices`` otherwise)."""
+    found: list[tuple[Period, dict[DueKey, Fraction]]] = []
     missing: list[str] = []
     for period in periods:
         try:
-            amounts = exact_amounts(plan, period, terms)
+            amounts = (exact_amounts(plan, period, prices) if exact is None
+                       else exact(plan, period))
         except MissingTerms as gap:
             missing.extend(gap.missing)
             continue
         if amounts:
-            exact.append((period, amounts))
+            found.append((period, amounts))
     if missing:
         raise MissingTerms(missing)
-    return round_cumulatively(exact)
+    return round_cumulatively(found)

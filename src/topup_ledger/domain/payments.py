@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
-from topup_ledger.domain.calendar import Period, financial_years_within, parse_year
+from topup_ledger.domain.calendar import Period, financial_year_of, financial_years_within, parse_year
 from topup_ledger.domain.cushion import Cushion, cushion_exact
 from topup_ledger.domain.entitlement import (
     PROTECTION,
+    ExactAmounts,
     Placed,
+    Prices,
     dues,
     placements,
     round_cumulatively,
@@ -27,7 +29,6 @@ from topup_ledger.domain.entitlement import (
 from topup_ledger.domain.events import PaymentLine
 from topup_ledger.domain.money import pounds
 from topup_ledger.domain.plan import Plan
-from topup_ledger.domain.rules import Terms, financial_year_on
 
 REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = (
     "regular", "arrears", "clawback", "protection", "cushion")
@@ -101,13 +102,13 @@ def line_kind(period: Period, run_period: Period, component: str, amount: int) -
 
 
 def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Period],
-                  run_period: Period, terms: Terms, paid: PaidSoFar) -> list[PaymentLine]:
+                  run_period: Period, prices: Prices, paid: PaidSoFar) -> list[PaymentLine]:
     """The school's cushion lines: due (its share of the net reduction) less cushion paid."""
     school = cushion.school
     periods = list(periods)
     plans = [p for p in plans if school in p.schools()]
     exact = [(period, {CUSHION: cushion_exact(
-        cushion, [s for plan in plans for s in stretches(plan, period, terms)])})
+        cushion, [s for plan in plans for s in stretches(plan, period, prices)])})
         for period in periods]
     due = round_cumulatively(exact)
     lines = []
@@ -128,91 +129,22 @@ def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Per
     return lines
 
 
-def plan_lines(plan: Plan, periods: Iterable[Period], run_period: Period, terms: Terms,
-               paid: PaidSoFar, term_sources: Mapping[str, list[tuple[int, str]]],
-               positions: Mapping[str, int],
-               settled: Period | None = None,
-               window: tuple[tuple[Period, ...], frozenset[str]] | None = None,
-               ) -> list[tuple[str, PaymentLine]]:
-    """The lines that bring the plan's paid up to its due, as (school, line) pairs.
+def plan_lines(plan: Plan, window: Window, run_period: Period, prices: Prices, paid: PaidSoFar,
+               term_sources: Mapping[str, list[tuple[int, str]]], positions: Mapping[str, int],
+               exact: ExactAmounts | None = None) -> list[tuple[str, PaymentLine]]:
+    """The lines that bring the plan's paid up to its due, as (school, line) pairs
+    (docs/rules.md §7): due per period, less paid, line by line, for the open periods of
+    ``window`` (``open_window``: the periods after the last one known to be paid as due,
+    and the rest of their academic years, which carry the cumulative rounding).
 
     ``positions`` gives the ledger position of each of the plan's events and
     ``term_sources`` the (position, id) of each financial year's rate and tariff facts, so
-    that each line can name the events recorded since the period was last paid.
-    ``settled`` is the last period known to be paid exactly as due (nothing that bears on
-    the plan was recorded since a run covered it): periods up to it are not looked at again,
-    except to carry the year's cumulative rounding. ``window`` is ``open_window(periods,
-    settled)`` if the caller has already worked it out (a run asks the same for every plan).
-    """
-    periods, open_ids = window or open_window(periods, settled)
+    that each line can name the events recorded since the period was last paid (§9).
+    ``exact`` gives a period's exact amounts, if the caller remembers them."""
+    periods, open_ids = window
     if not open_ids:
         return []
-    alike = one_state_throughout(plan, periods, paid, terms)
-    if alike is None:
-        return worked_out_lines(plan, periods, open_ids, run_period, terms, paid, term_sources,
-                                positions)
-    # A plan in one state at one school on every day of the periods, paid alike, is owed the
-    # lines of every other such plan but for whose they are and what caused them: a county's
-    # unchanged plans share a few dozen such shapes, so each is worked out once a run.
-    shape_key, school = alike
-    key = ("lines", run_period.key, shape_key, open_ids)
-    remembered = terms.priced.get(key)
-    if remembered is None:
-        lines = worked_out_lines(plan, periods, open_ids, run_period, terms, paid, term_sources,
-                                 positions)
-        if terms.lines_remembered < LINES_REMEMBERED:
-            by_id = {period.id: period for period in periods}
-            terms.priced[key] = tuple((by_id[line.for_period], line) for _, line in lines)
-            terms.lines_remembered += 1
-        return lines
-    pupil = plan.issued.pupil
-    return [(school, PaymentLine(
-        plan.ref, pupil, line.kind, line.for_period, line.amount, line.basis, line.band_or_hours,
-        line.days, line.reason,
-        caused_by(plan, period, placements(plan, period), paid.last_paid_at.get(period.id),
-                  term_sources, positions),
-        line.component)) for period, line in remembered]  # type: ignore[misc]
-
-
-# How many shapes of lines a run remembers (``plan_lines``): far more than plans unchanged
-# over a window take, bounded all the same.
-LINES_REMEMBERED = 10_000
-
-
-def one_state_throughout(plan: Plan, periods: tuple[Period, ...], paid: PaidSoFar,
-                         terms: Terms) -> tuple[tuple[object, ...], str] | None:
-    """What a plan's lines for ``periods`` depend on, but for whose they are and what caused
-    them, if it is in one state at one school on all their days and was paid there alone:
-    (that, the school); None otherwise, or if the school is not in the ledger."""
-    start, end = periods[0].start, periods[-1].end_exclusive
-    clipped = plan.clipped(start, end)
-    if len(clipped) != 1 or clipped[0][0] != start or clipped[0][1] != end:
-        return None
-    state = clipped[0][2]
-    added = terms.schools.get(state.school)
-    if added is None:
-        return None
-    ids = {period.id for period in periods}
-    paid_here = []
-    for (period_id, school, component), amount in paid.amounts.items():
-        if period_id in ids:
-            if school != state.school:
-                return None
-            paid_here.append((period_id, component, amount))
-    # The band, or the hours as written: that prices the days (with the setting and any
-    # protection) and is what a line says of them. Not the hours' value alone: Decimal 20
-    # and 20.0 are equal and price alike, but a line says "20h" or "20.0h" as the plan's own
-    # fact does; nor hours a plan had before its transfer to a band, which price nothing.
-    return ((tuple(p.key for p in periods), added.setting, state.basis, state.band_or_hours,
-             state.prior_annual, state.protect_until, tuple(sorted(paid_here))), state.school)
-
-
-def worked_out_lines(plan: Plan, periods: tuple[Period, ...], open_ids: frozenset[str],
-                     run_period: Period, terms: Terms, paid: PaidSoFar,
-                     term_sources: Mapping[str, list[tuple[int, str]]],
-                     positions: Mapping[str, int]) -> list[tuple[str, PaymentLine]]:
-    """``plan_lines`` worked out: due per period, less paid, line by line."""
-    due = dues(plan, periods, terms)
+    due = dues(plan, periods, prices, exact)
     paid_in: dict[str, dict[tuple[str, str], int]] = {}
     for (period_id, school, component), amount in paid.amounts.items():
         paid_in.setdefault(period_id, {})[(school, component)] = amount
@@ -283,8 +215,11 @@ def in_words(placed: Placed) -> str:
     return f"{placed.band_or_hours} a week"
 
 
-def open_window(periods: Iterable[Period], settled: Period | None
-                ) -> tuple[tuple[Period, ...], frozenset[str]]:
+# The periods a plan's lines are worked out over, and the ids of those among them that are open.
+Window = tuple[tuple[Period, ...], frozenset[str]]
+
+
+def open_window(periods: Iterable[Period], settled: Period | None) -> Window:
     """The periods after ``settled`` (open), and every period of their academic years (their
     dues carry the year's cumulative rounding)."""
     periods = tuple(periods)
@@ -308,7 +243,7 @@ def caused_by(plan: Plan, period: Period, here: Sequence[Placed], last_paid_at: 
     """The events behind a line: for a first payment, those that set the plan's state in the
     period; after an earlier payment, those recorded since it that bear on the period."""
     years = {year for s in here for year in financial_years_within(s.start, s.end_exclusive)
-             } or {financial_year_on(period.start)}
+             } or {financial_year_of(period.start)}
     if last_paid_at is None:
         because = dict.fromkeys(s.because for s in here) or [plan.facts[0].id]
         return tuple(dict.fromkeys(i for b in because for i in plan.with_corrections(b)))

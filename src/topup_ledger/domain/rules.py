@@ -14,16 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from functools import lru_cache
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import financial_year_of
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.plan import PlanState
-
-# financial_year_of, remembered: a run asks for the year of the same few hundred days
-# again and again.
-financial_year_on = lru_cache(maxsize=4096)(financial_year_of)
 
 # Special schools and specialist units get £10,000 place funding instead; only mainstream
 # schools meet the notional threshold themselves (DESIGN §1).
@@ -56,17 +51,7 @@ class Terms:
     # an hourly rate prices days on hours, a tariff days on a band
     set_at: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    # annual amounts already worked out, by everything they depend on; cleared on any change
-    _annual: dict[tuple[object, ...], Annual] = field(default_factory=dict, repr=False)
-    # a period's exact amounts as ``entitlement.exact_amounts`` worked them out, by what they
-    # depend on besides these terms; cleared on any change, like the annual amounts
-    priced: dict[tuple[object, ...], tuple[object, ...]] = field(default_factory=dict, repr=False)
-    lines_remembered: int = field(default=0, repr=False)  # ``payments.plan_lines`` among them
-
     def apply(self, fact: ev.Fact, event_id: str = "", position: int = 0) -> None:
-        self._annual.clear()
-        self.priced.clear()
-        self.lines_remembered = 0
         if isinstance(fact, ev.SchoolAdded):
             self.schools[fact.urn] = fact
         elif isinstance(fact, ev.HourlyRateSet):
@@ -98,17 +83,8 @@ class Terms:
             raise RuleError("band", f"band {band} has no tariff for financial year {year}")
 
     def annual_amount(self, state: PlanState, day: date) -> Annual:
-        year = financial_year_on(day)
-        added = self.schools.get(state.school)
-        # The school prices a plan only through its setting (or by being unknown).
-        key = (added.setting if added else state.school, state.basis, state.band, state.hours,
-               year, state.prior_annual if state.protected_on(day) else None)
-        cached = self._annual.get(key)
-        if cached is None:
-            cached = self._annual[key] = self._annual_amount(state, day)
-        return cached
-
-    def _annual_amount(self, state: PlanState, day: date) -> Annual:
+        """The plan's annual amount on ``day`` (docs/rules.md §3, §10); raises MissingTerms
+        naming what the ledger would need to price it."""
         missing = self.missing_for(state, day)
         if missing:
             raise MissingTerms(missing)

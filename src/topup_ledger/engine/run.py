@@ -10,9 +10,11 @@ from datetime import date
 
 from topup_ledger.domain.calendar import ONE_DAY, Period
 from topup_ledger.domain.errors import MissingTerms
-from topup_ledger.domain.payments import PaidSoFar, cushion_lines, open_window, plan_lines
+from topup_ledger.domain.payments import PaidSoFar, cushion_lines, open_window
+from topup_ledger.domain.payments import Window as PlanWindow
 from topup_ledger.domain.plan import Plan, RecordedFact, issue_date
 from topup_ledger.engine.cores import cores, shared_out, shares_of
+from topup_ledger.engine.pricing import PricingCache
 from topup_ledger.engine.run_lines import LineSpill, RunLines, Spilled
 from topup_ledger.engine.window import Window, calendar_for, window_for
 from topup_ledger.storage.known import Known, read_reference
@@ -59,6 +61,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
     shares = shares_of(names)
     runs = window.needed_runs(known) if store is not None else set()
     lines = RunLines()
+    pricing = PricingCache(known.terms)  # each forked share remembers its own
 
     def part(share: Sequence[str], forked: bool) -> tuple[Part, Spilled]:
         if store is not None:
@@ -67,7 +70,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
         spill = lines.spill()
         try:
             found = plans_part(known, window, (plans.reopened() if forked else plans).read(share),
-                               spill)
+                               spill, pricing)
         finally:
             spilled = spill.close()
         return found, spilled
@@ -88,7 +91,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
         try:
             for school, cushion in sorted(known.cushions.items()):
                 for line in cushion_lines(cushion, at_cushioned, window.periods,
-                                          window.run_period, known.terms,
+                                          window.run_period, pricing,
                                           known.cushion_paid[school]):
                     spill.add(school, line)
         finally:
@@ -124,12 +127,12 @@ class Part:
 
 
 def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[RecordedFact]]],
-               spill: LineSpill) -> Part:
+               spill: LineSpill, pricing: PricingCache) -> Part:
     """The lines for the plans whose facts are given, written to ``spill``."""
     run_period, periods = window.run_period, window.periods
     part = Part([], [], None)
     gaps = calendar_gaps(periods)
-    windows: dict[str | None, tuple[tuple[Period, ...], frozenset[str]]] = {}
+    windows: dict[str | None, PlanWindow] = {}
     cushioned = set(known.cushions)
     for ref, plan_facts in facts:
         issued = issue_date(plan_facts)
@@ -153,8 +156,8 @@ def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[Rec
         paid = known.paid.get(plan.ref) or PaidSoFar()
         positions = {f.id: f.position for f in plan_facts}
         try:
-            lines = plan_lines(plan, periods, run_period, known.terms, paid,
-                               known.terms.sources, positions, settled, windows[key])
+            lines = pricing.plan_lines(plan, windows[key], run_period, paid, known.terms.sources,
+                                       positions)
         except MissingTerms as gap:
             part.missing.extend(gap.missing)
             continue

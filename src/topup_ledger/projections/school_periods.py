@@ -42,11 +42,12 @@ from typing import Any
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import Period, academic_year_of, parse_year, with_default_terms
 from topup_ledger.domain.cushion import net_reduction
-from topup_ledger.domain.entitlement import Stretch, exact_amounts, placements, round_cumulatively, stretches
+from topup_ledger.domain.entitlement import Stretch, placements, round_cumulatively, stretches
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import round_half_up
 from topup_ledger.domain.payments import CUSHION, PaidSoFar, caused_by
 from topup_ledger.domain.plan import Plan, PlanState, RecordedFact
+from topup_ledger.engine.pricing import PricingCache
 from topup_ledger.projections import base
 from topup_ledger.projections.base import Decoder, PlanFold, Reference, recorded_date
 from topup_ledger.storage.pages import StoredRow
@@ -73,6 +74,10 @@ class Context:
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
     rates: dict[tuple[Any, ...], int | None] = field(default_factory=dict)
     by_id: dict[str, Period | None] = field(default_factory=dict)
+
+    @cached_property
+    def pricing(self) -> PricingCache:
+        return PricingCache(self.ref.terms)
 
     def periods_from(self, start: date) -> tuple[Period, ...]:
         """Calendar periods from ``start``'s academic year up to the horizon's period."""
@@ -101,7 +106,7 @@ class Context:
         found = self.rates.get(key, self)
         if found is self:
             try:
-                annual = self.ref.terms.annual_amount(state, day)
+                annual = self.pricing.annual_amount(state, day)
                 found = round_half_up(annual.base + annual.protection)
             except MissingTerms:
                 found = None
@@ -173,7 +178,7 @@ def priced_dues(plan: Plan, periods: list[Period], ctx: Context
             missing[period.id] = [NOT_PRICED_AFTER]
             continue
         try:
-            amounts = exact_amounts(plan, period, ctx.ref.terms)
+            amounts = ctx.pricing.exact_amounts(plan, period)
         except MissingTerms as gap:
             missing[period.id] = [strip_plan(m) for m in gap.missing]
             broken = period.year
@@ -220,7 +225,6 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         if after is None:  # said once, for no period: not again for each one added
             rows.missing.append((ref, "", "", f"plan {ref} cannot be read: {error}"))
         return rows
-    terms = ctx.ref.terms
     first = plan.start
     periods = [p for p in ctx.periods_from(first) if p.end >= first]
     considered = {p.id: p for p in periods}
@@ -256,7 +260,7 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
 
     def stretches_in(period: Period) -> list[Stretch]:
         if period.id not in found_in:
-            found_in[period.id] = stretches(plan, period, terms)
+            found_in[period.id] = stretches(plan, period, ctx.pricing)
         return found_in[period.id]
 
     # Rows go to keyed tables and every reading orders them, so they are not sorted here.
