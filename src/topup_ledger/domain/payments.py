@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import NamedTuple
 
-from topup_ledger.domain.calendar import Period, financial_year_of, financial_years_within, parse_year
+from topup_ledger.domain.calendar import Period, financial_year_of, financial_years_within
 from topup_ledger.domain.cushion import Cushion, cushion_exact
 from topup_ledger.domain.entitlement import (
     PROTECTION,
@@ -50,49 +49,6 @@ class PaidSoFar:
         key = (period_id, school, component)
         self.amounts[key] = self.amounts.get(key, 0) + amount
         self.last_paid_at[period_id] = max(self.last_paid_at.get(period_id, 0), position)
-
-
-def still_settled(last_run: Period, periods: Iterable[Period],
-                  changed_from: date | None) -> Period | None:
-    """The last period still known to be paid exactly as due, given that the last run paid
-    every period up to ``last_run`` as due and that nothing recorded since can change the
-    plan's states or prices before ``changed_from`` (None: nothing changed).
-
-    A period's due depends only on the days of its academic year up to its end (rounding is
-    cumulative within the year), so the periods ending by ``changed_from`` keep theirs:
-    e.g. a new financial year's rates (``changed_from`` its 1 April) unsettle no period
-    already paid, and a band change backdated into this term unsettles only this term.
-    """
-    settled = None
-    for period in periods:
-        if period.start > last_run.start:
-            break
-        if changed_from is not None and period.end_exclusive > changed_from:
-            break
-        settled = period
-    return settled
-
-
-def first_repriced_day(plan: Plan, revised_from: Mapping[str, date]) -> date | None:
-    """The first day on which the plan's price may differ because terms were revised, given
-    the first day each basis's terms were revised from (``{"hours": 1 April 2027}`` after a
-    new hourly rate for 2027-28): a day on hours is priced by the hourly rate alone, a day on
-    a band by the tariff alone (protection compares the band with an amount kept at transfer).
-    So a tariff revision reprices no plan on hours throughout, and no plan ceased before it
-    applies. None if no day the plan is funded can be repriced."""
-    found = None
-    for segment in plan.segments:
-        revised = revised_from.get(segment.state.basis)
-        if revised is None or (segment.end_exclusive is not None and segment.end_exclusive <= revised):
-            continue
-        day = max(segment.start, revised)
-        found = day if found is None else min(found, day)
-    return found
-
-
-def first_day_of_year(financial_year: str) -> date:
-    """'2026-27' → 1 April 2026: a rate or tariff for the year prices days from then."""
-    return date(parse_year(financial_year), 4, 1)
 
 
 def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:

@@ -10,8 +10,8 @@ from datetime import date
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import Calendar, Period, parse_year, with_default_terms
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.domain.payments import first_day_of_year, first_repriced_day, still_settled
-from topup_ledger.domain.plan import Plan, first_changed_day
+from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.settlement import Revisions, settled_plan, still_settled
 from topup_ledger.engine.cores import shared_out, shares_of
 from topup_ledger.storage.known import Known
 from topup_ledger.storage.plan_streams import Plans
@@ -21,7 +21,7 @@ from topup_ledger.storage.streams import plan_stream
 @dataclass
 class Window:
     """What a run for a period looks at: its calendar, and for each plan the last period
-    known to be paid as due (the ``settled`` rule of ``domain.payments.plan_lines``).
+    known to be paid as due (``domain.settlement``).
 
     Most plans are unchanged since the last run and share ``unchanged``; only the plans
     written to since have a ``settled`` of their own, and a plan issued since has none."""
@@ -33,11 +33,11 @@ class Window:
     unchanged: Period | None = None
     settled: dict[str, Period | None] = field(default_factory=dict)  # by plan stream
     new: set[str] = field(default_factory=set)  # plan streams issued since the last run
-    # The last run's period, and from when each basis's terms were revised since that run
-    # (``domain.payments.first_repriced_day``): ``unchanged`` is what every plan unchanged
-    # since has settled, whatever its basis; ``narrowed`` what one such plan has.
+    # The last run's period, and the terms revised since that run: ``unchanged`` is what
+    # every plan unchanged since has settled, whatever its basis; ``narrowed`` what one such
+    # plan has, given the days the revisions reprice.
     paid_up_to: Period | None = None
-    revised_from: dict[str, date] = field(default_factory=dict)
+    revisions: Revisions = field(default_factory=Revisions)
 
     def settled_for(self, plan: str) -> Period | None:
         if plan in self.new:
@@ -48,11 +48,10 @@ class Window:
         """``settled`` (``settled_for(stream)``) for a plan unchanged since the last run, as
         far as the terms revised since can reprice its days: a plan on hours throughout has
         settled every paid period despite a tariff revision."""
-        if (not self.revised_from or self.paid_up_to is None or stream in self.new
+        if (not self.revisions or self.paid_up_to is None or stream in self.new
                 or stream in self.settled):
             return settled
-        return still_settled(self.paid_up_to, self.calendar.periods,
-                             first_repriced_day(plan, self.revised_from))
+        return settled_plan(self.paid_up_to, self.calendar.periods, plan, self.revisions)
 
     def compared_in(self, run_period: str) -> Callable[[str], bool] | None:
         """Which plans (by ref) a run for ``run_period`` may have paid for a period this run
@@ -120,14 +119,9 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
     if not any(p.id == last_period for p in calendar.periods):
         return window
     paid_up_to = calendar.period(last_period)
-    revised_from: dict[str, date] = {}
-    for (basis, year), position in known.terms.set_at.items():
-        if position > last_position:
-            day = first_day_of_year(year)
-            revised_from[basis] = min(revised_from.get(basis, day), day)
-    terms_from = min(revised_from.values(), default=None)
-    window.unchanged = still_settled(paid_up_to, calendar.periods, terms_from)
-    window.paid_up_to, window.revised_from = paid_up_to, revised_from
+    revisions = Revisions.since(known.terms, last_position)
+    window.unchanged = still_settled(paid_up_to, calendar.periods, revisions.first_day())
+    window.paid_up_to, window.revisions = paid_up_to, revisions
     window.new = plans.issued_after(last_position)
     # Facts recorded since the last run: only the days from the first one whose state they
     # change are unsettled. Each plan is worked out on its own, so the plans are shared out
@@ -137,13 +131,9 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
     def settle(share: Sequence[str], forked: bool) -> dict[str, str | None]:
         settled = {}
         for ref, facts in (plans.reopened() if forked else plans).read(share):
-            known_then = [f for f in facts if f.position <= last_position]
-            plan = Plan(facts)
-            changed = first_changed_day(Plan(known_then).segments, plan.segments)
-            # Before ``changed`` the plan's days are as they were: the same basis then and now.
-            repriced = first_repriced_day(plan, revised_from)
-            changed_from = min((d for d in (changed, repriced) if d is not None), default=None)
-            period = still_settled(paid_up_to, calendar.periods, changed_from)
+            known_then = Plan([f for f in facts if f.position <= last_position])
+            period = settled_plan(paid_up_to, calendar.periods, Plan(facts), revisions,
+                                  known_then)
             settled[ref] = None if period is None else period.id
         return settled
 

@@ -47,6 +47,7 @@ from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import round_half_up
 from topup_ledger.domain.payments import CUSHION, PaidSoFar, caused_by
 from topup_ledger.domain.plan import Plan, PlanState, RecordedFact
+from topup_ledger.domain.settlement import Revisions, settled_plan
 from topup_ledger.engine.pricing import PricingCache
 from topup_ledger.projections import base
 from topup_ledger.projections.base import Decoder, PlanFold, Reference, recorded_date
@@ -66,18 +67,17 @@ class Context:
     # due for every period up to that one (``payrun.compute_run`` relies on the same).
     settled: Period | None = None
     settled_at: int = 0
-    # Financial years (first and last day) whose tariff or hourly rate was revised after
-    # that run: periods overlapping them are not settled (nor, for the rounding, their year).
-    revised: tuple[tuple[date, date], ...] = ()
+    # The tariffs and hourly rates revised after that run, and the days they reprice.
+    revisions: Revisions = field(default_factory=Revisions)
     # While extending plans' rows: the horizon's period they reached before it moved on.
     after: Period | None = None
     cache: dict[str, tuple[Period, ...]] = field(default_factory=dict)
     rates: dict[tuple[Any, ...], int | None] = field(default_factory=dict)
     by_id: dict[str, Period | None] = field(default_factory=dict)
+    pricing: PricingCache = field(init=False)
 
-    @cached_property
-    def pricing(self) -> PricingCache:
-        return PricingCache(self.ref.terms)
+    def __post_init__(self) -> None:
+        self.pricing = PricingCache(self.ref.terms)
 
     def periods_from(self, start: date) -> tuple[Period, ...]:
         """Calendar periods from ``start``'s academic year up to the horizon's period."""
@@ -188,21 +188,18 @@ def priced_dues(plan: Plan, periods: list[Period], ctx: Context
     return round_cumulatively(exact), missing
 
 
-def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar,
-                 revised: tuple[tuple[date, date], ...] = ()
+def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar
                  ) -> tuple[list[Period], dict[str, dict[tuple[str, str], int]]]:
     """The periods that must be priced, and the due of the others taken from what was paid.
 
-    A year whose periods all lie up to ``settled`` was paid exactly its due (the payment run
-    left paid equal to due and nothing bearing on the plan was recorded since), so its due
-    is the sum of its payment lines. A year with a later period is priced whole, as the
-    payment run does: cumulative rounding carries from its earlier periods. So is a year with
-    a period overlapping a financial year whose terms were ``revised`` since that run."""
+    A year whose periods all lie up to ``settled`` (``domain.settlement``) was paid exactly
+    its due, so its due is the sum of its payment lines. A year with a later period is
+    priced whole, as the payment run does: cumulative rounding carries from its earlier
+    periods."""
     if settled is None:
         return periods, {}
     years = [(p, p.year) for p in periods]
-    open_years = {year for p, year in years if p.start > settled.start or any(
-        p.start <= last and p.end >= first for first, last in revised)}
+    open_years = {year for p, year in years if p.start > settled.start}
     closed = {p.id for p, year in years if year not in open_years}
     due: dict[str, dict[tuple[str, str], int]] = {}
     for (period_id, school, component), pence in paid.amounts.items():
@@ -238,7 +235,9 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
     if extra:
         periods = sorted(considered.values())
     rows.periods = considered
-    priced, due = settled_dues(periods, settled, paid, ctx.revised)
+    if settled is not None and ctx.revisions:
+        settled = settled_plan(settled, periods, plan, ctx.revisions)
+    priced, due = settled_dues(periods, settled, paid)
     if after is not None:
         periods = [p for p in periods if p.start > after.start]
         # A later period's due is rounded cumulatively with its year's earlier periods.
@@ -472,15 +471,12 @@ class SchoolPeriods(PlanFold):
                                 "ORDER BY known_at DESC LIMIT 1").fetchone()
         if last_run is None:
             return ctx
-        revised = set()
-        for topic, state in conn.execute(f"SELECT topic, state FROM {self.t('ref')} "
-                                         "WHERE position > ?", (last_run[1],)):
+        for (topic,) in conn.execute(f"SELECT topic FROM {self.t('ref')} WHERE position > ?",
+                                     (last_run[1],)):
             if topic not in (ev.TariffSet.TYPE, ev.HourlyRateSet.TYPE):
                 return ctx  # a school, calendar or cushion since: nothing is known settled
-            revised.add(decoder.data(topic, state)["year"])
         ctx.settled, ctx.settled_at = ctx.period(last_run[0]), last_run[1]
-        ctx.revised = tuple((date(start, 4, 1), date(start + 1, 3, 31))
-                            for start in sorted(parse_year(year) for year in revised))
+        ctx.revisions = Revisions.since(ctx.ref.terms, last_run[1])
         return ctx
 
     def signature(self, conn: sqlite3.Connection, decoder: Decoder) -> str:
