@@ -766,7 +766,7 @@ def test_a_runs_first_reads_side_by_side_give_what_they_give_one_after_the_other
         known, plans = payrun.reference_and_plans(store, upto)
         try:
             return (known.position, known.head, sorted(known.terms.schools), known.terms.sources,
-                    [(p, r.fact) for p, r in known.runs], known.seals, known.reference_changed_at,
+                    [(p, r.fact) for p, r in known.runs], known.seals, known.reference.reshaped_at,
                     plans.issued, plans.first_issued())
         finally:
             plans.close()

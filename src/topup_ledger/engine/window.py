@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import Calendar, Period, parse_year, with_default_terms
+from topup_ledger.domain.calendar import Calendar, Period, parse_year
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.plan import Plan
 from topup_ledger.domain.settlement import Revisions, settled_plan, still_settled
@@ -97,7 +97,7 @@ def calendar_for(known: Known, period_id: str, first: date | None) -> Calendar:
     if not slash:
         raise RuleError("period", f"{period_id!r} is not a period id like 2025-26/autumn")
     last = date(parse_year(year, "period") + 1, 8, 31)
-    return with_default_terms(known.calendars, min(first or last, last), last)
+    return known.reference.calendar(min(first or last, last), last)
 
 
 def window_for(known: Known, period_id: str, plans: Plans, first: date | None = None
@@ -113,7 +113,7 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
     run_fact = last_run[1].fact
     assert isinstance(run_fact, ev.PaymentRunRecorded)
     last_position, last_period = run_fact.worked_out_at, run_fact.period
-    if known.reference_changed_at > last_position:
+    if known.reference.reshaped_at > last_position:
         return window
     # A run for a later year than this one's calendar reaches settles nothing here.
     if not any(p.id == last_period for p in calendar.periods):

@@ -22,17 +22,14 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import Period, periods_of
 from topup_ledger.domain.codec import fact_from_data
-from topup_ledger.domain.cushion import Cushion
 from topup_ledger.domain.events import REFERENCE_TYPES as REFERENCE_FACTS
 from topup_ledger.domain.plan import RecordedFact
-from topup_ledger.domain.rules import Terms
+from topup_ledger.domain.reference import Reference
 from topup_ledger.engine import cores as machine
 from topup_ledger.projections.db import ProjectionDB
 from topup_ledger.storage.pages import StoredPages, StoredRow
@@ -77,16 +74,6 @@ def recorded_date(at: str) -> date:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).date()
-
-
-@dataclass
-class Reference:
-    """The reference data as folded: terms (with their sources) and recorded calendars."""
-
-    terms: Terms = field(default_factory=Terms)
-    calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)
-    cushions: dict[str, Cushion] = field(default_factory=dict)  # by school: the latest
-    position: int = 0
 
 
 class PlanFold:
@@ -184,16 +171,7 @@ class PlanFold:
         ref = Reference()
         for position, stream, version, topic, state in conn.execute(
                 f"SELECT position, stream, version, topic, state FROM {self.t('ref')} ORDER BY position"):
-            fact = decoder.fact(topic, state)
-            ref.position = position
-            if isinstance(fact, ev.CalendarSet):
-                ref.calendars[fact.year] = periods_of(fact)
-            elif isinstance(fact, ev.CushionSet):
-                # A later cushion for a school replaces the earlier one, as in payment runs.
-                ref.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
-                                                    fact.share_percent, event_id(stream, version))
-            else:
-                ref.terms.apply(fact, event_id(stream, version), position)
+            ref.apply(decoder.fact(topic, state), event_id(stream, version), position)
         return ref
 
     def plan_facts(self, conn: sqlite3.Connection, plans: Iterable[str],

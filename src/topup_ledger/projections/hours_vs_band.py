@@ -25,7 +25,8 @@ from topup_ledger.domain.calendar import financial_year_of
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import pounds, round_half_up
 from topup_ledger.domain.plan import Plan
-from topup_ledger.projections.base import Decoder, PlanFold, Reference
+from topup_ledger.domain.reference import Reference
+from topup_ledger.projections.base import Decoder, PlanFold
 from topup_ledger.projections.view import View
 
 

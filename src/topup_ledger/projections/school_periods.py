@@ -47,10 +47,11 @@ from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import round_half_up
 from topup_ledger.domain.payments import CUSHION, PaidSoFar, caused_by
 from topup_ledger.domain.plan import Plan, PlanState, RecordedFact
+from topup_ledger.domain.reference import Reference
 from topup_ledger.domain.settlement import Revisions, settled_plan
 from topup_ledger.engine.pricing import PricingCache
 from topup_ledger.projections import base
-from topup_ledger.projections.base import Decoder, PlanFold, Reference, recorded_date
+from topup_ledger.projections.base import Decoder, PlanFold, recorded_date
 from topup_ledger.storage.pages import StoredRow
 
 NOT_PRICED_AFTER = "follows a period of the same year that cannot be priced"

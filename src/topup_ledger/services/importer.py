@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import Period, periods_of
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.events import REFERENCE_TYPES
 from topup_ledger.domain.plan import RecordedFact
-from topup_ledger.domain.rules import Terms
+from topup_ledger.domain.reference import Reference
 from topup_ledger.engine import collector
 from topup_ledger.io.import_csv import (
     FileRefused,
@@ -138,9 +137,8 @@ class Staging:
         self.store = store
         self.location = store.location
         self.streams: dict[str, list[Recorded]] = {}  # every stream read or staged to
-        self.terms = Terms()
-        self.calendars: dict[str, tuple[Period, ...]] = {}
-        self.reference: list[tuple[int, Recorded]] = []
+        self.reference = Reference()  # as known, staged facts included
+        self.reference_facts: list[tuple[int, Recorded]] = []
         self.staged: list[Recorded] = []
         self.pages: StoredPages | None = None
         # Everything after this position (another writer's) is unseen: appending to a
@@ -182,11 +180,8 @@ class Staging:
             self._reference(recorded, position)
 
     def _reference(self, recorded: Recorded, position: int) -> None:
-        fact = recorded.fact
-        self.reference.append((position, recorded))
-        if isinstance(fact, ev.CalendarSet):
-            self.calendars[fact.year] = periods_of(fact)
-        self.terms.apply(fact, recorded.id, position)
+        self.reference_facts.append((position, recorded))
+        self.reference.apply(recorded.fact, recorded.id, position)
 
     # The reads Ledger makes.
 
@@ -205,7 +200,7 @@ class Staging:
         """Reference facts only (all that Ledger reads this way), staged ones last."""
         if any(t not in REFERENCE_TYPES for t in types) or not types:
             raise NotImplementedError("a staged import serves reference facts only")
-        for position, recorded in self.reference:
+        for position, recorded in self.reference_facts:
             if after < position and (upto is None or position <= upto) and recorded.fact.TYPE in types:
                 yield position, recorded
 
@@ -244,19 +239,12 @@ class Staging:
             raise (conflict(r.originator_id for r in clashing) if clashing else error) from None
 
 
-class StagedLedger(Ledger):
-    """The ledger's commands over a :class:`Staging`: reference terms kept up to date in
+class StagedLedger(Ledger[Staging]):
+    """The ledger's commands over a :class:`Staging`: the reference data kept up to date in
     memory instead of being folded again from the store for every command."""
 
-    @property
-    def staging(self) -> Staging:
-        return self.store  # type: ignore[return-value]
-
-    def terms(self, upto: int | None = None) -> Terms:
-        return self.staging.terms
-
-    def calendars(self, upto: int | None = None) -> dict[str, tuple[Period, ...]]:
-        return dict(self.staging.calendars)
+    def reference(self, upto: int | None = None) -> Reference:
+        return self.store.reference
 
 
 # Results.
@@ -416,7 +404,7 @@ def _cells(row: Row, rename: dict[str, str]) -> Row:
 
 
 def _stream_facts(ledger: StagedLedger, stream: str) -> list[Recorded]:
-    return ledger.staging.records(stream)
+    return ledger.store.records(stream)
 
 
 def _already(ledger: StagedLedger, stream: str, same: Callable[[ev.Fact], bool]) -> None:
@@ -435,10 +423,10 @@ def _already_in_plan(ledger: StagedLedger, ref: str, kind: type[ev.Fact], **fiel
 
 
 def _school(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
-    staged = len(ledger.staging.staged)
+    staged = len(ledger.store.staged)
     event = ledger.add_school(required(row, "urn"), required(row, "name"),
                               required(row, "setting").lower(), optional(row, "la_code"))
-    if len(ledger.staging.staged) == staged:  # the same school, already known
+    if len(ledger.store.staged) == staged:  # the same school, already known
         raise AlreadyRecorded(event)
     return [event]
 
@@ -568,7 +556,7 @@ class Import:
         self.store = ledger.store
         self.staging = Staging(ledger.store)
         when = now or ledger.clock()
-        self.ledger = StagedLedger(self.staging, clock=lambda: when)  # type: ignore[arg-type]
+        self.ledger = StagedLedger(self.staging, clock=lambda: when)
         self.results: list[ImportResult] = []
         self.lines: dict[str, tuple[str, int]] = {}  # staged event id → (file, line)
         self.current = ""

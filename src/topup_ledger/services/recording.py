@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import (
@@ -20,15 +21,14 @@ from topup_ledger.domain.calendar import (
     check_periods,
     financial_year_of,
     parse_year,
-    periods_of,
-    with_default_terms,
 )
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.events import REFERENCE_TYPES
 from topup_ledger.domain.money import round_half_up
 from topup_ledger.domain.plan import Plan, RecordedFact, check_hours
+from topup_ledger.domain.reference import Reference
 from topup_ledger.domain.rules import Terms
-from topup_ledger.storage.store import EventStore, Recorded
+from topup_ledger.storage.store import FactStore, Recorded
 from topup_ledger.storage.streams import plan_stream, school_stream
 
 Clock = Callable[[], datetime]
@@ -71,31 +71,33 @@ def check_reason(value: str, field: str = "reason") -> str:
     return value.strip()
 
 
+Store = TypeVar("Store", bound=FactStore)
+
+
 @dataclass
-class Ledger:
+class Ledger(Generic[Store]):
     """The service layer: one ledger, its store and its clock."""
 
-    store: EventStore
+    store: Store
     clock: Clock = utc_now
     repeated: bool = False  # the last command repeated the latest fact: nothing was recorded
 
     # Reading what the ledger knows.
 
-    def terms(self, upto: int | None = None) -> Terms:
-        terms = Terms()
+    def reference(self, upto: int | None = None) -> Reference:
+        reference = Reference()
         for position, recorded in self.store.recorded(upto=upto, types=REFERENCE_TYPES):
-            terms.apply(recorded.fact, recorded.id, position)
-        return terms
+            reference.apply(recorded.fact, recorded.id, position)
+        return reference
+
+    def terms(self, upto: int | None = None) -> Terms:
+        return self.reference(upto).terms
 
     def calendars(self, upto: int | None = None) -> dict[str, tuple[Period, ...]]:
-        recorded: dict[str, tuple[Period, ...]] = {}
-        for _, r in self.store.recorded(upto=upto, types=(ev.CalendarSet.TYPE,)):
-            assert isinstance(r.fact, ev.CalendarSet)
-            recorded[r.fact.year] = periods_of(r.fact)
-        return recorded
+        return dict(self.reference(upto).calendars)
 
     def calendar(self, first: date, last: date, upto: int | None = None) -> Calendar:
-        return with_default_terms(self.calendars(upto), first, last)
+        return self.reference(upto).calendar(first, last)
 
     def period(self, period_id: str, first: date | None = None) -> tuple[Calendar, Period]:
         """The calendar from ``first`` (or the period's own year) and the named period."""

@@ -305,7 +305,7 @@ def reference_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period
     tariffs: dict[tuple[str, str | None], dict[str, int]] = {}
     rates: dict[str, ev.HourlyRateSet] = {}
     found = []
-    for env in view.reference:
+    for env in view.money_facts:
         if env.position > end:
             break
         fact = env.fact

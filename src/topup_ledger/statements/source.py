@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import Calendar, Period, parse_year, periods_of, with_default_terms
+from topup_ledger.domain.calendar import Calendar, Period, parse_year
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.plan import Plan, RecordedFact
+from topup_ledger.domain.reference import REFERENCE_FACTS, Reference
 from topup_ledger.domain.rules import Terms
 from topup_ledger.storage.store import EventStore, Recorded
 from topup_ledger.storage.upcasting import upcast
@@ -54,9 +55,7 @@ class LedgerView:
 
     position: int = 0
     recorded_at: datetime | None = None  # of the event at ``position``
-    schools: dict[str, ev.SchoolAdded] = field(default_factory=dict)
-    terms: Terms = field(default_factory=Terms)
-    calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)
+    reference: Reference = field(default_factory=Reference)
     runs: list[Run] = field(default_factory=list)
     # run id → school → its payment in that run (only the schools asked for)
     paid: dict[str, dict[str, ev.SchoolPaid]] = field(default_factory=lambda: defaultdict(dict))
@@ -65,7 +64,15 @@ class LedgerView:
     # school → plans any of whose facts (as recorded or corrected) names the school
     plans_naming: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # reference facts that move money: tariffs, rates, cushions, calendars
-    reference: list[Envelope] = field(default_factory=list)
+    money_facts: list[Envelope] = field(default_factory=list)
+
+    @property
+    def terms(self) -> Terms:
+        return self.reference.terms
+
+    @property
+    def schools(self) -> dict[str, ev.SchoolAdded]:
+        return self.reference.terms.schools
 
     def plan(self, ref: str) -> Plan | None:
         facts = self.plan_facts.get(ref)
@@ -82,8 +89,7 @@ class LedgerView:
         years before it), the recorded calendars first, the default terms elsewhere."""
         year = period_id.split("/", 1)[0]
         start = parse_year(year, "period")
-        return with_default_terms(self.calendars, date(start - years_back, 9, 1),
-                                  date(start + 1, 8, 31))
+        return self.reference.calendar(date(start - years_back, 9, 1), date(start + 1, 8, 31))
 
     def period(self, period_id: str) -> Period:
         if "/" not in period_id:
@@ -170,15 +176,11 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
             view.plan_facts[ref].append(RecordedFact(recorded.id, fact, position))
             view.recorded_at_of[recorded.id] = recorded.recorded_at
         return
-    if isinstance(fact, ev.SchoolAdded):
-        view.schools[fact.urn] = fact
-    if isinstance(fact, ev.CalendarSet):
-        view.calendars[fact.year] = periods_of(fact)
-    if isinstance(fact, ev.SchoolAdded | ev.HourlyRateSet | ev.TariffSet):
-        view.terms.apply(fact, recorded.id, position)
+    if isinstance(fact, REFERENCE_FACTS):
+        view.reference.apply(fact, recorded.id, position)
     if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet) or (
             isinstance(fact, ev.CushionSet) and (keep_all or fact.school in wanted)):
-        view.reference.append(Envelope(recorded.id, position, recorded.recorded_at, fact))
+        view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact))
 
 
 def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:

@@ -19,12 +19,13 @@ from typing import Any
 from eventsourcing.persistence import Notification
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import Calendar, Period, periods_of, with_default_terms
+from topup_ledger.domain.calendar import Calendar, Period
 from topup_ledger.domain.codec import fact_from_data
 from topup_ledger.domain.cushion import Cushion
 from topup_ledger.domain.events import REFERENCE_TYPES
 from topup_ledger.domain.payments import PaidSoFar
 from topup_ledger.domain.plan import Plan, RecordedFact
+from topup_ledger.domain.reference import REFERENCE_FACTS, Reference
 from topup_ledger.domain.rules import Terms
 from topup_ledger.storage.chain import (
     GENESIS,
@@ -42,12 +43,10 @@ from topup_ledger.storage.upcasting import upcast
 @dataclass
 class Known:
     position: int = 0
-    terms: Terms = field(default_factory=Terms)
-    calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)
+    reference: Reference = field(default_factory=Reference)
     plan_facts: dict[str, list[RecordedFact]] = field(default_factory=lambda: defaultdict(list))
     paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
     cushion_paid: dict[str, PaidSoFar] = field(default_factory=lambda: defaultdict(PaidSoFar))
-    cushions: dict[str, Cushion] = field(default_factory=dict)  # by school
     runs: list[tuple[int, Recorded]] = field(default_factory=list)
     seals: list[tuple[int, ev.Sealed]] = field(default_factory=list)
     head: bytes = GENESIS
@@ -55,11 +54,18 @@ class Known:
     # ``read_payments``, which records the runs whose payments it has read
     unread_payments: bool = False
     payments_read: set[str] = field(default_factory=set)
-    # the position of the latest fact that can change any plan's due in any year: a school
-    # or a calendar. Rates and tariffs change only their financial year's periods, so they
-    # are told apart by ``terms.sources``; plans' own facts are tracked per plan; a cushion
-    # is a line of its own, worked out afresh by every run.
-    reference_changed_at: int = 0
+
+    @property
+    def terms(self) -> Terms:
+        return self.reference.terms
+
+    @property
+    def calendars(self) -> dict[str, tuple[Period, ...]]:
+        return self.reference.calendars
+
+    @property
+    def cushions(self) -> dict[str, Cushion]:
+        return self.reference.cushions
 
     def apply(self, position: int, recorded: Recorded) -> None:
         fact = recorded.fact
@@ -74,20 +80,11 @@ class Known:
             self.seals.append((position, fact))
         elif isinstance(fact, ev.FilesWritten):
             pass  # digests of a run's written files: no payment depends on them
-        elif isinstance(fact, ev.CushionSet):
-            # A later cushion for a school replaces the earlier one, as tariffs do.
-            self.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
-                                                 fact.share_percent, recorded.id)
-        elif isinstance(fact, ev.CalendarSet):
-            self.calendars[fact.year] = periods_of(fact)
-            self.reference_changed_at = position
+        elif isinstance(fact, REFERENCE_FACTS):
+            self.reference.apply(fact, recorded.id, position)
         elif fact.TYPE.startswith("plan."):
             self.plan_facts[recorded.originator_id].append(
                 RecordedFact(recorded.id, fact, position))
-        else:
-            self.terms.apply(fact, recorded.id, position)
-            if isinstance(fact, ev.SchoolAdded):
-                self.reference_changed_at = position
 
     def add_payment(self, position: int, state: dict[str, Any],
                     keep: Callable[[str], bool] | None = None) -> None:
@@ -149,7 +146,7 @@ class Known:
     def calendar_through(self, last: date) -> Calendar:
         starts = [facts[0].fact.effective for facts in self.plan_facts.values()  # type: ignore[attr-defined]
                   if isinstance(facts[0].fact, ev.PlanIssued)]
-        return with_default_terms(self.calendars, min([*starts, last]), last)
+        return self.reference.calendar(min([*starts, last]), last)
 
     def runs_for(self, period_id: str) -> list[ev.PaymentRunRecorded]:
         return [r.fact for _, r in self.runs  # type: ignore[misc]

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import orjson
@@ -77,6 +77,28 @@ class Written:
 
     kind: type[Fact]
     data: bytes
+
+
+class FactStore(Protocol):
+    """What recording facts asks of a ledger's storage: a stream's facts and version, the
+    reference facts in ledger order, and an atomic append that refuses a stream moved on
+    by another writer. ``EventStore`` keeps them in SQLite or PostgreSQL; an import's
+    ``Staging`` keeps them in memory until it commits."""
+
+    location: str
+
+    def stream(self, name: str) -> list[RecordedFact]: ...
+
+    def stream_recorded(self, name: str) -> list[Recorded]: ...
+
+    def version(self, name: str) -> int: ...
+
+    def recorded(self, after: int = 0, upto: int | None = None,
+                 types: Sequence[str] = ()) -> Iterator[tuple[int, Recorded]]: ...
+
+    def append(self, batch: Sequence[Recorded]) -> list[int]: ...
+
+    def max_position(self) -> int: ...
 
 
 def event_id(stream: str, version: int) -> str:
