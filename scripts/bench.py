@@ -1,8 +1,9 @@
 """Issue 8's benchmark: import, rebuild and a termly payment run, each against its limit.
 
-    python scripts/bench.py --scale county|national [--backend sqlite|postgres|both] [--url URL]
-                            [--plans N] [--schools N] [--years N] [--seed N]
-                            [--out FILE.json] [--markdown docs/benchmarks.md] [--work DIR]
+    python scripts/bench.py [all] --scale county|national [--backend sqlite|postgres|both] [--url URL]
+                                  [--plans N] [--schools N] [--years N] [--seed N]
+                                  [--out FILE.json] [--markdown docs/benchmarks.md] [--work DIR]
+    python scripts/bench.py import|payrun|projections|statements [options]   (each: --help)
 
 Builds a ledger from the synthetic LA of ``scripts/generate.py`` (county: 8,000 plans and 450
 schools; national: 640,000 plans and 22,000 schools; three academic years) by replaying it as
@@ -28,11 +29,32 @@ shared, so compare each figure with its baseline from the same run, never across
 It prints every figure with its events and plans and PASS/MISS against issue 8's targets:
 figures, not assertions. ``--markdown`` writes the figures, with the machine they were
 measured on, into the doc (a section per scale and size; the doc is generated, never edited).
+
+The sub-commands look closer at one part, with the same LA, the same sizes (``--scale``,
+``--plans`` ...), backends, steps and ``--out`` JSON (no ``--markdown``):
+
+- ``import``: the whole LA as ONE import into a fresh ledger, best of ``--repeat``: reading the
+  CSVs, checking each kind of row, encoding alone, recording (``append_many``, one
+  transaction), against the ordinary command path (``EventStore.append``, whose stored bytes
+  must be the import's), the library's ``recorder.insert_events`` alone and one plain
+  ``executemany`` of the same rows; on both backends, PostgreSQL against SQLite.
+- ``payrun``: every termly run of the replay split into reading the ledger, working the
+  lines out and recording them, each beside a raw read of the ledger it paid from; then the
+  worst case, the current financial year's tariff revised for every band and its
+  supplementary run, a repeat run with nothing new and a second revision (``--profile``
+  writes cProfile statistics of that last run).
+- ``projections``: the raw read against the library's read (``notifications`` + decode) and
+  the stored pages the projections read through, the rebuild and its split (wall and CPU
+  seconds), then the update after a day's reviews of ten plans and after a tariff revision.
+- ``statements``: every school's statement for the last period paid (one-pass read, HTML,
+  HTML + CSV with the index), one school's statement on its own, and PDF for a sample.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import hashlib
 import json
 import os
 import platform
@@ -45,8 +67,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,6 +84,10 @@ REBUILD_RATIO_TARGET = 2.0
 PEAK_TARGET_MIB = 2048
 BACKEND_RATIO_TARGET = 2.0
 FETCH = 10_000  # rows per fetch of the raw read and of the plain insert's source
+# The library's PostgreSQL insert (Application.save's too) sends a batch as one array
+# parameter in psycopg's pipeline mode; with about 60,000 events of this size (10 MB) it
+# never returned (45,000 took 3 s). `import` times those two paths only up to this many events.
+LIBRARY_PG_LIMIT = 40_000
 ROOT = Path(__file__).resolve().parents[1]
 
 Params = dict[str, Any]
@@ -120,27 +149,65 @@ def step_import(p: Params) -> Params:
 
 
 def step_pay(p: Params) -> Params:
-    """One termly run, as ``topup pay`` makes it: the run, then its files and their digests."""
+    """One termly run, as ``topup pay`` makes it: the run, then its files and their digests.
+    With ``phases``, the run's reading, working out and recording are timed apart; ``hour``
+    is the hour of the run's day it is made at (9 unless given); ``profile`` names a file for
+    cProfile statistics of the run (not its files)."""
     from topup_ledger.services.payment_run import pay, write_and_record
     from topup_ledger.services.recording import Ledger
     from topup_ledger.storage.store import EventStore
 
     store = EventStore(p["location"])
-    when = _at(p["run_on"], 9)
+    when = _at(p["run_on"], p.get("hour", 9))
     ledger = Ledger(store, clock=lambda: when)
+    profile = cProfile.Profile() if p.get("profile") else None
     try:
         events = store.max_position()
-        started = time.perf_counter()
-        result = pay(ledger, p["period"])
-        seconds = time.perf_counter() - started
+        phases: Params = {}
+        if profile:
+            profile.enable()
+        started, cpu = time.perf_counter(), _cpu()
+        result = (_pay_in_phases(ledger, p["period"], phases) if p.get("phases")
+                  else pay(ledger, p["period"]))
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+        if profile:
+            profile.disable()
+            profile.dump_stats(p["profile"])
         figures = {"seconds": seconds, "events": events, "run_id": result.run_id,
                    "schools": len(result.schools), "total_pence": result.total,
-                   "lines": sum(s.lines for s in result.schools)}
+                   "lines": sum(s.lines for s in result.schools), "run_cpu_seconds": cpu,
+                   "recorded": result.recorded, **phases}
         write_and_record(ledger, result.run_id, Path(p["out"]))
         figures["files_seconds"] = time.perf_counter() - started - seconds
     finally:
         store.close()
     return figures
+
+
+def _pay_in_phases(ledger: Any, period: str, phases: Params) -> Any:
+    """``payment_run.pay``, step for step, with its three phases timed into ``phases``:
+    reading (the reference facts and every plan's first event), working out every plan's
+    lines, and recording the run."""
+    from topup_ledger.engine import collector
+    from topup_ledger.engine.run import reference_and_plans, work_out
+    from topup_ledger.services.payment_run import record_run
+
+    store = ledger.store
+    started = time.perf_counter()
+    with collector.paused():
+        known, plans = reference_and_plans(store, store.max_position())
+        read = time.perf_counter()
+        try:
+            phases["plans"] = plans.count()
+            sequence, lines = work_out(known, period, plans, store)
+        finally:
+            plans.close()
+    worked_out = time.perf_counter()
+    with lines:
+        result = record_run(ledger, known, period, sequence, lines)
+    phases.update(read_seconds=read - started, compute_seconds=worked_out - read,
+                  record_seconds=time.perf_counter() - worked_out)
+    return result
 
 
 def step_rebuild(p: Params) -> Params:
@@ -178,18 +245,18 @@ def timed_projections(location: str, bring: Any) -> Params:
         folded[0] = time.perf_counter()
 
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         db = ProjectionDB(projections_path(location))
         try:
             events = bring(store, db, folds_for([]), progress=progress)
         finally:
             db.close()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     finally:
         store.close()
     fold_seconds = folded[0] - started if folded[0] else 0.0
     return {"seconds": seconds, "events": events, "fold_seconds": fold_seconds,
-            "plans_seconds": seconds - fold_seconds}
+            "plans_seconds": seconds - fold_seconds, "timed_cpu_seconds": cpu}
 
 
 def step_write_floor(p: Params) -> Params:
@@ -231,7 +298,7 @@ def step_raw_read(p: Params) -> Params:
     loads = orjson.loads
     count = 0
     with _events_table(p["location"]) as (conn, table, kind):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         if kind == "sqlite":
             rows = conn.execute(f"SELECT rowid, originator_id, originator_version, topic, state "
                                 f"FROM {table} ORDER BY rowid")
@@ -248,8 +315,8 @@ def step_raw_read(p: Params) -> Params:
                     for row in batch:
                         loads(row[4])
                     count += len(batch)
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "events": count}
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    return {"seconds": seconds, "events": count, "timed_cpu_seconds": cpu}
 
 
 def step_plain_insert(p: Params) -> Params:
@@ -273,30 +340,35 @@ def step_plain_insert(p: Params) -> Params:
         if kind == "sqlite":
             select = (f"SELECT originator_id, originator_version, topic, state FROM {table} "
                       "WHERE rowid BETWEEN ? AND ? ORDER BY rowid")
-            insert = (f"INSERT INTO {target_table} (originator_id, originator_version, topic, "
-                      "state) VALUES (?, ?, ?, ?)")
         else:
             select = (f"SELECT originator_id, originator_version, topic, state FROM {table} "
                       "WHERE notification_id BETWEEN %s AND %s ORDER BY notification_id")
-            insert = (f"INSERT INTO {target_table} (originator_id, originator_version, topic, "
-                      "state) VALUES (%s, %s, %s, %s)")
         for first, last, timing in ranges:
             rows = source.execute(select, (first, last)).fetchall()
             if kind == "postgres":
                 source.commit()
-            started = time.perf_counter()
-            if kind == "sqlite":
-                target.execute("BEGIN")
-                target.executemany(insert, rows)
-                target.execute("COMMIT")
-            else:
-                with target.transaction(), target.cursor() as cursor:
-                    cursor.executemany(insert, rows)
+            took = _insert_plain(target, target_table, kind, rows)
             if timing:
-                seconds += time.perf_counter() - started
+                seconds += took
                 events += len(rows)
             del rows
     return {"seconds": seconds, "events": events}
+
+
+def _insert_plain(conn: Any, table: str, kind: str, rows: list[Any]) -> float:
+    """``rows`` (originator_id, originator_version, topic, state) into ``table`` by one plain
+    ``executemany`` in a transaction of their own, no library involved: the seconds it took."""
+    marks = "?, ?, ?, ?" if kind == "sqlite" else "%s, %s, %s, %s"
+    insert = f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES ({marks})"
+    started = time.perf_counter()
+    if kind == "sqlite":
+        conn.execute("BEGIN")
+        conn.executemany(insert, rows)
+        conn.execute("COMMIT")
+    else:
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(insert, rows)
+    return time.perf_counter() - started
 
 
 class _events_table:
@@ -327,9 +399,263 @@ class _events_table:
         self.conn.close()
 
 
+def _cpu() -> float:
+    """CPU seconds so far of this process and of the processes it forked and waited for."""
+    done = os.times()
+    return time.process_time() + done.children_user + done.children_system
+
+
+def _stored_rows(location: str) -> list[tuple[str, int, str, bytes]]:
+    from topup_ledger.storage.store import EventStore
+
+    store = EventStore(location)
+    try:
+        return [(str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
+                for n in store.notifications()]
+    finally:
+        store.close()
+
+
+def _rows_digest(rows: list[tuple[str, int, str, bytes]]) -> str:
+    digest = hashlib.sha256()
+    for stream, version, topic, state in rows:
+        digest.update(f"{stream}\0{version}\0{topic}\0{len(state)}\0".encode())
+        digest.update(state)
+    return digest.hexdigest()
+
+
+def step_import_whole(p: Params) -> Params:
+    """The whole LA as ONE import into a fresh ledger, then the very same stored rows by the
+    command path (``EventStore.append``: the stored bytes must not differ), the library's
+    ``recorder.insert_events`` alone and a plain ``executemany``, each into a fresh ledger."""
+    from eventsourcing.persistence import StoredEvent
+
+    from topup_ledger.io.import_csv import read_table
+    from topup_ledger.services.importer import Import
+    from topup_ledger.services.recording import Ledger
+    from topup_ledger.storage.store import BulkEncoder, EventStore
+
+    when = datetime.fromisoformat(p["when"])
+    started = time.perf_counter()
+    tables = [(kind, read_table(Path(path))) for kind, path in p["files"]]
+    figures: Params = {"read_seconds": time.perf_counter() - started, "checking": {}, "rows": 0}
+    store = EventStore(p["ledger"])
+    try:
+        job = Import(Ledger(store, clock=lambda: when))  # reads the (empty) ledger once
+        for (kind, table), (_, path) in zip(tables, p["files"], strict=True):
+            started = time.perf_counter()
+            result = job.stage_table(table, kind)
+            figures["checking"][kind] = figures["checking"].get(kind, 0.0) + time.perf_counter() - started
+            if result.rejected:
+                first = result.rejects()[0]
+                raise SystemExit(f"{path} line {first.line}, {first.field}: {first.reason}")
+            figures["rows"] += result.rows
+        staged = job.staging.staged
+        started = time.perf_counter()
+        BulkEncoder(store.mapper).rows(staged)
+        figures["encode_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        job.commit()
+        figures["record_seconds"] = time.perf_counter() - started
+    finally:
+        store.close()
+    stored = _stored_rows(p["ledger"])
+    if len(stored) != len(staged):
+        raise SystemExit(f"{len(staged):,} events staged, {len(stored):,} stored")
+    figures.update(events=len(staged), digest=_rows_digest(stored),
+                   checking_seconds=sum(figures["checking"].values()))
+    if p["library_limit"] is None or len(staged) <= p["library_limit"]:
+        other = EventStore(p["append"])
+        try:
+            started = time.perf_counter()
+            other.append(staged)
+            figures["append_seconds"] = time.perf_counter() - started
+        finally:
+            other.close()
+        if _stored_rows(p["append"]) != stored:
+            raise SystemExit("append and append_many stored different rows")
+        bare = EventStore(p["bare"])
+        try:
+            events = [StoredEvent(*row) for row in stored]
+            started = time.perf_counter()
+            bare.recorder.insert_events(events)
+            figures["recorder_seconds"] = time.perf_counter() - started
+        finally:
+            bare.close()
+    with _events_table(p["plain"]) as (conn, table, kind):
+        figures["plain_seconds"] = _insert_plain(conn, table, kind, stored)
+    return figures
+
+
+def step_library_read(p: Params) -> Params:
+    """Every stored event through the library's recorder (a ``Notification`` each, as
+    ``EventStore.notifications`` reads them) and the mapper's decode of each state."""
+    from topup_ledger.storage.store import EventStore
+
+    store = EventStore(p["location"])
+    try:
+        store.max_position()  # the connection opened outside the timing
+        decode = store.mapper.decode_state
+        count = 0
+        started, cpu = time.perf_counter(), _cpu()
+        for n in store.notifications(page=5_000):
+            decode(n.state)
+            count += 1
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    finally:
+        store.close()
+    return {"seconds": seconds, "timed_cpu_seconds": cpu, "events": count}
+
+
+def step_pages_read(p: Params) -> Params:
+    """Every stored event as the projections read them (``StoredPages``: plain rows a page at
+    a time) and the mapper's decode of each state."""
+    from topup_ledger.storage.pages import PAGE, StoredPages
+    from topup_ledger.storage.store import EventStore
+
+    store = EventStore(p["location"])
+    try:
+        store.max_position()
+        decode = store.mapper.decode_state
+        count = 0
+        reader = StoredPages(store)
+        started, cpu = time.perf_counter(), _cpu()
+        for rows in reader.pages(size=PAGE):
+            for row in rows:
+                decode(row.state)
+            count += len(rows)
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+        reader.close()
+    finally:
+        store.close()
+    return {"seconds": seconds, "timed_cpu_seconds": cpu, "events": count}
+
+
+def step_describe(p: Params) -> Params:
+    """How many events and plans a ledger holds (untimed: for a ledger built elsewhere)."""
+    with _events_table(p["location"]) as (conn, table, _kind):
+        events, plans = conn.execute(f"SELECT COUNT(*), COUNT(DISTINCT CASE WHEN originator_id "
+                                     f"LIKE 'plan:%' THEN originator_id END) FROM {table}").fetchone()
+    return {"events": events, "plans": plans}
+
+
+def _ledger_after_last(location: str) -> tuple[Any, Any]:
+    """(store, ledger) whose clock reads a millisecond later each time, from the recorded
+    time of the ledger's last event: what comes next in the ledger's own time."""
+    from topup_ledger.projections.base import Decoder
+    from topup_ledger.services.recording import Ledger
+    from topup_ledger.storage.store import EventStore
+
+    store = EventStore(location)
+    last = store.recorder.select_notifications(store.max_position(), 1)[0]
+    moment = datetime.fromisoformat(Decoder(store).at(last.state))
+    now = [moment if moment.tzinfo else moment.replace(tzinfo=UTC)]
+
+    def clock() -> datetime:
+        now[0] += timedelta(milliseconds=1)
+        return now[0]
+
+    return store, Ledger(store, clock=clock)
+
+
+def step_review(p: Params) -> Params:
+    """A handful of new events, as a day's reviews: ``count`` plans moved to band C (or, on
+    a band already, to 12.5 hours) from ``effective``, recorded after the last event."""
+    from topup_ledger.domain.errors import RuleError
+
+    store, ledger = _ledger_after_last(p["location"])
+    effective = date.fromisoformat(p["effective"])
+    try:
+        before = store.max_position()
+        refs = sorted({r.fact.plan for _, r in store.recorded(types=("plan.issued",))})
+        changed = 0
+        for ref in refs:
+            if changed == p["count"]:
+                break
+            for change in (lambda r: ledger.change_band(r, "C", effective, "annual-review"),
+                           lambda r: ledger.change_hours(r, Decimal("12.5"), effective, "review")):
+                reached = store.max_position()
+                try:
+                    change(ref)
+                except RuleError:
+                    continue
+                if store.max_position() > reached:  # not a change the ledger already holds
+                    changed += 1
+                    break
+        events = store.max_position() - before
+    finally:
+        store.close()
+    return {"plans": changed, "events": events}
+
+
+def step_revise_tariff(p: Params) -> Params:
+    """A revision of a financial year's tariff (every setting; with no ``year``, the latest
+    year with a tariff), recorded after the last event."""
+    store, ledger = _ledger_after_last(p["location"])
+    try:
+        before = store.max_position()
+        year = p["year"] or max(r.fact.year for _, r in store.recorded(types=("tariff.set",)))
+        ledger.set_tariff(year, p["bands"], reason=p["reason"])
+        events = store.max_position() - before
+    finally:
+        store.close()
+    return {"year": year, "events": events}
+
+
+def step_statements(p: Params) -> Params:
+    """Every school's statement for the last period paid, as ``topup statements`` writes
+    them, one school's on its own, and PDF for a sample (one process: the first PDF of a
+    process loads the fonts, timed on its own)."""
+    from topup_ledger.domain import events as ev
+    from topup_ledger.statements import statement_for, write_period
+    from topup_ledger.statements.build import build_statement
+    from topup_ledger.statements.render import render_html, render_pdf
+    from topup_ledger.statements.source import read_view
+    from topup_ledger.storage.store import EventStore
+
+    store = EventStore(p["location"])
+    try:
+        runs = [r.fact for _, r in store.recorded(types=(ev.PaymentRunRecorded.TYPE,))]
+        if not runs:
+            raise SystemExit(f"{p['location']} has no payment run: no statements to make")
+        period = runs[-1].period
+        figures: Params = {"events": store.max_position(), "runs": len(runs), "period": period,
+                           "write": {}}
+        started = time.perf_counter()
+        view = read_view(store)
+        figures["read_seconds"] = time.perf_counter() - started
+        for formats in (("html",), ("html", "csv")):
+            started = time.perf_counter()
+            result = write_period(store, period, Path(p["out"]) / "-".join(formats), formats)
+            figures["write"]["+".join(formats)] = {
+                "seconds": time.perf_counter() - started, "statements": len(result.statements),
+                "lines": sum(len(s.lines) for s in result.statements)}
+        schools = [s.school for s in result.statements]
+        started = time.perf_counter()
+        one = statement_for(store, schools[len(schools) // 2], period)
+        figures["one"] = {"seconds": time.perf_counter() - started, "children": len(one.children),
+                          "changes": len(one.changes)}
+        started = time.perf_counter()
+        render_pdf(one)  # the first PDF of a process loads fonts
+        figures["pdf_first_seconds"] = time.perf_counter() - started
+        sample = schools[:p["pdf_sample"]]
+        started = time.perf_counter()
+        for urn in sample:
+            statement = build_statement(view, urn, period)
+            render_pdf(statement, render_html(statement))
+        figures["pdf"] = {"sample": len(sample), "schools": len(schools),
+                          "seconds_each": (time.perf_counter() - started) / max(1, len(sample))}
+    finally:
+        store.close()
+    return figures
+
+
 STEPS = {"generate": step_generate, "import": step_import, "pay": step_pay,
          "rebuild": step_rebuild, "raw-read": step_raw_read, "plain-insert": step_plain_insert,
-         "write-floor": step_write_floor, "update": step_update}
+         "write-floor": step_write_floor, "update": step_update,
+         "import-whole": step_import_whole, "library-read": step_library_read,
+         "pages-read": step_pages_read, "describe": step_describe, "review": step_review,
+         "revise-tariff": step_revise_tariff, "statements": step_statements}
 
 
 def child(name: str, params: str, result: str) -> None:
@@ -401,49 +727,77 @@ def drop_schema(location: str) -> None:
             sql.Identifier(postgres_schema(location) or "")))
 
 
+@contextmanager
+def fresh_ledgers(backend: str, url: str | None, folder: Path, *names: str) -> Iterator[list[str]]:
+    """Fresh, empty ledgers (``topup init``: the library's own tables) on ``backend``, one per
+    name: files in ``folder`` on SQLite, schemas of their own on PostgreSQL (dropped after,
+    with the first one's projections in ``folder``)."""
+    from topup_ledger.storage.store import EventStore
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if backend == "sqlite":
+        locations = [str(folder / f"{name}.sqlite") for name in names]
+    else:
+        assert url
+        tag = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        locations = [with_schema(url, f"{tag}_{name}") for name in names]
+        os.environ["TOPUP_PROJECTIONS"] = str(folder / f"{names[0]}.projections.sqlite")
+    try:
+        for location in locations:
+            EventStore(location, create=True).close()
+        yield locations
+    finally:
+        if backend == "postgres":
+            os.environ.pop("TOPUP_PROJECTIONS", None)
+            for location in locations:
+                drop_schema(location)
+
+
+def replay(backend: str, ledger: str, la: Params, work: Path, payments: Path, say: Any,
+           floor: bool = False, **pay_options: Any) -> Iterator[tuple[str, Params, Params]]:
+    """Replay the generated LA into ``ledger`` as ``run.sh`` does, each step a process of its
+    own: every batch's import, then its termly run (``pay_options`` go to the pay step; with
+    ``floor``, a raw read of the ledger the run pays from goes before it, as its
+    ``raw_seconds``). Yields ("import", batch, figures) after each import and ("pay", batch,
+    figures) after each run: what the caller does before asking for more happens between
+    those steps."""
+    for batch in la["batches"]:
+        figures = run_step("import", {"location": ledger, "kinds": batch["kinds"],
+                                      "folder": str(work / "la" / batch["folder"]),
+                                      "run_on": batch["run_on"]}, work)
+        say(f"  {backend}: imported {batch['folder']}: {figures['events']:,} events in "
+            f"{figures['seconds']:.2f} s")
+        yield "import", batch, figures
+        raw = run_step("raw-read", {"location": ledger}, work) if floor else None
+        figures = run_step("pay", {"location": ledger, "period": batch["period"],
+                                   "run_on": batch["run_on"], "out": str(payments),
+                                   **pay_options}, work)
+        figures["period"] = batch["period"]
+        if raw:
+            figures["raw_seconds"] = raw["seconds"]
+        say(f"  {backend}: paid {batch['period']} ({figures['events']:,} events in the "
+            f"ledger): {figures['seconds']:.2f} s, files {figures['files_seconds']:.2f} s")
+        yield "pay", batch, figures
+
+
 def measure_backend(backend: str, url: str | None, la: Params, work: Path,
                     say: Any, partial: Params, save: Any) -> Params:
     """Replay the LA into a fresh ledger on ``backend`` and measure every step; each step's
     figures also go into ``partial`` as they come (``save`` writes them: a national run
     takes hours, and what it measured before an interruption is still worth having)."""
-    from topup_ledger.storage.store import EventStore
-
     folder = work / backend
-    folder.mkdir(parents=True, exist_ok=True)
-    if backend == "sqlite":
-        ledger, plain = str(folder / "ledger.sqlite"), str(folder / "plain.sqlite")
-    else:
-        assert url
-        tag = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        ledger, plain = with_schema(url, f"{tag}_ledger"), with_schema(url, f"{tag}_plain")
-        os.environ["TOPUP_PROJECTIONS"] = str(folder / "ledger.projections.sqlite")
-    try:
-        for location in (ledger, plain):  # `topup init`: the library's own tables, twice
-            EventStore(location, create=True).close()
+    with fresh_ledgers(backend, url, folder, "ledger", "plain") as (ledger, plain):
         imports: list[Params] = []
         runs: list[Params] = []
         partial.update(imports=imports, runs=runs)
-        for number, batch in enumerate(la["batches"], 1):
-            figures = run_step("import", {"location": ledger, "kinds": batch["kinds"],
-                                          "folder": str(work / "la" / batch["folder"]),
-                                          "run_on": batch["run_on"]}, work)
-            imports.append(figures)
+        for what, batch, figures in replay(backend, ledger, la, work, folder / "payments", say):
+            (imports if what == "import" else runs).append(figures)
             save()
-            say(f"  {backend}: imported {batch['folder']}: {figures['events']:,} events in "
-                f"{figures['seconds']:.2f} s")
-            if number == len(la["batches"]):
+            if what == "import" and batch is la["batches"][-1]:
                 # The projections as a finance officer last looked at them: before the run.
                 figures = partial["before_run"] = run_step("update", {"location": ledger}, work)
                 say(f"  {backend}: projections before the last run (from nothing): "
                     f"{figures['seconds']:.2f} s")
-            figures = run_step("pay", {"location": ledger, "period": batch["period"],
-                                       "run_on": batch["run_on"],
-                                       "out": str(folder / "payments")}, work)
-            figures["period"] = batch["period"]
-            runs.append(figures)
-            save()
-            say(f"  {backend}: paid {batch['period']} ({figures['events']:,} events in the "
-                f"ledger): {figures['seconds']:.2f} s, files {figures['files_seconds']:.2f} s")
         updated = partial["update"] = run_step("update", {"location": ledger}, work)
         save()
         say(f"  {backend}: projections updated after the last run: {updated['events']:,} events "
@@ -463,11 +817,6 @@ def measure_backend(backend: str, url: str | None, la: Params, work: Path,
         save()
         say(f"  {backend}: plain insert of the rebuild's {floor['rows']:,} rows: "
             f"{floor['seconds']:.2f} s")
-    finally:
-        if backend == "postgres":
-            os.environ.pop("TOPUP_PROJECTIONS", None)
-            for location in (ledger, plain):
-                drop_schema(location)
     imported = sum(i["events"] for i in imports)
     import_seconds = sum(i["seconds"] for i in imports)
     last = runs[-1]
@@ -682,6 +1031,14 @@ def machine(backends: list[str], url: str | None) -> Params:
     return info
 
 
+def machine_line(m: Params) -> str:
+    return (f"machine: {m['cpu']}, {m['cores']} cores, {m.get('ram_gib', '?')} GiB RAM; "
+            f"{m['os']}; Python {m['python']}; SQLite {m['sqlite']}"
+            + (f"; PostgreSQL {m['postgresql']}" if "postgresql" in m else "")
+            + f"; eventsourcing {m['eventsourcing']}"
+            + (f"; code at {m['commit']}" if "commit" in m else ""))
+
+
 def label(report: Params) -> str:
     return f"{report['scale']}-{report['plans']}-{report['years']}y"
 
@@ -702,12 +1059,7 @@ def lines(report: Params, markdown: bool = False) -> list[str]:
         stopped = report["failed"].splitlines()[0].rstrip(":")
         head.append(f"STOPPED EARLY: {stopped}; the figures below are of "
                     f"{', '.join(report['backends'])} only")
-    machine_line = (f"machine: {m['cpu']}, {m['cores']} cores, {m.get('ram_gib', '?')} GiB RAM; "
-                    f"{m['os']}; Python {m['python']}; SQLite {m['sqlite']}"
-                    + (f"; PostgreSQL {m['postgresql']}" if "postgresql" in m else "")
-                    + f"; eventsourcing {m['eventsourcing']}"
-                    + (f"; code at {m['commit']}" if "commit" in m else ""))
-    out = [f"- {line}" for line in [*head, machine_line]] if markdown else [*head, machine_line]
+    out = [f"- {line}" for line in [*head, machine_line(m)]] if markdown else [*head, machine_line(m)]
     out.append("")
     out += table(FIGURE_HEADERS, figure_rows(report), markdown)
     out.append("")
@@ -770,23 +1122,90 @@ def write_markdown(path: Path, report: Params) -> None:
     path.write_text(DOC_HEAD + "\n" + "\n\n".join(sections[k] for k in order) + "\n", encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+# The command line: the whole benchmark (`all`, the default) and the sub-commands.
+
+
+def add_size_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="county")
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
-    parser.add_argument("--url", help="PostgreSQL server (default: $TOPUP_TEST_POSTGRES_URL); the "
-                                      "benchmark works in schemas of its own and drops them")
     parser.add_argument("--plans", type=int, help="override the scale's number of plans")
     parser.add_argument("--schools", type=int, help="override the scale's number of schools")
     parser.add_argument("--years", type=int, default=3, help="academic years from 2025-26")
     parser.add_argument("--seed", type=int, default=1)
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
+    parser.add_argument("--url", help="PostgreSQL server (default: $TOPUP_TEST_POSTGRES_URL); the "
+                                      "benchmark works in schemas of its own and drops them")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
-    parser.add_argument("--markdown", type=Path, help="write the figures into this doc")
     parser.add_argument("--work", type=Path, help="build in this (new) folder and keep it")
     parser.add_argument("--step-timeout", type=float,
                         help="stop a step (and the benchmark) that runs longer than this many seconds")
+
+
+def sizes(args: argparse.Namespace) -> tuple[int, int]:
+    """Plans and schools: the scale's, or --plans with schools in the scale's proportion."""
+    plans, schools = SCALES[args.scale]
+    if args.plans:
+        plans = args.plans
+        schools = args.schools or max(5, round(args.plans * SCALES[args.scale][1] / SCALES[args.scale][0]))
+    return plans, args.schools or schools
+
+
+def backends_for(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[str], str | None]:
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    url = args.url or os.environ.get("TOPUP_TEST_POSTGRES_URL")
+    if "postgres" in backends and not url:
+        parser.error("PostgreSQL needs --url or $TOPUP_TEST_POSTGRES_URL")
+    return backends, url
+
+
+@contextmanager
+def workspace(parser: argparse.ArgumentParser, keep: Path | None) -> Iterator[Path]:
+    """The folder a run builds in: --work (new, kept) or a temporary one (removed after)."""
+    if keep and keep.exists() and any(keep.iterdir()):
+        parser.error(f"{keep} is not empty; choose a new folder")
+    temp = None if keep else tempfile.mkdtemp(prefix="topup-bench-")
+    work = keep or Path(temp)  # type: ignore[arg-type]
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def generate_la(work: Path, plans: int, schools: int, years: int, seed: int, say: Any) -> Params:
+    say(f"generating {plans:,} plans, {schools:,} schools, {years} years ...")
+    la = run_step("generate", {"out": str(work / "la"), "plans": plans, "schools": schools,
+                               "years": years, "seed": seed}, work)
+    say(f"  {la['described']} ({la['seconds']:.1f} s, peak {la['peak_mib']:,.0f} MiB)")
+    return la
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def write_json(path: Path | None, report: Params) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def bench_all(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench.py [all]", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="sub-commands, each measuring one part more closely (bench.py COMMAND --help):\n"
+               + "\n".join(f"  {name:<12} {text}" for name, (_, text) in COMMANDS.items()))
+    add_size_options(parser)
+    add_backend_options(parser)
+    add_run_options(parser)
+    parser.add_argument("--markdown", type=Path, help="write the figures into this doc")
     parser.add_argument("--render", type=Path, metavar="FILE.json",
                         help="measure nothing: print (and with --markdown, write) a finished run's JSON")
     parser.add_argument("--note", action="append", default=[],
@@ -811,40 +1230,19 @@ def main(argv: list[str] | None = None) -> int:
             write_markdown(args.markdown, done)
         return 0
 
-    plans, schools = SCALES[args.scale]
-    if args.plans:
-        plans = args.plans
-        schools = args.schools or max(5, round(args.plans * SCALES[args.scale][1] / SCALES[args.scale][0]))
-    schools = args.schools or schools
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    url = args.url or os.environ.get("TOPUP_TEST_POSTGRES_URL")
-    if "postgres" in backends and not url:
-        parser.error("PostgreSQL needs --url or $TOPUP_TEST_POSTGRES_URL")
-    if args.work and args.work.exists() and any(args.work.iterdir()):
-        parser.error(f"{args.work} is not empty; choose a new folder")
-
-    def say(text: str) -> None:
-        print(text, flush=True)
-
-    temp = None if args.work else tempfile.mkdtemp(prefix="topup-bench-")
-    work = args.work or Path(temp)  # type: ignore[arg-type]
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    plans, schools = sizes(args)
+    backends, url = backends_for(parser, args)
+    with workspace(parser, args.work) as work:
         report: Params = {"complete": False, "notes": args.note, "scale": args.scale, "plans": plans,
                           "schools": schools, "years": args.years, "seed": args.seed, "argv": argv,
                           "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                           "machine": machine(backends, url)}
-        say(f"generating {plans:,} plans, {schools:,} schools, {args.years} years ...")
-        la = run_step("generate", {"out": str(work / "la"), "plans": plans, "schools": schools,
-                                   "years": args.years, "seed": args.seed}, work)
+        la = generate_la(work, plans, schools, args.years, args.seed, say)
         report["generate"] = {k: la[k] for k in ("seconds", "peak_mib", "stats", "described", "files")}
-        say(f"  {la['described']} ({la['seconds']:.1f} s, peak {la['peak_mib']:,.0f} MiB)")
         report["partial"] = {}
 
         def save() -> None:
-            if args.out:
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+            write_json(args.out, report)
 
         report["backends"] = {}
         try:
@@ -866,19 +1264,437 @@ def main(argv: list[str] | None = None) -> int:
             report["postgres_vs_sqlite"] = backend_ratios(report["backends"]["sqlite"],
                                                           report["backends"]["postgres"])
         report["targets"] = targets(report)
-    finally:
-        if temp:
-            shutil.rmtree(temp, ignore_errors=True)
     say("")
     for line in lines(report):
         say(line)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_json(args.out, report)
     if args.markdown:
         write_markdown(args.markdown, report)
         say(f"wrote {args.markdown}")
     return 0
+
+
+# The sub-commands: each generates the LA as `all` does (or takes a built --ledger), measures
+# it on each backend with the steps above, prints its figures and writes them with --out.
+
+
+def command(name: str, argv: list[str], measure: Any, show: Any, options: Any = None,
+            ledger_option: str | None = None) -> int:
+    """The frame every sub-command shares: its options, a work folder, the LA generated (not
+    with --ledger), ``measure(backend, url, la, work, args)`` on each backend, then
+    ``show(report)`` printed and the report written with --out."""
+    parser = argparse.ArgumentParser(prog=f"bench.py {name}", description=COMMANDS[name][1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_size_options(parser)
+    add_backend_options(parser)
+    add_run_options(parser)
+    if ledger_option:
+        parser.add_argument("--ledger", help=ledger_option)
+    if options:
+        options(parser)
+    args = parser.parse_args(argv)
+    STEP_TIMEOUT[0] = args.step_timeout
+    plans, schools = sizes(args)
+    given = getattr(args, "ledger", None)
+    if given:
+        from topup_ledger.storage.store import is_postgres
+
+        backends, url = ["postgres" if is_postgres(given) else "sqlite"], given
+    else:
+        backends, url = backends_for(parser, args)
+    report: Params = {"command": name, "scale": args.scale, "plans": plans, "schools": schools,
+                      "years": args.years, "seed": args.seed, "argv": [name, *argv],
+                      "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                      "machine": machine(backends, url),
+                      "options": {k: v for k, v in vars(args).items() if v is not None}, "backends": {}}
+    if given:
+        report.update(ledger=given, plans=None, schools=None, years=None, seed=None)
+    with workspace(parser, args.work) as work:
+        try:
+            la = None
+            if not given:
+                la = generate_la(work, plans, schools, args.years, args.seed, say)
+                report["generate"] = {k: la[k] for k in ("seconds", "peak_mib", "stats", "described")}
+            for backend in backends:
+                report["backends"][backend] = measure(backend, url, la, work, args)
+                write_json(args.out, report)
+        except StepFailed as failure:
+            report["failed"] = str(failure)
+            write_json(args.out, report)
+            say(f"bench.py {name}: {failure}")
+            return 1
+    say("")
+    for line in [*command_head(report), *show(report)]:
+        say(line)
+    write_json(args.out, report)
+    return 0
+
+
+def command_head(report: Params) -> list[str]:
+    if report.get("ledger"):
+        what = f"the ledger at {report['ledger']}"
+    else:
+        years = f"{report['years']} academic year{'s' if report['years'] > 1 else ''}"
+        what = (f"{report['scale']} scale: {report['plans']:,} plans, {report['schools']:,} schools, "
+                f"{years}, seed {report['seed']}")
+    head = [f"bench.py {report['command']}: {what}; measured {report['measured_at']} on "
+            f"{', '.join(report['backends'])}"]
+    if report.get("generate"):
+        head.append(f"ledger: {report['generate']['described']}")
+    return [*head, machine_line(report["machine"]), ""]
+
+
+@contextmanager
+def one_ledger(backend: str, url: str | None, la: Params | None, work: Path, args: argparse.Namespace,
+               copy: bool, **replay_options: Any) -> Iterator[tuple[str, list[Params]]]:
+    """The ledger a sub-command measures, and the replay's steps: a fresh one on ``backend``
+    with the LA replayed into it as `all` does, or --ledger. With ``copy`` (the measurements
+    append to it), a SQLite ledger is measured on a copy, so that one kept with --work, or
+    given with --ledger, stays as built and measures the same again."""
+    folder = work / backend
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def measured(location: str) -> str:
+        if not copy or backend != "sqlite":
+            return location
+        shutil.copyfile(location, folder / "measured.sqlite")
+        return str(folder / "measured.sqlite")
+
+    if la is None:
+        if copy and backend != "sqlite":
+            raise SystemExit("--ledger: a SQLite ledger only (the measurements append to a copy of it)")
+        yield measured(args.ledger), []
+        return
+    with fresh_ledgers(backend, url, folder, "ledger") as (ledger,):
+        steps = [{"step": what, **figures}
+                 for what, _, figures in replay(backend, ledger, la, work, folder / "payments", say,
+                                                **replay_options)]
+        yield measured(ledger), steps
+
+
+def imported(steps: list[Params]) -> Params:
+    done = [s for s in steps if s["step"] == "import"]
+    return {"events": sum(s["events"] for s in done), "seconds": sum(s["seconds"] for s in done)}
+
+
+# bench.py import (was scripts/bench_import.py)
+
+
+def measure_import(backend: str, url: str | None, la: Params, work: Path,
+                   args: argparse.Namespace) -> Params:
+    from topup_ledger.services.generator import KIND_ORDER
+
+    files = [(kind, str(work / "la" / batch["folder"] / f"{kind}.csv"))
+             for kind in KIND_ORDER for batch in la["batches"] if kind in batch["kinds"]]
+    # Recorded as learned the day before the last run: after every fact in the files.
+    when = _at(la["batches"][-1]["run_on"], 16) - timedelta(days=1)
+    runs = []
+    for n in range(1, args.repeat + 1):
+        with fresh_ledgers(backend, url, work / backend / f"import-{n}",
+                           "ledger", "append", "bare", "plain") as (ledger, append, bare, plain):
+            figures = run_step("import-whole", {
+                "files": files, "when": when.isoformat(), "ledger": ledger, "append": append,
+                "bare": bare, "plain": plain,
+                "library_limit": LIBRARY_PG_LIMIT if backend == "postgres" else None}, work)
+        runs.append(figures)
+        say(f"  {backend}: import {n} of {args.repeat}: {figures['events']:,} events, recorded in "
+            f"{figures['record_seconds']:.2f} s, plain INSERT {figures['plain_seconds']:.2f} s")
+    best: Params = {"events": runs[0]["events"], "rows": runs[0]["rows"], "files": len(files),
+                    "digest": runs[0]["digest"], "peak_mib": max(r["peak_mib"] for r in runs),
+                    "checking": {kind: min(r["checking"][kind] for r in runs)
+                                 for kind in runs[0]["checking"]}, "runs": runs}
+    for key in ("read_seconds", "checking_seconds", "encode_seconds", "record_seconds",
+                "append_seconds", "recorder_seconds", "plain_seconds"):
+        values = [r[key] for r in runs if key in r]
+        best[key] = min(values) if values else None
+    best["whole_seconds"] = best["read_seconds"] + best["checking_seconds"] + best["record_seconds"]
+    return best
+
+
+def show_import(report: Params) -> list[str]:
+    rows, ratios = [], []
+    for backend, f in report["backends"].items():
+        e = f["events"]
+
+        def row(what: str, seconds: float | None, count: int | str = e, peak: str = "",
+                backend: str = backend) -> list[str]:
+            return [backend, what, f"{count:,}" if isinstance(count, int) else count,
+                    "-" if seconds is None else f"{seconds:.3f}",
+                    f"{rate(count, seconds):,.0f}" if seconds and isinstance(count, int) else "", peak]
+
+        rows += [row(f"reading the CSV files ({f['files']} files; rows)", f["read_seconds"], f["rows"]),
+                 *(row(f"checking: {kind} rows, in memory", seconds, "")
+                   for kind, seconds in f["checking"].items()),
+                 row("checking every row, in memory", f["checking_seconds"]),
+                 row("encoding alone (BulkEncoder)", f["encode_seconds"]),
+                 row("recording: EventStore.append_many, one transaction", f["record_seconds"]),
+                 row("whole import (read + check + record)", f["whole_seconds"],
+                     peak=f"{f['peak_mib']:,.0f}")]
+        if f["append_seconds"] is None:
+            rows.append(row(f"EventStore.append, recorder.insert_events: not timed beyond "
+                            f"{LIBRARY_PG_LIMIT:,} events on PostgreSQL", None))
+        else:
+            rows += [row("EventStore.append (Application.save): same facts, same bytes",
+                         f["append_seconds"]),
+                     row("recorder.insert_events, same rows (no encoding)", f["recorder_seconds"])]
+        rows.append(row("plain executemany INSERT, same rows (the store's limit)", f["plain_seconds"]))
+        plain = f["plain_seconds"]
+        ratios += [[backend, "recording / plain INSERT (seconds)", _fmt(f["record_seconds"] / plain),
+                    f"<= {IMPORT_RATIO_TARGET}"],
+                   [backend, "whole import / plain INSERT (seconds)", _fmt(f["whole_seconds"] / plain),
+                    f"<= {IMPORT_RATIO_TARGET}"],
+                   [backend, "whole import rate (events/s)", _fmt(rate(e, f["whole_seconds"])),
+                    f">= {IMPORT_RATE_TARGET:,}"]]
+        if f["append_seconds"] is not None:
+            ratios += [[backend, "EventStore.append / plain INSERT (seconds)",
+                        _fmt(f["append_seconds"] / plain), "(baseline)"],
+                       [backend, "speed-up over the command path: append / append_many",
+                        _fmt(f["append_seconds"] / f["record_seconds"]), "(baseline)"],
+                       [backend, "speed-up over the command path: (read + check + append) / whole",
+                        _fmt((f["read_seconds"] + f["checking_seconds"] + f["append_seconds"])
+                             / f["whole_seconds"]), "(baseline)"]]
+    found = report["backends"]
+    if len(found) == 2:
+        s, p = found["sqlite"], found["postgres"]
+        ratios += [["postgres/sqlite", "recording: PostgreSQL seconds / SQLite seconds",
+                    _fmt(p["record_seconds"] / s["record_seconds"]), f"<= {BACKEND_RATIO_TARGET}"],
+                   ["postgres/sqlite", "whole import: PostgreSQL seconds / SQLite seconds",
+                    _fmt(p["whole_seconds"] / s["whole_seconds"]), f"<= {BACKEND_RATIO_TARGET}"]]
+    out = [f"one import of the whole LA into a fresh ledger, best of {report['options']['repeat']} "
+           f"(each in a process of its own); seconds are each figure's best"]
+    if len(found) == 2:
+        same = found["sqlite"]["digest"] == found["postgres"]["digest"]
+        out.append(f"stored rows {'the same' if same else 'DIFFERENT'} on both backends")
+    return [*out, "", *table(FIGURE_HEADERS, rows, False), "",
+            *table(["backend", "ratio", "figure", "target"], ratios, False)]
+
+
+def import_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="best of N imports, each into fresh ledgers [3]")
+
+
+def bench_import(argv: list[str]) -> int:
+    return command("import", argv, measure_import, show_import, import_options)
+
+
+# bench.py payrun (was scripts/bench_payrun.py)
+
+
+def measure_payrun(backend: str, url: str | None, la: Params, work: Path,
+                   args: argparse.Namespace) -> Params:
+    from topup_ledger.services.generator import BANDS, BASE_TARIFF
+
+    runs: list[Params] = []
+    profile = None
+    if args.profile:
+        profile = str(args.profile if args.backend != "both" else
+                      args.profile.with_name(f"{args.profile.stem}.{backend}{args.profile.suffix}"))
+    with one_ledger(backend, url, la, work, args, copy=False, floor=True, phases=True) as (ledger, steps):
+        runs += [{"label": step["period"], **step} for step in steps if step["step"] == "pay"]
+        last = la["batches"][-1]
+        on = date.fromisoformat(last["run_on"])
+        year = on.year if on.month >= 4 else on.year - 1
+        financial_year = f"{year}-{(year + 1) % 100:02d}"
+        # The worst case: the current financial year's tariff revised for every band (all
+        # settings), unsettling every plan on a band in the year's terms; its supplementary
+        # run, a run with nothing new, then a second revision (profiled with --profile).
+        for label, delta, hour in (("tariff+", 12_345, 10), ("again", 0, 11), ("tariff++", 23_456, 12)):
+            if delta:
+                run_step("revise-tariff", {
+                    "location": ledger, "year": financial_year,
+                    "bands": {b: pence + delta for b, pence in zip(BANDS, BASE_TARIFF, strict=True)},
+                    "reason": f"bench: revision of every band (+{delta})"}, work)
+            raw = run_step("raw-read", {"location": ledger}, work)
+            figures = run_step("pay", {
+                "location": ledger, "period": last["period"], "run_on": last["run_on"],
+                "hour": hour, "phases": True, "out": str(work / backend / "payments"),
+                **({"profile": profile} if profile and label == "tariff++" else {})}, work)
+            figures.update(label=f"{last['period']} {label}", period=last["period"],
+                           raw_seconds=raw["seconds"])
+            runs.append(figures)
+            say(f"  {backend}: paid {figures['label']}: {figures['seconds']:.2f} s")
+    return {"runs": runs, "imports": imported(steps), "profile": profile}
+
+
+def show_payrun(report: Params) -> list[str]:
+    from topup_ledger.domain.money import pounds_for_people
+
+    headers = ["backend", "run", "events", "plans", "lines", "read s", "compute s", "record s",
+               "run s", "cpu s", "files s", "raw s", "peak MiB", "paid"]
+    rows, notes = [], []
+    for backend, b in report["backends"].items():
+        for r in b["runs"]:
+            rows.append([backend, r["label"], f"{r['events']:,}", f"{r['plans']:,}", f"{r['lines']:,}",
+                         f"{r['read_seconds']:.2f}", f"{r['compute_seconds']:.2f}",
+                         f"{r['record_seconds']:.2f}", f"{r['seconds']:.2f}",
+                         f"{r['run_cpu_seconds']:.2f}", f"{r['files_seconds']:.2f}",
+                         f"{r['raw_seconds']:.2f}", f"{r['peak_mib']:,.0f}",
+                         pounds_for_people(r["total_pence"])])
+        notes.append(f"{backend}: the imports took {b['imports']['seconds']:.1f} s in all "
+                     f"({b['imports']['events']:,} events)"
+                     + (f"; cProfile statistics of the last run in {b['profile']}" if b["profile"] else ""))
+    return [*table(headers, rows, False), "",
+            "cpu s: the run's CPU seconds, with the processes it shares plans out to; raw s: a plain "
+            "SELECT + orjson decode of the whole ledger the run paid from (the floor any run must "
+            "read through)", *notes]
+
+
+def payrun_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the last run here "
+                                                     "(FILE.BACKEND.EXT with --backend both)")
+
+
+def bench_payrun(argv: list[str]) -> int:
+    return command("payrun", argv, measure_payrun, show_payrun, payrun_options)
+
+
+# bench.py projections (was scripts/bench_projections.py)
+
+REVIEWED_PLANS = 10
+REVIEWS_FROM = "2026-03-02"  # a date inside the ledger's first two years, before its last run
+
+
+def measure_projections(backend: str, url: str | None, la: Params | None, work: Path,
+                        args: argparse.Namespace) -> Params:
+    with one_ledger(backend, url, la, work, args, copy=True) as (ledger, steps):
+        plans = la["stats"]["plans"] if la else run_step("describe", {"location": ledger}, work)["plans"]
+        # Read once first, so that every read below finds the same caches warm.
+        run_step("raw-read", {"location": ledger}, work)
+        figures: Params = {"plans": plans}
+        for name, step in (("raw_read", "raw-read"), ("library_read", "library-read"),
+                           ("pages_read", "pages-read"), ("rebuild", "rebuild")):
+            figures[name] = run_step(step, {"location": ledger}, work)
+            say(f"  {backend}: {step}: {figures[name]['events']:,} events in "
+                f"{figures[name]['seconds']:.2f} s")
+        review = run_step("review", {"location": ledger, "count": REVIEWED_PLANS,
+                                     "effective": REVIEWS_FROM}, work)
+        figures["review"] = {**review, "update": run_step("update", {"location": ledger}, work)}
+        # The latest year with a tariff revised (band C, every setting): every plan is looked
+        # at again, and the periods overlapping that year are priced again.
+        revised = run_step("revise-tariff", {"location": ledger, "year": None, "bands": {"C": 512_345},
+                                             "reason": "revised (benchmark)"}, work)
+        figures["tariff"] = {**revised, "update": run_step("update", {"location": ledger}, work)}
+    if steps:
+        figures["imports"] = imported(steps)
+    return figures
+
+
+def _projection_row(backend: str, what: str, events: int | None, seconds: float,
+                    cpu: float | None, raw_rate: float | None) -> list[str]:
+    """One figure; with no ``raw_rate`` (an update's latency), no rate either."""
+    speed = rate(events, seconds) if events and raw_rate is not None else 0.0
+    return [backend, what, f"{events:,}" if events else "", f"{seconds:.2f}",
+            "" if cpu is None else f"{cpu:.2f}", f"{speed:,.0f}" if speed else "",
+            f"{speed / raw_rate:.0%}" if speed and raw_rate else ""]
+
+
+def show_projections(report: Params) -> list[str]:
+    headers = ["backend", "figure", "events", "seconds", "cpu s", "events/s", "of raw"]
+    rows, ratios = [], []
+    for backend, f in report["backends"].items():
+        raw, rb = f["raw_read"], f["rebuild"]
+        raw_rate = rate(raw["events"], raw["seconds"])
+        for what, step in (("raw read (plain SELECT + orjson decode)", raw),
+                           ("library read (notifications + mapper decode)", f["library_read"]),
+                           ("stored pages read (StoredPages + mapper decode)", f["pages_read"]),
+                           ("rebuild every projection from nothing", rb)):
+            rows.append(_projection_row(backend, what, step["events"], step["seconds"],
+                                        step["timed_cpu_seconds"], raw_rate))
+        review, tariff = f["review"], f["tariff"]
+        plans_rate = rate(f["plans"], rb["plans_seconds"])
+        rows += [_projection_row(backend, "rebuild: of which folding the events (one process, ledger "
+                                          "order)", rb["events"], rb["fold_seconds"], None, raw_rate),
+                 _projection_row(backend, f"rebuild: of which working out every plan's rows ("
+                                          f"{f['plans']:,} plans, {plans_rate:,.0f} plans/s)", None,
+                                 rb["plans_seconds"], None, raw_rate),
+                 _projection_row(backend, f"update after {review['plans']} plans' reviews "
+                                          f"({review['events']} new events)", review["update"]["events"],
+                                 review["update"]["seconds"], review["update"]["timed_cpu_seconds"], None),
+                 _projection_row(backend, f"update after a tariff revision of {tariff['year']}",
+                                 tariff["update"]["events"], tariff["update"]["seconds"],
+                                 tariff["update"]["timed_cpu_seconds"], None)]
+        ratios += [[backend, "rebuild: raw read rate / rebuild rate (wall)",
+                    _fmt(rb["seconds"] / raw["seconds"]), f"<= {REBUILD_RATIO_TARGET}"],
+                   [backend, "rebuild: raw read rate / rebuild rate (CPU, with forked)",
+                    _fmt(rb["timed_cpu_seconds"] / raw["timed_cpu_seconds"]), f"<= {REBUILD_RATIO_TARGET}"],
+                   [backend, "rebuild: folding the events alone / raw read",
+                    _fmt(rb["fold_seconds"] / raw["seconds"]), "(baseline)"]]
+    return [*table(headers, rows, False), "",
+            "cpu s: CPU seconds of the timed part, with any processes it forked; an update brings "
+            "every projection up to date after the new events, as the first projection command "
+            "after them does", "",
+            *table(["backend", "ratio", "figure", "target"], ratios, False)]
+
+
+def bench_projections(argv: list[str]) -> int:
+    return command("projections", argv, measure_projections, show_projections,
+                   ledger_option="measure a copy of this SQLite ledger (e.g. one kept with --work) "
+                                 "instead of building one")
+
+
+# bench.py statements (was scripts/bench_statements.py)
+
+
+def measure_statements(backend: str, url: str | None, la: Params | None, work: Path,
+                       args: argparse.Namespace) -> Params:
+    with one_ledger(backend, url, la, work, args, copy=False) as (ledger, steps):
+        figures = run_step("statements", {"location": ledger, "pdf_sample": args.pdf_sample,
+                                          "out": str(work / backend / "statements")}, work)
+    if steps:
+        figures["imports"] = imported(steps)
+    return figures
+
+
+def show_statements(report: Params) -> list[str]:
+    out = []
+    for backend, f in report["backends"].items():
+        one, pdf = f["one"], f["pdf"]
+        timed = [("one-pass read of the ledger", f["read_seconds"], "")]
+        timed += [(f"all {w['statements']} statements ({formats}, {w['lines']:,} lines, with index)",
+                   w["seconds"], "") for formats, w in f["write"].items()]
+        timed += [("one school's statement on its own", one["seconds"],
+                   f" ({one['children']} children, {one['changes']} changes)"),
+                  ("PDF: the first of the process (loading fonts)", f["pdf_first_seconds"], ""),
+                  (f"PDF: a school, over a sample of {pdf['sample']}", pdf["seconds_each"],
+                   f" (all {pdf['schools']} would take about "
+                   f"{pdf['seconds_each'] * pdf['schools']:.0f} s)")]
+        width = max(len(what) for what, _, _ in timed) + 1
+        out += [f"{backend}: {f['events']:,} events, {f['runs']} runs; statements for {f['period']} "
+                f"(peak {f['peak_mib']:,.0f} MiB)",
+                *(f"  {what + ':':<{width}} {seconds:7.2f} s{more}" for what, seconds, more in timed)]
+    return out
+
+
+def statements_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pdf-sample", type=int, default=20, help="schools to make a PDF for [20]")
+
+
+def bench_statements(argv: list[str]) -> int:
+    return command("statements", argv, measure_statements, show_statements, statements_options,
+                   ledger_option="measure this ledger (a file or postgresql:// URL) instead of "
+                                 "building one; only read")
+
+
+COMMANDS: dict[str, tuple[Any, str]] = {
+    "all": (bench_all, "the whole benchmark (the default): import, rebuild and payment runs "
+                       "against their limits"),
+    "import": (bench_import, "the whole LA as one import, split, against the command path, "
+                             "the library's insert and a plain INSERT"),
+    "payrun": (bench_payrun, "every termly run by phase, against a raw read, then a tariff "
+                             "revision's supplementary run"),
+    "projections": (bench_projections, "rebuild and its split, the library's and the pages' reads "
+                                       "against the raw read, and updates"),
+    "statements": (bench_statements, "every school's statement for the last period, one on its "
+                                     "own, and PDFs"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]][0](argv[1:])
+    return bench_all(argv)
 
 
 if __name__ == "__main__":
