@@ -1,4 +1,4 @@
-"""Digests of the payment files a run wrote, recorded in the ledger (DESIGN §4).
+"""Digests of the payment files a run wrote, recorded in the ledger.
 
 A run's files are built from its recorded events alone, so they can always be rebuilt; but a
 copy handed to the finance system can still be edited afterwards. After writing them, ``topup

@@ -146,7 +146,7 @@ def write_projections(store: EventStore, when: datetime, position: int, out: Pat
                       ) -> tuple[list[Path], str]:
     """The projections as known at ``when``, written into ``out`` (nothing next to the ledger).
 
-    Uses the projections package (issue 4): its ``view`` folds the events up to the last one
+    Uses the projections package: its ``view`` folds the events up to the last one
     recorded at or before ``when`` into a throwaway projection file, and ``write_output`` writes
     each table to its spec. Returns the files and a note ('' if all is well).
     """

@@ -1,4 +1,4 @@
-"""The audit commands of `topup`: replay, seal, verify, export events (issue 6).
+"""The audit commands of `topup`: replay, seal, verify, export events.
 
 Registered on the main group in cli.py. Click commands only: parse, call ``audit``, print.
 """

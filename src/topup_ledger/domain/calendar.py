@@ -1,4 +1,4 @@
-"""Years and payment periods (DESIGN §3 "Years and payment periods").
+"""Years and payment periods (docs/rules.md §2).
 
 A financial year ``2025-26`` runs 1 Apr 2025 – 31 Mar 2026 and carries band rates, hourly
 rates and the notional threshold. An academic year ``2025-26`` runs 1 Sep 2025 – 31 Aug 2026

@@ -1,4 +1,4 @@
-"""The per-school transitional cushion (DESIGN §3 "Transfer from hours to band").
+"""The per-school transitional cushion (docs/rules.md §11).
 
 While a cushion applies, the school is paid a share (e.g. 50%) of its net reduction from
 the move to bands: over its transferred plans, the prior hours-based amounts less what the

@@ -1,4 +1,4 @@
-"""Entitlement (due) of a plan for a period (DESIGN §3 "Entitlement").
+"""Entitlement (due) of a plan for a period (docs/rules.md §5, §6).
 
 For each stretch of days in the period on which the plan's school, basis and rate do not
 change: annual amount × period share × days in stretch ÷ days in period, summed exactly.
@@ -19,12 +19,13 @@ from typing import Protocol, TypeVar
 
 from topup_ledger.domain.calendar import Period, financial_year_starts
 from topup_ledger.domain.errors import MissingTerms
+from topup_ledger.domain.events import Basis, Component
 from topup_ledger.domain.money import Pence, round_half_up_parts
 from topup_ledger.domain.plan import Plan, PlanState
 from topup_ledger.domain.rules import Annual
 
-BASE = "base"
-PROTECTION = "protection"
+BASE: Component = "base"
+PROTECTION: Component = "protection"
 COMPONENTS = (BASE, PROTECTION)
 
 # (school URN, component) → amount
@@ -51,7 +52,7 @@ class Stretch:
     start: date
     end_exclusive: date
     school: str
-    basis: str
+    basis: Basis
     band_or_hours: str
     annual: Annual
     because: str
@@ -70,7 +71,7 @@ class Placed:
     start: date
     end_exclusive: date
     school: str
-    basis: str
+    basis: Basis
     band_or_hours: str
     because: str
 

@@ -1,4 +1,4 @@
-"""Every fact that moves money, as plain immutable data (DESIGN §2, §3).
+"""Every fact that moves money, as plain immutable data (docs/rules.md).
 
 Each class has a stable ``TYPE`` (the name it is stored under, never its Python path) and a
 ``VERSION`` (its schema in ``schemas/events/<TYPE>.v<VERSION>.json``). The recorded time
@@ -13,9 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 SETTINGS = ("mainstream", "resourced", "special", "independent", "post16")
+# What prices a plan's day: hours a week at the hourly rate, or a band's value.
+Basis = Literal["hours", "band"]
+# What a payment line is: the run's own period ("regular", and "protection" or "cushion" for
+# those components), or an earlier period's difference ("arrears" up, "clawback" down).
+LineKind = Literal["regular", "arrears", "clawback", "protection", "cushion"]
+LINE_KINDS: tuple[LineKind, ...] = get_args(LineKind)
+# What a line pays towards: the basis's amount, protection above it, or a school's cushion.
+Component = Literal["base", "protection", "cushion"]
 PLAN_KINDS = ("ehcp", "non-statutory")
 BAND_CHANGE_REASONS = ("annual-review", "interim-review", "tribunal", "other")
 
@@ -171,15 +179,15 @@ class Corrected(Fact):
 # Payments and seals.
 
 
-# Slotted: a national run holds over a million lines at once, and a line without its own
-# attribute dictionary is a third of the size.
+# Slotted: lines are many and small, and one without its own attribute dictionary is a
+# third of the size.
 @dataclass(frozen=True, slots=True)
 class PaymentLine:
     """One line of a school's payment: what is paid for which plan, period and why."""
 
     plan: str
     pupil: str
-    kind: str  # regular | arrears | clawback | protection | cushion
+    kind: LineKind
     for_period: str
     amount: int
     basis: str
@@ -187,7 +195,7 @@ class PaymentLine:
     days: int
     reason: str
     caused_by: tuple[str, ...] = ()
-    component: str = "base"  # base | protection | cushion: what the line pays towards
+    component: Component = "base"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A payment run: due as known now, minus what was already paid, becomes lines (DESIGN §3).
+"""A payment run: due as known now, minus what was already paid, becomes lines
+(docs/rules.md §7, §9).
 
 For every plan and every period up to and including the run's period, the difference
 between due and paid is paid now, per school and component. For the run's own period that
@@ -25,13 +26,11 @@ from topup_ledger.domain.entitlement import (
     round_cumulatively,
     stretches,
 )
-from topup_ledger.domain.events import PaymentLine
+from topup_ledger.domain.events import LINE_KINDS, Component, LineKind, PaymentLine
 from topup_ledger.domain.money import pounds
 from topup_ledger.domain.plan import Plan
 
-REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = (
-    "regular", "arrears", "clawback", "protection", "cushion")
-LINE_KINDS = (REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION)
+REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = LINE_KINDS
 
 # (for period, school, component) → pence paid so far
 PaidKey = tuple[str, str, str]
@@ -51,7 +50,7 @@ class PaidSoFar:
         self.last_paid_at[period_id] = max(self.last_paid_at.get(period_id, 0), position)
 
 
-def line_kind(period: Period, run_period: Period, component: str, amount: int) -> str:
+def line_kind(period: Period, run_period: Period, component: Component, amount: int) -> LineKind:
     if period.id == run_period.id:
         return {PROTECTION: PROTECTION_LINE, CUSHION: CUSHION}.get(component, REGULAR)
     return ARREARS if amount > 0 else CLAWBACK
@@ -184,7 +183,7 @@ def open_window(periods: Iterable[Period], settled: Period | None) -> Window:
     return tuple(p for p in periods if p.year in open_years), open_ids
 
 
-def reason(kind: str, component: str, period: Period, days: Days, due: int, paid: int) -> str:
+def reason(kind: LineKind, component: Component, period: Period, days: Days, due: int, paid: int) -> str:
     """The line in plain words, for the payment file and the school's statement."""
     if kind in (REGULAR, PROTECTION_LINE) and paid == 0:
         label = "protection of the prior hours-based amount" if component == PROTECTION else days.what

@@ -1,4 +1,4 @@
-"""A plan's life as a timeline of states, folded from its facts (DESIGN §3).
+"""A plan's life as a timeline of states, folded from its facts (docs/rules.md §4, §12).
 
 Facts apply in effective-date order (recorded order breaks ties), after corrections have
 been applied to the facts they name. The timeline says, for any day, which school the plan
@@ -36,7 +36,7 @@ class PlanState:
     pupil: str
     school: str
     kind: str
-    basis: str  # "hours" | "band"
+    basis: ev.Basis
     hours: Decimal | None
     band: str | None
     prior_annual: int | None = None  # the hours-based amount kept at transfer
@@ -239,7 +239,7 @@ class Plan:
 
 
 # The basis a plan must be on for a fact to apply to it.
-_NEEDS_BASIS: dict[type[ev.Fact], str] = {
+_NEEDS_BASIS: dict[type[ev.Fact], ev.Basis] = {
     ev.HoursChanged: "hours", ev.TransferredToBand: "hours", ev.BandChanged: "band"}
 
 

@@ -1,4 +1,4 @@
-"""The annual amount of a plan on a day (DESIGN §3 "Annual amount of a plan on a day").
+"""The annual amount of a plan on a day (docs/rules.md §3, §10).
 
 - hours basis: hours a week × hourly rate × weeks a year, less the school's notional
   threshold (the first £6,000 that mainstream schools meet from their own budget), never
@@ -21,7 +21,7 @@ from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.plan import PlanState
 
 # Special schools and specialist units get £10,000 place funding instead; only mainstream
-# schools meet the notional threshold themselves (DESIGN §1).
+# schools meet the notional threshold themselves.
 THRESHOLD_SETTINGS = frozenset({"mainstream"})
 
 

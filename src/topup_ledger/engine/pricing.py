@@ -51,11 +51,11 @@ class PricingCache:
         return found
 
     def exact_amounts(self, plan: Plan, period: Period) -> dict[DueKey, Fraction]:
-        """``entitlement.exact_amounts``, remembered by the plan's shape over the period."""
-        shaped = shape(plan, period.start, period.end_exclusive, self.terms)
-        if shaped is None:
+        """``entitlement.exact_amounts``, remembered by ``pricing_key``."""
+        keyed = pricing_key(plan, period.start, period.end_exclusive, self.terms)
+        if keyed is None:
             return exact_amounts(plan, period, self)  # raises, naming the school
-        parts, schools = shaped
+        parts, schools = keyed
         key = (period.key, parts)
         found = self.exact.get(key)
         if found is None:
@@ -75,12 +75,12 @@ class PricingCache:
         periods, open_ids = window
         if not open_ids:
             return []
-        alike = one_state_throughout(plan, periods, paid, self.terms)
-        if alike is None:
+        same_lines = one_state_throughout(plan, periods, paid, self.terms)
+        if same_lines is None:
             return plan_lines(plan, window, run_period, self, paid, term_sources, positions,
                               self.exact_amounts)
-        shape_key, school = alike
-        key = (run_period.key, shape_key, open_ids)
+        lines_key, school = same_lines
+        key = (run_period.key, lines_key, open_ids)
         remembered = self.lines.get(key)
         if remembered is None:
             lines = plan_lines(plan, window, run_period, self, paid, term_sources, positions,
@@ -98,7 +98,7 @@ class PricingCache:
             line.component)) for period, line in remembered]
 
 
-def shape(plan: Plan, start: date, end_exclusive: date, terms: Terms
+def pricing_key(plan: Plan, start: date, end_exclusive: date, terms: Terms
           ) -> tuple[Shape, list[str]] | None:
     """What a plan's due on the days [start, end_exclusive) depends on besides the terms:
     its states there, clipped to those days, with each school replaced by its place in the

@@ -15,7 +15,7 @@ from topup_ledger.domain.payments import Window as PlanWindow
 from topup_ledger.domain.plan import Plan, RecordedFact, issue_date
 from topup_ledger.engine.cores import cores, shared_out, shares_of
 from topup_ledger.engine.pricing import PricingCache
-from topup_ledger.engine.run_lines import LineSpill, RunLines, Spilled
+from topup_ledger.engine.run_lines import LinesFile, LineSpill, RunLines
 from topup_ledger.engine.window import Window, calendar_for, window_for
 from topup_ledger.storage.known import Known, read_reference
 from topup_ledger.storage.pages import for_forked
@@ -63,7 +63,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
     lines = RunLines()
     pricing = PricingCache(known.terms)  # each forked share remembers its own
 
-    def part(share: Sequence[str], forked: bool) -> tuple[Part, Spilled]:
+    def part(share: Sequence[str], forked: bool) -> tuple[Part, LinesFile]:
         if store is not None:
             compared_in = window.compared_in if len(shares) == 1 else within(share, window.compared_in)
             known.read_payments(for_forked(store) if forked else store, runs, compared_in)
@@ -146,7 +146,7 @@ def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[Rec
         if settled is not None and settled.start >= run_period.start:
             continue  # paid as due up to this period, and nothing since changes that
         plan = plan or Plan(plan_facts)
-        settled = window.narrowed(ref, plan, settled)
+        settled = window.settled_despite_revisions(ref, plan, settled)
         if settled is not None and settled.start >= run_period.start:
             continue  # nor do the terms revised since, on the days they price
         part.missing.extend(uncovered(plan, periods, gaps))
@@ -201,7 +201,7 @@ def reference_and_plans(store: EventStore, upto: int) -> tuple[Known, StoredPlan
     """A run's two first reads, side by side on two cores: every plan's first event (here:
     they stay in this process, as they would cost more to send) and the reference facts
     with the chain since the last seal (in a forked child, which sends them back: a few
-    megabytes). Nationally each took 2-3 s, and nothing else could start before both."""
+    megabytes): nothing else can start before both."""
 
     opened: list[StoredPlans] = []
 

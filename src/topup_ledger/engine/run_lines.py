@@ -97,7 +97,7 @@ class LineSpill:
             self.conn.execute("COMMIT")
             self.held = []
 
-    def close(self) -> Spilled:
+    def close(self) -> LinesFile:
         """Write what is held, then the lines again in the order they are read back (school,
         plan, as worked out), so that sorting them is done here, side by side with the other
         shares, not by the process that records them, after every share is done; the file
@@ -110,10 +110,10 @@ class LineSpill:
             self.conn.execute("ALTER TABLE sorted RENAME TO line")
         finally:
             self.conn.close()
-        return Spilled(self.path, self.schools)
+        return LinesFile(self.path, self.schools)
 
 
-class Spilled(NamedTuple):
+class LinesFile(NamedTuple):
     """A share's closed file, and the pence and lines it wrote there for each school."""
 
     path: Path
@@ -146,14 +146,14 @@ class RunLines:
         sweep_abandoned()
         self.folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))  # mode 0700
         self.spills = 0
-        self.spilled: list[Spilled] = []
+        self.spilled: list[LinesFile] = []
 
     def spill(self) -> LineSpill:
         """A new file to write lines to (a forked share opens its own)."""
         self.spills += 1
         return LineSpill(self.folder / f"{os.getpid()}-{self.spills}.sqlite")
 
-    def add(self, spilled: Spilled) -> None:
+    def add(self, spilled: LinesFile) -> None:
         """Read back the lines of a share's closed file too."""
         self.spilled.append(spilled)
 

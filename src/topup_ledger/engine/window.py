@@ -23,33 +23,34 @@ class Window:
     """What a run for a period looks at: its calendar, and for each plan the last period
     known to be paid as due (``domain.settlement``).
 
-    Most plans are unchanged since the last run and share ``unchanged``; only the plans
-    written to since have a ``settled`` of their own, and a plan issued since has none."""
+    Most plans are unchanged since the last run and share ``settled_unchanged``; the plans
+    written to since have theirs in ``settled_changed``, and a plan issued since has none."""
 
     calendar: Calendar
     run_period: Period
     periods: tuple[Period, ...]
     plans: int  # how many plans the run looks at
-    unchanged: Period | None = None
-    settled: dict[str, Period | None] = field(default_factory=dict)  # by plan stream
+    settled_unchanged: Period | None = None
+    settled_changed: dict[str, Period | None] = field(default_factory=dict)  # by plan stream
     new: set[str] = field(default_factory=set)  # plan streams issued since the last run
-    # The last run's period, and the terms revised since that run: ``unchanged`` is what
-    # every plan unchanged since has settled, whatever its basis; ``narrowed`` what one such
-    # plan has, given the days the revisions reprice.
+    # The last run's period, and the terms revised since that run: ``settled_unchanged``
+    # is what every plan unchanged since has settled, whatever its basis;
+    # ``settled_despite_revisions`` what one such plan has, given the days they reprice.
     paid_up_to: Period | None = None
     revisions: Revisions = field(default_factory=Revisions)
 
     def settled_for(self, plan: str) -> Period | None:
         if plan in self.new:
             return None
-        return self.settled.get(plan, self.unchanged)
+        return self.settled_changed.get(plan, self.settled_unchanged)
 
-    def narrowed(self, stream: str, plan: Plan, settled: Period | None) -> Period | None:
+    def settled_despite_revisions(self, stream: str, plan: Plan, settled: Period | None
+                                  ) -> Period | None:
         """``settled`` (``settled_for(stream)``) for a plan unchanged since the last run, as
         far as the terms revised since can reprice its days: a plan on hours throughout has
         settled every paid period despite a tariff revision."""
         if (not self.revisions or self.paid_up_to is None or stream in self.new
-                or stream in self.settled):
+                or stream in self.settled_changed):
             return settled
         return settled_plan(self.paid_up_to, self.calendar.periods, plan, self.revisions)
 
@@ -61,11 +62,11 @@ class Window:
             return None
         start = paid_in.start
         # Most plans are unchanged since the last run: one answer for all of them.
-        unchanged = self.unchanged is None or start > self.unchanged.start
+        unchanged = self.settled_unchanged is None or start > self.settled_unchanged.start
 
         def compared(plan: str) -> bool:
             stream = plan_stream(plan)
-            if stream not in self.settled and stream not in self.new:
+            if stream not in self.settled_changed and stream not in self.new:
                 return unchanged
             settled = self.settled_for(stream)
             return settled is None or start > settled.start
@@ -78,9 +79,9 @@ class Window:
         plan has settled hold nothing this run looks at. A plan issued since the last run
         was never paid; a cushion compares every period, so it needs every run."""
         runs = {r.fact.period for _, r in known.runs}  # type: ignore[attr-defined]
-        settled = list(self.settled.values())
-        if self.plans > len(self.new) + len(self.settled):
-            settled.append(self.unchanged)
+        settled = list(self.settled_changed.values())
+        if self.plans > len(self.new) + len(self.settled_changed):
+            settled.append(self.settled_unchanged)
         if known.cushions or None in settled:
             return runs
         if not settled:
@@ -120,7 +121,7 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
         return window
     paid_up_to = calendar.period(last_period)
     revisions = Revisions.since(known.terms, last_position)
-    window.unchanged = still_settled(paid_up_to, calendar.periods, revisions.first_day())
+    window.settled_unchanged = still_settled(paid_up_to, calendar.periods, revisions.first_day())
     window.paid_up_to, window.revisions = paid_up_to, revisions
     window.new = plans.issued_after(last_position)
     # Facts recorded since the last run: only the days from the first one whose state they
@@ -139,6 +140,7 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
 
     by_id = {p.id: p for p in calendar.periods}
     for share in shared_out(shares_of(written), settle):
-        window.settled.update((ref, None if i is None else by_id[i]) for ref, i in share.items())
+        window.settled_changed.update((ref, None if i is None else by_id[i])
+                                      for ref, i in share.items())
     return window
 

@@ -46,8 +46,7 @@ ROWS_PER_BATCH = 10_000
 # depend on how the rows were batched. Only one group's rows are held at a time.
 ROWS_PER_GROUP = 1024 * 1024
 # The C library's allocator hands a joined column's batches back once they are let go;
-# Arrow's default pool kept them (the 64,000-plan run's line file: 225 MiB at the peak
-# with it, 205 MiB without).
+# Arrow's default pool kept them, raising a large run's peak memory.
 POOL = pa.system_memory_pool()
 
 

@@ -1,10 +1,10 @@
-"""Reading CSV exports of case-management and finance systems (issue 7).
+"""Reading CSV exports of case-management and finance systems.
 
 Real files come out of Excel and reporting tools: UTF-8 with or without a byte-order mark,
 Windows line endings, dates as 2025-09-01 or 01/09/2025, amounts such as "£1,234.50",
 blank lines at the end. This module turns such a file into numbered rows of text keyed by
 normalised column names, and parses cells into typed values with errors that name the
-column. It knows nothing of the ledger: ``importer.py`` decides what each row means.
+column. It knows nothing of the ledger: ``services.importer`` decides what each row means.
 
 Columns that would carry a pupil's name or date of birth are refused outright: the ledger
 keeps only pseudonymous pupil references.

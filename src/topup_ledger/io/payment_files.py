@@ -12,8 +12,8 @@ from typing import Any
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.events import LINE_KINDS
 from topup_ledger.domain.money import pounds
-from topup_ledger.domain.payments import LINE_KINDS
 from topup_ledger.io import arrow_files
 from topup_ledger.storage.runs import recorded_run, run_payments, school_names
 from topup_ledger.storage.store import EventStore

@@ -1,4 +1,4 @@
-"""A synthetic local authority: schools, rates, tariffs, plans and their changes (issue 7).
+"""A synthetic local authority: schools, rates, tariffs, plans and their changes.
 
 The data is what an LA would import, in the import formats (``schemas/imports.md``), laid
 out in time. Payments are made termly, each run on the first day of its term (paid in

@@ -1,4 +1,4 @@
-"""Bulk import: every row of a CSV export is recorded, already recorded, or rejected (issue 7).
+"""Bulk import: every row of a CSV export is recorded, already recorded, or rejected.
 
 How a file is imported:
 

@@ -196,7 +196,7 @@ class Ledger(Generic[Store]):
 
     def set_cushion(self, urn: str, effective: date, until: date, share_percent: Decimal,
                     reason: str = "") -> str:
-        """Record a per-school transitional cushion (DESIGN §3): a share of the school's net
+        """Record a per-school transitional cushion (docs/rules.md §11): a share of the school's net
         reduction from the move to bands, paid as its own line from ``effective`` to ``until``."""
         self.terms().setting_of(check_urn(urn))
         if until < effective:

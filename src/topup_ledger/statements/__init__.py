@@ -1,4 +1,4 @@
-"""School statements (DESIGN §2): per school and period, every line, every change since the
+"""School statements: per school and period, every line, every change since the
 school's last statement with its reasons, the year to date, a chart, and the ledger's seal.
 
 The content is built first as plain data (``build``), then rendered (``render``): HTML

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import financial_year_of, parse_year
-from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import pounds_for_people, round_half_up
 from topup_ledger.domain.plan import Plan, PlanState, RecordedFact
 from topup_ledger.statements.model import (
@@ -291,7 +291,7 @@ def annual_words(view: LedgerView, state: PlanState | None, day: date | None,
         return ""
     try:
         annual = view.terms.annual_amount(state, day)
-    except Exception:  # terms not known yet: say what it is, without an amount
+    except (MissingTerms, RuleError):  # not priced yet: say what it is, without an amount
         return basis_words(state)
     amount = annual.base + (annual.protection if protection else 0)
     return (f"{pounds_for_people(round_half_up(amount))} a year on {basis_words(state)} "

@@ -1,4 +1,4 @@
-"""The hash chain over stored events in ledger order (DESIGN §4 "Tamper evidence").
+"""The hash chain over stored events in ledger order: what makes tampering evident.
 
 ``schemas/chain.md`` is the specification; this module and ``scripts/verify_export.py`` are two
 independent implementations of it. In short::

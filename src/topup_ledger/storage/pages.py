@@ -1,8 +1,8 @@
 """Stored events in ledger order as plain rows, a large page at a time, for folds.
 
 The library's ``select_notifications`` builds a ``Notification`` per row through a
-dictionary row factory, which costs about as much again as reading and decoding the rows
-(NOTES-eventsourcing.md). A fold needs only the five stored columns, and decodes the state
+dictionary row factory, which costs about as much again as reading and decoding the rows.
+A fold needs only the five stored columns, and decodes the state
 only of the events it reads the contents of, so this reads them with one plain SELECT per
 page from the store's own table (the recorder's connection on PostgreSQL, a read-only
 connection of its own on SQLite). Nothing here writes; positions are the notification ids,

@@ -240,8 +240,8 @@ def compress_states_with_lz4(recorder: Any) -> None:
     """Have PostgreSQL compress stored states with lz4 rather than its default pglz.
 
     A payment run's school payments carry every line (hundreds of megabytes nationally),
-    and pglz compressing them was 2.5 s of the 6.3 s a national run took to record; lz4
-    took 3.8 s in all, and the table came out a little smaller. It needs PostgreSQL 14 or
+    and pglz compressing them was most of the time a run took to record; lz4 is faster
+    and compresses them a little smaller (docs/benchmarks.md). It needs PostgreSQL 14 or
     later built with lz4; on any other server the default stays and nothing else changes.
     Only new values are affected, so a ledger made before keeps its rows as they are."""
     from psycopg import Error, sql
