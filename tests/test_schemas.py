@@ -18,8 +18,8 @@ from jsonschema import Draft202012Validator
 
 from schema_check import SCHEMA_DIR, SCHEMA_FILE, check_recorded_at, load_schema, validate_stored
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.codec import fact_from_data, to_data
 from topup_ledger.domain.payments import LINE_KINDS
+from topup_ledger.storage.codec import fact_from_data, to_data
 from topup_ledger.storage.store import EventStore, Recorded
 from topup_ledger.storage.upcasting import upcast
 

@@ -27,10 +27,10 @@ from typing import Any
 
 from topup_ledger.audit.files import file_digest
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.codec import fact_from_data
 from topup_ledger.io.payment_files import write_run_files
 from topup_ledger.io.private import private_dir, write_private
 from topup_ledger.storage.chain import GENESIS, digest, walk
+from topup_ledger.storage.codec import fact_from_data
 from topup_ledger.storage.runs import run_payments
 from topup_ledger.storage.store import EventStore, event_id
 from topup_ledger.storage.upcasting import UnknownSchemaVersion, upcast

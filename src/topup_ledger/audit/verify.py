@@ -36,7 +36,6 @@ from typing import Any
 
 from topup_ledger.audit.files import file_digest
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.codec import fact_from_data
 from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.storage.chain import (
     GENESIS,
@@ -47,6 +46,7 @@ from topup_ledger.storage.chain import (
     plain_state,
     walk,
 )
+from topup_ledger.storage.codec import fact_from_data
 from topup_ledger.storage.store import EventStore, event_id
 from topup_ledger.storage.upcasting import upcast
 

@@ -26,12 +26,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.codec import fact_from_data
 from topup_ledger.domain.events import REFERENCE_TYPES as REFERENCE_FACTS
 from topup_ledger.domain.plan import RecordedFact
 from topup_ledger.domain.reference import Reference
 from topup_ledger.engine import cores as machine
 from topup_ledger.projections.db import ProjectionDB
+from topup_ledger.storage.codec import fact_from_data
 from topup_ledger.storage.pages import StoredPages, StoredRow
 from topup_ledger.storage.store import EventStore, event_id
 from topup_ledger.storage.upcasting import upcast

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.codec import to_data
 from topup_ledger.domain.entitlement import dues, stretches
 from topup_ledger.domain.money import pounds, round_half_up
 from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.codec import to_data
 from topup_ledger.storage.streams import plan_stream
 
 

@@ -20,7 +20,6 @@ from eventsourcing.persistence import Notification
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import Calendar, Period
-from topup_ledger.domain.codec import fact_from_data
 from topup_ledger.domain.cushion import Cushion
 from topup_ledger.domain.events import REFERENCE_TYPES
 from topup_ledger.domain.payments import PaidSoFar
@@ -35,6 +34,7 @@ from topup_ledger.storage.chain import (
     next_link,
     plain_state,
 )
+from topup_ledger.storage.codec import fact_from_data
 from topup_ledger.storage.pages import StoredPages, StoredRow
 from topup_ledger.storage.store import EventStore, Recorded, StoreError, describe, event_id
 from topup_ledger.storage.upcasting import upcast

@@ -35,9 +35,9 @@ from eventsourcing.persistence import (
 )
 
 from topup_ledger.domain import events as events_module
-from topup_ledger.domain.codec import fact_from_data, to_data
 from topup_ledger.domain.events import Fact
 from topup_ledger.domain.plan import RecordedFact
+from topup_ledger.storage.codec import fact_from_data, to_data
 from topup_ledger.storage.upcasting import upcast
 
 PAGE = 2_000

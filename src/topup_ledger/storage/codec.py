@@ -1,4 +1,4 @@
-"""Facts to plain JSON-ready data and back, by their declared field types.
+"""Facts to plain JSON-ready data and back, by their declared field types: how facts are stored.
 
 Dates are ISO strings, Decimals are strings (never floats), tuples are lists. This is the
 shape every event's JSON Schema in ``schemas/events/`` describes.
