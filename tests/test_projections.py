@@ -21,7 +21,7 @@ from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.projections import funding, hours_vs_band, paid_vs_due, runner
 from topup_ledger.projections.db import ProjectionDB, projections_path
 from topup_ledger.projections.runner import catch_up, folds_for, position_at, view
-from topup_ledger.projections.school_periods import SchoolPeriods
+from topup_ledger.projections.school_periods.fold import SchoolPeriods
 from topup_ledger.services.payment_run import pay
 from topup_ledger.services.recording import Ledger
 from topup_ledger.storage.pages import StoredPages
@@ -333,12 +333,13 @@ def test_killed_while_recomputing_it_resumes(ledger: Ledger, clock: Any, tmp_pat
     run_all(ledger, clock, tmp_path / "payments")
     store = ledger.store
     from topup_ledger.engine import cores
-    from topup_ledger.projections import base, school_periods
+    from topup_ledger.projections import base
+    from topup_ledger.projections.school_periods import recompute
 
     monkeypatch.setattr(base, "CHUNK", 2)
     monkeypatch.setattr(cores, "cores", lambda: 1)  # one process: the count below is its
     calls = {"n": 0}
-    original = school_periods.plan_rows
+    original = recompute.plan_rows
 
     def dies(*args: Any) -> Any:
         calls["n"] += 1
@@ -346,14 +347,14 @@ def test_killed_while_recomputing_it_resumes(ledger: Ledger, clock: Any, tmp_pat
             raise RuntimeError("killed")
         return original(*args)
 
-    monkeypatch.setattr(school_periods, "plan_rows", dies)
+    monkeypatch.setattr(recompute, "plan_rows", dies)
     db = ProjectionDB(projections_path(store.location))
     with pytest.raises(RuntimeError):
         catch_up(store, db, folds_for(["funding"]))
     dirty = db.conn.execute("SELECT COUNT(*) FROM sp_dirty").fetchone()[0]
     assert dirty == 3  # 5 plans, 2 recomputed
     db.close()
-    monkeypatch.setattr(school_periods, "plan_rows", original)
+    monkeypatch.setattr(recompute, "plan_rows", original)
     resumed = write_all(store.location, clock, tmp_path / "resumed")
     invoke(store.location, clock, rebuild_cmd)
     assert write_all(store.location, clock, tmp_path / "rebuilt") == resumed
@@ -528,7 +529,7 @@ def test_runner_module_names_every_output() -> None:
 
 def test_after_a_payment_only_differences_are_explained_again(ledger: Ledger, clock: Any,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from topup_ledger.projections import school_periods
+    from topup_ledger.projections.school_periods import recompute
 
     reference(ledger)
     for i in range(3):
@@ -536,13 +537,13 @@ def test_after_a_payment_only_differences_are_explained_again(ledger: Ledger, cl
     store = ledger.store
     assert {r["status"] for r in rows_of(store, "paid-vs-due")} == {"not paid yet"}
     recomputed: list[str] = []
-    original = school_periods.plan_rows
+    original = recompute.plan_rows
 
     def counting(ref: str, *args: Any) -> Any:
         recomputed.append(ref)
         return original(ref, *args)
 
-    monkeypatch.setattr(school_periods, "plan_rows", counting)
+    monkeypatch.setattr(recompute, "plan_rows", counting)
     pay(ledger, "2025-26/autumn")
     [row] = rows_of(store, "paid-vs-due")
     assert (row["status"], row["explained_by"], row["paid_pence"]) == ("settled", "", 3 * 166667)
@@ -559,7 +560,7 @@ def test_a_payment_for_one_period_leaves_the_others_explained(ledger: Ledger, cl
     """A backdated band change leaves autumn and spring underpaid; a supplementary autumn
     run pays autumn only. Only autumn is looked at again: spring stays explained by the
     change, as a rebuild from nothing explains it."""
-    from topup_ledger.projections import school_periods
+    from topup_ledger.projections.school_periods import recompute
 
     reference(ledger)
     ledger.issue_plan("P0", "X0", "100001", date(2025, 9, 1), band="C")
@@ -572,13 +573,13 @@ def test_a_payment_for_one_period_leaves_the_others_explained(ledger: Ledger, cl
     before = {r["period"]: (r["status"], r["explained_by"]) for r in rows_of(store, "paid-vs-due")}
     assert before == {"2025-26/autumn": ("underpaid", "P0/2"), "2025-26/spring": ("underpaid", "P0/2")}
     looked_at: list[set[str]] = []
-    original = school_periods.explanations
+    original = recompute.explanations
 
     def counting(ref: str, plan: Any, periods: list[Any], *args: Any) -> Any:
         looked_at.append({p.id for p in periods})
         return original(ref, plan, periods, *args)
 
-    monkeypatch.setattr(school_periods, "explanations", counting)
+    monkeypatch.setattr(recompute, "explanations", counting)
     pay(ledger, "2025-26/autumn")  # supplementary: autumn's arrears only
     after = {r["period"]: (r["status"], r["explained_by"]) for r in rows_of(store, "paid-vs-due")}
     assert after == {"2025-26/autumn": ("settled", ""), "2025-26/spring": ("underpaid", "P0/2")}

@@ -21,14 +21,14 @@ import pytest
 from test_projections import scenario, write_all
 from topup_ledger.projections import runner
 from topup_ledger.projections.db import ProjectionDB, projections_path
-from topup_ledger.projections.school_periods import SchoolPeriods
+from topup_ledger.projections.school_periods.fold import SchoolPeriods
 from topup_ledger.services.payment_run import pay
 from topup_ledger.services.recording import Ledger
 
 
 class PlainSchoolPeriods(SchoolPeriods):
     def __init__(self) -> None:
-        super().__init__(trust_runs=False)
+        super().__init__(settle_from_runs=False)
 
 
 def both_paths(location: str, clock: Any, out: Path, monkeypatch: pytest.MonkeyPatch
@@ -131,14 +131,14 @@ def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, t
     import os
 
     from topup_ledger.engine import cores
-    from topup_ledger.projections import school_periods
     from topup_ledger.projections.db import ProjectionDB, projections_path
     from topup_ledger.projections.runner import catch_up, folds_for
+    from topup_ledger.projections.school_periods import recompute
 
     for _ in scenario(ledger, clock, tmp_path / "payments"):
         pass
     parent = os.getpid()
-    original = school_periods.plan_rows
+    original = recompute.plan_rows
 
     def fails_in_a_child(*args: Any) -> Any:
         if os.getpid() != parent:
@@ -147,7 +147,7 @@ def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, t
 
     monkeypatch.setattr(cores, "cores", lambda: 2)
     monkeypatch.setattr(cores, "PLANS_PER_CORE", 2)
-    monkeypatch.setattr(school_periods, "plan_rows", fails_in_a_child)
+    monkeypatch.setattr(recompute, "plan_rows", fails_in_a_child)
     db = ProjectionDB(projections_path(ledger.store.location))
     with pytest.raises(RuntimeError, match="a child failed"):
         catch_up(ledger.store, db, folds_for(["funding"]))
@@ -155,7 +155,7 @@ def test_a_child_that_fails_leaves_its_plans_dirty(ledger: Ledger, clock: Any, t
     assert db.conn.execute("SELECT COUNT(*) FROM sp_dirty").fetchone()[0] == plans >= 4
     assert db.conn.execute("SELECT COUNT(*) FROM sp_due").fetchone()[0] == 0
     db.close()
-    monkeypatch.setattr(school_periods, "plan_rows", original)
+    monkeypatch.setattr(recompute, "plan_rows", original)
     resumed = write_all(ledger.store.location, clock, tmp_path / "resumed")
     monkeypatch.setattr(cores, "cores", lambda: 1)
     monkeypatch.setenv("TOPUP_PROJECTIONS", str(tmp_path / "alone.projections.sqlite"))
@@ -273,9 +273,9 @@ def test_an_extension_cut_short_then_moved_on_again_works_every_plan_out(
     assert 0 < left == plans - len(worked_out_afresh) - 20
     clock.advance(days=100)
     pay(ledger, "2026-27/spring")  # the next term's run, with nothing new to import
-    moved_on = SchoolPeriods.move_on
+    moved_on = SchoolPeriods.extend_to_new_horizon
     answers = []
-    monkeypatch.setattr(SchoolPeriods, "move_on",
+    monkeypatch.setattr(SchoolPeriods, "extend_to_new_horizon",
                         lambda self, *args: answers.append(moved_on(self, *args)) or answers[-1])
     updated = write_all(location, clock, tmp_path / "updated")
     assert answers == [False]  # the horizon moved on, but from where? Every plan is dirty.

@@ -1,10 +1,12 @@
-"""Projections: folds of the event stream into what people read (DESIGN §2, issue 4).
+"""Projections: folds of the event stream into what people read.
 
 - ``runner``: the catch-up loop, exactly-once tracking, rebuild and ``--as-of`` replay;
 - ``db``: the projection file (never the ledger's own database);
-- ``base``: what plan projections share (compact per-plan facts, dirty plans);
+- ``tables``: a fold's own tables in that file;
+- ``base``: what plan projections share (compact per-plan facts, dirty plans, the refresh);
 - ``school_periods``: the fold behind ``funding`` and ``paid_vs_due``;
-- ``hours_vs_band``: the fold behind the hours-vs-band and band calibration tables.
+- ``hours_vs_band``: the fold behind the hours-vs-band and band calibration tables;
+- ``view``: what the outputs' readers are handed.
 
 Outputs are written with pyarrow to the specs in the top-level ``projections/`` folder.
 """

@@ -7,14 +7,14 @@ reference data that can be revised later (a tariff revision applies to its whole
 year). So a projection marks a plan dirty whenever something that bears on it is folded, and
 after the fold recomputes only dirty plans with the same domain rules the payment run uses,
 reading each one's facts from the ledger's own stream up to the position folded (the store
-indexes events by stream, so this is a few reads; a copy of every fact in the projection
-file cost more to write and read back than the whole fold). State is proportional to plans
-and schools, never to events: payment events are folded into running totals, not kept.
+indexes events by stream, so this is a few reads, where a copy of every fact in the projection
+file would cost more to write and read back than the whole fold). State is proportional to
+plans and schools, never to events: payment events are folded into running totals, not kept.
 
 A change to reference data (a school, a rate, a tariff, a calendar) makes every plan dirty;
 that happens a few times a year. A move of the horizon into a later period (every termly run
 makes one) need not: a fold may instead *extend* every plan's rows to the periods reached
-(``move_on``, ``extension``), leaving the rows of earlier periods as they stand.
+(``extend_to_new_horizon``, ``extension``), leaving the rows of earlier periods as they stand.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.events import REFERENCE_TYPES as REFERENCE_FACTS
@@ -31,6 +31,7 @@ from topup_ledger.domain.plan import RecordedFact
 from topup_ledger.domain.reference import Reference
 from topup_ledger.engine import cores as machine
 from topup_ledger.projections.db import ProjectionDB
+from topup_ledger.projections.tables import FoldTables
 from topup_ledger.storage.codec import fact_from_data
 from topup_ledger.storage.pages import StoredPages, StoredRow
 from topup_ledger.storage.store import EventStore, event_id
@@ -38,6 +39,9 @@ from topup_ledger.storage.upcasting import upcast
 
 REFERENCE_TYPES = frozenset(REFERENCE_FACTS)  # the set a page's topics are tested against
 CHUNK = 1_000  # plans recomputed per transaction on one core
+
+ContextT = TypeVar("ContextT")  # what recomputing a plan needs besides its facts
+RowsT = TypeVar("RowsT")  # a chunk of plans' derived rows, as worked out before being written
 
 
 class Decoder:
@@ -60,7 +64,9 @@ class Decoder:
         return str(self.mapper.decode_state(state)["at"])
 
 
-def witness(state: bytes) -> str:
+def state_digest(state: bytes) -> str:
+    """The sha256 of a stored event's state: tells whether the event at a position is the one
+    a projection was folded from."""
     return hashlib.sha256(state).hexdigest()
 
 
@@ -76,59 +82,32 @@ def recorded_date(at: str) -> date:
     return when.astimezone(UTC).date()
 
 
-class PlanFold:
-    """A projection over plans: subclasses add their own tables, fold and recompute."""
+class PlanFold(FoldTables, Generic[ContextT, RowsT]):
+    """A projection over plans: subclasses add their own tables, fold and recompute, working
+    plans' rows out as ``RowsT`` in a ``ContextT`` (reference data, and whatever else every
+    plan's rows depend on)."""
 
     name: str = ""
-    prefix: str = ""
-    SCHEMA = 1
+    SCHEMA = 1  # raised when the tables or what they hold change: the fold starts again from nothing
     everything = False  # in the page being folded: every plan will be recomputed
     # While refreshing: where plans' facts are read from, and up to which position.
     reader: StoredPages
     upto = 0
 
-    # Tables.
-
-    def t(self, table: str) -> str:
-        return f"{self.prefix}_{table}"
-
     def base_tables(self) -> list[str]:
         return [
-            f"CREATE TABLE {self.t('plan')} (plan TEXT PRIMARY KEY, stream TEXT NOT NULL) WITHOUT ROWID",
-            f"CREATE TABLE {self.t('ref')} (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
+            f"CREATE TABLE {self.table('plan')} (plan TEXT PRIMARY KEY, stream TEXT NOT NULL) WITHOUT ROWID",
+            f"CREATE TABLE {self.table('ref')} (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
             "version INTEGER NOT NULL, topic TEXT NOT NULL, state BLOB NOT NULL)",
-            f"CREATE TABLE {self.t('dirty')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
-            f"CREATE TABLE {self.t('meta')} (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+            f"CREATE TABLE {self.table('dirty')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
+            *super().base_tables(),
         ]
-
-    def tables(self) -> list[str]:
-        return self.base_tables()
-
-    def table_names(self) -> list[str]:
-        return [s.split()[2] for s in self.tables() if s.startswith("CREATE TABLE")]
-
-    def create(self, conn: sqlite3.Connection) -> None:
-        for statement in self.tables():
-            conn.execute(statement)
-
-    def drop(self, conn: sqlite3.Connection) -> None:
-        # 'fact': the copies of plans' facts that projection files kept before schema changes
-        for name in [*self.table_names(), self.t("fact")]:
-            conn.execute(f"DROP TABLE IF EXISTS {name}")
-
-    def meta(self, conn: sqlite3.Connection, key: str, default: str = "") -> str:
-        row = conn.execute(f"SELECT value FROM {self.t('meta')} WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else default
-
-    def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
-        conn.execute(f"INSERT INTO {self.t('meta')} (key, value) VALUES (?, ?) ON CONFLICT (key) "
-                     "DO UPDATE SET value = excluded.value", (key, value))
 
     # The fold of one page (inside the runner's transaction).
 
     def fold(self, conn: sqlite3.Connection, page: Sequence[StoredRow], decoder: Decoder) -> None:
         streams: dict[str, str] = {}
-        refs: list[tuple[Any, ...]] = []
+        refs: list[tuple[int, str, int, str, bytes]] = []
         plans: dict[str, bool] = {}  # plan → transferred to a band in this page
         transferred = ev.TransferredToBand.TYPE
         for n in page:
@@ -144,10 +123,10 @@ class PlanFold:
         # Every plan is recomputed anyway after reference data changed: no need to mark them.
         self.everything = bool(refs) or self.meta(conn, "all_dirty") == "1"
         if streams:
-            conn.executemany(f"INSERT OR IGNORE INTO {self.t('plan')} VALUES (?, ?)", streams.items())
+            conn.executemany(f"INSERT OR IGNORE INTO {self.table('plan')} VALUES (?, ?)", streams.items())
             self.touch(conn, plans)
         if refs:
-            conn.executemany(f"INSERT INTO {self.t('ref')} VALUES (?, ?, ?, ?, ?)", refs)
+            conn.executemany(f"INSERT INTO {self.table('ref')} VALUES (?, ?, ?, ?, ?)", refs)
             self.set_meta(conn, "all_dirty", "1")
         self.flush(conn)
         self.set_meta(conn, "last_at", decoder.at(page[-1].state))
@@ -156,7 +135,7 @@ class PlanFold:
         """Mark plans dirty after new facts of theirs were folded."""
         if self.everything:
             return
-        conn.executemany(f"INSERT OR IGNORE INTO {self.t('dirty')} VALUES (?)",
+        conn.executemany(f"INSERT OR IGNORE INTO {self.table('dirty')} VALUES (?)",
                          ((p,) for p in plans))
 
     def fold_other(self, n: StoredRow, decoder: Decoder) -> None:
@@ -170,7 +149,7 @@ class PlanFold:
     def reference(self, conn: sqlite3.Connection, decoder: Decoder) -> Reference:
         ref = Reference()
         for position, stream, version, topic, state in conn.execute(
-                f"SELECT position, stream, version, topic, state FROM {self.t('ref')} ORDER BY position"):
+                f"SELECT position, stream, version, topic, state FROM {self.table('ref')} ORDER BY position"):
             ref.apply(decoder.fact(topic, state), event_id(stream, version), position)
         return ref
 
@@ -182,7 +161,7 @@ class PlanFold:
         found: dict[str, list[RecordedFact]] = {p: [] for p in plans}
         marks = ",".join("?" * len(plans))
         streams = dict(conn.execute(
-            f"SELECT stream, plan FROM {self.t('plan')} WHERE plan IN ({marks})", plans).fetchall())
+            f"SELECT stream, plan FROM {self.table('plan')} WHERE plan IN ({marks})", plans).fetchall())
         for position, stream, version, topic, state in self.reader.streams(sorted(streams),
                                                                             self.upto):
             if topic.startswith("plan."):
@@ -200,12 +179,12 @@ class PlanFold:
         while True:
             with db.transaction() as conn:
                 position = self.upto = self.position(db, conn)
-                self.settle(conn)
+                self.update_totals(conn)
                 signature = self.signature(conn, decoder)
                 previous = self.meta(conn, "signature")
                 moved = previous != signature
                 if self.meta(conn, "all_dirty") == "1" or (
-                        moved and not self.move_on(conn, previous, signature, decoder)):
+                        moved and not self.extend_to_new_horizon(conn, previous, signature, decoder)):
                     self.all_dirty(conn)
                     self.set_meta(conn, "all_dirty", "0")
                 if moved:
@@ -218,23 +197,20 @@ class PlanFold:
                         restart = True  # another process folded more meanwhile: start again
                         continue
                     plans = [row[0] for row in conn.execute(
-                        f"SELECT plan FROM {self.t('dirty')} ORDER BY plan LIMIT ?",
+                        f"SELECT plan FROM {self.table('dirty')} ORDER BY plan LIMIT ?",
                         (self.batch(),))]
                     if plans:
                         self.recompute_shared(db, conn, plans, context, decoder)
-                        conn.executemany(f"DELETE FROM {self.t('dirty')} WHERE plan = ?",
+                        conn.executemany(f"DELETE FROM {self.table('dirty')} WHERE plan = ?",
                                          ((p,) for p in plans))
                         done += len(plans)
                     elif (extension := self.extension(conn, context)) is not None:
                         plans, extending = extension
                         self.recompute_shared(db, conn, plans, extending, decoder)
                         done += len(plans)
-                    elif not self.more(conn, context, decoder):
+                    elif not self.recheck_paid(conn, context, decoder):
                         self.finish(conn, context)
                         return done
-
-    def settle(self, conn: sqlite3.Connection) -> None:
-        """Bring folded running totals up to date before plans are recomputed."""
 
     @staticmethod
     def batch() -> int:
@@ -243,7 +219,7 @@ class PlanFold:
         return CHUNK if shared == 1 else max(CHUNK, machine.PLANS_PER_CORE * shared)
 
     def recompute_shared(self, db: ProjectionDB, conn: sqlite3.Connection, plans: list[str],
-                         context: Any, decoder: Decoder) -> None:
+                         context: ContextT, decoder: Decoder) -> None:
         """Recompute ``plans``, shared over the cores when there are enough of them: each
         forked child reads through connections of its own (the projection file read-only:
         what was committed before this transaction, which the children's reads do not see
@@ -251,7 +227,7 @@ class PlanFold:
         while the children are still working."""
         shares = machine.shares_of(plans)
 
-        def work(share: Sequence[str], forked: bool) -> Any:
+        def work(share: Sequence[str], forked: bool) -> RowsT | None:
             if not forked:
                 self.recompute(conn, list(share), context, decoder)
                 return None
@@ -264,50 +240,59 @@ class PlanFold:
                 self.reader.close()
 
         found = machine.shared_out(shares, work)
-        for share, rows in zip(shares[1:], found[1:], strict=True):
-            self.write(conn, list(share), rows, context)
+        for share, rows in zip(shares, found, strict=True):
+            if rows is not None:  # a child's share: this process wrote its own already
+                self.write(conn, list(share), rows, context)
 
-    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: Any,
+    def recompute(self, conn: sqlite3.Connection, plans: list[str], context: ContextT,
                   decoder: Decoder) -> None:
         self.write(conn, plans, self.worked_out(conn, plans, context, decoder), context)
-
-    def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Any,
-                   decoder: Decoder) -> Any:
-        """The derived rows of ``plans``, from reads alone (it may run in a forked child)."""
-        raise NotImplementedError
-
-    def write(self, conn: sqlite3.Connection, plans: list[str], rows: Any, context: Any) -> None:
-        """Replace the derived rows of ``plans`` with ``rows`` (from ``worked_out``)."""
-        raise NotImplementedError
 
     def position(self, db: ProjectionDB, conn: sqlite3.Connection) -> int:
         tracked = db.tracked(self.name, conn)
         return tracked.position if tracked else 0
 
+    def all_dirty(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"INSERT OR IGNORE INTO {self.table('dirty')} SELECT plan FROM {self.table('plan')}")
+
+    # What subclasses work out, and the optional steps of a refresh.
+
+    def context(self, conn: sqlite3.Connection, decoder: Decoder) -> ContextT:
+        """What recomputing plans needs besides their facts, as folded."""
+        raise NotImplementedError
+
+    def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: ContextT,
+                   decoder: Decoder) -> RowsT:
+        """The derived rows of ``plans``, from reads alone (it may run in a forked child)."""
+        raise NotImplementedError
+
+    def write(self, conn: sqlite3.Connection, plans: list[str], rows: RowsT, context: ContextT) -> None:
+        """Replace the derived rows of ``plans`` with ``rows`` (from ``worked_out``)."""
+        raise NotImplementedError
+
+    def update_totals(self, conn: sqlite3.Connection) -> None:
+        """Bring folded running totals up to date before plans are recomputed."""
+
     def signature(self, conn: sqlite3.Connection, decoder: Decoder) -> str:
         """What, besides reference data, every plan's rows depend on (e.g. the horizon)."""
         return ""
 
-    def all_dirty(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT plan FROM {self.t('plan')}")
-
-    def move_on(self, conn: sqlite3.Connection, previous: str, signature: str,
-                decoder: Decoder) -> bool:
-        """The signature moved from ``previous``: True if plans' rows can be extended
+    def extend_to_new_horizon(self, conn: sqlite3.Connection, previous: str, signature: str,
+                              decoder: Decoder) -> bool:
+        """The signature moved from ``previous``: True if plans' rows are to be extended
         (``extension``) instead of every plan being worked out again."""
         return False
 
-    def extension(self, conn: sqlite3.Connection, context: Any) -> tuple[list[str], Any] | None:
+    def extension(self, conn: sqlite3.Connection, context: ContextT
+                  ) -> tuple[list[str], ContextT] | None:
         """After the dirty plans, the next chunk of plans whose rows are to be extended and
         the context to work them out in (its ``write`` removes their marks); None if none."""
         return None
 
-    def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Any:
-        return self.reference(conn, decoder)
-
-    def more(self, conn: sqlite3.Connection, context: Any, decoder: Decoder) -> bool:
-        """After the dirty plans, one chunk of any lighter work; False when there is none."""
+    def recheck_paid(self, conn: sqlite3.Connection, context: ContextT, decoder: Decoder) -> bool:
+        """After the dirty and extended plans, look again at one chunk of plans paid since
+        they were worked out; False when there is none left."""
         return False
 
-    def finish(self, conn: sqlite3.Connection, context: Any) -> None:
-        """After the last dirty plan: anything derived from all plans together."""
+    def finish(self, conn: sqlite3.Connection, context: ContextT) -> None:
+        """After the last plan: anything derived from all plans together."""

@@ -57,7 +57,7 @@ def projections_path(location: str) -> Path:
 class Tracked:
     position: int
     schema: int
-    witness: str  # sha256 of the stored state at ``position``: detects a replaced ledger
+    digest: str  # sha256 of the stored state at ``position``: detects a replaced ledger
 
 
 class ProjectionDB:
@@ -72,16 +72,18 @@ class ProjectionDB:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            # In WAL mode with synchronous=NORMAL a commit is not synced, a checkpoint is; a
-            # rebuild writing pages of rows checkpointed (and synced) every 4 MB, which was a
-            # third of its time. Checkpoint every 200 MB instead (and on close), and keep
-            # the WAL file from staying that large afterwards.
+            # In WAL mode with synchronous=NORMAL a commit is not synced, a checkpoint is, and
+            # the default checkpoint every 4 MB makes a rebuild wait on syncs: checkpoint every
+            # 200 MB instead (and on close), and keep the WAL file from staying that large.
             self.conn.execute("PRAGMA wal_autocheckpoint=50000")
             self.conn.execute("PRAGMA journal_size_limit=67108864")
             self.conn.execute("PRAGMA cache_size=-65536")
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS tracking (projection TEXT PRIMARY KEY, "
-                "position INTEGER NOT NULL, schema INTEGER NOT NULL, witness TEXT NOT NULL)")
+                "position INTEGER NOT NULL, schema INTEGER NOT NULL, digest TEXT NOT NULL)")
+            if "witness" in {row[1] for row in self.conn.execute("PRAGMA table_info(tracking)")}:
+                # the column's name in files written by earlier versions
+                self.conn.execute("ALTER TABLE tracking RENAME COLUMN witness TO digest")
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the projection file {path}: {error}") from None
 
@@ -113,16 +115,16 @@ class ProjectionDB:
 
     def tracked(self, name: str, conn: sqlite3.Connection | None = None) -> Tracked | None:
         row = (conn or self.conn).execute(
-            "SELECT position, schema, witness FROM tracking WHERE projection = ?", (name,)).fetchone()
+            "SELECT position, schema, digest FROM tracking WHERE projection = ?", (name,)).fetchone()
         return Tracked(*row) if row else None
 
     def track(self, conn: sqlite3.Connection, name: str, position: int, schema: int,
-              witness: str) -> None:
+              digest: str) -> None:
         conn.execute(
-            "INSERT INTO tracking (projection, position, schema, witness) VALUES (?, ?, ?, ?) "
+            "INSERT INTO tracking (projection, position, schema, digest) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, "
-            "schema = excluded.schema, witness = excluded.witness",
-            (name, position, schema, witness))
+            "schema = excluded.schema, digest = excluded.digest",
+            (name, position, schema, digest))
 
     def forget(self, conn: sqlite3.Connection, name: str) -> None:
         conn.execute("DELETE FROM tracking WHERE projection = ?", (name,))

@@ -14,7 +14,8 @@ from typing import Any
 
 from topup_ledger.domain.events import SchoolAdded
 from topup_ledger.domain.money import pounds
-from topup_ledger.projections.school_periods import SchoolPeriod, SchoolPeriods, school_periods
+from topup_ledger.projections.school_periods.fold import SchoolPeriods
+from topup_ledger.projections.school_periods.read import SchoolPeriod, school_periods
 from topup_ledger.projections.view import View
 
 OUTPUT = "funding"

@@ -24,22 +24,26 @@ from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import financial_year_of
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import pounds, round_half_up
-from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.plan import Plan, RecordedFact
 from topup_ledger.domain.reference import Reference
 from topup_ledger.projections.base import Decoder, PlanFold
 from topup_ledger.projections.view import View
 
+# A row of hv_row: plan, transfer event, its position, pupil, school, setting, transferred on,
+# financial year, band, prior annual, band annual (None: no tariff), protection, protect until, note.
+TransferRow = tuple[str, str, int, str, str, str, str, str, str, int, int | None, int, str, str]
 
-class HoursVsBand(PlanFold):
+
+class HoursVsBand(PlanFold[Reference, list[TransferRow]]):
     name = "hours-vs-band"
     prefix = "hv"
-    SCHEMA = 2  # 2: plans' facts are read from the ledger, not copied
+    SCHEMA = 2
 
     def tables(self) -> list[str]:
-        t = self.t
+        table = self.table
         return [*self.base_tables(),
-                f"CREATE TABLE {t('transferred')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
-                f"CREATE TABLE {t('row')} (plan TEXT NOT NULL, event TEXT NOT NULL, "
+                f"CREATE TABLE {table('transferred')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
+                f"CREATE TABLE {table('row')} (plan TEXT NOT NULL, event TEXT NOT NULL, "
                 "position INTEGER NOT NULL, pupil TEXT NOT NULL, school TEXT NOT NULL, "
                 "setting TEXT NOT NULL, transferred_on TEXT NOT NULL, financial_year TEXT NOT NULL, "
                 "band TEXT NOT NULL, prior INTEGER NOT NULL, band_annual INTEGER, "
@@ -47,40 +51,45 @@ class HoursVsBand(PlanFold):
                 "PRIMARY KEY (plan, event)) WITHOUT ROWID"]
 
     def touch(self, conn: sqlite3.Connection, plans: dict[str, bool]) -> None:
-        t = self.t
-        conn.executemany(f"INSERT OR IGNORE INTO {t('transferred')} VALUES (?)",
+        """Only plans with a transfer have rows: mark those dirty."""
+        table = self.table
+        conn.executemany(f"INSERT OR IGNORE INTO {table('transferred')} VALUES (?)",
                          ((p,) for p, moved in plans.items() if moved))
         if self.everything:
             return
-        conn.executemany(f"INSERT OR IGNORE INTO {t('dirty')} SELECT plan FROM {t('transferred')} "
+        conn.executemany(f"INSERT OR IGNORE INTO {table('dirty')} SELECT plan FROM {table('transferred')} "
                          "WHERE plan = ?", ((p,) for p in plans))
 
     def all_dirty(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"INSERT OR IGNORE INTO {self.t('dirty')} SELECT plan FROM {self.t('transferred')}")
+        conn.execute(f"INSERT OR IGNORE INTO {self.table('dirty')} "
+                     f"SELECT plan FROM {self.table('transferred')}")
 
-    def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Any,
-                   decoder: Decoder) -> list[tuple[Any, ...]]:
-        ref: Reference = context
+    def context(self, conn: sqlite3.Connection, decoder: Decoder) -> Reference:
+        return self.reference(conn, decoder)
+
+    def worked_out(self, conn: sqlite3.Connection, plans: list[str], context: Reference,
+                   decoder: Decoder) -> list[TransferRow]:
         rows = []
         for plan_ref, facts in self.plan_facts(conn, plans, decoder).items():
             if facts:
-                rows += transfer_rows(plan_ref, facts, ref)
+                rows += transfer_rows(plan_ref, facts, context)
         return rows
 
-    def write(self, conn: sqlite3.Connection, plans: list[str], rows: list[tuple[Any, ...]],
-              context: Any) -> None:
+    def write(self, conn: sqlite3.Connection, plans: list[str], rows: list[TransferRow],
+              context: Reference) -> None:
         marks = ",".join("?" * len(plans))
-        conn.execute(f"DELETE FROM {self.t('row')} WHERE plan IN ({marks})", plans)
-        conn.executemany(f"INSERT INTO {self.t('row')} VALUES ({','.join('?' * 14)})", rows)
+        conn.execute(f"DELETE FROM {self.table('row')} WHERE plan IN ({marks})", plans)
+        conn.executemany(f"INSERT INTO {self.table('row')} VALUES ({','.join('?' * 14)})", rows)
 
 
-def transfer_rows(plan_ref: str, facts: list[Any], ref: Reference) -> list[tuple[Any, ...]]:
+def transfer_rows(plan_ref: str, facts: list[RecordedFact], ref: Reference) -> list[TransferRow]:
+    """A row for each transfer to a band in the plan's history as corrected (docs/rules.md §10)."""
     try:
         plan = Plan(facts)
     except RuleError:
         return []
     positions = {r.id: r.position for r in plan.facts}
-    rows = []
+    rows: list[TransferRow] = []
     for event_id, fact in plan.in_effect_order():
         if not isinstance(fact, ev.TransferredToBand):
             continue

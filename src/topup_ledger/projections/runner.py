@@ -23,21 +23,24 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from eventsourcing.persistence import Notification
 
 from topup_ledger.engine import collector
-from topup_ledger.projections.base import Decoder, PlanFold, witness
+from topup_ledger.projections.base import Decoder, PlanFold, state_digest
 from topup_ledger.projections.db import ProjectionDB, projections_path
 from topup_ledger.projections.hours_vs_band import HoursVsBand
-from topup_ledger.projections.school_periods import SchoolPeriods
+from topup_ledger.projections.school_periods.fold import SchoolPeriods
 from topup_ledger.projections.view import View
 from topup_ledger.storage.pages import StoredPages, StoredRow
 from topup_ledger.storage.store import EventStore
 
 PAGE = 2_000
 
-FOLDS: dict[str, type[PlanFold]] = {"school-periods": SchoolPeriods, "hours-vs-band": HoursVsBand}
+AnyPlanFold = PlanFold[Any, Any]  # the runner works folds whatever their context and rows
+
+FOLDS: dict[str, type[AnyPlanFold]] = {"school-periods": SchoolPeriods, "hours-vs-band": HoursVsBand}
 # What a user may name: each output is served by one stored fold.
 OUTPUTS = {"funding": "school-periods", "paid-vs-due": "school-periods",
            "hours-vs-band": "hours-vs-band", "band-calibration": "hours-vs-band",
@@ -46,17 +49,17 @@ OUTPUTS = {"funding": "school-periods", "paid-vs-due": "school-periods",
 Progress = Callable[[int], None]
 
 
-def folds_for(names: Sequence[str]) -> list[PlanFold]:
+def folds_for(names: Sequence[str]) -> list[AnyPlanFold]:
     wanted = dict.fromkeys(OUTPUTS[n] for n in names) if names else dict.fromkeys(FOLDS)
     return [FOLDS[name]() for name in wanted]
 
 
-def prepare(store: EventStore, db: ProjectionDB, fold: PlanFold) -> None:
+def prepare(store: EventStore, db: ProjectionDB, fold: AnyPlanFold) -> None:
     """Create the fold's tables; start it again from nothing if its schema changed or the
     ledger it was built from is not this one (the event at its position differs)."""
     tracked = db.tracked(fold.name)
     if tracked is not None and tracked.schema == fold.SCHEMA and _same_ledger(store, tracked.position,
-                                                                              tracked.witness):
+                                                                              tracked.digest):
         return
     with db.transaction() as conn:
         fold.drop(conn)
@@ -68,10 +71,10 @@ def _same_ledger(store: EventStore, position: int, expected: str) -> bool:
     if position == 0:
         return True
     rows = store.recorder.select_notifications(position, 1, stop=position)
-    return bool(rows) and rows[0].id == position and witness(rows[0].state) == expected
+    return bool(rows) and rows[0].id == position and state_digest(rows[0].state) == expected
 
 
-def apply_page(db: ProjectionDB, folds: Sequence[PlanFold], page: list[StoredRow],
+def apply_page(db: ProjectionDB, folds: Sequence[AnyPlanFold], page: list[StoredRow],
                decoder: Decoder) -> None:
     with db.transaction() as conn:
         for fold in folds:
@@ -81,10 +84,10 @@ def apply_page(db: ProjectionDB, folds: Sequence[PlanFold], page: list[StoredRow
             if not rows:
                 continue
             fold.fold(conn, rows, decoder)
-            db.track(conn, fold.name, rows[-1].id, fold.SCHEMA, witness(rows[-1].state))
+            db.track(conn, fold.name, rows[-1].id, fold.SCHEMA, state_digest(rows[-1].state))
 
 
-def catch_up(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *,
+def catch_up(store: EventStore, db: ProjectionDB, folds: Sequence[AnyPlanFold], *,
              upto: int | None = None, page: int = PAGE, progress: Progress | None = None) -> int:
     """Fold the events after each fold's position (up to ``upto``), then recompute dirty
     plans. Returns how many events were read."""
@@ -108,7 +111,7 @@ def catch_up(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *,
     return read
 
 
-def rebuild(store: EventStore, db: ProjectionDB, folds: Sequence[PlanFold], *, page: int = PAGE,
+def rebuild(store: EventStore, db: ProjectionDB, folds: Sequence[AnyPlanFold], *, page: int = PAGE,
             progress: Progress | None = None) -> int:
     """Drop the folds' state and fold every event again, from the events alone."""
     with db.transaction() as conn:
@@ -139,7 +142,7 @@ def position_at(store: EventStore, when: datetime) -> tuple[int, str]:
     return low, low_at
 
 
-def _known_at(db: ProjectionDB, fold: PlanFold) -> str:
+def _known_at(db: ProjectionDB, fold: AnyPlanFold) -> str:
     return fold.meta(db.conn, "last_at")
 
 
