@@ -1,7 +1,8 @@
-"""A money oracle: the money rules of DESIGN §3, worked out the slow and obvious way (issue 27).
+"""A money oracle: the money rules, worked out the slow and obvious way.
 
 This is a reference model for differential tests against the product. It is written from
-DESIGN.md, not from the product's code, and shares nothing with it but the event dataclasses.
+the policy (docs/rules.md), not from the product's code, and shares nothing with it but the
+event dataclasses.
 It favours being plainly right over being fast:
 
 - every calendar day is looked at on its own: the plan's state that day (folded again from
@@ -13,7 +14,9 @@ It favours being plainly right over being fast:
   component: a period's due is round(cumulative to its end) − round(cumulative before it);
 - a payment run pays, for every period up to and including its own, due minus already paid.
 
-Two policies for protection and the cushion (``Policy``):
+Policies for protection and the cushion (``Policy``); ``"product"`` is the product's rules
+now: protection and rounding as ``"design"`` says, the cushion as ``"product-today"`` says
+(over the designed protection).
 
 - ``"product-today"``: what the product does now. Protection is max(0, prior − band) while
   the day is on or before ``protect_until``, with ``prior`` the integer pence stored on the
@@ -22,7 +25,7 @@ Two policies for protection and the cushion (``Policy``):
   school) is, per period, share% × max(0, Σ over the school's days under the cushion of its
   band-basis plans that have a prior, of (prior − base − protection) × period share × day
   weight), rounded cumulatively as the school's own "cushion" component.
-- ``"design"``: DESIGN §3 "Protection and cushion, precisely". The prior is recomputed from
+- ``"design"``: the policy's protection and cushion, precisely. The prior is recomputed from
   the plan's hours as known now on the day before the transfer, priced at the hourly rate of
   the financial year of each protected day. Protection ends at the first of ``protect_until``,
   a band change, a move or ceasing. Base and protection are one amount for rounding: the
@@ -34,7 +37,7 @@ Two policies for protection and the cushion (``Policy``):
   transfer date (gains net losses); this annual amount is paid pro rata on the cushion's days,
   as its own "cushion" component, and later reviews, moves and tariffs do not change it. (The
   oracle counts every transfer of the FY as known now, including those after a given day of
-  the cushion: "per school and financial year" read literally. Issue 24 may decide otherwise.)
+  the cushion: "per school and financial year" read literally. The policy work may decide otherwise.)
 
 Input (``LedgerState``): reference facts in recorded order (SchoolAdded, HourlyRateSet,
 TariffSet, CalendarSet, CushionSet; payment and seal facts are ignored) and, per plan, its
@@ -42,11 +45,9 @@ facts in recorded order as (event id, fact) pairs, corrections included. What wa
 passed to ``run`` as a mapping (``paid_from`` builds it from the product's SchoolPaid
 facts). Output: integer pence per ``DueKey``; a run's ``Line``s and per-school totals.
 
-What the oracle does not model (yet): in-year revisions of a tariff or rate from a date
-(the event classes have no such date: a later fact replaces the year's values for all its
-days), protection granted, extended or ended as facts of its own, and the school-day
-calendar that DESIGN asks for (``day_weight`` is the hook; ``LedgerState.school_dates``
-lets a test say which days of a period are school days).
+What the oracle does not model (yet): protection granted, extended or ended as facts of
+its own, and the school-day calendar the policy asks for (``day_weight`` is the hook;
+``LedgerState.school_dates`` lets a test say which days of a period are school days).
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ from typing import Literal, NamedTuple
 
 from topup_ledger.domain import events as ev
 
-Policy = Literal["product-today", "design"]
-PRODUCT_TODAY: Policy = "product-today"
+Policy = Literal["product-today", "design", "product"]
+PRODUCT_TODAY: Policy = "product-today"  # the product before the policy work (kept to compare)
 DESIGN: Policy = "design"
+# The product now: protection and rounding as designed; the cushion still as before, over
+# the designed protection (its own rule is still to change).
+PRODUCT: Policy = "product"
 
 BASE, PROTECTION, CUSHION = "base", "protection", "cushion"
 TOTAL = "total"  # design mode only, internally: base + protection, rounded as one amount
@@ -146,10 +150,10 @@ class Period:
 def day_weight(period: Period, day: date) -> Fraction:
     """The part of the period's share that one funded day earns.
 
-    Calendar days (what DESIGN's default terms say and what the product does for every
+    Calendar days (what the default terms say and what the product does for every
     calendar today): each day of the period weighs 1 / days in the period.
 
-    School days (the hook for DESIGN's monthly calendars "pro rata by school days on roll"):
+    School days (the hook for the policy's monthly calendars "pro rata by school days on roll"):
     when the period's school days are known, each school day weighs 1 / school days in the
     period and any other day nothing, so a plan starting on the 15th is paid the school days
     from the 15th. The product does not do this yet; a test can ask for it through
@@ -163,7 +167,7 @@ def day_weight(period: Period, day: date) -> Fraction:
 
 
 def termly_periods(year: str) -> list[Period]:
-    """DESIGN's default: autumn 1 Sep–31 Dec (4/12), spring 1 Jan–31 Mar (3/12), summer
+    """The default terms: autumn 1 Sep–31 Dec (4/12), spring 1 Jan–31 Mar (3/12), summer
     1 Apr–31 Aug (5/12) of academic year ``year``."""
     start = int(year[:4])
     return [
@@ -179,8 +183,8 @@ def termly_periods(year: str) -> list[Period]:
 @dataclass
 class Reference:
     settings: dict[str, str] = field(default_factory=dict)  # school → setting
-    rates: dict[str, ev.HourlyRateSet] = field(default_factory=dict)  # FY → the year's terms
-    tariffs: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
+    rates: dict[str, list[ev.HourlyRateSet]] = field(default_factory=dict)  # FY → its facts
+    tariffs: dict[tuple[str, str | None], list[ev.TariffSet]] = field(default_factory=dict)
     calendars: dict[str, ev.CalendarSet] = field(default_factory=dict)  # year label → calendar
     cushions: list[ev.CushionSet] = field(default_factory=list)  # in recorded order
 
@@ -191,10 +195,9 @@ def fold_reference(facts: Sequence[ev.Fact]) -> Reference:
         if isinstance(fact, ev.SchoolAdded):
             ref.settings[fact.urn] = fact.setting
         elif isinstance(fact, ev.HourlyRateSet):
-            ref.rates[fact.year] = fact  # a revision replaces the year's rate, weeks, threshold
+            ref.rates.setdefault(fact.year, []).append(fact)
         elif isinstance(fact, ev.TariffSet):
-            # A revision replaces the bands it names, for the whole year; the others stay.
-            ref.tariffs.setdefault((fact.year, fact.setting), {}).update(dict(fact.bands))
+            ref.tariffs.setdefault((fact.year, fact.setting), []).append(fact)
         elif isinstance(fact, ev.CalendarSet):
             ref.calendars[fact.year] = fact  # a later calendar for the year replaces it
         elif isinstance(fact, ev.CushionSet):
@@ -216,9 +219,12 @@ def hours_annual(ref: Reference, hours: Decimal, school: str, day: date) -> Frac
     """Hours a week × hourly rate × weeks, less the notional threshold at a mainstream school
     only (others get place funding instead), never below zero; the terms of the FY of ``day``."""
     year = financial_year(day)
-    if year not in ref.rates:
+    # The latest fact for the year that applies on the day: a revision applies to the whole
+    # year, or from its effective day on; the days before keep what they had.
+    in_force = [f for f in ref.rates.get(year, []) if f.effective is None or f.effective <= day]
+    if not in_force:
         raise OracleError(f"no hourly rate for financial year {year}")
-    terms = ref.rates[year]
+    terms = in_force[-1]
     gross = Fraction(hours) * terms.hourly_rate * Fraction(terms.weeks)
     threshold = terms.threshold if setting_of(ref, school) == "mainstream" else 0
     return max(Fraction(0), gross - threshold)
@@ -229,9 +235,12 @@ def band_annual(ref: Reference, band: str, school: str, day: date) -> Fraction:
     the tariff for all settings."""
     year = financial_year(day)
     for setting in (setting_of(ref, school), None):
-        bands = ref.tariffs.get((year, setting), {})
-        if band in bands:
-            return Fraction(bands[band])
+        value = None
+        for fact in ref.tariffs.get((year, setting), []):  # each revision names some bands
+            if (fact.effective is None or fact.effective <= day) and band in dict(fact.bands):
+                value = dict(fact.bands)[band]
+        if value is not None:
+            return Fraction(value)
     raise OracleError(f"no tariff for band {band} in financial year {year}")
 
 
@@ -326,7 +335,7 @@ def state_on(ordered: Sequence[ev.Fact], day: date) -> DayState | None:
         elif isinstance(fact, ev.TransferredToBand):
             if state.basis != "hours":
                 raise OracleError(f"transferred to a band from {effective} while on band {state.band}")
-            # DESIGN's prior uses the hours as known now for the day before the transfer.
+            # The designed prior uses the hours as known now for the day before the transfer.
             before = state_on(ordered, effective - ONE_DAY)
             hours_before = before.hours if before is not None and before.basis == "hours" else state.hours
             transfer = Transfer(effective, fact.band, state.school, fact.prior_annual, fact.protect_until,
@@ -362,7 +371,7 @@ def protection_annual(ref: Reference, state: DayState, day: date, base: Fraction
         return Fraction(0)
     if day > transfer.protect_until:
         return Fraction(0)
-    if policy == DESIGN:
+    if policy in (DESIGN, PRODUCT):
         if state.reviewed_or_moved:
             return Fraction(0)  # a new assessment or a new school ends it (ceasing ends everything)
         assert transfer.hours_before is not None
@@ -468,8 +477,8 @@ def plan_exact(ref: Reference, plan: str, events: PlanEvents, periods: Sequence[
     return sums
 
 
-def cushion_exact_product_today(ledger: LedgerState, ref: Reference,
-                                periods: Sequence[Period]) -> dict[DueKey, Fraction]:
+def cushion_exact_product_today(ledger: LedgerState, ref: Reference, periods: Sequence[Period],
+                                protection: Policy = PRODUCT_TODAY) -> dict[DueKey, Fraction]:
     """Per period, share% × max(0, the school's net reduction on its days under the cushion)."""
     latest: dict[str, ev.CushionSet] = {}
     for cushion in ref.cushions:
@@ -486,8 +495,8 @@ def cushion_exact_product_today(ledger: LedgerState, ref: Reference,
                         continue
                     if state.transfer is None:
                         continue  # issued on a band: it lost nothing in the move
-                    base, protection = annual_on(ref, state, day, PRODUCT_TODAY)
-                    reduction += (state.transfer.prior_annual - base - protection) * period.share \
+                    base, protected = annual_on(ref, state, day, protection)
+                    reduction += (state.transfer.prior_annual - base - protected) * period.share \
                         * day_weight(period, day)
             amount = Fraction(cushion.share_percent) / 100 * max(Fraction(0), reduction)
             add(sums, DueKey(SCHOOL_LEVEL, period.id, school, CUSHION), amount)
@@ -532,7 +541,7 @@ def cushion_exact_design(ledger: LedgerState, ref: Reference,
     return sums
 
 
-def exact_dues(ledger: LedgerState, period_id: str, policy: Policy = PRODUCT_TODAY) -> dict[DueKey, Fraction]:
+def exact_dues(ledger: LedgerState, period_id: str, policy: Policy = PRODUCT) -> dict[DueKey, Fraction]:
     """Unrounded dues of every plan and cushion for every period up to and including
     ``period_id`` (components base, protection, cushion; entries may be zero)."""
     ref = fold_reference(ledger.reference)
@@ -540,8 +549,10 @@ def exact_dues(ledger: LedgerState, period_id: str, policy: Policy = PRODUCT_TOD
     sums: dict[DueKey, Fraction] = {}
     for plan, events in sorted(ledger.plans.items()):
         sums.update(plan_exact(ref, plan, events, periods, policy))
-    cushion_exact = cushion_exact_design if policy == DESIGN else cushion_exact_product_today
-    sums.update(cushion_exact(ledger, ref, periods))
+    if policy == DESIGN:
+        sums.update(cushion_exact_design(ledger, ref, periods))
+    else:
+        sums.update(cushion_exact_product_today(ledger, ref, periods, policy))
     return sums
 
 
@@ -568,7 +579,7 @@ def round_cumulatively(exact: Mapping[DueKey, Fraction], periods: Sequence[Perio
     return due
 
 
-def dues(ledger: LedgerState, period_id: str, policy: Policy = PRODUCT_TODAY) -> dict[DueKey, int]:
+def dues(ledger: LedgerState, period_id: str, policy: Policy = PRODUCT) -> dict[DueKey, int]:
     """Due in whole pence per (plan, period, school, component) for every period up to and
     including ``period_id``, as known in ``ledger``. Zero dues are left out."""
     periods = periods_through(ledger, period_id)
@@ -633,7 +644,7 @@ OWN_PERIOD_KIND = {BASE: "regular", PROTECTION: "protection", CUSHION: "cushion"
 
 
 def run(ledger: LedgerState, period_id: str, paid_so_far: Mapping[DueKey, int],
-        policy: Policy = PRODUCT_TODAY) -> RunResult:
+        policy: Policy = PRODUCT) -> RunResult:
     """A payment run for ``period_id`` as known in ``ledger``: for every plan (and cushion),
     every period up to and including the run's, and every school and component, due now
     minus already paid becomes a line. Paid for later periods is left alone."""

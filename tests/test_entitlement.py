@@ -54,9 +54,11 @@ def issued(band: str | None = "B", hours: Decimal | None = None, effective: date
 
 
 def state(school: str = OAK, *, band: str | None = None, hours: str | None = None,
-          prior: int | None = None, protect_until: date | None = None) -> PlanState:
+          prior_hours: str | None = None, protect_until: date | None = None) -> PlanState:
     return PlanState("pupil-1", school, "ehcp", "band" if band else "hours",
-                     Decimal(hours) if hours else None, band, prior, protect_until)
+                     Decimal(hours) if hours else None, band,
+                     prior_hours=Decimal(prior_hours) if prior_hours else None,
+                     protect_until=protect_until)
 
 
 BASE_OAK, BASE_ELM = (OAK, "base"), (ELM, "base")
@@ -129,17 +131,20 @@ def test_a_tariff_revision_replaces_the_bands_it_names() -> None:
 
 def test_protection_pays_the_larger_of_prior_and_band_while_it_applies() -> None:
     terms = make_terms({"2025-26": {"C": 400_000, "F": 900_000}, "2026-27": {"C": 400_000}})
-    protected = state(band="C", prior=521_950, protect_until=date(2026, 8, 31))
-    # Band C 400000p < prior 521950p: base 400000 + protection 521950 − 400000 = 121950p.
+    terms.apply(ev.HourlyRateSet("2026-27", 1250, Decimal(38), 600_000), "rate:2026-27/1")
+    protected = state(band="C", prior_hours="25", protect_until=date(2026, 8, 31))
+    # The prior is the 25 hours a week priced on the day: in 2025-26 25 × 1181 × 38 − 600000
+    # = 521950p > band C 400000p, so base 400000 + protection 521950 − 400000 = 121950p.
     assert terms.annual_amount(protected, date(2026, 1, 1)) == Annual(Fraction(400_000), Fraction(121_950))
-    assert terms.annual_amount(protected, date(2026, 8, 31)) == Annual(Fraction(400_000), Fraction(121_950))
+    # In 2026-27 at £12.50: 25 × 1250 × 38 − 600000 = 587500p; protection 187500p.
+    assert terms.annual_amount(protected, date(2026, 8, 31)) == Annual(Fraction(400_000), Fraction(187_500))
     # From the day after protect_until: the band amount only.
     assert terms.annual_amount(protected, date(2026, 9, 1)) == Annual(Fraction(400_000), Fraction(0))
     # A band above the prior amount needs no protection: max(521950, 900000) = 900000 + 0.
-    higher = state(band="F", prior=521_950, protect_until=date(2026, 8, 31))
+    higher = state(band="F", prior_hours="25", protect_until=date(2026, 8, 31))
     assert terms.annual_amount(higher, date(2026, 1, 1)) == Annual(Fraction(900_000), Fraction(0))
     # No protection recorded: none paid.
-    assert terms.annual_amount(state(band="C", prior=521_950), date(2026, 1, 1)).protection == 0
+    assert terms.annual_amount(state(band="C", prior_hours="25"), date(2026, 1, 1)).protection == 0
 
 
 def test_missing_terms_and_unknown_schools() -> None:
@@ -306,10 +311,13 @@ def test_hours_then_protected_band_pays_base_and_protection_components() -> None
     #              = 153658.33p → 153658p
     # autumn protection: (521950 − 400000)/6 = 121950/6 = 20325p
     # spring base: 400000 × 3/12 = 100000p; cumulative 253658.33p → 253658p → 100000p
-    # spring protection: 1-31 Jan only (31 of 90 days): 121950 × 3/12 × 31/90
-    #                    = 3780450/360 = 10501.25p; cumulative 30826.25p → 30826p;
-    #                    due 30826 − 20325 = 10501p
+    # spring protection: 1-31 Jan only (31 of 90 days): 121950 × 3/12 × 31/90 = 10501.25p.
+    #   Base and protection are rounded as one: the total so far 173983.33 + 110501.25
+    #   = 284484.58p → 284485p, less the base so far 253658p = 30827p of protection,
+    #   due 30827 − 20325 = 10502p
     # summer base: 400000 × 5/12 = 166666.67p; cumulative 420325p; due 420325 − 253658 = 166667p
+    #   total so far 451151.25p → 451151p, less 420325p = 30826p of protection for the year,
+    #   due 30826 − 30827 = −1p: the year's total, 451151p, is its exact total rounded once
     plan = plan_of(issued(None, hours=Decimal(25)),
                    ev.TransferredToBand("P1", date(2025, 11, 1), "C", 521_950, date(2026, 1, 31)))
     terms = make_terms({"2025-26": {"C": 400_000}, "2026-27": {"C": 400_000}})
@@ -320,8 +328,8 @@ def test_hours_then_protected_band_pays_base_and_protection_components() -> None
     ]
     assert dues(plan, YEAR, terms) == {
         "2025-26/autumn": {BASE_OAK: 153_658, PROT_OAK: 20_325},
-        "2025-26/spring": {BASE_OAK: 100_000, PROT_OAK: 10_501},
-        "2025-26/summer": {BASE_OAK: 166_667},
+        "2025-26/spring": {BASE_OAK: 100_000, PROT_OAK: 10_502},
+        "2025-26/summer": {BASE_OAK: 166_667, PROT_OAK: -1},
     }
 
 

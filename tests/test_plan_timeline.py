@@ -111,7 +111,7 @@ def test_facts_on_the_same_day_apply_in_recorded_order() -> None:
     ]
 
 
-def test_hours_then_transfer_to_band_keeps_prior_amount_and_protection() -> None:
+def test_hours_then_transfer_to_band_keeps_prior_hours_until_a_review_ends_protection() -> None:
     plan = plan_of(
         issued(None, hours=Decimal("20")),
         ev.HoursChanged("P1", date(2025, 10, 1), Decimal("25"), "interim review"),  # P1/2
@@ -124,12 +124,19 @@ def test_hours_then_transfer_to_band_keeps_prior_amount_and_protection() -> None
         (date(2026, 1, 1), date(2026, 4, 1), OAK, "C", "P1/3"),
         (date(2026, 4, 1), None, OAK, "D", "P1/4"),
     ]
-    on_band = plan.state_on(date(2026, 4, 1))
+    on_band = plan.state_on(date(2026, 3, 31))
     assert on_band is not None
-    assert (on_band.basis, on_band.prior_annual) == ("band", 522_450)
+    assert (on_band.basis, on_band.prior_annual, on_band.prior_hours) == ("band", 522_450, Decimal(25))
     assert on_band.protect_until == date(2026, 8, 31)
-    assert on_band.protected_on(date(2026, 8, 31))  # protection runs to its last day inclusive
-    assert not on_band.protected_on(date(2026, 9, 1))
+    assert on_band.protected_on(date(2026, 3, 31))
+    reviewed = plan.state_on(date(2026, 4, 1))  # a new assessment ends protection
+    assert reviewed is not None
+    assert (reviewed.prior_hours, reviewed.protect_until) == (None, None)
+    assert not reviewed.protected_on(date(2026, 4, 1))
+    unreviewed = plan_of(*[r.fact for r in plan.facts[:3]]).state_on(date(2026, 4, 1))
+    assert unreviewed is not None
+    assert unreviewed.protected_on(date(2026, 8, 31))  # protection runs to its last day inclusive
+    assert not unreviewed.protected_on(date(2026, 9, 1))
     assert plan.state_on(date(2025, 12, 31)).basis == "hours"  # type: ignore[union-attr]
 
 

@@ -39,14 +39,19 @@ def test_revisions_since_a_position_are_the_years_set_again_after_it_by_basis() 
     terms.apply(ev.HourlyRateSet("2025-26", 1181, Decimal(38), 600_000), "rate:2025-26/1", 3)
     terms.apply(ev.TariffSet("2025-26", (("C", 500_000),)), "tariff:2025-26/1", 4)
     terms.apply(ev.TariffSet("2026-27", (("C", 520_000),)), "tariff:2026-27/1", 9)
-    assert Revisions.since(terms, 4).years == {"band": frozenset({"2026-27"})}
-    assert Revisions.since(terms, 2).years == {"hours": frozenset({"2025-26"}),
-                                               "band": frozenset({"2025-26", "2026-27"})}
-    assert not Revisions.since(terms, 9)
+    terms.apply(ev.TariffSet("2026-27", (("C", 530_000),), effective=date(2027, 1, 1)),
+                "tariff:2026-27/2", 12)
+    assert Revisions.since(terms, 4).years == {"band": {"2026-27": date(2026, 4, 1)}}
+    assert Revisions.since(terms, 2).years == {
+        "hours": {"2025-26": date(2025, 4, 1)},
+        "band": {"2025-26": date(2025, 4, 1), "2026-27": date(2026, 4, 1)}}
+    # An uplift from January reprices from January only.
+    assert Revisions.since(terms, 9).years == {"band": {"2026-27": date(2027, 1, 1)}}
+    assert not Revisions.since(terms, 12)
 
 
 def test_a_tariff_revision_reprices_days_on_a_band_in_its_own_year_only() -> None:
-    revised = Revisions({"band": frozenset({"2026-27"})})
+    revised = Revisions({"band": {"2026-27": date(2026, 4, 1)}})
     assert revised.first_repriced_day(ON_BAND) == date(2026, 4, 1)
     assert revised.first_repriced_day(ON_HOURS) is None  # hours are priced by the rate alone
     assert revised.first_repriced_day(CEASED) is None  # funded to 31 Dec 2025 only
@@ -54,12 +59,24 @@ def test_a_tariff_revision_reprices_days_on_a_band_in_its_own_year_only() -> Non
 
 
 def test_a_revision_reaches_a_transferred_plan_from_the_day_it_is_on_that_basis() -> None:
-    assert Revisions({"band": frozenset({"2025-26"})}).first_repriced_day(TRANSFERRED) == \
+    assert Revisions({"band": {"2025-26": date(2025, 4, 1)}}).first_repriced_day(TRANSFERRED) == \
         date(2025, 11, 1)
-    assert Revisions({"hours": frozenset({"2025-26"})}).first_repriced_day(TRANSFERRED) == \
+    assert Revisions({"hours": {"2025-26": date(2025, 4, 1)}}).first_repriced_day(TRANSFERRED) == \
         date(2025, 9, 1)
     # An hourly rate for 2026-27 prices nothing: the plan is on a band all that year.
-    assert Revisions({"hours": frozenset({"2026-27"})}).first_repriced_day(TRANSFERRED) is None
+    assert Revisions({"hours": {"2026-27": date(2026, 4, 1)}}).first_repriced_day(TRANSFERRED) is None
+    # An uplift of the rate from 1 January 2026 reaches none of its days on hours either.
+    assert Revisions({"hours": {"2025-26": date(2026, 1, 1)}}).first_repriced_day(TRANSFERRED) is None
+
+
+def test_an_hourly_rate_reprices_the_protected_days_of_a_plan_on_a_band() -> None:
+    """Protection pays the prior hours at each day's rate (docs/rules.md §10)."""
+    protected = plan_of(ev.PlanIssued("P1", "R1", OAK, date(2025, 9, 1), hours=Decimal(20)),
+                        ev.TransferredToBand("P1", date(2025, 11, 1), "D", 297_560, date(2026, 8, 31)))
+    rate_2026_27 = Revisions({"hours": {"2026-27": date(2026, 4, 1)}})
+    assert rate_2026_27.first_repriced_day(protected) == date(2026, 4, 1)
+    uplift_after_protection = Revisions({"hours": {"2026-27": date(2026, 9, 1)}})
+    assert uplift_after_protection.first_repriced_day(protected) is None
 
 
 def test_a_period_stays_settled_until_a_change_reaches_a_day_before_its_end() -> None:
@@ -77,7 +94,7 @@ def test_a_plans_own_change_and_a_revision_settle_up_to_the_earlier() -> None:
                   ev.BandChanged("P1", date(2027, 1, 1), "D", "annual-review"))
     none = Revisions()
     assert settled_plan(AUTUMN_26, PERIODS, now, none, known_then) == AUTUMN_26
-    band_2026_27 = Revisions({"band": frozenset({"2026-27"})})
+    band_2026_27 = Revisions({"band": {"2026-27": date(2026, 4, 1)}})
     assert settled_plan(AUTUMN_26, PERIODS, now, band_2026_27, known_then) == SPRING_26
     backdated = plan_of(ev.PlanIssued("P1", "R1", OAK, date(2025, 9, 1), band="C"),
                         ev.BandChanged("P1", date(2026, 2, 1), "D", "tribunal"))

@@ -34,10 +34,13 @@ K = TypeVar("K")
 
 
 class Prices(Protocol):
-    """What working out a due asks of the reference data: a plan's annual amount on a day.
+    """What working out a due asks of the reference data: a plan's annual amount on a day,
+    and the days inside a stretch from which an in-year revision changes the terms.
     ``Terms`` answers it; a run's pricing cache answers it remembered."""
 
     def annual_amount(self, state: PlanState, day: date) -> Annual: ...
+
+    def in_year_changes(self, start: date, end_exclusive: date) -> list[date]: ...
 
 
 # A period's exact amounts for a plan, however the caller works them out.
@@ -101,7 +104,8 @@ def stretches(plan: Plan, period: Period, prices: Prices) -> list[Stretch]:
     found: list[Stretch] = []
     missing: list[str] = []
     for start, end, state in plan.clipped(period.start, period.end_exclusive):
-        for a, b in pricing_cuts(start, end, state.protect_until):
+        for a, b in pricing_cuts(start, end, state.protect_until,
+                                 prices.in_year_changes(start, end)):
             try:
                 annual = prices.annual_amount(state, a)
             except MissingTerms as gap:
@@ -114,10 +118,12 @@ def stretches(plan: Plan, period: Period, prices: Prices) -> list[Stretch]:
     return found
 
 
-def pricing_cuts(start: date, end: date, protect_until: date | None) -> list[tuple[date, date]]:
+def pricing_cuts(start: date, end: date, protect_until: date | None,
+                 revised_from: Iterable[date] = ()) -> list[tuple[date, date]]:
     """[start, end) split where the annual amount may change: each 1 April (a new financial
-    year's rates) and the day after protection ends."""
-    cuts = {start, end, *financial_year_starts(start, end)}
+    year's rates), each day an in-year revision takes effect from, and the day after
+    protection ends."""
+    cuts = {start, end, *financial_year_starts(start, end), *revised_from}
     if protect_until is not None and start < protect_until + timedelta(1) < end:
         cuts.add(protect_until + timedelta(1))
     if len(cuts) == 2:
@@ -210,4 +216,38 @@ def dues(plan: Plan, periods: Iterable[Period], prices: Prices,
             found.append((period, amounts))
     if missing:
         raise MissingTerms(missing)
-    return round_cumulatively(found)
+    return round_dues(found)
+
+
+TOTAL = "total"  # base and protection together, while they are rounded as one
+
+
+def round_dues(exact: Iterable[tuple[Period, Mapping[DueKey, Fraction]]]
+               ) -> dict[str, dict[DueKey, Pence]]:
+    """Whole pence per period, school and component from exact amounts (docs/rules.md §6):
+    base and protection are one amount for rounding, so the total is rounded cumulatively
+    and protection is the rounded total less the rounded base; a year of one state at one
+    school then adds up to its annual total to the penny."""
+    def with_totals(amounts: Mapping[DueKey, Fraction]) -> dict[DueKey, Fraction]:
+        found: dict[DueKey, Fraction] = {}
+        for (school, component), amount in amounts.items():
+            if component == BASE:
+                found[(school, BASE)] = amount
+            total = (school, TOTAL)
+            found[total] = found.get(total, Fraction(0)) + amount
+        return found
+
+    rounded = round_cumulatively((period, with_totals(amounts)) for period, amounts in exact)
+    result: dict[str, dict[DueKey, Pence]] = {}
+    for period_id, found in rounded.items():
+        due: dict[DueKey, Pence] = {}
+        for school in dict.fromkeys(school for school, _ in found):
+            base = found.get((school, BASE), 0)
+            protection = found.get((school, TOTAL), 0) - base
+            if base:
+                due[(school, BASE)] = base
+            if protection:
+                due[(school, PROTECTION)] = protection
+        if due:
+            result[period_id] = due
+    return result

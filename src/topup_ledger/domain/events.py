@@ -67,14 +67,21 @@ class CalendarSet(Fact):
 
 @dataclass(frozen=True)
 class HourlyRateSet(Fact):
-    """The hours-basis terms of a financial year: rate per hour, weeks, notional threshold."""
+    """The hours-basis terms of a financial year: rate per hour, weeks, notional threshold.
+
+    A later HourlyRateSet for the same year is a revision: for the whole year, or from
+    ``effective`` (a day inside the year: an in-year uplift) onwards, the days before it
+    keeping the value they had.
+    """
 
     TYPE = "rate.set"
+    VERSION = 2
     year: str
     hourly_rate: int
     weeks: Decimal
     threshold: int
     reason: str = ""
+    effective: date | None = None
 
 
 @dataclass(frozen=True)
@@ -82,15 +89,17 @@ class TariffSet(Fact):
     """Band values of a financial year, for every setting or for one setting type.
 
     A later TariffSet for the same year and setting is a revision: it replaces the bands it
-    names for the whole financial year, and payments already made are put right by arrears
-    or claw-back.
+    names for the whole financial year, or from ``effective`` (a day inside the year)
+    onwards, and payments already made are put right by arrears or claw-back.
     """
 
     TYPE = "tariff.set"
+    VERSION = 2
     year: str
     bands: tuple[tuple[str, int], ...]
     setting: str | None = None
     reason: str = ""
+    effective: date | None = None
 
 
 # A plan's life.

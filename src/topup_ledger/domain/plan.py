@@ -39,8 +39,11 @@ class PlanState:
     basis: ev.Basis
     hours: Decimal | None
     band: str | None
-    prior_annual: int | None = None  # the hours-based amount kept at transfer
-    protect_until: date | None = None  # protection applies up to and including this day
+    prior_annual: int | None = None  # the hours-based amount recorded at transfer
+    # Protection (docs/rules.md §10): the hours a week the plan had before its transfer,
+    # priced as the prior on each protected day, up to and including ``protect_until``.
+    prior_hours: Decimal | None = None
+    protect_until: date | None = None
     because: str = ""  # the id of the fact that started this state
 
     @property
@@ -254,12 +257,16 @@ def _next_state(state: PlanState | None, fact: ev.Fact, event_id: str) -> PlanSt
         return dataclasses.replace(state, hours=fact.hours, because=event_id)
     if isinstance(fact, ev.TransferredToBand):
         return dataclasses.replace(state, basis="band", band=fact.band,
-                                   prior_annual=fact.prior_annual,
+                                   prior_annual=fact.prior_annual, prior_hours=state.hours,
                                    protect_until=fact.protect_until, because=event_id)
+    # A new assessment sets a new level, and another school another budget: either ends
+    # protection (docs/rules.md §10).
     if isinstance(fact, ev.BandChanged):
-        return dataclasses.replace(state, band=fact.band, because=event_id)
+        return dataclasses.replace(state, band=fact.band, prior_hours=None, protect_until=None,
+                                   because=event_id)
     if isinstance(fact, ev.PlacementMoved):
-        return dataclasses.replace(state, school=fact.school, because=event_id)
+        return dataclasses.replace(state, school=fact.school, prior_hours=None,
+                                   protect_until=None, because=event_id)
     if isinstance(fact, ev.PlanCeased):
         return None
     raise TypeError(f"{fact.TYPE} is not a plan event")

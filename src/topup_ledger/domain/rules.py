@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import financial_year_of
+from topup_ledger.domain.calendar import financial_year_of, parse_year
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.plan import PlanState
 
@@ -42,27 +43,62 @@ class Terms:
     """
 
     schools: dict[str, ev.SchoolAdded] = field(default_factory=dict)
+    # Each financial year's latest hourly rate, and its tariff with every revision applied:
+    # the year's values as last set, whatever day a revision took effect from.
     rates: dict[str, ev.HourlyRateSet] = field(default_factory=dict)
     # (financial year, setting or None for every setting) → band → pence
     tariffs: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
+    # Every rate and tariff fact in ledger order, for the values in force on a given day.
+    rate_facts: dict[str, list[ev.HourlyRateSet]] = field(default_factory=dict)
+    tariff_facts: dict[tuple[str, str | None], list[ev.TariffSet]] = field(default_factory=dict)
     # (position, id) of the facts that set each year's rates and tariffs, for "caused by"
     sources: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    # the ledger position of the latest fact setting each (basis it prices, financial year):
-    # an hourly rate prices days on hours, a tariff days on a band
-    set_at: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Each rate and tariff fact as (position, basis it prices, financial year, first day it
+    # prices): an hourly rate prices days on hours, a tariff days on a band.
+    revisions: list[tuple[int, str, str, date]] = field(default_factory=list)
 
     def apply(self, fact: ev.Fact, event_id: str = "", position: int = 0) -> None:
         if isinstance(fact, ev.SchoolAdded):
             self.schools[fact.urn] = fact
         elif isinstance(fact, ev.HourlyRateSet):
             self.rates[fact.year] = fact
+            self.rate_facts.setdefault(fact.year, []).append(fact)
             self.sources.setdefault(fact.year, []).append((position, event_id))
-            self.set_at["hours", fact.year] = position
+            self.revisions.append((position, "hours", fact.year, prices_from(fact)))
         elif isinstance(fact, ev.TariffSet):
             bands = self.tariffs.setdefault((fact.year, fact.setting), {})
             bands.update(dict(fact.bands))
+            self.tariff_facts.setdefault((fact.year, fact.setting), []).append(fact)
             self.sources.setdefault(fact.year, []).append((position, event_id))
-            self.set_at["band", fact.year] = position
+            self.revisions.append((position, "band", fact.year, prices_from(fact)))
+
+    def in_year_changes(self, start: date, end_exclusive: date) -> list[date]:
+        """The days inside (start, end_exclusive) from which a revision changes a value."""
+        return sorted({fact.effective for facts in (*self.rate_facts.values(),
+                                                     *self.tariff_facts.values())
+                       for fact in facts
+                       if fact.effective is not None and start < fact.effective < end_exclusive})
+
+    def in_force_since(self, year: str, day: date) -> date | None:
+        """The latest day, up to ``day``, from which a revision of ``year``'s terms took
+        effect inside the year (None: the values on ``day`` are the whole year's): the
+        days from it to ``day`` are priced alike."""
+        found = None
+        for facts in (self.rate_facts.get(year, ()), *(
+                facts for (y, _), facts in self.tariff_facts.items() if y == year)):
+            for fact in facts:
+                if fact.effective is not None and fact.effective <= day and (
+                        found is None or fact.effective > found):
+                    found = fact.effective
+        return found
+
+    def rate_on(self, year: str, day: date | None = None) -> ev.HourlyRateSet | None:
+        """The hourly rate in force on ``day`` (the latest set for the year if no day)."""
+        found = None
+        for fact in self.rate_facts.get(year, ()):
+            if day is None or fact.effective is None or fact.effective <= day:
+                found = fact
+        return found
 
     def setting_of(self, urn: str) -> str:
         try:
@@ -70,9 +106,14 @@ class Terms:
         except KeyError:
             raise RuleError("school", f"school {urn} is not in the ledger (add it first)") from None
 
-    def band_rate(self, year: str, setting: str, band: str) -> int | None:
+    def band_rate(self, year: str, setting: str, band: str, day: date | None = None) -> int | None:
+        """The band's value in ``year`` for the setting (or for every setting), in force on
+        ``day`` (as last set for the year if no day)."""
         for key in ((year, setting), (year, None)):
-            rate = self.tariffs.get(key, {}).get(band)
+            rate = None
+            for fact in self.tariff_facts.get(key, ()):
+                if day is None or fact.effective is None or fact.effective <= day:
+                    rate = dict(fact.bands).get(band, rate)
             if rate is not None:
                 return rate
         return None
@@ -91,21 +132,28 @@ class Terms:
         year = financial_year_of(day)
         setting = self.setting_of(state.school)
         if state.basis == "hours":
-            base = self.hours_amount(state, year, setting)
+            assert state.hours is not None
+            base = self.hours_amount(state.hours, year, setting, day)
         else:
             assert state.band is not None
-            rate = self.band_rate(year, setting, state.band)
+            rate = self.band_rate(year, setting, state.band, day)
             assert rate is not None
             base = Fraction(rate)
         protection = Fraction(0)
-        if state.prior_annual is not None and state.protected_on(day):
-            protection = max(Fraction(0), state.prior_annual - base)
+        if state.prior_hours is not None and state.protected_on(day):
+            # The prior is what the plan's hours before its transfer would be paid on this
+            # day: at this financial year's rate, not frozen at the transfer's (§10).
+            prior = self.hours_amount(state.prior_hours, year, setting, day)
+            protection = max(Fraction(0), prior - base)
         return Annual(base, protection)
 
-    def hours_amount(self, state: PlanState, year: str, setting: str) -> Fraction:
-        assert state.hours is not None
-        rate = self.rates[year]
-        gross = Fraction(state.hours) * rate.hourly_rate * Fraction(rate.weeks)
+    def hours_amount(self, hours: Decimal, year: str, setting: str,
+                     day: date | None = None) -> Fraction:
+        """Hours a week × hourly rate × weeks, less the threshold where the school meets it,
+        never below zero; the terms of financial year ``year`` in force on ``day``."""
+        rate = self.rate_on(year, day)
+        assert rate is not None
+        gross = Fraction(hours) * rate.hourly_rate * Fraction(rate.weeks)
         threshold = rate.threshold if setting in THRESHOLD_SETTINGS else 0
         return max(Fraction(0), gross - threshold)
 
@@ -114,9 +162,19 @@ class Terms:
         year = financial_year_of(day)
         if state.school not in self.schools:
             return [f"school {state.school} is not in the ledger"]
+        no_rate = [] if self.rate_on(year, day) else [f"no hourly rate for financial year {year}"
+                                                       + (f" on {day}" if year in self.rates else "")]
         if state.basis == "hours":
-            return [] if year in self.rates else [f"no hourly rate for financial year {year}"]
+            return no_rate
         assert state.band is not None
-        if self.band_rate(year, self.setting_of(state.school), state.band) is None:
-            return [f"no tariff for band {state.band} in financial year {year}"]
-        return []
+        missing = []
+        if self.band_rate(year, self.setting_of(state.school), state.band, day) is None:
+            missing.append(f"no tariff for band {state.band} in financial year {year}")
+        if state.prior_hours is not None and state.protected_on(day):
+            missing += no_rate  # the protected prior is priced on hours
+        return missing
+
+
+def prices_from(fact: ev.HourlyRateSet | ev.TariffSet) -> date:
+    """The first day a rate or tariff fact prices: its ``effective`` day, or 1 April."""
+    return fact.effective or date(parse_year(fact.year), 4, 1)

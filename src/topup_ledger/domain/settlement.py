@@ -14,51 +14,67 @@ The payment run and the projections both ask this; it is written here once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from topup_ledger.domain.calendar import Period, parse_year
+from topup_ledger.domain.calendar import ONE_DAY, Period, parse_year
 from topup_ledger.domain.plan import Plan, first_changed_day
 from topup_ledger.domain.rules import Terms
 
 
 @dataclass(frozen=True)
 class Revisions:
-    """The financial years whose terms were set again since a position, by the basis those
-    terms price ("hours": hourly rates; "band": tariffs)."""
+    """The terms set again since a position: by the basis they price ("hours": hourly
+    rates; "band": tariffs), each financial year revised and the first day of it repriced
+    (1 April, or the day an in-year revision took effect from)."""
 
-    years: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    years: Mapping[str, Mapping[str, date]] = field(default_factory=dict)
 
     @classmethod
     def since(cls, terms: Terms, position: int) -> Revisions:
-        found: dict[str, set[str]] = {}
-        for (basis, year), set_at in terms.set_at.items():
+        found: dict[str, dict[str, date]] = {}
+        for set_at, basis, year, first in terms.revisions:
             if set_at > position:
-                found.setdefault(basis, set()).add(year)
-        return cls({basis: frozenset(years) for basis, years in found.items()})
+                years = found.setdefault(basis, {})
+                years[year] = min(years.get(year, first), first)
+        return cls(found)
 
     def __bool__(self) -> bool:
         return any(self.years.values())
 
     def first_day(self) -> date | None:
         """The first day any revised terms price, whatever the basis."""
-        return min((first_day_of_year(year) for years in self.years.values() for year in years),
+        return min((first for years in self.years.values() for first in years.values()),
                    default=None)
 
     def first_repriced_day(self, plan: Plan) -> date | None:
         """The first day the plan is funded on a basis whose terms were revised for that
-        day's financial year; None if no such day. So a tariff revision reprices no plan on
-        hours throughout, and no plan ceased before the year it revises."""
+        day; None if no such day. So a tariff revision reprices no plan on hours throughout,
+        and no plan ceased before the days it revises."""
         found = None
-        for segment in plan.segments:
-            for year in self.years.get(segment.state.basis, ()):
-                first, after = first_day_of_year(year), first_day_of_year(next_year(year))
-                start = max(segment.start, first)
-                end = after if segment.end_exclusive is None else min(segment.end_exclusive, after)
+        for basis, priced_from, priced_until in priced_by(plan):
+            for year, first in self.years.get(basis, {}).items():
+                after = first_day_of_year(next_year(year))
+                start = max(priced_from, first)
+                end = after if priced_until is None else min(priced_until, after)
                 if start < end and (found is None or start < found):
                     found = start
         return found
+
+
+def priced_by(plan: Plan) -> Iterator[tuple[str, date, date | None]]:
+    """The days each basis's terms price: (basis, first day, day after the last or None).
+    A protected day on a band is priced by the hourly rate too, which prices its prior."""
+    for segment in plan.segments:
+        state = segment.state
+        yield state.basis, segment.start, segment.end_exclusive
+        if state.prior_hours is not None and state.protect_until is not None:
+            until = state.protect_until + ONE_DAY
+            if segment.end_exclusive is not None:
+                until = min(until, segment.end_exclusive)
+            if segment.start < until:
+                yield "hours", segment.start, until
 
 
 def first_day_of_year(financial_year: str) -> date:

@@ -33,18 +33,30 @@ class PricingCache:
     def __init__(self, terms: Terms) -> None:
         self.terms = terms
         self.years: dict[date, str] = {}
+        self.since: dict[date, date | None] = {}
+        self.changes: dict[tuple[date, date], list[date]] = {}
         self.annual: dict[Shape, Annual] = {}
         self.exact: dict[Shape, tuple[tuple[int, str, Fraction], ...]] = {}
         self.lines: dict[Shape, tuple[tuple[Period, PaymentLine], ...]] = {}
+
+    def in_year_changes(self, start: date, end_exclusive: date) -> list[date]:
+        key = (start, end_exclusive)
+        found = self.changes.get(key)
+        if found is None:
+            found = self.changes[key] = self.terms.in_year_changes(start, end_exclusive)
+        return found
 
     def annual_amount(self, state: PlanState, day: date) -> Annual:
         year = self.years.get(day)
         if year is None:
             year = self.years[day] = financial_year_of(day)
+        if day not in self.since:
+            self.since[day] = self.terms.in_force_since(year, day)
+        since = self.since[day]
         added = self.terms.schools.get(state.school)
         # The school prices a plan only through its setting (or by being unknown).
         key = (added.setting if added else state.school, state.basis, state.band, state.hours,
-               year, state.prior_annual if state.protected_on(day) else None)
+               year, since, state.prior_hours if state.protected_on(day) else None)
         found = self.annual.get(key)
         if found is None:
             found = self.annual[key] = self.terms.annual_amount(state, day)
@@ -114,7 +126,8 @@ def pricing_key(plan: Plan, start: date, end_exclusive: date, terms: Terms
         if state.school not in schools:
             schools.append(state.school)
         parts.append((first, end, schools.index(state.school), added.setting, state.basis,
-                      state.hours, state.band, state.prior_annual, state.protect_until))
+                      state.hours, state.band, state.prior_annual, state.prior_hours,
+                      state.protect_until))
     return tuple(parts), schools
 
 
@@ -143,4 +156,5 @@ def one_state_throughout(plan: Plan, periods: tuple[Period, ...], paid: PaidSoFa
     # and 20.0 are equal and price alike, but a line says "20h" or "20.0h" as the plan's own
     # fact does; nor hours a plan had before its transfer to a band, which price nothing.
     return ((tuple(p.key for p in periods), added.setting, state.basis, state.band_or_hours,
-             state.prior_annual, state.protect_until, tuple(sorted(paid_here))), state.school)
+             state.prior_annual, state.prior_hours, state.protect_until, tuple(sorted(paid_here))),
+            state.school)

@@ -98,7 +98,7 @@ def transfer_rows(plan_ref: str, facts: list[RecordedFact], ref: Reference) -> l
         added = ref.terms.schools.get(school)
         setting = added.setting if added else ""
         year = financial_year_of(fact.effective)
-        rate = ref.terms.band_rate(year, setting, fact.band) if added else None
+        rate = ref.terms.band_rate(year, setting, fact.band, fact.effective) if added else None
         note = ("" if rate is not None else
                 f"no tariff for band {fact.band} in financial year {year}" if added else
                 f"school {school} is not in the ledger")

@@ -60,8 +60,8 @@ PROGRESS_EVERY = 1000
 # Each kind's columns: required, then optional. Tariffs also take one column per band.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "schools": (("urn", "name", "setting"), ("la_code",)),
-    "rates": (("year", "hourly_rate", "weeks"), ("threshold", "reason")),
-    "tariffs": (("year",), ("setting", "reason")),
+    "rates": (("year", "hourly_rate", "weeks"), ("threshold", "reason", "from")),
+    "tariffs": (("year",), ("setting", "reason", "from")),
     "plans": (("plan", "pupil", "school", "from"), ("hours", "band", "kind")),
     "changes": (("plan", "change"),
                 ("from", "hours", "band", "school", "protect_until", "event", "reason")),
@@ -438,10 +438,12 @@ def _rate(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
     threshold = pounds_cell(row, "threshold")
     threshold = 600_000 if threshold is None else threshold  # as `topup rate set`
     reason = row.text("reason")
+    effective = date_cell(row, "from")
     assert hourly is not None and weeks is not None  # required: checked before this is called
-    fact = ev.HourlyRateSet(year, hourly, weeks, threshold, reason)
+    fact = ev.HourlyRateSet(year, hourly, weeks, threshold, reason, effective)
     _already(ledger, f"rate:{year}", lambda f: f == fact)
-    return [ledger.set_rate(year, hourly, weeks, threshold, reason)]
+    return [ledger.set_rate(year, hourly, weeks, threshold, reason, effective)]
+
 
 
 def _tariff(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
@@ -455,9 +457,10 @@ def _tariff(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
         raise RuleError("band", "the row gives no band values")
     setting = (optional(row, "setting") or "").lower() or None
     reason = row.text("reason")
-    fact = ev.TariffSet(year, tuple(sorted(values.items())), setting, reason)
+    effective = date_cell(row, "from")
+    fact = ev.TariffSet(year, tuple(sorted(values.items())), setting, reason, effective)
     _already(ledger, f"tariff:{year}" + (f":{setting}" if setting else ""), lambda f: f == fact)
-    return [ledger.set_tariff(year, values, setting, reason)]
+    return [ledger.set_tariff(year, values, setting, reason, effective)]
 
 
 def _plan(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:

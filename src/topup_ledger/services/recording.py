@@ -63,6 +63,14 @@ def check_band(value: str, field: str = "band") -> str:
     return value
 
 
+def check_in_year(year: str, effective: date | None, field: str = "from") -> None:
+    """A financial year, and a day inside it from which a revision takes effect (if any)."""
+    start = parse_year(year)
+    if effective is not None and not date(start, 4, 1) <= effective <= date(start + 1, 3, 31):
+        raise RuleError(field, f"{effective} is not in financial year {year} "
+                        f"(1 April {start} to 31 March {start + 1})")
+
+
 def check_reason(value: str, field: str = "reason") -> str:
     if not value.strip():
         raise RuleError(field, "give a reason")
@@ -168,8 +176,8 @@ class Ledger(Generic[Store]):
         return self._record_once(f"calendar:{year}", fact)
 
     def set_rate(self, year: str, hourly_pence: int, weeks: Decimal, threshold_pence: int,
-                 reason: str = "") -> str:
-        parse_year(year)
+                 reason: str = "", effective: date | None = None) -> str:
+        check_in_year(year, effective)
         if not 0 < hourly_pence <= MAX_HOURLY_PENCE:
             raise RuleError("hourly", f"£{hourly_pence / 100:.2f} an hour is not plausible")
         if not 0 < weeks <= 52:
@@ -177,11 +185,11 @@ class Ledger(Generic[Store]):
         if not 0 <= threshold_pence <= MAX_BAND_PENCE:
             raise RuleError("threshold", "must be between £0 and £1,000,000")
         return self._record_once(f"rate:{year}", ev.HourlyRateSet(
-            year, hourly_pence, weeks, threshold_pence, reason))
+            year, hourly_pence, weeks, threshold_pence, reason, effective))
 
     def set_tariff(self, year: str, bands: dict[str, int], setting: str | None = None,
-                   reason: str = "") -> str:
-        parse_year(year)
+                   reason: str = "", effective: date | None = None) -> str:
+        check_in_year(year, effective)
         if not bands:
             raise RuleError("band", "give at least one --band NAME=AMOUNT")
         for band, pence in bands.items():
@@ -192,7 +200,7 @@ class Ledger(Generic[Store]):
             raise RuleError("setting", f"{setting!r} is not one of {', '.join(ev.SETTINGS)}")
         stream = f"tariff:{year}" + (f":{setting}" if setting else "")
         return self._record_once(stream, ev.TariffSet(
-            year, tuple(sorted(bands.items())), setting, reason))
+            year, tuple(sorted(bands.items())), setting, reason, effective))
 
     def set_cushion(self, urn: str, effective: date, until: date, share_percent: Decimal,
                     reason: str = "") -> str:
@@ -253,7 +261,8 @@ class Ledger(Generic[Store]):
         if year not in terms.rates:
             raise RuleError("from", f"no hourly rate for financial year {year}, so the prior "
                             "hours-based amount cannot be kept")
-        prior = round_half_up(terms.hours_amount(state, year, terms.setting_of(state.school)))
+        assert state.hours is not None
+        prior = round_half_up(terms.hours_amount(state.hours, year, terms.setting_of(state.school)))
         fact = ev.TransferredToBand(ref, effective, band, prior, protect_until)
         return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
 

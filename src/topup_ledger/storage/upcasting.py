@@ -19,8 +19,15 @@ def _plan_issued_v1_kind(data: Data) -> Data:
     return {**data, "kind": data.get("kind", "ehcp")}
 
 
+def _whole_year(data: Data) -> Data:
+    # Version 1 of rate.set and tariff.set always applied to the whole financial year.
+    return {**data, "effective": data.get("effective")}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("plan.issued", 1): _plan_issued_v1_kind,
+    ("rate.set", 1): _whole_year,
+    ("tariff.set", 1): _whole_year,
 }
 
 

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from topup_ledger.domain.calendar import Period
 from topup_ledger.domain.cushion import net_reduction
-from topup_ledger.domain.entitlement import Stretch, placements, round_cumulatively, stretches
+from topup_ledger.domain.entitlement import Stretch, placements, round_dues, stretches
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.payments import PaidSoFar, caused_by
 from topup_ledger.domain.plan import Plan, RecordedFact
@@ -77,7 +77,7 @@ def priced_dues(plan: Plan, periods: list[Period], ctx: Context
             continue
         if amounts:
             exact.append((period, amounts))
-    return round_cumulatively(exact), missing
+    return round_dues(exact), missing
 
 
 def settled_dues(periods: list[Period], settled: Period | None, paid: PaidSoFar
