@@ -77,6 +77,7 @@ class Placed:
     basis: Basis
     band_or_hours: str
     because: str
+    protected: bool = False  # on some of the days: the prior is priced on hours (§10)
 
     @property
     def days(self) -> int:
@@ -87,7 +88,8 @@ def placements(plan: Plan, period: Period) -> list[Placed]:
     """The plan's states within ``period``, clipped to it, in date order. The same days,
     schools and states as ``stretches`` (which also cuts at each 1 April and the end of
     protection, to price them), without pricing anything: so it never raises."""
-    return [Placed(start, end, state.school, state.basis, state.band_or_hours, state.because)
+    return [Placed(start, end, state.school, state.basis, state.band_or_hours, state.because,
+                   state.prior_hours is not None and state.protected_on(start))
             for start, end, state in plan.clipped(period.start, period.end_exclusive)]
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from datetime import date
+from typing import NamedTuple, Protocol
 
-from topup_ledger.domain.calendar import Period, financial_year_of, financial_years_within
+from topup_ledger.domain.calendar import Period
 from topup_ledger.domain.cushion import Cushion, cushion_exact
 from topup_ledger.domain.entitlement import (
     PROTECTION,
@@ -85,16 +86,16 @@ def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Per
 
 
 def plan_lines(plan: Plan, window: Window, run_period: Period, prices: Prices, paid: PaidSoFar,
-               term_sources: Mapping[str, list[tuple[int, str]]], positions: Mapping[str, int],
+               sources: Sources, positions: Mapping[str, int],
                exact: ExactAmounts | None = None) -> list[tuple[str, PaymentLine]]:
     """The lines that bring the plan's paid up to its due, as (school, line) pairs
     (docs/rules.md §7): due per period, less paid, line by line, for the open periods of
     ``window`` (``open_window``: the periods after the last one known to be paid as due,
     and the rest of their academic years, which carry the cumulative rounding).
 
-    ``positions`` gives the ledger position of each of the plan's events and
-    ``term_sources`` the (position, id) of each financial year's rate and tariff facts, so
-    that each line can name the events recorded since the period was last paid (§9).
+    ``positions`` gives the ledger position of each of the plan's events and ``sources``
+    the rate and tariff facts, so that each line can name the events recorded since the
+    period was last paid that change its amount (§9).
     ``exact`` gives a period's exact amounts, if the caller remembers them."""
     periods, open_ids = window
     if not open_ids:
@@ -137,8 +138,8 @@ def plan_lines(plan: Plan, window: Window, run_period: Period, prices: Prices, p
                 band_or_hours=days.band_or_hours,
                 days=days.days,
                 reason=reason(kind, component, period, days, due_now, paid_before),
-                caused_by=caused_by(plan, period, here, paid.last_paid_at.get(period.id),
-                                    term_sources, positions),
+                caused_by=caused_by(plan, here, paid.last_paid_at.get(period.id), sources,
+                                    positions),
                 component=component,
             )))
     return lines
@@ -192,19 +193,25 @@ def reason(kind: LineKind, component: Component, period: Period, days: Days, due
             f"already paid £{pounds(paid)}")
 
 
-def caused_by(plan: Plan, period: Period, here: Sequence[Placed], last_paid_at: int | None,
-              term_sources: Mapping[str, list[tuple[int, str]]],
+class Sources(Protocol):
+    """Where the reference facts that price a plan's days are found (``Terms``)."""
+
+    def bearing_on(self, school: str, basis: str, band_or_hours: str, protected: bool,
+                   start: date, end_exclusive: date, after: int) -> list[tuple[int, str]]: ...
+
+
+def caused_by(plan: Plan, here: Sequence[Placed], last_paid_at: int | None, sources: Sources,
               positions: Mapping[str, int]) -> tuple[str, ...]:
-    """The events behind a line: for a first payment, those that set the plan's state in the
-    period; after an earlier payment, those recorded since it that bear on the period."""
-    years = {year for s in here for year in financial_years_within(s.start, s.end_exclusive)
-             } or {financial_year_of(period.start)}
+    """The events behind a line (docs/rules.md §9): for a first payment, those that set the
+    plan's state in the period; after an earlier payment, those recorded since it that
+    change the line's amount: the plan's own, and the rates and tariffs that price its
+    days."""
     if last_paid_at is None:
         because = dict.fromkeys(s.because for s in here) or [plan.facts[0].id]
         return tuple(dict.fromkeys(i for b in because for i in plan.with_corrections(b)))
     ids = [r.id for r in plan.facts if positions.get(r.id, 0) > last_paid_at]
-    for year in sorted(years):
-        ids += [i for pos, i in term_sources.get(year, []) if pos > last_paid_at]
-    return tuple(ids)
+    reference = sorted({found for s in here for found in sources.bearing_on(
+        s.school, s.basis, s.band_or_hours, s.protected, s.start, s.end_exclusive, last_paid_at)})
+    return tuple(ids + [event_id for _, event_id in reference])
 
 

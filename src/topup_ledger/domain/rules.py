@@ -17,7 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import financial_year_of, parse_year
+from topup_ledger.domain.calendar import financial_year_of, financial_years_within, parse_year
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.plan import PlanState
 
@@ -51,8 +51,11 @@ class Terms:
     # Every rate and tariff fact in ledger order, for the values in force on a given day.
     rate_facts: dict[str, list[ev.HourlyRateSet]] = field(default_factory=dict)
     tariff_facts: dict[tuple[str, str | None], list[ev.TariffSet]] = field(default_factory=dict)
-    # (position, id) of the facts that set each year's rates and tariffs, for "caused by"
+    # (position, id) of the facts that set each year's rates and tariffs
     sources: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    # every rate and tariff fact with its position and id, in ledger order, for the causes
+    # of a line (``bearing_on``)
+    priced_by: list[tuple[int, str, ev.HourlyRateSet | ev.TariffSet]] = field(default_factory=list)
     # Each rate and tariff fact as (position, basis it prices, financial year, first day it
     # prices): an hourly rate prices days on hours, a tariff days on a band.
     revisions: list[tuple[int, str, str, date]] = field(default_factory=list)
@@ -64,12 +67,14 @@ class Terms:
             self.rates[fact.year] = fact
             self.rate_facts.setdefault(fact.year, []).append(fact)
             self.sources.setdefault(fact.year, []).append((position, event_id))
+            self.priced_by.append((position, event_id, fact))
             self.revisions.append((position, "hours", fact.year, prices_from(fact)))
         elif isinstance(fact, ev.TariffSet):
             bands = self.tariffs.setdefault((fact.year, fact.setting), {})
             bands.update(dict(fact.bands))
             self.tariff_facts.setdefault((fact.year, fact.setting), []).append(fact)
             self.sources.setdefault(fact.year, []).append((position, event_id))
+            self.priced_by.append((position, event_id, fact))
             self.revisions.append((position, "band", fact.year, prices_from(fact)))
 
     def in_year_changes(self, start: date, end_exclusive: date) -> list[date]:
@@ -98,6 +103,30 @@ class Terms:
         for fact in self.rate_facts.get(year, ()):
             if day is None or fact.effective is None or fact.effective <= day:
                 found = fact
+        return found
+
+    def bearing_on(self, school: str, basis: str, band_or_hours: str, protected: bool,
+                   start: date, end_exclusive: date, after: int) -> list[tuple[int, str]]:
+        """The rate and tariff facts recorded after position ``after`` that price the days
+        [start, end_exclusive) of a plan in this state (docs/rules.md §9): an hourly rate
+        prices days on hours (and a protected band's prior); a tariff prices days on a band
+        it names, for the school's setting or every setting. A revision prices only from its
+        own day. A band F revision is not a cause of a band C line."""
+        added = self.schools.get(school)
+        years = financial_years_within(start, end_exclusive)
+        found = []
+        for position, event_id, fact in self.priced_by:
+            if position <= after or fact.year not in years or (
+                    fact.effective is not None and fact.effective >= end_exclusive):
+                continue
+            if isinstance(fact, ev.HourlyRateSet):
+                bears = basis == "hours" or protected
+            else:
+                setting = added.setting if added else None
+                bears = (basis == "band" and band_or_hours in dict(fact.bands)
+                         and fact.setting in (None, setting))
+            if bears:
+                found.append((position, event_id))
         return found
 
     def setting_of(self, urn: str) -> str:

@@ -78,7 +78,6 @@ class PricingCache:
         return {(schools[i], component): amount for i, component, amount in found}
 
     def plan_lines(self, plan: Plan, window: Window, run_period: Period, paid: PaidSoFar,
-                   term_sources: dict[str, list[tuple[int, str]]],
                    positions: dict[str, int]) -> list[tuple[str, PaymentLine]]:
         """``payments.plan_lines``. A plan in one state at one school on every day of the
         window, paid alike, is owed the lines of every other such plan but for whose they are
@@ -89,13 +88,13 @@ class PricingCache:
             return []
         same_lines = one_state_throughout(plan, periods, paid, self.terms)
         if same_lines is None:
-            return plan_lines(plan, window, run_period, self, paid, term_sources, positions,
+            return plan_lines(plan, window, run_period, self, paid, self.terms, positions,
                               self.exact_amounts)
         lines_key, school = same_lines
         key = (run_period.key, lines_key, open_ids)
         remembered = self.lines.get(key)
         if remembered is None:
-            lines = plan_lines(plan, window, run_period, self, paid, term_sources, positions,
+            lines = plan_lines(plan, window, run_period, self, paid, self.terms, positions,
                                self.exact_amounts)
             if len(self.lines) < LINES_REMEMBERED:
                 by_id = {period.id: period for period in periods}
@@ -105,8 +104,8 @@ class PricingCache:
         return [(school, PaymentLine(
             plan.ref, pupil, line.kind, line.for_period, line.amount, line.basis,
             line.band_or_hours, line.days, line.reason,
-            caused_by(plan, period, placements(plan, period), paid.last_paid_at.get(period.id),
-                      term_sources, positions),
+            caused_by(plan, placements(plan, period), paid.last_paid_at.get(period.id),
+                      self.terms, positions),
             line.component)) for period, line in remembered]
 
 

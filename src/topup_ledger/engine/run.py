@@ -156,8 +156,7 @@ def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[Rec
         paid = known.paid.get(plan.ref) or PaidSoFar()
         positions = {f.id: f.position for f in plan_facts}
         try:
-            lines = pricing.plan_lines(plan, windows[key], run_period, paid, known.terms.sources,
-                                       positions)
+            lines = pricing.plan_lines(plan, windows[key], run_period, paid, positions)
         except MissingTerms as gap:
             part.missing.extend(gap.missing)
             continue

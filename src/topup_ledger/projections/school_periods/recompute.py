@@ -214,8 +214,7 @@ def explanations(ref: str, plan: Plan, periods: list[Period], due: Dues, paid: P
                             if owed.get(key, 0) != settled.get(key, 0)})
         for school in differing:
             here = [s for s in placements(plan, period) if s.school == school]
-            ids = caused_by(plan, period, here, paid.last_paid_at.get(period.id),
-                            terms.sources, positions)
+            ids = caused_by(plan, here, paid.last_paid_at.get(period.id), terms, positions)
             for event in dict.fromkeys(ids):
                 rows.append((ref, period.id, school, positions.get(event, ctx.sources.get(event, 0)),
                              event))
