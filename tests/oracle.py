@@ -14,9 +14,8 @@ It favours being plainly right over being fast:
   component: a period's due is round(cumulative to its end) − round(cumulative before it);
 - a payment run pays, for every period up to and including its own, due minus already paid.
 
-Policies for protection and the cushion (``Policy``); ``"product"`` is the product's rules
-now: protection and rounding as ``"design"`` says, the cushion as ``"product-today"`` says
-(over the designed protection).
+Policies for protection and the cushion (``Policy``); ``PRODUCT`` is the one the product
+follows now (``"design"``).
 
 - ``"product-today"``: what the product does now. Protection is max(0, prior − band) while
   the day is on or before ``protect_until``, with ``prior`` the integer pence stored on the
@@ -62,12 +61,10 @@ from typing import Literal, NamedTuple
 
 from topup_ledger.domain import events as ev
 
-Policy = Literal["product-today", "design", "product"]
+Policy = Literal["product-today", "design"]
 PRODUCT_TODAY: Policy = "product-today"  # the product before the policy work (kept to compare)
 DESIGN: Policy = "design"
-# The product now: protection and rounding as designed; the cushion still as before, over
-# the designed protection (its own rule is still to change).
-PRODUCT: Policy = "product"
+PRODUCT: Policy = DESIGN  # the product's rules now
 
 BASE, PROTECTION, CUSHION = "base", "protection", "cushion"
 TOTAL = "total"  # design mode only, internally: base + protection, rounded as one amount
@@ -371,7 +368,7 @@ def protection_annual(ref: Reference, state: DayState, day: date, base: Fraction
         return Fraction(0)
     if day > transfer.protect_until:
         return Fraction(0)
-    if policy in (DESIGN, PRODUCT):
+    if policy == DESIGN:
         if state.reviewed_or_moved:
             return Fraction(0)  # a new assessment or a new school ends it (ceasing ends everything)
         assert transfer.hours_before is not None
@@ -404,6 +401,9 @@ class LedgerState:
     reference: Sequence[ev.Fact]
     plans: Mapping[str, PlanEvents]
     school_dates: Mapping[str, frozenset[date]] = field(default_factory=dict)
+    # For a plan's event id, how many of ``reference`` were recorded before it: a cushion
+    # prices a transfer with the rates and tariffs known then. Not given: known now.
+    reference_before: Mapping[str, int] = field(default_factory=dict)
 
 
 def issue_date(events: PlanEvents) -> date:
@@ -519,17 +519,23 @@ def net_reduction_at_transfer(ledger: LedgerState, ref: Reference, school: str, 
             if transfer.school != school:
                 continue
             assert transfer.hours_before is not None
-            prior = hours_annual(ref, transfer.hours_before, school, transfer.effective)
-            total += prior - band_annual(ref, transfer.band, school, transfer.effective)
+            # Later revisions of rates and tariffs do not change a cushion: price the transfer
+            # with those known when it was recorded.
+            transfer_id = next(i for i, f in events if isinstance(f, ev.TransferredToBand))  # one a plan
+            known = ledger.reference_before.get(transfer_id)
+            then = ref if known is None else fold_reference(ledger.reference[:known])
+            prior = hours_annual(then, transfer.hours_before, school, transfer.effective)
+            total += prior - band_annual(then, transfer.band, school, transfer.effective)
     return total
 
 
 def cushion_exact_design(ledger: LedgerState, ref: Reference,
                          periods: Sequence[Period]) -> dict[DueKey, Fraction]:
-    """Per school and FY: share% × max(0, net reduction at transfer) a year, on the cushion's days."""
+    """Per school and FY of the transfers it is for (the cushion's ``year``, else the FY it
+    starts in): share% × max(0, net reduction at transfer) a year, on the cushion's days."""
     latest: dict[tuple[str, str], ev.CushionSet] = {}
     for cushion in ref.cushions:
-        latest[cushion.school, financial_year(cushion.effective)] = cushion
+        latest[cushion.school, cushion.year or financial_year(cushion.effective)] = cushion
     sums: dict[DueKey, Fraction] = {}
     for (school, year), cushion in sorted(latest.items()):
         net = net_reduction_at_transfer(ledger, ref, school, year)

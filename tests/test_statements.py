@@ -66,7 +66,7 @@ def build_history(ledger: Ledger) -> list[RunResult]:
     ledger.transfer("EHCP-0001", "B", date(2025, 11, 3), protect_until=date(2026, 3, 31))
     ledger.transfer("EHCP-0002", "D", date(2026, 1, 5))
     ledger.set_cushion("100001", date(2026, 4, 1), date(2027, 3, 31), Decimal(50),
-                       "first year of banded funding")
+                       "first year of banded funding", year="2025-26")
     ledger.change_band("EHCP-0003", "D", date(2025, 11, 1), "annual-review")  # recorded late
     ledger.move("EHCP-0005", "100002", date(2026, 2, 2))
     runs.append(pay(ledger, "2025-26/spring"))
@@ -88,7 +88,7 @@ def history(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Ledger, Path]]:
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -135,7 +135,7 @@ def test_every_figure_equals_the_payment_files(history: tuple[Ledger, Path]) -> 
                  int(r["amount_pence"]), r["basis"], r["band_or_hours"], int(r["days"]), r["reason"],
                  r["caused_by"]) for r in file_lines]
             # the statement's CSV is those same lines, with the seal
-            exported = list(csv.DictReader(io.StringIO(render_csv(s))))
+            exported = list(csv.DictReader(io.StringIO(render_csv(s).removeprefix("\ufeff"))))
             assert [{k: v for k, v in r.items() if k != "seal"} for r in exported] == [
                 {k: v for k, v in r.items() if k in CSV_COLUMNS} for r in file_lines]
             assert {r["seal"] for r in exported} <= {r["seal"] for r in rows}
@@ -330,13 +330,13 @@ def test_statements_for_a_period_write_every_school_paid_and_an_index(cli, ledge
     out = tmp_path / "summer"
     result = cli("statements", "2025-26/summer", "--out", str(out), "--format", "html",
                  "--format", "csv")
-    assert "3 statements for 2025-26/summer (£13,621.36 in all)" in result.output
+    assert "3 statements for 2025-26/summer (£13,683.86 in all)" in result.output
     index = (out / "index.html").read_text()
     for urn in ("100001", "100002", "100003"):
         assert f'href="statement-{urn}-2025-26-summer.html"' in index
         assert (out / f"statement-{urn}-2025-26-summer.csv").exists()
     assert "100004" not in index  # not paid in the period: no statement
-    assert "£13,621.36" in html_text(index)
+    assert "£13,683.86" in html_text(index)
 
     empty = tmp_path / "next"
     result = cli("statements", "2026-27/autumn", "--out", str(empty))

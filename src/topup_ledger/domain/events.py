@@ -267,14 +267,17 @@ class FilesWritten(Fact):
 @dataclass(frozen=True)
 class CushionSet(Fact):
     """A per-school transitional cushion: a share of the school's net reduction from the
-    move to bands, paid as its own line between two dates."""
+    move to bands of its plans transferred in financial year ``year`` (that of
+    ``effective`` if not given), paid as its own line between two dates."""
 
     TYPE = "school.cushion_set"
+    VERSION = 2
     school: str
     effective: date
     until: date
     share_percent: Decimal
     reason: str = ""
+    year: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import date
 from typing import NamedTuple, Protocol
 
 from topup_ledger.domain.calendar import Period
-from topup_ledger.domain.cushion import Cushion, cushion_exact
+from topup_ledger.domain.cushion import Cushion, cushion_annual, cushion_exact, reduction_at_transfer
 from topup_ledger.domain.entitlement import (
     PROTECTION,
     ExactAmounts,
@@ -25,11 +25,11 @@ from topup_ledger.domain.entitlement import (
     dues,
     placements,
     round_cumulatively,
-    stretches,
 )
 from topup_ledger.domain.events import LINE_KINDS, Component, LineKind, PaymentLine
 from topup_ledger.domain.money import pounds
 from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.rules import Terms
 
 REGULAR, ARREARS, CLAWBACK, PROTECTION_LINE, CUSHION = LINE_KINDS
 
@@ -58,14 +58,15 @@ def line_kind(period: Period, run_period: Period, component: Component, amount: 
 
 
 def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Period],
-                  run_period: Period, prices: Prices, paid: PaidSoFar) -> list[PaymentLine]:
-    """The school's cushion lines: due (its share of the net reduction) less cushion paid."""
+                  run_period: Period, terms: Terms, paid: PaidSoFar) -> list[PaymentLine]:
+    """The school's cushion lines (docs/rules.md §11): due (its share of its net reduction
+    at transfer, on the cushion's days) less cushion paid."""
     school = cushion.school
     periods = list(periods)
-    plans = [p for p in plans if school in p.schools()]
-    exact = [(period, {CUSHION: cushion_exact(
-        cushion, [s for plan in plans for s in stretches(plan, period, prices)])})
-        for period in periods]
+    reductions = [reduction_at_transfer(plan, school, cushion.year, terms)
+                  for plan in plans if school in plan.schools()]
+    annual = cushion_annual(cushion, [r for r in reductions if r is not None])
+    exact = [(period, {CUSHION: cushion_exact(cushion, annual, period)}) for period in periods]
     due = round_cumulatively(exact)
     lines = []
     for period in periods:

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import Calendar, Period, periods_of, with_default_terms
+from topup_ledger.domain.calendar import (
+    Calendar,
+    Period,
+    financial_year_of,
+    periods_of,
+    with_default_terms,
+)
 from topup_ledger.domain.cushion import Cushion
 from topup_ledger.domain.rules import Terms
 
@@ -37,8 +43,9 @@ class Reference:
             self.calendars[fact.year] = periods_of(fact)
             self.reshaped_at = position
         elif isinstance(fact, ev.CushionSet):
-            self.cushions[fact.school] = Cushion(fact.school, fact.effective, fact.until,
-                                                 fact.share_percent, event_id)
+            self.cushions[fact.school] = Cushion(
+                fact.school, fact.effective, fact.until, fact.share_percent, event_id,
+                fact.year or financial_year_of(fact.effective))
         else:
             self.terms.apply(fact, event_id, position)
             if isinstance(fact, ev.SchoolAdded):

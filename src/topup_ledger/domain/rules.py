@@ -48,9 +48,11 @@ class Terms:
     rates: dict[str, ev.HourlyRateSet] = field(default_factory=dict)
     # (financial year, setting or None for every setting) → band → pence
     tariffs: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
-    # Every rate and tariff fact in ledger order, for the values in force on a given day.
-    rate_facts: dict[str, list[ev.HourlyRateSet]] = field(default_factory=dict)
-    tariff_facts: dict[tuple[str, str | None], list[ev.TariffSet]] = field(default_factory=dict)
+    # Every rate and tariff fact in ledger order with its position, for the values in force
+    # on a given day (and as known at a given position).
+    rate_facts: dict[str, list[tuple[int, ev.HourlyRateSet]]] = field(default_factory=dict)
+    tariff_facts: dict[tuple[str, str | None], list[tuple[int, ev.TariffSet]]] = field(
+        default_factory=dict)
     # (position, id) of the facts that set each year's rates and tariffs
     sources: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     # every rate and tariff fact with its position and id, in ledger order, for the causes
@@ -65,14 +67,14 @@ class Terms:
             self.schools[fact.urn] = fact
         elif isinstance(fact, ev.HourlyRateSet):
             self.rates[fact.year] = fact
-            self.rate_facts.setdefault(fact.year, []).append(fact)
+            self.rate_facts.setdefault(fact.year, []).append((position, fact))
             self.sources.setdefault(fact.year, []).append((position, event_id))
             self.priced_by.append((position, event_id, fact))
             self.revisions.append((position, "hours", fact.year, prices_from(fact)))
         elif isinstance(fact, ev.TariffSet):
             bands = self.tariffs.setdefault((fact.year, fact.setting), {})
             bands.update(dict(fact.bands))
-            self.tariff_facts.setdefault((fact.year, fact.setting), []).append(fact)
+            self.tariff_facts.setdefault((fact.year, fact.setting), []).append((position, fact))
             self.sources.setdefault(fact.year, []).append((position, event_id))
             self.priced_by.append((position, event_id, fact))
             self.revisions.append((position, "band", fact.year, prices_from(fact)))
@@ -81,7 +83,7 @@ class Terms:
         """The days inside (start, end_exclusive) from which a revision changes a value."""
         return sorted({fact.effective for facts in (*self.rate_facts.values(),
                                                      *self.tariff_facts.values())
-                       for fact in facts
+                       for _, fact in facts
                        if fact.effective is not None and start < fact.effective < end_exclusive})
 
     def in_force_since(self, year: str, day: date) -> date | None:
@@ -91,16 +93,20 @@ class Terms:
         found = None
         for facts in (self.rate_facts.get(year, ()), *(
                 facts for (y, _), facts in self.tariff_facts.items() if y == year)):
-            for fact in facts:
+            for _, fact in facts:
                 if fact.effective is not None and fact.effective <= day and (
                         found is None or fact.effective > found):
                     found = fact.effective
         return found
 
-    def rate_on(self, year: str, day: date | None = None) -> ev.HourlyRateSet | None:
-        """The hourly rate in force on ``day`` (the latest set for the year if no day)."""
+    def rate_on(self, year: str, day: date | None = None,
+                known_at: int | None = None) -> ev.HourlyRateSet | None:
+        """The hourly rate in force on ``day`` (the latest set for the year if no day), as
+        known at position ``known_at`` (now if not given)."""
         found = None
-        for fact in self.rate_facts.get(year, ()):
+        for position, fact in self.rate_facts.get(year, ()):
+            if known_at is not None and position > known_at:
+                break
             if day is None or fact.effective is None or fact.effective <= day:
                 found = fact
         return found
@@ -135,12 +141,16 @@ class Terms:
         except KeyError:
             raise RuleError("school", f"school {urn} is not in the ledger (add it first)") from None
 
-    def band_rate(self, year: str, setting: str, band: str, day: date | None = None) -> int | None:
+    def band_rate(self, year: str, setting: str, band: str, day: date | None = None,
+                  known_at: int | None = None) -> int | None:
         """The band's value in ``year`` for the setting (or for every setting), in force on
-        ``day`` (as last set for the year if no day)."""
+        ``day`` (as last set for the year if no day), as known at position ``known_at``
+        (now if not given)."""
         for key in ((year, setting), (year, None)):
             rate = None
-            for fact in self.tariff_facts.get(key, ()):
+            for position, fact in self.tariff_facts.get(key, ()):
+                if known_at is not None and position > known_at:
+                    break
                 if day is None or fact.effective is None or fact.effective <= day:
                     rate = dict(fact.bands).get(band, rate)
             if rate is not None:
@@ -177,10 +187,11 @@ class Terms:
         return Annual(base, protection)
 
     def hours_amount(self, hours: Decimal, year: str, setting: str,
-                     day: date | None = None) -> Fraction:
+                     day: date | None = None, known_at: int | None = None) -> Fraction:
         """Hours a week × hourly rate × weeks, less the threshold where the school meets it,
-        never below zero; the terms of financial year ``year`` in force on ``day``."""
-        rate = self.rate_on(year, day)
+        never below zero; the terms of financial year ``year`` in force on ``day`` (as known
+        at position ``known_at``)."""
+        rate = self.rate_on(year, day, known_at)
         assert rate is not None
         gross = Fraction(hours) * rate.hourly_rate * Fraction(rate.weeks)
         threshold = rate.threshold if setting in THRESHOLD_SETTINGS else 0

@@ -91,7 +91,7 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
         try:
             for school, cushion in sorted(known.cushions.items()):
                 for line in cushion_lines(cushion, at_cushioned, window.periods,
-                                          window.run_period, pricing,
+                                          window.run_period, known.terms,
                                           known.cushion_paid[school]):
                     spill.add(school, line)
         finally:

@@ -203,16 +203,20 @@ class Ledger(Generic[Store]):
             year, tuple(sorted(bands.items())), setting, reason, effective))
 
     def set_cushion(self, urn: str, effective: date, until: date, share_percent: Decimal,
-                    reason: str = "") -> str:
-        """Record a per-school transitional cushion (docs/rules.md §11): a share of the school's net
-        reduction from the move to bands, paid as its own line from ``effective`` to ``until``."""
+                    reason: str = "", year: str | None = None) -> str:
+        """Record a per-school transitional cushion (docs/rules.md §11): a share of the
+        school's net reduction from the move to bands of its plans transferred in financial
+        year ``year`` (that of ``effective`` if not given), paid as its own line from
+        ``effective`` to ``until``."""
+        if year is not None:
+            parse_year(year)
         self.terms().setting_of(check_urn(urn))
         if until < effective:
             raise RuleError("until", f"{until} is before {effective}")
         if not 0 < share_percent <= 100:
             raise RuleError("share", f"{share_percent}% must be more than 0 and at most 100")
         return self._record_once(f"cushion:{urn}", ev.CushionSet(urn, effective, until,
-                                                                 share_percent, reason))
+                                                                 share_percent, reason, year))
 
     def issue_plan(self, ref: str, pupil: str, school: str, effective: date,
                    hours: Decimal | None = None, band: str | None = None,

@@ -28,6 +28,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("plan.issued", 1): _plan_issued_v1_kind,
     ("rate.set", 1): _whole_year,
     ("tariff.set", 1): _whole_year,
+    ("school.cushion_set", 1): lambda data: {**data, "year": data.get("year")},
 }
 
 

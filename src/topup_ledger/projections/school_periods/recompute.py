@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from topup_ledger.domain.calendar import Period
-from topup_ledger.domain.cushion import net_reduction
-from topup_ledger.domain.entitlement import Stretch, placements, round_dues, stretches
+from topup_ledger.domain.cushion import reduction_at_transfer
+from topup_ledger.domain.entitlement import placements, round_dues
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.payments import PaidSoFar, caused_by
 from topup_ledger.domain.plan import Plan, RecordedFact
@@ -147,14 +147,18 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         due.update(found_due)
     else:
         missing = {}
-    cushioned = bool(ctx.ref.cushions) and any(
-        s.state.prior_annual is not None for s in plan.segments)
-    found_in: dict[str, list[Stretch]] = {}
-
-    def stretches_in(period: Period) -> list[Stretch]:
-        if period.id not in found_in:
-            found_in[period.id] = stretches(plan, period, ctx.pricing)
-        return found_in[period.id]
+    if after is None:  # a plan's part of a cushion does not change as the horizon moves on
+        for school in sorted(plan.schools()):
+            cushion = ctx.ref.cushions.get(school)
+            if cushion is None:
+                continue
+            try:
+                part = reduction_at_transfer(plan, school, cushion.year, ctx.ref.terms)
+            except MissingTerms as gap:
+                rows.missing.extend((ref, "", school, strip_plan(m)) for m in gap.missing)
+                continue
+            if part is not None:
+                rows.cushion.append((ref, cushion.year, school, str(part)))
 
     # Rows go to keyed tables and every reading orders them, so they are not sorted here.
     summary, run_rate = rows.summary, ctx.run_rate
@@ -178,13 +182,6 @@ def plan_rows(ref: str, facts: list[RecordedFact], paid: PaidSoFar, ctx: Context
         for message in missing.get(period_id, ()) if missing else ():
             for school in sorted(at_school) or [""]:
                 rows.missing.append((ref, period_id, school, message))
-        if cushioned and period_id not in missing:
-            for school in sorted(at_school):
-                cushion = ctx.ref.cushions.get(school)
-                if cushion is not None:
-                    part = net_reduction(cushion, stretches_in(period))
-                    if part:
-                        rows.cushion.append((ref, period_id, school, str(part)))
 
     rows.due = [(ref, period_id, school, component, pence)
                 for period_id, owed in due.items() for (school, component), pence in owed.items()]

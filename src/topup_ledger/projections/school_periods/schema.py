@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 PREFIX = "sp"
-SCHEMA = 7  # raised when these tables or what they hold change: the fold starts again from nothing
+SCHEMA = 8  # raised when these tables or what they hold change: the fold starts again from nothing
 
 
 def table(name: str) -> str:
@@ -45,8 +45,8 @@ def tables() -> list[str]:
         f"CREATE TABLE {table('missing')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
         "school TEXT NOT NULL, message TEXT NOT NULL)",
         f"CREATE INDEX {table('missing_plan')} ON {table('missing')} (plan)",
-        f"CREATE TABLE {table('cushion')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
-        "school TEXT NOT NULL, part TEXT NOT NULL, PRIMARY KEY (plan, period, school)) WITHOUT ROWID",
+        f"CREATE TABLE {table('cushion')} (plan TEXT NOT NULL, year TEXT NOT NULL, "
+        "school TEXT NOT NULL, part TEXT NOT NULL, PRIMARY KEY (plan, year, school)) WITHOUT ROWID",
         f"CREATE TABLE {table('stale')} (plan TEXT NOT NULL, period TEXT NOT NULL, "
         "PRIMARY KEY (plan, period)) WITHOUT ROWID",
         f"CREATE TABLE {table('extend')} (plan TEXT PRIMARY KEY) WITHOUT ROWID",
