@@ -239,6 +239,9 @@ def round_dues(exact: Iterable[tuple[Period, Mapping[DueKey, Fraction]]]
             found[total] = found.get(total, Fraction(0)) + amount
         return found
 
+    exact = list(exact)
+    if not any(component == PROTECTION for _, amounts in exact for _, component in amounts):
+        return round_cumulatively(exact)  # no protection: the total is the base
     rounded = round_cumulatively((period, with_totals(amounts)) for period, amounts in exact)
     result: dict[str, dict[DueKey, Pence]] = {}
     for period_id, found in rounded.items():
