@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Install the system packages the statements need when they are missing: Pango and fonts for
-# WeasyPrint's PDFs, and Debian's chromium for the headless-browser test. PostgreSQL is
-# installed by scripts/pg_server.sh. Needs root (CI runs as root); otherwise it only reports.
+# Install the system packages the tests need when they are missing: python3-venv for the
+# virtual environment, Pango and fonts for WeasyPrint's PDFs, and Debian's chromium for the
+# headless-browser test. PostgreSQL is installed by scripts/pg_server.sh. Needs root (CI
+# runs as root); otherwise it only reports.
 set -euo pipefail
 
 missing=()
+# venv with pip: scripts/test.sh and the README install into .venv (Debian ships it apart)
+"${PYTHON:-python3}" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
     || missing+=(chromium)
 for lib in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do

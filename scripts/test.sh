@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the package with its test extras, lint, and run every test on SQLite and on a
-# throwaway PostgreSQL server (started here, always stopped on exit). Arguments go to pytest.
+# Install the package with its test extras into .venv, lint, and run every test on SQLite and
+# on a throwaway PostgreSQL server (started here, always stopped on exit). Arguments go to
+# pytest.
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -k due -x       # a selection
@@ -12,10 +13,17 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON="${PYTHON:-python3}"
 
 bash scripts/system_deps.sh
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# Always a virtual environment (TOPUP_VENV, else .venv, the README's): a stock Debian or
+# Ubuntu Python refuses `pip install` outside one ("externally-managed-environment"). A new
+# one sees the system's packages, so what the machine has already is not fetched again.
+VENV="${TOPUP_VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+    "${PYTHON:-python3}" -m venv --system-site-packages "$VENV"
+fi
+PYTHON="$VENV/bin/python"
 "$PYTHON" -m pip install -q -e '.[test]'
 
 # This run's own server: its own state file, stopped however the script ends.

@@ -31,9 +31,10 @@ from typing import Any
 import pyarrow.parquet as pq
 
 FORMAT = b"topup-chain/1\n"
+FORMAT_2 = b"topup-chain/2\n"  # events that name who recorded them (the payload's "by")
 GENESIS = bytes(32)
 COLUMNS = ["position", "stream", "version", "type", "schema_version", "recorded_at", "effective",
-           "payload", "link"]
+           "recorded_by", "payload", "link"]
 DIGEST = re.compile(r"^([0-9a-f]{64})@(0|[1-9][0-9]*)$")
 BATCH = 10_000
 
@@ -43,27 +44,39 @@ def field(value: bytes) -> bytes:
     return str(len(value)).encode("ascii") + b":" + value + b"\n"
 
 
+def names_recorder(payload: str) -> bool:
+    """Whether the payload says who recorded the event (then it is chained as topup-chain/2)."""
+    try:
+        envelope = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(envelope, dict) and isinstance(envelope.get("by"), str)
+
+
 def canonical(row: dict[str, Any]) -> bytes:
-    return FORMAT + b"".join(field(v) for v in (
+    by = row.get("recorded_by") or ""
+    middle = [by.encode("utf-8")] if names_recorder(row["payload"]) else []
+    return (FORMAT_2 if middle else FORMAT) + b"".join(field(v) for v in (
         str(row["position"]).encode("ascii"), row["stream"].encode("utf-8"),
         str(row["version"]).encode("ascii"), row["type"].encode("utf-8"),
         str(row["schema_version"]).encode("ascii"), row["recorded_at"].encode("utf-8"),
-        row["effective"].encode("utf-8"), row["payload"].encode("utf-8")))
+        *middle, row["effective"].encode("utf-8"), row["payload"].encode("utf-8")))
 
 
-def payload_fields(payload: str) -> tuple[str, str, str] | None:
-    """(schema version, recorded time, effective date) as the payload says, or None."""
+def payload_fields(payload: str) -> tuple[str, str, str, str] | None:
+    """(schema version, recorded time, effective date, recorded by) as the payload says, or
+    None."""
     try:
         envelope = json.loads(payload)
     except ValueError:
         return None
     if not isinstance(envelope, dict):
         return None
-    v, at, data = envelope.get("v"), envelope.get("at"), envelope.get("data")
+    v, at, data, by = envelope.get("v"), envelope.get("at"), envelope.get("data"), envelope.get("by")
     version = str(v) if isinstance(v, int) and not isinstance(v, bool) else ""
     effective = data.get("effective") if isinstance(data, dict) else None
     return (version, at if isinstance(at, str) else "",
-            effective if isinstance(effective, str) else "")
+            effective if isinstance(effective, str) else "", by if isinstance(by, str) else "")
 
 
 def parse_digest(text: str) -> tuple[str, int]:
@@ -106,7 +119,8 @@ def claims(parquet: pq.ParquetFile, problems: list[dict[str, Any]]) -> list[dict
 
 def verify(path: str, digests: list[str]) -> dict[str, Any]:
     parquet = pq.ParquetFile(path)
-    missing = [c for c in COLUMNS if c not in parquet.schema_arrow.names]
+    present = parquet.schema_arrow.names  # exports made before recorded_by have no such column
+    missing = [c for c in COLUMNS if c not in present and c != "recorded_by"]
     if missing:
         raise ValueError(f"{path} is not an event export: no column(s) {', '.join(missing)}")
     problems: list[dict[str, Any]] = []
@@ -120,7 +134,7 @@ def verify(path: str, digests: list[str]) -> dict[str, Any]:
     previous, head, position, count = GENESIS, GENESIS, 0, 0
     stored = GENESIS  # the link the row before says it has
     versions: dict[str, int] = {}
-    for row in rows(parquet, COLUMNS):
+    for row in rows(parquet, [c for c in COLUMNS if c in present]):
         p, name = row["position"], event_name(row["stream"], row["version"])
         encoded = canonical(row)
         link = hashlib.sha256(previous + encoded).digest()  # the chain, recomputed from the rows
@@ -142,12 +156,14 @@ def verify(path: str, digests: list[str]) -> dict[str, Any]:
                 "an event is missing, moved or inserted")})
         versions[row["stream"]] = max(row["version"], versions.get(row["stream"], 0))
         said = payload_fields(row["payload"])
-        columns = (str(row["schema_version"]), row["recorded_at"], row["effective"])
+        columns = (str(row["schema_version"]), row["recorded_at"], row["effective"],
+                   row.get("recorded_by") or "")
         if said is None:
             problems.append({"position": p, "event": name, "message": "the payload is not a JSON object"})
         elif said != columns:
             problems.append({"position": p, "event": name, "message": (
-                f"the columns (schema_version, recorded_at, effective) = {columns} do not agree "
+                f"the columns (schema_version, recorded_at, effective, recorded_by) = {columns} do "
+                "not agree "
                 f"with the payload's {said}")})
         if p in needed:
             links[p] = link.hex()

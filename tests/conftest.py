@@ -4,11 +4,17 @@ Every test that takes ``location`` (or ``ledger`` / ``cli``) runs once on SQLite
 PostgreSQL. PostgreSQL needs ``TOPUP_TEST_POSTGRES_URL`` (``.ci/run`` starts a server and
 sets it); without it those cases skip, unless ``TOPUP_REQUIRE_POSTGRES`` is set, as in CI,
 where a missing server is a failure rather than a silent skip.
+
+Hypothesis keeps its example database under the system's temporary directory, not in the
+repository (``TOPUP_HYPOTHESIS_DB`` names another folder). ``HYPOTHESIS_PROFILE=mutants``
+(``scripts/mutants.py``) runs every property on fixed examples with no database and no
+shrinking, so that a mutant is killed or not the same way each time, and soon.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from reliability_support import write_la
 from topup_ledger.cli import main
@@ -23,6 +31,23 @@ from topup_ledger.services.recording import Ledger
 from topup_ledger.storage.store import EventStore
 
 BACKENDS = ["sqlite", "postgres"]
+
+HYPOTHESIS_DB = os.environ.get("TOPUP_HYPOTHESIS_DB") or os.path.join(
+    tempfile.gettempdir(), "topup-ledger-hypothesis")
+settings.register_profile("topup", database=DirectoryBasedExampleDatabase(HYPOTHESIS_DB))
+# Fixed examples, no database, and no shrinking: a mutant is killed by the first failing
+# example, and shrinking it (minutes, for a ledger history) would only tell a person why.
+settings.register_profile("mutants", database=None, derandomize=True,
+                          phases=(Phase.explicit, Phase.reuse, Phase.generate))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "topup"))
+
+# Ledger keys made by `topup init` (and the fixtures' ledgers) go to a folder of the test
+# session's own, never to the real ~/.config; subprocesses inherit it. A key given in the
+# environment by the caller would key every test ledger alike: tests choose their own.
+KEY_DIR = tempfile.mkdtemp(prefix="topup-test-keys-")
+os.environ["TOPUP_KEY_DIR"] = KEY_DIR
+for _name in ("TOPUP_LEDGER_KEY", "TOPUP_LEDGER_KEY_FILE", "TOPUP_WITNESS"):
+    os.environ.pop(_name, None)
 
 
 class FakeClock:

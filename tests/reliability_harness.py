@@ -72,19 +72,22 @@ def install() -> None:
         _reached["append"] += 1
         nth = _reached["append"]
         _at("append", "before", nth)
-        recorder = self.recorder
-        insert = recorder._insert_events  # type: ignore[attr-defined]
+        # every append goes in as the bulk path does (one transaction of the recorder's that
+        # takes the write lock, stamps the time and authenticates the facts): the same seam
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        transaction = datastore.transaction
 
-        def inside(*args: Any, **kwargs: Any) -> Any:
-            result = insert(*args, **kwargs)
-            _at("append", "inside", nth)
-            return result
+        @contextmanager
+        def inside(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with transaction(*args, **kwargs) as cursor:
+                yield cursor
+                _at("append", "inside", nth)
 
-        recorder._insert_events = inside  # type: ignore[attr-defined]
+        datastore.transaction = inside
         try:
             positions = append(self, batch)
         finally:
-            del recorder._insert_events  # type: ignore[attr-defined]
+            del datastore.transaction
         _at("append", "after", nth)
         return positions
 

@@ -26,6 +26,9 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "events"
 SCHEMA_FILE = re.compile(r"^(?P<type>[a-z0-9_]+(?:\.[a-z0-9_]+)+)\.v(?P<version>[1-9][0-9]*)\.json$")
 _TOPIC = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)+$")
 ENVELOPE = frozenset({"v", "at", "data"})
+# since events name who recorded them (and, on a keyed ledger, are authenticated by its key)
+ENVELOPES = (ENVELOPE, ENVELOPE | {"by"}, ENVELOPE | {"by", "key", "mac"})
+_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 def schema_path(topic: str, version: int) -> Path:
@@ -65,9 +68,15 @@ def check_recorded_at(value: Any) -> datetime:
 
 def check_state(topic: str, state: Any) -> None:
     """Raise ValueError saying what is wrong with one decoded stored state, if anything."""
-    if not isinstance(state, dict) or set(state) != ENVELOPE:
+    if not isinstance(state, dict) or set(state) not in ENVELOPES:
         keys = sorted(state) if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"state is not the envelope {{v, at, data}}: {keys}")
+        raise ValueError(f"state is not the envelope {{v, at, [by, [key, mac,]] data}}: {keys}")
+    if "by" in state and (not isinstance(state["by"], str) or not state["by"]):
+        raise ValueError(f"recorded by {state['by']!r} is not a name")
+    for name, size in (("key", 16), ("mac", 64)):
+        value = state.get(name, "0" * size)
+        if not isinstance(value, str) or len(value) != size or not _HEX.match(value):
+            raise ValueError(f"{name} {value!r} is not {size} hex digits")
     version = state["v"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"schema version {version!r} is not a whole number from 1")

@@ -47,17 +47,23 @@ def vectors() -> list[dict[str, Any]]:
 
 def test_the_specification_vectors_hold_for_the_ledger() -> None:
     events = vectors()
-    assert len(events) == 2
+    assert len(events) == 3  # two topup-chain/1 events, then one topup-chain/2 (it names its actor)
     head = GENESIS
+    heads = []
     for e in events:
         head = next_link(head, e["position"], e["stream"], e["version"], e["type"], e["payload"])
         assert head.hex() == e["link"]
+        heads.append(head)
     shown = re.search(r"shown with each LF as a line break:\n\n```text\n(.*?)```", SPEC.read_text(), re.S)
     assert shown
-    last = events[-1]
-    assert canonical(last["position"], last["stream"], last["version"], last["type"],
-                     last["payload"]) == shown.group(1).encode()
-    assert f"`{digest(head, last['position'])}`" in SPEC.read_text()
+    second = events[1]
+    assert canonical(second["position"], second["stream"], second["version"], second["type"],
+                     second["payload"]) == shown.group(1).encode()
+    assert f"`{digest(heads[1], second['position'])}`" in SPEC.read_text()
+    third = canonical(events[2]["position"], events[2]["stream"], events[2]["version"],
+                      events[2]["type"], events[2]["payload"])
+    assert third.startswith(b"topup-chain/2\n1:3\n14:plan:EHCP-0001\n1:2\n18:plan.hours_changed\n"
+                            b"1:1\n25:2025-09-02T10:00:00+00:00\n13:finance_clerk\n10:2025-10-01\n250:")
 
 
 def test_the_specification_vectors_hold_for_the_standalone_script() -> None:
@@ -68,7 +74,8 @@ def test_the_specification_vectors_hold_for_the_standalone_script() -> None:
         assert envelope is not None
         row = {"position": e["position"], "stream": e["stream"], "version": e["version"],
                "type": e["type"], "schema_version": envelope["v"], "recorded_at": envelope["at"],
-               "effective": envelope["data"].get("effective") or "", "payload": e["payload"].decode()}
+               "effective": envelope["data"].get("effective") or "", "payload": e["payload"].decode(),
+               "recorded_by": envelope.get("by") or ""}
         previous = script.hashlib.sha256(previous + script.canonical(row)).digest()
         assert previous.hex() == e["link"]
 

@@ -144,6 +144,7 @@ def test_an_event_stored_in_an_old_version_replays_to_the_same_amounts(
     old_clock, new_clock = FakeClock(), FakeClock()
     other = new_location(backend, tmp_path)
     EventStore(other, create=True).close()
+    Raw(location).made_before_keys()  # the old ledger, from before ledger keys
     old, new = EventStore(location), EventStore(other)
     try:
         old_ledger, new_ledger = Ledger(old, clock=old_clock), Ledger(new, clock=new_clock)
@@ -186,8 +187,11 @@ def test_an_unknown_schema_version_fails_closed(location: str, clock: FakeClock,
     at(clock, "2026-05-01T10:00:00")
     store = EventStore(location)
     try:
-        future = orjson.dumps({"v": 99, "at": clock().isoformat(), "data": {
-            "plan": "P1", "effective": "2026-05-01", "hours": "30", "reason": "", "approved_by": "x"}})
+        # a newer program, holding the ledger's key, wrote this version 99 event
+        future = store.mapper.authenticated("plan:P1", 4, "plan.hours_changed", orjson.dumps(
+            store.mapper.envelope(99, clock().isoformat(), {
+                "plan": "P1", "effective": "2026-05-01", "hours": "30", "reason": "",
+                "approved_by": "x"})))
         store.recorder.insert_events([StoredEvent("plan:P1", 4, "plan.hours_changed", future)])
     finally:
         store.close()

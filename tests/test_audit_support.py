@@ -163,6 +163,8 @@ class Raw:
 
             url = urlparse(self.location)._replace(query="").geturl()
             with psycopg.connect(url, autocommit=True) as conn:
+                # as a superuser (a DBA) can: past the ledger's append-only triggers
+                conn.execute("SET session_replication_role = replica")
                 yield conn
         else:
             conn = sqlite3.connect(self.location, isolation_level=None)
@@ -212,6 +214,14 @@ class Raw:
             conn.execute(self.sql("UPDATE {table} SET {id} = -1 WHERE {id} = ?"), (a,))
             conn.execute(self.sql("UPDATE {table} SET {id} = ? WHERE {id} = ?"), (a, b))
             conn.execute(self.sql("UPDATE {table} SET {id} = ? WHERE {id} = -1"), (b,))
+
+    def made_before_keys(self) -> None:
+        """Make the ledger as a program before ledger keys made it: no id, no key record (so
+        events written raw, as an older program wrote them, are not forgeries)."""
+        info = (f'"{postgres_schema(self.location)}".topup_ledger_info' if self.postgres
+                else "topup_ledger_info")
+        with self.connect() as conn:
+            conn.execute(f"DROP TABLE {info}")
 
     def insert(self, position: int, stream: str, version: int, topic: str, state: bytes) -> None:
         """Put a forged event at ``position``, moving every later event one place on."""

@@ -26,6 +26,10 @@ from topup_ledger.storage.store import EventStore
 
 @pytest.fixture
 def history(location: str, clock: Any, tmp_path: Path) -> History:
+    # A ledger without a key (made before ledger keys, or rewritten by someone who holds its
+    # key): what the chain, the seals and the digests catch on their own. On a keyed ledger
+    # every raw edit below is also named by its failed authentication (tests/test_trust.py).
+    Raw(location).made_before_keys()
     return build_history(location, clock, tmp_path / "payments")
 
 

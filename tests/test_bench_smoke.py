@@ -1,12 +1,14 @@
 """Issue 8's benchmark still runs: a tiny county through scripts/bench.py on each backend.
 
 This checks that the harness works and reports every figure of every step; it never times
-anything (the figures are for people to read, against their same-run baselines).
+anything, nor compares one timing with another (the figures are for people to read, against
+their same-run baselines): a timing is only checked to be there, as a number of seconds.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -37,31 +39,46 @@ def run_bench(tmp_path: Path, *options: str) -> tuple[dict, str]:
     return json.loads(out.read_text()), doc.read_text()
 
 
+def timed(value: object) -> bool:
+    """A timer's figure as the report carries it: a finite, non-negative number of seconds.
+    How large it is depends on the machine and the moment, so nothing else is asserted."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) \
+        and value >= 0
+
+
+def ratio(value: object) -> bool:
+    """A ratio of two timings: a timing itself, or None when its denominator read 0."""
+    return value is None or timed(value)
+
+
 def check_backend(figures: dict, events_imported: int) -> None:
     for step in STEPS:
-        assert figures[step]["seconds"] > 0, step
+        assert timed(figures[step]["seconds"]), step
         assert figures[step]["peak_mib"] > 0, step
     # Each ratio is taken over the same rows on both sides.
     assert figures["import"]["events"] == figures["plain_insert"]["events"] == events_imported
     assert figures["rebuild"]["events"] == figures["raw_read"]["events"] == figures["ledger_events"]
     assert figures["ledger_events"] > events_imported  # the runs' payments and seals too
-    assert figures["import_ratio"] > 0 and figures["rebuild_ratio"] > 0
-    # Each split adds up to its whole: checking and recording; folding and working out plans.
+    assert ratio(figures["import_ratio"]) and ratio(figures["rebuild_ratio"])
+    # Each split adds up to its whole, whatever the timings: checking and recording;
+    # folding and working out plans. Each ratio is the quotient of the figures it names.
     imported = figures["import"]
-    assert 0 < imported["checking_seconds"] < imported["seconds"]
+    assert timed(imported["checking_seconds"]) and timed(imported["recording_seconds"])
     assert imported["checking_seconds"] + imported["recording_seconds"] == pytest.approx(imported["seconds"])
-    assert figures["import_checks_ratio"] == pytest.approx(
-        imported["checking_seconds"] / figures["plain_insert"]["seconds"])
+    if figures["import_checks_ratio"] is not None:
+        assert figures["import_checks_ratio"] == pytest.approx(
+            imported["checking_seconds"] / figures["plain_insert"]["seconds"])
     rebuilt = figures["rebuild"]
-    assert 0 < rebuilt["fold_seconds"] < rebuilt["seconds"]
+    assert timed(rebuilt["fold_seconds"]) and timed(rebuilt["plans_seconds"])
     assert rebuilt["fold_seconds"] + rebuilt["plans_seconds"] == pytest.approx(rebuilt["seconds"])
-    assert figures["rebuild_fold_ratio"] == pytest.approx(
-        rebuilt["fold_seconds"] / figures["raw_read"]["seconds"])
+    if figures["rebuild_fold_ratio"] is not None:
+        assert figures["rebuild_fold_ratio"] == pytest.approx(
+            rebuilt["fold_seconds"] / figures["raw_read"]["seconds"])
     # The update after the last run folds that run's events, and no others.
     assert figures["update"]["events"] == figures["ledger_events"] - figures["payrun"]["events"] > 0
     # What the rebuild wrote, written again: paid rows alone outnumber the last run's lines.
     assert figures["write_floor"]["rows"] > figures["payrun"]["lines"] > 0
-    assert figures["write_floor"]["seconds"] > 0 and figures["rebuild_floor_ratio"] > 1
+    assert timed(figures["write_floor"]["seconds"]) and ratio(figures["rebuild_floor_ratio"])
     runs = figures["payrun"]["runs"]
     assert [r["period"] for r in runs] == ["2025-26/autumn", "2025-26/spring", "2025-26/summer"]
     assert figures["payrun"]["period"] == "2025-26/summer"
@@ -104,6 +121,6 @@ def test_the_benchmark_compares_postgres_with_sqlite(tmp_path: Path) -> None:
     check_backend(postgres, imported)  # the same LA, event for event, on both
     assert postgres["ledger_events"] == sqlite["ledger_events"]
     assert set(report["postgres_vs_sqlite"]) == set(STEPS)
-    assert all(ratio > 0 for ratio in report["postgres_vs_sqlite"].values())
+    assert all(ratio(value) for value in report["postgres_vs_sqlite"].values())
     assert sum("postgres within 2.0x of sqlite" in t["target"] for t in report["targets"]) == 3
     assert report["machine"]["postgresql"] and f"PostgreSQL {report['machine']['postgresql']}" in doc

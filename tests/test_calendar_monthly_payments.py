@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from conftest import FakeClock
 from schema_check import validate_stored
 from topup_ledger.domain.calendar import school_day_periods, termly_periods
 from topup_ledger.domain.errors import RuleError
@@ -172,12 +173,12 @@ def test_a_monthly_calendar_from_a_csv_file_through_the_command_line(
 
 
 def test_a_month_with_no_school_days_pays_nothing_and_is_stored_as_its_schema_says(
-        tmp_path: Path) -> None:
+        tmp_path: Path, clock: FakeClock) -> None:
     location = str(tmp_path / "ledger.sqlite")
     EventStore(location, create=True).close()
     store = EventStore(location)
     try:
-        ledger = Ledger(store)
+        ledger = Ledger(store, clock=clock)
         set_up(ledger)
         # August's school day moved to March: still 194 in all, and August's share is 0.
         no_august = [(name, start, end, {"aug": 0, "mar": days + 1}.get(name, days))

@@ -67,12 +67,21 @@ def test_every_fact_recorded_through_the_commands(cli: Invoke, clock: Any, locat
     reference_data(cli)
     assert events_in(location) == 9
 
-    # P1: the life of a plan from hours to bands, recorded on the days the LA learned each fact.
+    # P1: the life of a plan from hours to bands, recorded on the days the LA learned each fact;
+    # P2: a band change, then a correction of it. Recorded in time order: the ledger's recorded
+    # times never go backwards (a clock behind the last event's is held at its time).
     record_at(clock, "2025-09-02T10:00:00")
     assert "recorded P1/1" in cli("plan", "issue", "P1", "--pupil", "PR-7F3A", "--school", OAK,
                                   "--from", "01/09/2025", "--hours", "25").output
+    record_at(clock, "2025-09-03T10:00:00")
+    cli("plan", "issue", "P2", "--pupil", "PR-11B2", "--school", OAK, "--from", "2025-09-01", "--band", "B")
+    cli("plan", "band", "P2", "--band", "C", "--from", "2025-11-01", "--reason", "annual-review")
     record_at(clock, "2025-10-06T11:00:00")
     cli("plan", "hours", "P1", "--hours", "27.5", "--from", "2025-10-01", "--reason", "interim review")
+    record_at(clock, "2025-12-10T16:00:00")
+    out = cli("plan", "correct", "P2", "--event", "2", "--band", "D",
+              "--note", "the review panel said D, not C").output
+    assert "recorded P2/3: correction of 2 on plan P2" in out
     record_at(clock, "2026-01-05T09:30:00")
     cli("plan", "transfer", "P1", "--band", "C", "--from", "2026-01-01", "--protect-until", "2026-01-31")
     record_at(clock, "2026-03-20T14:00:00")  # the review of 1 March, recorded three weeks later
@@ -81,15 +90,6 @@ def test_every_fact_recorded_through_the_commands(cli: Invoke, clock: Any, locat
     cli("plan", "move", "P1", "--school", ELM, "--from", "20/04/2026")
     record_at(clock, "2026-07-24T12:00:00")
     cli("plan", "cease", "P1", "--from", "2026-07-23", "--reason", "moved out of the area")
-
-    # P2: a band change, then a correction of it.
-    record_at(clock, "2025-09-03T10:00:00")
-    cli("plan", "issue", "P2", "--pupil", "PR-11B2", "--school", OAK, "--from", "2025-09-01", "--band", "B")
-    cli("plan", "band", "P2", "--band", "C", "--from", "2025-11-01", "--reason", "annual-review")
-    record_at(clock, "2025-12-10T16:00:00")
-    out = cli("plan", "correct", "P2", "--event", "2", "--band", "D",
-              "--note", "the review panel said D, not C").output
-    assert "recorded P2/3: correction of 2 on plan P2" in out
 
     # P3: non-statutory top-up at a special school.
     cli("plan", "issue", "P3", "--pupil", "PR-0C9D", "--school", ELM, "--from", "2025-09-01",
@@ -176,7 +176,7 @@ def test_every_fact_recorded_through_the_commands(cli: Invoke, clock: Any, locat
     assert p2["total_pence"] == 168_333
     # P3 autumn: band B at a special school, £4,500: 450000 / 3 = 150000p.
     assert as_json(cli("due", "P3", "--period", "2025-26/autumn", "--json"))["total_pence"] == 150_000
-    assert "total due: £1500.00" in cli("due", "P3", "--period", "2025-26/autumn").output
+    assert "total due: £1,500.00" in cli("due", "P3", "--period", "2025-26/autumn").output
 
 
 def test_hours_plan_due_after_a_backdated_hours_change(cli: Invoke) -> None:

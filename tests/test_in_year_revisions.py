@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Invoke
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.services.importer import REJECTED, import_file
 from topup_ledger.services.payment_run import pay
@@ -102,3 +103,19 @@ def test_an_import_takes_the_day_a_revision_applies_from(ledger: Ledger, tmp_pat
             (date(2025, 12, 31), date(2026, 1, 1))] == [310_000, 320_000]
     assert [terms.rate_on("2025-26", day).hourly_rate for day in  # type: ignore[union-attr]
             (date(2026, 1, 31), date(2026, 2, 1))] == [1181, 1250]
+
+
+def test_the_commands_take_the_day_a_revision_applies_from(cli: Invoke) -> None:
+    cli("init")
+    cli("school", "add", OAK, "--name", "Oak Primary", "--setting", "mainstream")
+    out = cli("tariff", "set", "--fy", "2025-26", "--band", "B=3100").output
+    assert "from" not in out
+    out = cli("tariff", "set", "--fy", "2025-26", "--band", "B=3200", "--from", "2026-01-01").output
+    assert "B=£3,200.00, from 2026-01-01" in out
+    out = cli("rate", "set", "--fy", "2025-26", "--hourly", "12.50", "--weeks", "38",
+              "--from", "2026-02-01").output
+    assert "from 2026-02-01" in out
+    refused = cli("tariff", "set", "--fy", "2025-26", "--band", "B=3300", "--from", "2026-04-01",
+                  ok=False)
+    assert refused.exit_code == 2
+    assert "2026-04-01 is not in financial year 2025-26" in refused.output

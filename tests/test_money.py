@@ -100,7 +100,9 @@ def test_parse_pounds_never_goes_through_float() -> None:
 
 def test_parse_decimal() -> None:
     assert parse_decimal(" 32.5 ") == Decimal("32.5")
-    for bad in ("", "x", "NaN", "Infinity", "1,5"):
+    # A minus is read (the rules then refuse negative hours with their own message).
+    assert parse_decimal("-12.5") == Decimal("-12.5") and parse_decimal("-7") == Decimal(-7)
+    for bad in ("", "x", "NaN", "Infinity", "1,5", "-", "--5", "-x"):
         with pytest.raises(ValueError, match="not a number"):
             parse_decimal(bad)
 
@@ -111,6 +113,7 @@ def test_parse_decimal() -> None:
         (0, "0.00", "£0.00"),
         (1, "0.01", "£0.01"),
         (5, "0.05", "£0.05"),
+        (-1, "-0.01", "−£0.01"),
         (-5, "-0.05", "−£0.05"),
         (-500, "-5.00", "−£5.00"),
         (123_450, "1234.50", "£1,234.50"),

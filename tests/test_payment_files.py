@@ -61,7 +61,7 @@ def read_checked(path_stem: Path, name: str) -> list[dict[str, Any]]:
     assert [(f.name, f.type) for f in parquet.schema] == columns
     assert parquet.schema.metadata[b"projection"] == name.encode()
 
-    with csv_path.open(newline="", encoding="utf-8") as handle:
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         text_rows = list(csv.reader(handle))
     assert text_rows[0] == names
     from_csv = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(
@@ -236,7 +236,7 @@ def test_payment_files_match_their_specs_and_the_ledger(county: Invoke, location
 def test_the_text_output_names_the_run_seal_and_files(county: Invoke, tmp_path: Path) -> None:
     result = county("pay", "2025-26/autumn", "--out", str(tmp_path))
     assert "recorded payment run 2025-26-autumn-r1 for 2025-26/autumn: 3 schools, " \
-           "total £6833.33" in result.output
+           "total £6,833.33" in result.output
     assert re.search(r"^seal [0-9a-f]{64}@[0-9]+$", result.output, re.MULTILINE)
     assert str(tmp_path / "payments-2025-26-autumn-r1.csv") in result.output
     again = county("pay", "2025-26/autumn", "--out", str(tmp_path))

@@ -110,7 +110,7 @@ def write_all(location: str, clock: Any, out: Path, *extra: str) -> dict[str, by
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -512,7 +512,8 @@ def test_files_match_their_specs(ledger: Ledger, clock: Any, tmp_path: Path) -> 
         columns = [c["name"] for c in spec["columns"]]
         table = pq.read_table(tmp_path / "out" / f"{name}.parquet")
         assert table.column_names == columns
-        header = files[f"{name}.csv"].split(b"\n", 1)[0].decode()
+        assert files[f"{name}.csv"].startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads UTF-8
+        header = files[f"{name}.csv"].removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode()
         assert header == ",".join(f'"{c}"' for c in columns)
         for column in spec["columns"]:
             if column["name"].endswith("_pence"):

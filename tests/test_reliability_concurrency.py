@@ -91,7 +91,9 @@ def test_writers_and_payment_runs_at_once_lose_nothing_and_pay_once(
             wanted.append((plan, day, hours, reason))
         workers.append(commands)
     for payer in range(2):
-        workers.append([["pay", AUTUMN, "--out", str(tmp_path / f"payer{payer}-{i}")]
+        # a payer that finds nothing new writes copies of the run that stands (one release
+        # per run: --copy); one that records a run releases its files
+        workers.append([["pay", AUTUMN, "--out", str(tmp_path / f"payer{payer}-{i}"), "--copy"]
                         for i in range(2)])
     children = []
     for n, commands in enumerate(workers):
@@ -118,10 +120,10 @@ def test_writers_and_payment_runs_at_once_lose_nothing_and_pay_once(
     recorded = runs(location)
     assert [r.sequence for r in recorded] == list(range(1, len(recorded) + 1))
     final = json.loads(topup(location, "pay", AUTUMN, "--out", str(tmp_path / "final"),
-                             "--json").output)
+                             "--copy", "--json").output)
     if final["recorded"]:  # changes recorded after the last run: one supplementary run
         again = json.loads(topup(location, "pay", AUTUMN, "--out", str(tmp_path / "final2"),
-                                 "--json").output)
+                                 "--copy", "--json").output)
         assert again["recorded"] is False
     totals = json.loads(topup(location, "reconcile", "paid-vs-due", "--period", AUTUMN, "--out",
                               str(tmp_path / "reports"), "--json").output)["totals"]
@@ -192,7 +194,7 @@ def test_a_payment_run_that_lost_the_race_pays_nothing_twice(
     assert "conflict" in err and "run it again" in err and "Traceback" not in err
     assert not (tmp_path / "late").exists()  # nothing written for a run never recorded
     again = json.loads(topup(paying_ledger, "pay", AUTUMN, "--out", str(tmp_path / "late"),
-                             "--json").output)
+                             "--copy", "--json").output)
     assert again["recorded"] is False and again["run_id"] == first["run_id"]
     assert [(r.run_id, r.total) for r in runs(paying_ledger)] == [
         (first["run_id"], first["total_pence"])]

@@ -1,9 +1,11 @@
-"""Damaged storage (issue 9): a truncated or corrupted SQLite file, a missing table, a
-PostgreSQL server that is down or goes away in the middle of a command.
+"""Damaged storage (issue 9): a truncated or corrupted SQLite file, a missing table, an
+event whose stored bytes were damaged, a PostgreSQL server that is down or goes away in the
+middle of a command.
 
-Every command then says what is wrong with which ledger, exits non-zero without a
-traceback, and writes nothing: the ledger's bytes are as they were and no output file
-appears.
+Every command then says what is wrong with which ledger, exits with the exit code named for
+it (``DAMAGED_EXIT``) and the message named for that kind of damage, without a traceback,
+and writes nothing: the ledger's bytes are as they were and no output file appears. Nothing
+is counted and passed over: any other outcome fails.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ import random
 import shutil
 import sqlite3
 import time
-import traceback
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from conftest import new_location, postgres_url
 from reliability_support import (
@@ -37,7 +38,17 @@ from topup_ledger.cli import main
 from topup_ledger.storage.store import EventStore, environment, postgres_schema
 from topup_ledger.storage.streams import PAYMENTS_STREAM
 
-DAMAGED = "is damaged"
+# The exit code of every refusal below: the ledger's storage is missing or damaged (as for
+# any StoreError; 2 is a refused input, 3 a conflict, 5 an unknown schema version).
+DAMAGED_EXIT = 4
+
+# Each kind of damage to the file: what every command then says, whatever it was asked.
+DAMAGE = {
+    "truncated": "is damaged (it is ",  # "... bytes shorter than its header says: truncated)"
+    "corrupted": "is damaged (database disk image is malformed)",
+    "not-sqlite": "is not a SQLite ledger (the file is damaged)",
+    "missing-table": "has lost its event table (no such table: stored_events)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +85,14 @@ def damaged_copy(good: Path, target: Path, damage: str, rng: random.Random) -> P
     if damage == "truncated":
         os.truncate(target, rng.randrange(100, size - 1))
     elif damage == "corrupted":
-        with target.open("r+b") as handle:  # garbage over a run of pages after the first
-            handle.seek(rng.randrange(4096, size - 512))
-            handle.write(rng.randbytes(rng.randrange(64, 4096)))
+        # Garbage over every page after the first (a disk that returns noise for the file's
+        # body): the header still opens, and whatever a command reads is malformed. Garbage
+        # over a few pages only is no kind of damage a test can name an outcome for: where
+        # it lands decides whether a command notices (an index it uses, a row's bytes) or
+        # not (free space), and what it then says.
+        with target.open("r+b") as handle:
+            handle.seek(4096)
+            handle.write(rng.randbytes(size - 4096))
     elif damage == "not-sqlite":
         target.write_bytes(b"PK\x03\x04 a zip file saved over the ledger" * 100)
     elif damage == "missing-table":
@@ -87,11 +103,13 @@ def damaged_copy(good: Path, target: Path, damage: str, rng: random.Random) -> P
     return target
 
 
-@pytest.mark.parametrize("damage", ["truncated", "corrupted", "not-sqlite", "missing-table"])
+@pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_sqlite_ledger_is_refused_plainly_and_left_as_it_was(
         damage: str, good_sqlite: Path, la: Path, tmp_path: Path) -> None:
+    """Every command, recording or reading, exits DAMAGED_EXIT with the damage's own message
+    naming the ledger, writes nothing into it and no output file."""
     rng = random.Random(damage)
-    tried = known_bug_hits = 0
+    tried = 0
     for trial in range(2 * SCALE):
         path = damaged_copy(good_sqlite, tmp_path / f"ledger-{trial}.sqlite", damage, rng)
         before = path.read_bytes()
@@ -99,48 +117,20 @@ def test_a_damaged_sqlite_ledger_is_refused_plainly_and_left_as_it_was(
         for args in commands(la, out):
             tried += 1
             result = CliRunner().invoke(main, ["--ledger", str(path), *args])
-            if damage == "corrupted" and known_bug(result):
-                known_bug_hits += 1
-                break
-            assert result.exception is None or isinstance(result.exception, SystemExit), (
-                args, result.exception)
-            if damage == "corrupted" and result.exit_code in (0, 1):
-                # Garbage where this command does not read (unused space, an index it does
-                # not use) goes unnoticed: it may succeed, and record.
-                before = path.read_bytes()
-                continue
+            assert isinstance(result.exception, SystemExit), (args, result.exception)
             message = result.output.strip()
-            # The audit commands read each event whole: an unreadable one is their exit 5
-            # ("not a readable event"), as for an unknown schema version; the rest exit 4.
-            unreadable = args[0] in ("export", "replay") and "not a readable event" in message
-            assert result.exit_code == (5 if unreadable else 4), (args, result.output)
+            assert result.exit_code == DAMAGED_EXIT, (args, result.output)
             assert message.startswith("error: ") and str(path) in message, message
-            expected = {"truncated": DAMAGED, "corrupted": DAMAGED,
-                        "not-sqlite": "is not a SQLite ledger",
-                        "missing-table": "no such table: stored_events"}[damage]
-            if damage != "corrupted" or DAMAGED in message:
-                assert expected in message, message
-            elif unreadable:
-                pass
-            else:  # an event's bytes no longer decode
-                assert "cannot be read" in message, message
+            assert DAMAGE[damage] in message, (args, message)
+            assert "Traceback" not in message
             assert path.read_bytes() == before, f"{args[0]} wrote into a damaged ledger"
             assert not out.exists() or not any(out.rglob("*.*")), f"{args[0]} wrote files"
-        if damage == "corrupted":  # garbage in unused space changes nothing it reads
-            assert topup(str(path), "verify", ok=False).exit_code in (0, 1, 4)
     # One real process too: what the user sees on the terminal.
     rc, _, err, _ = run_child(str(path), "pay", "2025-26/spring", "--out",
                               str(tmp_path / "child"))
-    if damage != "corrupted":
-        assert rc == 4 and "Traceback" not in err and err.startswith("error: "), err
-    record_figure("damaged-sqlite", damage=damage, commands=tried, known_bug_hits=known_bug_hits)
-
-
-def known_bug(result: Result) -> bool:
-    """Whether a command hit the known known.py bug (a payment whose stored bytes are not
-    JSON: TypeError; see the xfail test below). The trial stops there and is counted."""
-    return isinstance(result.exception, TypeError) and any(
-        frame.name == "add_payment" for frame in traceback.extract_tb(result.exc_info[2]))
+    assert rc == DAMAGED_EXIT and "Traceback" not in err and err.startswith("error: "), err
+    assert DAMAGE[damage] in err, err
+    record_figure("damaged-sqlite", damage=damage, commands=tried)
 
 
 def test_a_missing_ledger_file_is_not_created_by_accident(tmp_path: Path) -> None:
@@ -235,31 +225,68 @@ def test_a_postgresql_server_that_goes_away_mid_command_records_nothing(
         store.close()
 
 
-def damage_one_payment(location: str) -> None:
-    """Overwrite the stored bytes of one school's payment (as a bad disk sector would)."""
+def damage_one_event(location: str, topic: str, state: bytes) -> tuple[str, int]:
+    """Overwrite the stored bytes of the first event of ``topic`` (as a bad disk sector, or
+    a hand edit, would); returns its stream and version."""
     conn = sqlite3.connect(location)
-    conn.execute("UPDATE stored_events SET state = X'00ff00' WHERE rowid = (SELECT min(rowid) "
-                 "FROM stored_events WHERE topic = 'payment.school_paid')")
-    conn.commit()
-    conn.close()
+    try:
+        rowid, stream, version = conn.execute(
+            "SELECT rowid, originator_id, originator_version FROM stored_events WHERE topic = ? "
+            "ORDER BY rowid LIMIT 1", (topic,)).fetchone()
+        conn.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (state, rowid))
+        conn.commit()
+    finally:
+        conn.close()
+    return stream, version
 
 
-def test_a_payment_event_whose_bytes_were_destroyed_is_refused_plainly(
-        good_sqlite: Path, tmp_path: Path) -> None:
+AT = '"at":"2025-09-01T09:00:00+00:00"'
+NOT_STATE = "is not an event's state (a version number, a recorded time and its data)"
+# Damage inside one event, each with what the payment run says of it: the bytes are no JSON
+# object, or an object that is not an event's state, or an event's state whose data is not
+# the event its type names. Before known.py checked the last two, each raised a TypeError
+# (or a KeyError) from deep in the fold instead.
+EVENT_DAMAGE = {
+    "a payment's bytes destroyed": ("payment.school_paid", b"\x00\xff\x00", "is not a JSON object"),
+    "a payment that is a JSON list": ("payment.school_paid", b"[1, 2]", "is not a JSON object"),
+    "a payment whose version is text": (
+        "payment.school_paid", b'{"v":"1",' + AT.encode() + b',"data":{"lines":[]}}', NOT_STATE),
+    "a payment without its data": ("payment.school_paid", b'{"v":1,' + AT.encode() + b"}", NOT_STATE),
+    "a payment whose data is a list": (
+        "payment.school_paid", b'{"v":1,' + AT.encode() + b',"data":[]}', NOT_STATE),
+    "a rate without its fields": (
+        "rate.set", b'{"v":1,' + AT.encode() + b',"data":{"year":"2025-26"}}',
+        "is not a rate.set event as the ledger records one"),
+    "a plan's first event whose version is text": (
+        "plan.issued", b'{"v":"2",' + AT.encode() + b',"data":{}}', NOT_STATE),
+}
+
+
+@pytest.mark.parametrize("damage", list(EVENT_DAMAGE))
+def test_an_event_whose_bytes_were_damaged_is_refused_plainly_by_the_payment_run(
+        damage: str, good_sqlite: Path, tmp_path: Path) -> None:
+    topic, state, said = EVENT_DAMAGE[damage]
     path = tmp_path / "ledger.sqlite"
     shutil.copy(good_sqlite, path)
-    damage_one_payment(str(path))
+    stream, version = damage_one_event(str(path), topic, state)
+    before = path.read_bytes()
     result = CliRunner().invoke(main, ["--ledger", str(path), "pay", "2025-26/spring", "--out",
                                        str(tmp_path / "p")])
     assert isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == 4 and "cannot be read" in result.output
+    assert result.exit_code == DAMAGED_EXIT, result.output
+    message = result.output.strip()
+    assert message.startswith("error: ") and said in message, message
+    named = (f"{stream}/{version}", f"{stream.removeprefix('plan:')}/{version}")  # as the ledger names it
+    assert any(name in message for name in named), message
+    assert "the ledger is damaged: run `topup verify`" in message, message
+    assert path.read_bytes() == before and not (tmp_path / "p").exists()
 
 
 def test_verify_names_a_payment_event_whose_bytes_were_destroyed(
         good_sqlite: Path, tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     shutil.copy(good_sqlite, path)
-    damage_one_payment(str(path))
+    damage_one_event(str(path), "payment.school_paid", b"\x00\xff\x00")
     result = topup(str(path), "verify", "--no-rebuild", ok=False)
     assert result.exit_code == 1
     assert "payment.school_paid" in result.output or "run:" in result.output, result.output

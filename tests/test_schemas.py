@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from jsonschema import Draft202012Validator
 
+from conftest import FakeClock
 from schema_check import SCHEMA_DIR, SCHEMA_FILE, check_recorded_at, load_schema, validate_stored
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.payments import LINE_KINDS
@@ -405,9 +406,10 @@ def test_recorded_time_needs_a_timezone() -> None:
 def stored_examples(store: EventStore) -> int:
     versions: dict[str, int] = {}
     batch = []
+    clock = FakeClock()
     for stream, fact in EXAMPLES.values():
         versions[stream] = versions.get(stream, 0) + 1
-        batch.append(Recorded(stream, versions[stream], datetime.now(UTC), fact))
+        batch.append(Recorded(stream, versions[stream], clock(), fact))
     store.append(batch)
     return len(batch)
 
@@ -420,6 +422,7 @@ def insert_raw(store: EventStore, stream: str, version: int, topic: str, state: 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[EventStore]:
     store = EventStore(str(tmp_path / "l.sqlite"), create=True)
+    store.given_times = True  # record the times the examples carry, as a test's clock does
     yield store
     store.close()
 

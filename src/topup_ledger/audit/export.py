@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from topup_ledger.audit.replay import as_of
 from topup_ledger.io import arrow_files
 from topup_ledger.io.private import private_temp
-from topup_ledger.storage.chain import FORMAT, GENESIS, digest, walk
+from topup_ledger.storage.chain import FORMAT_2, GENESIS, digest, walk
 from topup_ledger.storage.store import EventStore, event_id
 
 SPEC = "events-export"
@@ -55,7 +55,7 @@ class ExportResult:
 
 def export_schema() -> pa.Schema:
     schema = arrow_files.schema(SPEC)
-    return schema.with_metadata({**(schema.metadata or {}), b"chain": FORMAT.strip()})
+    return schema.with_metadata({**(schema.metadata or {}), b"chain": FORMAT_2.strip()})
 
 
 def export_events(store: EventStore, out: Path, when: datetime | None = None, *,
@@ -72,7 +72,7 @@ def export_events(store: EventStore, out: Path, when: datetime | None = None, *,
     with private_temp(out) as temp, pq.ParquetWriter(temp, schema, compression="zstd") as writer:
         if upto != 0:
             for link in walk(store, upto=upto):
-                schema_version, recorded_at, effective = link.fields
+                schema_version, recorded_at, effective, by = link.fields
                 try:
                     payload = link.payload.decode("utf-8")
                 except UnicodeDecodeError:
@@ -83,7 +83,8 @@ def export_events(store: EventStore, out: Path, when: datetime | None = None, *,
                         f"{link.position} is not a readable event; run `topup verify`")
                 for values, value in zip(lists, (
                         link.position, link.stream, link.version, link.topic,
-                        int(schema_version), recorded_at, effective, payload, link.link.hex()),
+                        int(schema_version), recorded_at, effective, by or "", payload,
+                        link.link.hex()),
                         strict=True):
                     values.append(value)
                 head, position, count = link.link, link.position, count + 1

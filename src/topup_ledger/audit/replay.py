@@ -57,6 +57,7 @@ class AsOf:
     head: bytes = GENESIS
     runs: list[tuple[int, ev.PaymentRunRecorded]] = field(default_factory=list)
     schools: dict[str, tuple[int, str]] = field(default_factory=dict)  # urn → (position, name)
+    safe_runs: set[str] = field(default_factory=set)  # runs whose CSVs neutralise formulas
 
     @property
     def digest(self) -> str:
@@ -75,7 +76,7 @@ def as_of(store: EventStore, when: datetime, *, check_versions: bool = True,
     read = 0
     for link in walk(store):
         name = event_id(link.stream, link.version)
-        schema_version, at_text, _ = link.fields
+        schema_version, at_text, _, _ = link.fields
         envelope = link.envelope
         moment = _try_recorded(at_text) if at_text else None
         data: Any = envelope.get("data") if envelope is not None else None
@@ -99,6 +100,8 @@ def as_of(store: EventStore, when: datetime, *, check_versions: bool = True,
         try:
             if link.topic == ev.PaymentRunRecorded.TYPE:
                 runs.append((link.position, fact_from_data(link.topic, data)))  # type: ignore[arg-type]
+                if link.fields[3] is not None:  # recorded by this program's generation
+                    known.safe_runs.add(data["run_id"])
             elif link.topic == ev.SchoolAdded.TYPE:
                 schools[data["urn"]] = (link.position, data["name"])
         except (KeyError, TypeError, ValueError) as error:
@@ -182,7 +185,8 @@ def replay(store: EventStore, when: datetime, out: Path, *, progress: Progress |
         # A run's events are recorded in one atomic batch with the run: all or none are known.
         # They are read as the files are built, and the files written only once all are read.
         try:
-            files.extend(write_run_files(run, run_payments(store, run.run_id), names, out))  # type: ignore[arg-type]
+            files.extend(write_run_files(run, run_payments(store, run.run_id), names, out,  # type: ignore[arg-type]
+                                         safe=run.run_id in known.safe_runs))
         except (KeyError, TypeError, ValueError) as error:
             raise ReplayError(f"the payments of run {run.run_id} cannot be read ({error!r}); "
                               "run `topup verify`") from None

@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from topup_ledger.audit import witness
 from topup_ledger.audit.files import file_digest
 from topup_ledger.domain import events as ev
 from topup_ledger.io.payment_files import write_files_for_run
@@ -47,6 +48,7 @@ from topup_ledger.storage.chain import (
     walk,
 )
 from topup_ledger.storage.codec import fact_from_data
+from topup_ledger.storage.keys import check_state
 from topup_ledger.storage.store import EventStore, event_id
 from topup_ledger.storage.upcasting import upcast
 
@@ -55,7 +57,7 @@ Progress = Callable[[int], None]
 
 @dataclass
 class Problem:
-    kind: str  # chain | seal | run | digest | stream | payload | file
+    kind: str  # chain | seal | run | digest | witness | auth | stream | payload | file
     message: str
     position: int | None = None
     event: str | None = None
@@ -79,7 +81,7 @@ class Checkpoint:
 
     position: int
     head: bytes
-    source: str  # seal | run | digest
+    source: str  # seal | run | digest | witness
     label: str
     at: int | None = None  # the position of the event that holds it (None: given by the user)
     event: str | None = None
@@ -88,7 +90,8 @@ class Checkpoint:
 
     @property
     def external(self) -> bool:
-        return self.source == "digest"
+        """Kept outside the ledger (a digest given, a witness log): it outranks the ledger."""
+        return self.source in ("digest", "witness")
 
     def as_json(self) -> dict[str, Any]:
         return {"source": self.source, "label": self.label, "digest": digest(self.head, self.position),
@@ -191,11 +194,13 @@ class _Pass:
     links: dict[int, bytes] = field(default_factory=dict)
     after: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # q → next event
     files: list[tuple[int, str, ev.FilesWritten]] = field(default_factory=list)
+    forged: set[int] = field(default_factory=set)  # positions of events the key does not authenticate
 
 
 def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | None) -> None:
     versions: dict[str, tuple[int, int]] = {}  # stream → (highest version, its position)
     previous, previous_at = 0, None
+    keyed_after, keys = store.keyed_after, store.keys()
     for link in walk(store):
         p, stream, version, topic = link.position, link.stream, link.version, link.topic
         name = event_id(stream, version)
@@ -226,7 +231,15 @@ def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | N
             versions[stream] = (version, p)
         # the stored state
         envelope = link.envelope
-        schema_version, at_text, _ = link.fields
+        schema_version, at_text, _, _ = link.fields
+        if keyed_after is not None and p > keyed_after:
+            named = envelope.get("key") if envelope else None
+            why = check_state(keys, named if isinstance(named, str) else None, stream, version,
+                              topic, link.payload)
+            if why is not None:
+                scan.forged.add(p)
+                report.problems.append(Problem(
+                    "auth", f"not authenticated by the ledger's key: {why} ({topic})", p, name))
         if envelope is None or not isinstance(envelope.get("data"), dict):
             report.problems.append(Problem("payload", "the stored state is not a readable event "
                                            "(altered or damaged bytes)", p, name))
@@ -260,16 +273,20 @@ def _judge(report: Report, checkpoints: Sequence[Checkpoint], scan: _Pass) -> No
     """Match each checkpoint against the chain; find the first event that does not match."""
     for cp in checkpoints:
         cp.actual = GENESIS if cp.position == 0 else scan.links.get(cp.position)
-        if cp.actual is None:
+        if cp.at is not None and cp.at in scan.forged:
+            cp.status = "unauthenticated"  # a seal forged without the key witnesses nothing
+        elif cp.actual is None:
             cp.status = "missing"
         else:
             cp.status = "ok" if cp.actual == cp.head else "mismatch"
     matched = {cp.position for cp in checkpoints if cp.status == "ok"}
+    outside_failing = {cp.position for cp in checkpoints if cp.external and cp.status != "ok"}
     failing: list[Checkpoint] = []
     for cp in checkpoints:
-        if cp.status == "ok":
+        if cp.status in ("ok", "unauthenticated"):
             continue
-        if cp.status == "mismatch" and cp.position in matched:
+        if (cp.status == "mismatch" and cp.position in matched and not cp.external
+                and cp.position not in outside_failing):
             # another witness of the same position matches: this one was altered
             others = ", ".join(o.label for o in checkpoints
                                if o.position == cp.position and o.status == "ok")
@@ -284,12 +301,22 @@ def _judge(report: Report, checkpoints: Sequence[Checkpoint], scan: _Pass) -> No
             if cp.position > report.position:
                 why = (f"the ledger ends at position {report.position}: events after it were "
                        "removed (the tail was cut off), or this is another ledger")
+                if cp.external:
+                    why = (f"the ledger is shorter than this witness: the ledger ends at position "
+                           f"{report.position}, and events after it were removed (the ledger was "
+                           "cut back or replaced)")
             else:
                 why = f"there is no event at position {cp.position}: it was removed"
+        elif cp.external:
+            inside = [o.label for o in checkpoints if o.position == cp.position and o.status == "ok"]
+            why = (f"the ledger's chain there is {cp.actual.hex()[:16]}…, not {cp.head.hex()[:16]}…: "  # type: ignore[union-attr]
+                   f"the ledger is not what it was when this digest was taken: events up to "
+                   f"position {cp.position} were altered, removed, inserted or moved"
+                   + (f" (and {', '.join(inside)} recomputed to match)" if inside else ""))
         else:
             why = (f"the chain there is {cp.actual.hex()[:16]}…, not {cp.head.hex()[:16]}…: "  # type: ignore[union-attr]
                    f"events up to position {cp.position} were altered, removed, inserted or moved"
-                   + ("" if cp.external else f", or the {cp.source} record itself was"))
+                   f", or the {cp.source} record itself was")
         report.problems.append(Problem(cp.source, f"{cp.label} does not match: {why}", cp.at,
                                        cp.event))
     first_failing = min((cp.position for cp in failing), default=None)
@@ -323,6 +350,12 @@ def _judge(report: Report, checkpoints: Sequence[Checkpoint], scan: _Pass) -> No
 
 def _check_files(store: EventStore, report: Report, scan: _Pass, runs: Sequence[str],
                  folders: Sequence[Path], rebuild: bool) -> None:
+    given = set(folders)
+    by_digest: dict[str, list[Path]] = {}
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                by_digest.setdefault(file_digest(path)[0], []).append(path)
     by_run: dict[str, list[tuple[int, str, ev.FilesWritten]]] = {}
     for item in scan.files:
         by_run.setdefault(item[2].run_id, []).append(item)
@@ -355,7 +388,14 @@ def _check_files(store: EventStore, report: Report, scan: _Pass, runs: Sequence[
             places = [Path(fact.directory), *folders]
             for written in fact.files:
                 seen = False
+                # in a folder given, the run's files are found by their digests, whatever their
+                # names (a copy marked COPY-, a file renamed by the finance system)
+                found = by_digest.get(written.sha256, [])
+                seen = bool(found)
+                report.files_checked += len(found)
                 for folder in dict.fromkeys(places):
+                    if folder in given and by_digest.get(written.sha256):
+                        continue
                     path = folder / written.name
                     if not path.is_file():
                         continue
@@ -372,11 +412,30 @@ def _check_files(store: EventStore, report: Report, scan: _Pass, runs: Sequence[
                                         + ", ".join(str(f) for f in dict.fromkeys(places)))
 
 
+def _witnessed(store: EventStore, report: Report, paths: Sequence[Path]) -> list[Checkpoint]:
+    found = []
+    ledger_id = (store.info or {}).get("ledger_id", "")
+    for path in paths:
+        seals, notes = witness.read(path)
+        report.notes.extend(notes)
+        other = [w for w in seals if w.ledger_id and ledger_id and w.ledger_id != ledger_id]
+        if other:
+            report.notes.append(f"witness {path}: {len(other)} seal(s) of another ledger skipped")
+        for w in seals:
+            if w not in other:
+                found.append(Checkpoint(*parse_digest(w.digest)[::-1], "witness",
+                                        f"witness {path} line {w.line} ({w.digest})"))
+    return found
+
+
 def verify(store: EventStore, digests: Sequence[str] = (), folders: Sequence[Path] = (), *,
-           rebuild: bool = True, progress: Progress | None = None) -> Report:
-    """Check the chain, every seal and run record, every digest given and every run's files."""
+           rebuild: bool = True, progress: Progress | None = None,
+           witnesses: Sequence[Path] = ()) -> Report:
+    """Check the chain, every seal and run record, every digest given, every seal in the
+    witness logs given and every run's files."""
     given = _given(digests)  # refuse a malformed digest before reading anything
     report = Report()
+    given += _witnessed(store, report, witnesses)
     runs: list[str] = []
     checkpoints = [*_claims(store, report, runs), *given]
     scan = _Pass({cp.position for cp in checkpoints} | {0})
@@ -394,6 +453,7 @@ def report_text(report: Report) -> str:
     seals = [c for c in report.checkpoints if c.source == "seal"]
     runs = [c for c in report.checkpoints if c.source == "run"]
     given = [c for c in report.checkpoints if c.source == "digest"]
+    witnessed = [c for c in report.checkpoints if c.source == "witness"]
 
     def tally(items: list[Checkpoint]) -> str:
         good = sum(c.status == "ok" for c in items)
@@ -401,7 +461,8 @@ def report_text(report: Report) -> str:
 
     lines = [f"ledger: {report.events} events, chain head {report.digest}",
              f"seals: {tally(seals)}; payment run records: {tally(runs)}"
-             + (f"; digests given: {tally(given)}" if given else ""),
+             + (f"; digests given: {tally(given)}" if given else "")
+             + (f"; witnessed seals: {tally(witnessed)}" if witnessed else ""),
              f"payment files: {report.runs} runs, {report.files_rebuilt} files rebuilt from the "
              f"ledger, {report.files_checked} files on disk checked against their recorded digests"]
     if report.confirmed_upto:

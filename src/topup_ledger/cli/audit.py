@@ -83,12 +83,16 @@ def replay_cmd(ctx: click.Context, when: datetime, out: Path, as_json: bool) -> 
 
 @click.command("seal")
 @click.option("--reason", default="on demand", show_default=True)
+@click.option("--witness", "witness_log", envvar="TOPUP_WITNESS", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Also append the seal to this witness log, kept outside the ledger "
+                   "(TOPUP_WITNESS: the same for every payment run's seal).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @audit_refusals
-def seal_cmd(ctx: click.Context, reason: str, as_json: bool) -> None:
+def seal_cmd(ctx: click.Context, reason: str, witness_log: Path | None, as_json: bool) -> None:
     """Record the chain head now; keep the printed digest outside the ledger."""
-    result = seal(ledger_of(ctx), reason.strip() or "on demand")
+    result = seal(ledger_of(ctx), reason.strip() or "on demand", witness_log)
     emit(result.as_json(), as_json,
          f"sealed {result.digest}\nrecorded {result.event} at position {result.recorded_at}; keep "
          "the digest outside the ledger: `topup verify --digest` checks the ledger against it")
@@ -100,13 +104,16 @@ def seal_cmd(ctx: click.Context, reason: str, as_json: bool) -> None:
 @click.option("--files", "folders", multiple=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Also check payment files found in this folder against their recorded digests.")
+@click.option("--witness", "witness_logs", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A witness log (`topup seal --witness`, TOPUP_WITNESS): check every seal in it.")
 @click.option("--no-rebuild", is_flag=True,
               help="Do not rebuild every run's files from the ledger to compare with their digests.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @audit_refusals
 def verify_cmd(ctx: click.Context, digests: tuple[str, ...], folders: tuple[Path, ...],
-               no_rebuild: bool, as_json: bool) -> None:
+               witness_logs: tuple[Path, ...], no_rebuild: bool, as_json: bool) -> None:
     """Check the hash chain, every seal, every run's files and every digest given.
 
     Exits 0 if everything matches, 1 if anything does not (naming the first event that does
@@ -114,7 +121,8 @@ def verify_cmd(ctx: click.Context, digests: tuple[str, ...], folders: tuple[Path
     """
     store = ledger_of(ctx).store
     with events_progress("verifying", store.max_position(), at_least=BIG) as bar:
-        report = verify(store, digests, folders, rebuild=not no_rebuild, progress=bar)
+        report = verify(store, digests, folders, rebuild=not no_rebuild, progress=bar,
+                        witnesses=witness_logs)
     emit(report.as_json(), as_json, report_text(report))
     if not report.ok:
         ctx.exit(1)

@@ -7,10 +7,13 @@ Registered on the main group in cli.py with ``main.add_command(import_cmd, "impo
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import click
 
+from topup_ledger.cli.output import plural
 from topup_ledger.cli.support import Failure, emit, ledger_of, refusals
 from topup_ledger.io.import_csv import FileRefused, read_table, write_rejects
 from topup_ledger.services.demo import DEFAULT_PLANS, DemoError, build_demo, steps
@@ -25,12 +28,12 @@ def default_rejects(path: Path) -> Path:
 
 
 def summary(result: ImportResult, rejects_file: Path | None) -> str:
-    rows = f"{result.rows:,} row{'s' if result.rows != 1 else ''}"
-    parts = [f"{result.recorded:,} recorded ({result.events if result.committed else 0:,} event(s))",
+    rows = plural(result.rows, "row")
+    parts = [f"{result.recorded:,} recorded ({plural(result.events if result.committed else 0, 'event')})",
              f"{result.already:,} already recorded", f"{result.rejected:,} rejected"]
     lines = [f"{result.path} ({result.kind}): {rows}: " + ", ".join(parts)]
     if result.blank_lines:
-        lines.append(f"{result.blank_lines} blank line(s) skipped")
+        lines.append(f"{plural(result.blank_lines, 'blank line')} skipped")
     if result.ignored_columns:
         lines.append("columns not read: " + ", ".join(result.ignored_columns))
     rejected = result.rejects()
@@ -40,12 +43,13 @@ def summary(result: ImportResult, rejects_file: Path | None) -> str:
         if len(rejected) > SHOWN_REJECTS:
             lines.append(f"  … and {len(rejected) - SHOWN_REJECTS:,} more")
     if result.rejected and not result.partial:
-        valid = (f", or use --partial to record the {result.not_recorded:,} valid row(s) now"
+        valid = (f", or use --partial to record the {plural(result.not_recorded, 'valid row')} now"
                  if result.not_recorded else "")
-        lines.append(f"nothing was recorded because {result.rejected:,} row(s) were rejected: "
-                     f"fix them and import the file again{valid}")
+        lines.append(f"nothing was recorded because {plural(result.rejected, 'row')} "
+                     f"{'was' if result.rejected == 1 else 'were'} rejected: "
+                     f"fix {'it' if result.rejected == 1 else 'them'} and import the file again{valid}")
     elif result.rejected:
-        lines.append(f"--partial: {result.recorded:,} valid row(s) recorded; fix the rejected rows "
+        lines.append(f"--partial: {plural(result.recorded, 'valid row')} recorded; fix the rejected rows "
                      f"and import them again (the rejects file can be imported as it is)")
     elif not result.committed:
         lines.append("nothing new to record")
@@ -77,10 +81,9 @@ def import_cmd(ctx: click.Context, path: Path, kind: str | None, rejects_path: P
         table = read_table(path)
         if rejects_path is not None and rejects_path.resolve() == path.resolve():
             raise Failure("--rejects must not be the file being imported")
-        stderr = click.get_text_stream("stderr")
-        if len(table.rows) >= BIG and stderr.isatty():
+        if len(table.rows) >= BIG and sys.stderr.isatty() and not as_json:
             with click.progressbar(length=len(table.rows), label=f"checking {path.name}",
-                                   file=stderr) as bar:
+                                   file=sys.stderr) as bar:
                 result = import_table(ledger, table, kind, partial=partial, progress=bar.update)
         else:
             result = import_table(ledger, table, kind, partial=partial)
@@ -112,12 +115,15 @@ def demo_cmd(plans: int, out: Path, seed: int, as_json: bool) -> None:
     by batch with a termly payment run after each (9 runs, 2025-26 to 2027-28), and leaves
     the ledger, the import files, the payment files and summary.json in one folder.
     """
-    stderr = click.get_text_stream("stderr")
     try:
-        with click.progressbar(length=steps(), label="building the demo LA", file=stderr,
-                               item_show_func=lambda item: item) as bar:
-            summary = build_demo(out, plans=plans, seed=seed,
-                                 step=lambda label: bar.update(1, label))
+        if as_json or not sys.stderr.isatty():  # progress for people only
+            summary = build_demo(out, plans=plans, seed=seed, step=lambda label: None)
+        else:
+            room = max(shutil.get_terminal_size().columns - 60, 0)  # one line: never wrapped
+            with click.progressbar(length=steps(), label="building the demo LA", file=sys.stderr,
+                                   width=16, item_show_func=lambda item: (item or "")[:room]) as bar:
+                summary = build_demo(out, plans=plans, seed=seed,
+                                     step=lambda label: bar.update(1, label))
     except DemoError as error:
         raise Failure(str(error)) from None
     text = "\n".join([*summary.lines(),

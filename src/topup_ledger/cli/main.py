@@ -6,19 +6,24 @@ import os
 import sys
 from datetime import date
 from decimal import Decimal
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 
 from topup_ledger.cli.audit import export_group, replay_cmd, seal_cmd, verify_cmd
 from topup_ledger.cli.imports import demo_cmd, import_cmd
+from topup_ledger.cli.listing import COMMANDS as listing_commands
+from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
 from topup_ledger.cli.statements import statement_cmd, statements_cmd
 from topup_ledger.cli.support import (
     DEFAULT_LEDGER,
+    Failure,
     as_date,
     as_decimal,
     as_pence,
+    check_folder,
     emit,
     ledger_of,
     open_ledger,
@@ -27,12 +32,24 @@ from topup_ledger.cli.support import (
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import parse_year, termly_periods
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.domain.money import parse_pounds, pounds
+from topup_ledger.domain.money import parse_pounds, pounds, pounds_for_people
 from topup_ledger.io.periods_csv import read_periods
-from topup_ledger.services.payment_run import pay_and_write
+from topup_ledger.services.listing import academic_year_dates, financial_year_dates, replaced
+from topup_ledger.services.payment_run import AlreadyReleased, pay_and_write
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.reports import due_report, history
 from topup_ledger.storage.store import describe
+
+
+def financial_year(year: str) -> str:
+    """'2025-26' → 'financial year 2025-26 (1 Apr 2025 to 31 Mar 2026)'."""
+    first, last = financial_year_dates(year)
+    return f"financial year {year} ({first:%-d %b %Y} to {last:%-d %b %Y})"
+
+
+def replacing(ledger: Ledger, before: str | None) -> str:
+    """What a new rate, tariff or calendar replaced, if it replaced one."""
+    return f"\n  replacing {before}" if before and not ledger.repeated else ""
 
 
 def recorded(ledger: Ledger, event: str) -> str:
@@ -40,14 +57,33 @@ def recorded(ledger: Ledger, event: str) -> str:
     return f"already recorded as {event}, nothing new" if ledger.repeated else f"recorded {event}"
 
 
-@click.group()
+def installed_version() -> str:
+    try:
+        return version("topup-ledger")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from topup_ledger import __version__
+        return __version__
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(installed_version(), "--version", "-V", prog_name="topup",
+                      message="%(prog)s %(version)s")
 @click.option("--ledger", "location", envvar="TOPUP_LEDGER", default=DEFAULT_LEDGER,
               show_default=True, help="SQLite file, or a postgresql:// URL.")
+@click.option("--key-file", envvar="TOPUP_LEDGER_KEY_FILE", default=None,
+              type=click.Path(dir_okay=False),
+              help="The ledger's key (default: the file `topup init` made in "
+                   "~/.config/topup-ledger/keys; TOPUP_LEDGER_KEY gives the key itself).")
 @click.pass_context
-def main(ctx: click.Context, location: str) -> None:
+def main(ctx: click.Context, location: str, key_file: str | None) -> None:
     """topup: pay schools SEND top-up funding and prove what was paid and why."""
     obj = ctx.ensure_object(dict)
     obj.setdefault("location", location)
+    if key_file:
+        obj.setdefault("key_file", key_file)
+    if ctx.invoked_subcommand is None:  # bare `topup`: what it can do, not an error
+        click.echo(ctx.get_help())
+        ctx.exit(0)
 
 
 @main.command()
@@ -85,15 +121,19 @@ def school_add(ctx: click.Context, urn: str, name: str, setting: str, la_code: s
 @click.option("--until", required=True, callback=as_date("until"), help="Last day it applies.")
 @click.option("--share", required=True, callback=as_decimal,
               help="Percent of the school's net reduction from the move to bands, e.g. 50.")
+@click.option("--fy", "year", default=None, metavar="YEAR",
+              help="Financial year of the transfers it is for (default: the year of --from).")
 @click.option("--reason", default="")
 @click.pass_context
 @refusals
 def school_cushion(ctx: click.Context, urn: str, effective: date, until: date, share: Decimal,
-                   reason: str) -> None:
-    """Give a school a transitional cushion, paid as its own line."""
+                   year: str | None, reason: str) -> None:
+    """Give a school a transitional cushion, paid as its own line: a share of its net
+    reduction at transfer for the plans it moved from hours to bands in a financial year."""
     ledger = ledger_of(ctx)
-    event = ledger.set_cushion(urn, effective, until, share, reason)
-    click.echo(f"{recorded(ledger, event)}: school {urn} cushion {share}% from {effective} to {until}")
+    event = ledger.set_cushion(urn, effective, until, share, reason, year)
+    click.echo(f"{recorded(ledger, event)}: school {urn} cushion {share}% from {effective} to {until}"
+               + (f" for the transfers of financial year {year}" if year else ""))
 
 
 @main.group()
@@ -102,20 +142,25 @@ def calendar() -> None:
 
 
 @calendar.command("set")
-@click.option("--year", required=True, help="e.g. 2025-26")
+@click.option("--ay", "--year", "year", required=True, metavar="YEAR",
+              help="Academic year (1 September to 31 August), e.g. 2025-26.")
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV: period,start,end and either share (4/12) or school_days.")
 @click.option("--reason", default="")
 @click.pass_context
 @refusals
 def calendar_set(ctx: click.Context, year: str, path: Path | None, reason: str) -> None:
-    """Record the payment periods of a year (three terms if no file is given)."""
+    """Record the payment periods of an academic year (three terms if no file is given)."""
     parse_year(year)
     periods = read_periods(year, path) if path else termly_periods(year)
     ledger = ledger_of(ctx)
+    before = replaced(ledger, "calendar", year)
     event = ledger.set_calendar(year, periods, reason)
-    click.echo(f"{recorded(ledger, event)}: {len(periods)} periods for {year}: "
-               + ", ".join(p.id for p in periods))
+    first, last = academic_year_dates(year)
+    click.echo(f"{recorded(ledger, event)}: {plural(len(periods), 'period')} for academic year "
+               f"{year} ({first:%-d %b %Y} to {last:%-d %b %Y}): "
+               + ", ".join(f"{p.id} {p.start} to {p.end}" for p in periods)
+               + replacing(ledger, before))
 
 
 @main.group()
@@ -124,21 +169,27 @@ def rate() -> None:
 
 
 @rate.command("set")
-@click.option("--year", required=True, help="Financial year, e.g. 2025-26.")
+@click.option("--fy", "--year", "year", required=True, metavar="YEAR",
+              help="Financial year (1 April to 31 March), e.g. 2025-26.")
 @click.option("--hourly", required=True, callback=as_pence, help="£ per hour, e.g. 11.81")
 @click.option("--weeks", required=True, callback=as_decimal, help="Weeks a year, e.g. 38")
 @click.option("--threshold", default="6000", callback=as_pence, show_default=True,
               help="£ a mainstream school meets itself.")
 @click.option("--reason", default="")
+@click.option("--from", "effective", default=None, callback=as_date("from"),
+              help="A day inside the year from which a revision applies (default: the whole year).")
 @click.pass_context
 @refusals
 def rate_set(ctx: click.Context, year: str, hourly: int, weeks: Decimal, threshold: int,
-             reason: str) -> None:
+             reason: str, effective: date | None) -> None:
     """Set the hourly rate, weeks and notional threshold for a financial year."""
+    parse_year(year)
     ledger = ledger_of(ctx)
-    event = ledger.set_rate(year, hourly, weeks, threshold, reason)
-    click.echo(f"{recorded(ledger, event)}: {year} hourly rate £{hourly / 100:.2f} × {weeks} weeks, "
-               f"threshold £{threshold / 100:,.2f}")
+    before = replaced(ledger, "rate", year)
+    event = ledger.set_rate(year, hourly, weeks, threshold, reason, effective)
+    click.echo(f"{recorded(ledger, event)}: {financial_year(year)} hourly rate "
+               f"{pounds_for_people(hourly)} × {weeks} weeks, threshold {pounds_for_people(threshold)}"
+               + (f", from {effective}" if effective else "") + replacing(ledger, before))
 
 
 @main.group()
@@ -147,15 +198,18 @@ def tariff() -> None:
 
 
 @tariff.command("set")
-@click.option("--year", required=True, help="Financial year, e.g. 2025-26.")
+@click.option("--fy", "--year", "year", required=True, metavar="YEAR",
+              help="Financial year (1 April to 31 March), e.g. 2025-26.")
 @click.option("--band", "bands", multiple=True, required=True, help="NAME=£ a year, e.g. D=7000")
 @click.option("--setting", type=click.Choice(ev.SETTINGS), default=None,
               help="Only for this setting type (otherwise for every setting).")
 @click.option("--reason", default="")
+@click.option("--from", "effective", default=None, callback=as_date("from"),
+              help="A day inside the year from which a revision applies (default: the whole year).")
 @click.pass_context
 @refusals
 def tariff_set(ctx: click.Context, year: str, bands: tuple[str, ...], setting: str | None,
-               reason: str) -> None:
+               reason: str, effective: date | None) -> None:
     """Publish or revise band values for a financial year."""
     values: dict[str, int] = {}
     for item in bands:
@@ -166,11 +220,14 @@ def tariff_set(ctx: click.Context, year: str, bands: tuple[str, ...], setting: s
             values[name.strip()] = parse_pounds(amount)
         except ValueError as error:
             raise RuleError("band", f"{name}: {error}") from None
+    parse_year(year)
     ledger = ledger_of(ctx)
-    event = ledger.set_tariff(year, values, setting, reason)
-    click.echo(f"{recorded(ledger, event)}: {year} " + ", ".join(
-        f"{b}=£{p / 100:,.2f}" for b, p in sorted(values.items()))
-        + (f" ({setting})" if setting else ""))
+    before = replaced(ledger, "tariff", year, setting)
+    event = ledger.set_tariff(year, values, setting, reason, effective)
+    click.echo(f"{recorded(ledger, event)}: {financial_year(year)} " + ", ".join(
+        f"{b}={pounds_for_people(p)}" for b, p in sorted(values.items()))
+        + (f" ({setting})" if setting else "") + (f", from {effective}" if effective else "")
+        + replacing(ledger, before))
 
 
 @main.group()
@@ -294,13 +351,14 @@ def plan_correct(ctx: click.Context, ref: str, event_id: str, band: str | None,
 def history_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Every event of a plan: effective date, recorded time, what and why."""
     rows = history(ledger_of(ctx), ref)
-    lines = [f"{'event':<10} {'effective':<10}  {'recorded':<25}  what (why)"]
-    for row in rows:
-        why = f" ({row.why})" if row.why else ""
-        fixed = f" [corrected by {', '.join(row.corrected_by)}]" if row.corrected_by else ""
-        lines.append(f"{row.id:<10} {row.effective:<10}  {row.recorded_at:<25}  "
-                     f"{row.what}{why}{fixed}")
-    emit([r.as_json() for r in rows], as_json, "\n".join(lines))
+    if as_json:
+        return emit([r.as_json() for r in rows], True, "")
+    click.echo(f"plan {ref}: {plural(len(rows), 'event')}")
+    table(["event", "effective", "recorded", "what (why)"],
+          [[row.id, row.effective, row.recorded_at[:19].replace("T", " "),
+            row.what + (f" ({row.why})" if row.why else "")
+            + (f" [corrected by {', '.join(row.corrected_by)}]" if row.corrected_by else "")]
+           for row in rows], flexible=["what (why)"], wrap=["what (why)"])
 
 
 @main.command("due")
@@ -315,14 +373,14 @@ def due_cmd(ctx: click.Context, ref: str, period_id: str, as_json: bool) -> None
     lines = [f"plan {ref}, {report['period']} ({report['period_start']} to "
              f"{report['period_end']}, share {report['share']})"]
     for s in report["stretches"]:  # type: ignore[attr-defined]
-        protection = (f" + protection £{s['protection_annual_pence'] / 100:,.2f}"
+        protection = (f" + protection {pounds_for_people(s['protection_annual_pence'])}"
                       if s["protection_annual_pence"] else "")
         lines.append(f"  {s['from']} to {s['to']} ({s['days']} days) school {s['school']} "
-                     f"{s['basis']} {s['band_or_hours']}: £{s['annual_pence'] / 100:,.2f} "
+                     f"{s['basis']} {s['band_or_hours']}: {pounds_for_people(s['annual_pence'])} "
                      f"a year{protection} [{s['because']}]")
     for d in report["due"]:  # type: ignore[attr-defined]
-        lines.append(f"  due to {d['school']} ({d['component']}): £{d['gbp']}")
-    lines.append(f"  total due: £{report['total_gbp']}")
+        lines.append(f"  due to {d['school']} ({d['component']}): {pounds_for_people(d['pence'])}")
+    lines.append(f"  total due: {pounds_for_people(report['total_pence'])}")  # type: ignore[arg-type]
     emit(report, as_json, "\n".join(lines))
 
 
@@ -330,14 +388,21 @@ def due_cmd(ctx: click.Context, ref: str, period_id: str, as_json: bool) -> None
 @click.argument("period_id", metavar="PERIOD")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default="payments",
               show_default=True, help="Folder for the payment files.")
+@click.option("--copy", is_flag=True,
+              help="Write a recorded run's files again, as copies (named COPY-…): one release per run.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @refusals
-def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> None:
+def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: bool) -> None:
     """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
     parse_year(period_id.split("/", 1)[0], "period")  # 2000-2099, before any work
     ledger = ledger_of(ctx)
-    result, files = pay_and_write(ledger, period_id, out)
+    check_folder(out)  # a folder that cannot be made is refused before the run, not after
+    with working(f"working out the payment run for {period_id}", quiet=as_json):
+        try:
+            result, files = pay_and_write(ledger, period_id, out, copy=copy)
+        except AlreadyReleased as error:
+            raise Failure(str(error)) from None
     rows = [{"school_urn": s.school, "total_pence": s.pence, "lines": s.lines}
             for s in result.schools]
     total = result.total
@@ -351,8 +416,8 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, as_json: bool) -> Non
     else:
         kind = "supplementary run" if result.supplementary else "payment run"
         text = "\n".join([
-            f"recorded {kind} {result.run_id} for {period_id}: {len(rows)} schools, "
-            f"total £{pounds(total)}", f"seal {result.seal}",
+            f"recorded {kind} {result.run_id} for {period_id}: {plural(len(rows), 'school')}, "
+            f"total {pounds_for_people(total)}", f"seal {result.seal}",
             *(f"  wrote {f}" for f in files)])
     emit(report, as_json, text)
 
@@ -368,6 +433,8 @@ main.add_command(verify_cmd)
 main.add_command(export_group)
 main.add_command(statement_cmd)
 main.add_command(statements_cmd)
+for command in listing_commands:
+    main.add_command(command)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt

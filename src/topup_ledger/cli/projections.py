@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from topup_ledger.cli.output import limit_option, plural, table
 from topup_ledger.cli.support import Failure, as_moment, emit, events_progress, ledger_of, refusals
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import pounds_for_people
@@ -68,6 +69,7 @@ def school_period_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--school", help="Only this school (URN)."),
         as_of_option, out_option,
         click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table."),
+        limit_option,
     ]):
         func = option(func)
     return func
@@ -82,17 +84,6 @@ def report(projection: str, v: View, files: Sequence[Path], **parts: Any) -> dic
 
 def gbp(pence: int) -> str:
     return pounds_for_people(pence)
-
-
-def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool]) -> list[str]:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if r else v.ljust(w)
-                         for v, w, r in zip(values, widths, right, strict=True)).rstrip()
-
-    return [line(headers), *(line(r) for r in cells)]
 
 
 def heading(title: str, v: Any) -> str:
@@ -111,30 +102,36 @@ def files_line(files: Sequence[Path]) -> str:
 @refusals
 @reads
 def funding_cmd(ctx: click.Context, period_id: str | None, school: str | None,
-                as_of: datetime | None, out: Path, as_json: bool) -> None:
+                as_of: datetime | None, out: Path, as_json: bool, limit: int) -> None:
     """Per school and period: plans by basis and band, run-rate, due as known now, paid."""
     store = ledger_of(ctx).store
     with folded(store, ["funding"], as_of) as v:
         found = funding.rows(v, period_id, school)
+        plans = funding.distinct_plans(v, period_id, school)
     files = write_output("funding", found, out, file_stem("funding", period_id, school, as_of))
-    totals = funding.totals(found)
-    table = render(
-        ["period", "school", "name", "plans", "hours", "band", "bands", "run-rate/yr", "due", "paid",
-         "difference"],
-        [[r["period"], r["school_urn"], r["school_name"][:28], r["plans"], r["plans_hours"],
-          r["plans_band"], r["bands"], gbp(r["run_rate_pence"]), gbp(r["due_pence"]),
-          gbp(r["paid_pence"]), gbp(r["difference_pence"])] for r in found]
-        + [["total", "", "", totals.get("plans", ""), "", "", "",
-            gbp(totals["run_rate_pence"]) if "run_rate_pence" in totals else "",
-            gbp(totals["due_pence"]), gbp(totals["paid_pence"]), gbp(totals["difference_pence"])]],
-        [False, False, False, True, True, True, False, True, True, True, True])
-    lines = [heading("per-school funding", v), *table]
+    totals = funding.totals(found, plans)
+    if as_json:
+        return emit(report("funding", v, files, rows=found, totals=totals), True, "")
+    click.echo(heading("per-school funding", v))
+    table(["period", "school", "name", "plans", "hours", "band", "bands", "run-rate/yr", "due", "paid",
+           "difference"],
+          [[r["period"], r["school_urn"], r["school_name"], r["plans"], r["plans_hours"],
+            r["plans_band"], r["bands"], gbp(r["run_rate_pence"]), gbp(r["due_pence"]),
+            gbp(r["paid_pence"]), gbp(r["difference_pence"])] for r in found],
+          right=[False, False, False, True, True, True, False, True, True, True, True],
+          flexible=["name"], optional=["bands", "hours", "band", "run-rate/yr", "name"], limit=limit,
+          what="school-period",
+          total=["total", "", "", totals.get("plans", ""), "", "", "",
+                 gbp(totals["run_rate_pence"]) if "run_rate_pence" in totals else "",
+                 gbp(totals["due_pence"]), gbp(totals["paid_pence"]), gbp(totals["difference_pence"])])
+    lines = []
     unpriced = [r for r in found if r["unpriced_plans"]]
     if unpriced:
-        lines.append(f"{len(unpriced)} school-periods have plans the ledger cannot price yet "
-                     f"(left out of due): " + "; ".join(sorted({r["missing"] for r in unpriced})))
+        lines.append(f"{plural(len(unpriced), 'school-period')} {'has' if len(unpriced) == 1 else 'have'} "
+                     "plans the ledger cannot price yet (left out of due): "
+                     + "; ".join(sorted({r["missing"] for r in unpriced})))
     lines.append(files_line(files))
-    emit(report("funding", v, files, rows=found, totals=totals), as_json, "\n".join(lines))
+    click.echo("\n".join(lines))
 
 
 @click.group("reconcile")
@@ -150,11 +147,12 @@ PLAN_ROWS_SHOWN = 40
 @as_of_option
 @out_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@limit_option
 @click.pass_context
 @refusals
 @reads
 def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | None, out: Path,
-                      as_json: bool) -> None:
+                      as_json: bool, limit: int) -> None:
     """Plans moved to bands: prior hours-based amount vs band, cost neutrality, calibration."""
     store = ledger_of(ctx).store
     with folded(store, ["hours-vs-band"], as_of) as v:
@@ -163,8 +161,10 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
     files = [*write_output("hours-vs-band", found, out, file_stem("hours-vs-band", None, school, as_of)),
              *write_output("band-calibration", bands, out,
                            file_stem("band-calibration", None, school, as_of))]
+    if as_json:
+        return emit(report("hours-vs-band", v, files, rows=found, calibration=bands), True, "")
     plans = [r for r in found if r["level"] == "plan"]
-    lines = [heading("hours vs band", v)]
+    click.echo(heading("hours vs band", v))
     money = ["prior/yr", "band/yr", "protection/yr", "difference", "%"]
 
     def amounts(r: dict[str, Any]) -> list[str]:
@@ -172,40 +172,40 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
                 gbp(r["protection_annual_pence"]), gbp(r["difference_pence"]), r["difference_percent"]]
 
     if not plans:
-        lines.append("no plan has moved from hours to a band yet")
+        click.echo("no plan has moved from hours to a band yet")
     elif len(plans) <= PLAN_ROWS_SHOWN:
-        lines += render(["plan", "school", "setting", "band", "from", *money],
-                        [[r["plan_ref"], r["school_urn"], r["setting"], r["band"], r["transferred_on"],
-                          *amounts(r)] for r in plans],
-                        [False] * 5 + [True] * 5)
+        table(["plan", "school", "setting", "band", "from", *money],
+              [[r["plan_ref"], r["school_urn"], r["setting"], r["band"], r["transferred_on"],
+                *amounts(r)] for r in plans],
+              right=[False] * 5 + [True] * 5, optional=["setting", "from", "protection/yr", "%"])
     else:
-        lines.append(f"{len(plans)} plans moved to bands: one row each in {files[0]}")
+        click.echo(f"{plural(len(plans), 'plan')} moved to bands: one row each in {files[0]}")
     for level in ("school", "band", "setting"):
         rows = [r for r in found if r["level"] == level]
         if rows:
             key = {"school": "school_urn", "band": "band", "setting": "setting"}[level]
-            lines += ["", f"by {level}"]
-            lines += render([level, "plans", *money], [[r[key], r["plans"], *amounts(r)] for r in rows],
-                            [False] + [True] * 6)
+            click.echo(f"\nby {level}")
+            table([level, "plans", *money], [[r[key], r["plans"], *amounts(r)] for r in rows],
+                  right=[False] + [True] * 6, optional=["protection/yr", "%"], limit=limit, what=level)
     overall = found[-1]
-    lines += ["", f"cost neutrality: {overall['plans']} plans, prior {gbp(overall['prior_annual_pence'])}"
-              f" a year, bands {gbp(overall['band_annual_pence'])} a year, difference "
-              f"{gbp(overall['difference_pence'])}"
-              + (f" ({overall['difference_percent']}%)" if overall["difference_percent"] else "")
-              + f"; protection {gbp(overall['protection_annual_pence'])} a year"]
+    lines = ["", f"cost neutrality: {plural(overall['plans'], 'plan')}, prior "
+             f"{gbp(overall['prior_annual_pence'])} a year, bands {gbp(overall['band_annual_pence'])} a "
+             f"year, difference {gbp(overall['difference_pence'])}"
+             + (f" ({overall['difference_percent']}%)" if overall["difference_percent"] else "")
+             + f"; protection {gbp(overall['protection_annual_pence'])} a year"]
     notes = sorted({r["note"] for r in plans if r["note"]})
     if notes:
         lines.append("not priced (left out of totals): " + "; ".join(notes))
+    click.echo("\n".join(lines))
     if bands:
-        lines += ["", "band calibration (prior hours-based amounts of the plans moved to each band)"]
-        lines += render(["year", "band", "rate", "plans", "mean", "median", "min", "max", "rate − mean"],
-                        [[b["financial_year"], b["band"], gbp(b["band_rate_pence"]), b["plans"],
-                          gbp(b["prior_mean_pence"]), gbp(b["prior_median_pence"]),
-                          gbp(b["prior_min_pence"]), gbp(b["prior_max_pence"]),
-                          gbp(b["rate_minus_mean_pence"])] for b in bands],
-                        [False, False] + [True] * 7)
-    lines.append(files_line(files))
-    emit(report("hours-vs-band", v, files, rows=found, calibration=bands), as_json, "\n".join(lines))
+        click.echo("\nband calibration (prior hours-based amounts of the plans moved to each band)")
+        table(["year", "band", "rate", "plans", "mean", "median", "min", "max", "rate − mean"],
+              [[b["financial_year"], b["band"], gbp(b["band_rate_pence"]), b["plans"],
+                gbp(b["prior_mean_pence"]), gbp(b["prior_median_pence"]),
+                gbp(b["prior_min_pence"]), gbp(b["prior_max_pence"]),
+                gbp(b["rate_minus_mean_pence"])] for b in bands],
+              right=[False, False] + [True] * 7, optional=["median", "min", "max"])
+    click.echo(files_line(files))
 
 
 @reconcile_group.command("paid-vs-due")
@@ -214,22 +214,25 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
 @refusals
 @reads
 def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | None,
-                    as_of: datetime | None, out: Path, as_json: bool) -> None:
+                    as_of: datetime | None, out: Path, as_json: bool, limit: int) -> None:
     """Per school and period: due as known now, paid, outstanding, and the events behind it."""
     store = ledger_of(ctx).store
     with folded(store, ["paid-vs-due"], as_of) as v:
         found = paid_vs_due.rows(v, period_id, school)
     files = write_output("paid-vs-due", found, out, file_stem("paid-vs-due", period_id, school, as_of))
     totals = paid_vs_due.totals(found)
-    table = render(
-        ["period", "school", "name", "due", "paid", "outstanding", "status", "explained by"],
-        [[r["period"], r["school_urn"], r["school_name"][:28], gbp(r["due_pence"]), gbp(r["paid_pence"]),
-          gbp(r["outstanding_pence"]), r["status"], r["explained_by"]] for r in found]
-        + [["total", "", "", gbp(totals["due_pence"]), gbp(totals["paid_pence"]),
-            gbp(totals["outstanding_pence"]), f"{totals['unsettled']} unsettled", ""]],
-        [False, False, False, True, True, True, False, False])
-    lines = [heading("paid vs due", v), *table, files_line(files)]
-    emit(report("paid-vs-due", v, files, rows=found, totals=totals), as_json, "\n".join(lines))
+    if as_json:
+        return emit(report("paid-vs-due", v, files, rows=found, totals=totals), True, "")
+    click.echo(heading("paid vs due", v))
+    table(["period", "school", "name", "due", "paid", "outstanding", "status", "explained by"],
+          [[r["period"], r["school_urn"], r["school_name"], gbp(r["due_pence"]), gbp(r["paid_pence"]),
+            gbp(r["outstanding_pence"]), r["status"], r["explained_by"]] for r in found],
+          right=[False, False, False, True, True, True, False, False],
+          flexible=["name", "explained by"], optional=["name", "explained by"], limit=limit,
+          what="school-period",
+          total=["total", "", "", gbp(totals["due_pence"]), gbp(totals["paid_pence"]),
+                 gbp(totals["outstanding_pence"]), f"{totals['unsettled']:,} unsettled", ""])
+    click.echo(files_line(files))
 
 
 @click.command("rebuild")
@@ -246,7 +249,8 @@ def rebuild_cmd(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> No
     db = ProjectionDB(path)
     try:
         started = time.perf_counter()
-        with events_progress("rebuilding", store.max_position(), at_least=0) as step:
+        with events_progress("rebuilding", store.max_position(),
+                             at_least=0 if not as_json else 1 << 62) as step:  # none with --json
             events = rebuild(store, db, folds, progress=step)
         seconds = time.perf_counter() - started
     finally:
@@ -256,6 +260,6 @@ def rebuild_cmd(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> No
               for fold in folds}
     what = ", ".join(f"{name} (for {', '.join(outputs)})" for name, outputs in served.items())
     text = (f"rebuilt {what} from "
-            f"{events} events in {seconds:.2f} s ({rate:,.0f} events/s) into {path}")
+            f"{plural(events, 'event')} in {seconds:.2f} s ({rate:,.0f} events/s) into {path}")
     emit({"rebuilt": list(served), "events": events, "seconds": round(seconds, 3),
           "events_per_second": round(rate), "file": str(path)}, as_json, text)

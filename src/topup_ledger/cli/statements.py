@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from topup_ledger.cli.output import plural
 from topup_ledger.cli.support import Failure, as_moment, emit, ledger_of, refusals
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import pounds, pounds_for_people
@@ -39,7 +41,8 @@ def describe(s: Statement) -> str:
     runs = ", ".join(r.run_id for r in s.runs)
     since = f"since run {s.changes_since.run_id}" if s.changes_since else "on its first statement"
     return (f"{s.school_name} (URN {s.school}), {s.period}: {pounds_for_people(s.totals.total)} paid "
-            f"in {runs}; {len(s.children)} children, {len(s.changes)} changes {since}; "
+            f"in {runs}; {plural(len(s.children), 'child', 'children')}, "
+            f"{plural(len(s.changes), 'change')} {since}; "
             f"year to date {pounds_for_people(s.year_to_date.total)}\nseal {s.seal}")
 
 
@@ -86,8 +89,7 @@ def statements_cmd(ctx: click.Context, period_id: str, out: Path, formats: tuple
                    as_of: datetime | None, as_json: bool) -> None:
     """A statement for every school paid in PERIOD, and an index page linking them."""
     ledger = ledger_of(ctx)
-    err = click.get_text_stream("stderr")
-    show = err.isatty()
+    show = sys.stderr.isatty() and not as_json  # progress for people only
 
     def tick(done: int, of: int) -> None:
         if show:
@@ -102,7 +104,7 @@ def statements_cmd(ctx: click.Context, period_id: str, out: Path, formats: tuple
     report = {"period": result.period, "schools": len(result.statements), "total_pence": total,
               "total_gbp": pounds(total), "index": str(result.index),
               "statements": [summary(s) for s in result.statements]}
-    text = (f"{len(result.statements)} statements for {result.period} "
+    text = (f"{plural(len(result.statements), 'statement')} for {result.period} "
             f"({pounds_for_people(total)} in all) in {out}; index: {result.index}"
             if result.statements else
             f"no school was paid for {result.period}; {result.index} says so")

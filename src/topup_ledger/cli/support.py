@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
+import re
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -19,7 +23,15 @@ from topup_ledger.domain.calendar import parse_date, parse_moment
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import parse_decimal, parse_pounds
 from topup_ledger.services.recording import Ledger, utc_now
-from topup_ledger.storage.store import ConflictError, EventStore, StoreError, describe
+from topup_ledger.storage.store import (
+    ConflictError,
+    EventStore,
+    StoreError,
+    check_postgres_url,
+    check_sqlite_path,
+    describe,
+    is_postgres,
+)
 from topup_ledger.storage.store import storage_problem as store_problem
 from topup_ledger.storage.upcasting import UnknownSchemaVersion
 
@@ -50,7 +62,7 @@ def refusals(func: F) -> F:
             raise Failure(f"{error.field}: {error.problem}; nothing was recorded") from None
         except MissingTerms as error:
             raise Failure("the ledger is missing what this needs; nothing was recorded:\n  "
-                          + "\n  ".join(error.missing)) from None
+                          + "\n  ".join(error.missing) + financial_years_hint(error.missing)) from None
         except ConflictError as error:
             raise Failure(f"conflict: {error}", exit_code=3) from None
         except StoreError as error:
@@ -59,12 +71,51 @@ def refusals(func: F) -> F:
             raise Failure(f"{error}; nothing was recorded", exit_code=5) from None
         except (PersistenceError, sqlite3.Error) as error:
             raise Failure(storage_problem(error), exit_code=4) from None
+        except OSError as error:  # a file or folder given (or made from one) that cannot be used
+            raise Failure(file_problem(error), exit_code=6) from None
         except Exception as error:
             if type(error).__module__.startswith("psycopg"):
                 raise Failure(storage_problem(error), exit_code=4) from None
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def financial_years_hint(missing: Sequence[str]) -> str:
+    """Rates and tariffs are per financial year (1 April to 31 March), periods per academic
+    year: a summer term needs the next financial year's. Say so, with the commands."""
+    years = sorted({m.group(1) for text in missing
+                    for m in re.finditer(r"financial year (\d{4}-\d{2})", text)})
+    if not years:
+        return ""
+    return ("\n(rates and tariffs are set per financial year, 1 April to 31 March, so a summer "
+            "term needs the next one's: " + "; ".join(
+                f"`topup rate set --fy {y} ...`, `topup tariff set --fy {y} ...`" for y in years) + ")")
+
+
+def check_folder(path: Path) -> None:
+    """Refuse an output folder that could not be made, without making it: a file where a
+    folder must be, or a parent this user cannot write in (raised as the OSError it would
+    have been, for ``refusals`` to word)."""
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(ancestor))
+    if ancestor != path and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "permission denied", str(ancestor))
+
+
+def file_problem(error: OSError) -> str:
+    """An input or output path that cannot be used, in words: which one and why."""
+    names = [str(n) for n in (error.filename, error.filename2) if n is not None]
+    why = (error.strerror or str(error) or type(error).__name__).lower()
+    where = f"{' → '.join(names)}: " if names else ""
+    if isinstance(error, IsADirectoryError):
+        why = "is a folder, not a file"
+    elif isinstance(error, NotADirectoryError):
+        why = "a part of this path is a file, not a folder"
+    return f"cannot use {where}{why}"
 
 
 def current_location() -> str:
@@ -87,7 +138,11 @@ def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
     obj = ctx.ensure_object(dict)
     location = obj["location"]
     try:
-        store = EventStore(location, create=create)
+        if is_postgres(location):
+            check_postgres_url(location)
+        else:
+            check_sqlite_path(location, create=create)
+        store = EventStore(location, create=create, key_file=obj.get("key_file"))
     except StoreError as error:
         raise Failure(str(error), exit_code=4) from None
     ctx.call_on_close(store.close)

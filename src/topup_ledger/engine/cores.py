@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import TypeVar
@@ -64,7 +67,8 @@ def shared_out(shares: Sequence[Share], work: Callable[[Share, bool], Result]) -
     try:
         for share in shares[1:]:
             receiving, sending = context.Pipe(duplex=False)
-            child = context.Process(target=_send, args=(work, share, sending), daemon=True)
+            child = context.Process(target=_send, args=(work, share, sending, os.getpid()),
+                                    daemon=True)
             child.start()
             sending.close()
             children.append((child, receiving))
@@ -89,8 +93,35 @@ def shared_out(shares: Sequence[Share], work: Callable[[Share, bool], Result]) -
             child.join()
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """End this forked worker when its parent dies, however it dies (even SIGKILL), rather
+    than let it hold the ledger open as an orphan: the kernel's parent-death signal on
+    Linux, and everywhere a thread that watches for the parent to be gone."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _send(work: Callable[[Share, bool], Result], share: Share,
-          sending: Connection) -> None:
+          sending: Connection, parent: int | None = None) -> None:
+    if parent is not None:
+        die_with_parent(parent)
     try:
         sending.send(("done", work(share, True)))
     except BaseException as error:

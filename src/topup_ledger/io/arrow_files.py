@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from topup_ledger.io import text_safety
 from topup_ledger.io.private import private_temp
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "projections"
@@ -48,15 +50,22 @@ ROWS_PER_GROUP = 1024 * 1024
 # The C library's allocator hands a joined column's batches back once they are let go;
 # Arrow's default pool kept them, raising a large run's peak memory.
 POOL = pa.system_memory_pool()
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 
 
 class Rows:
     """Rows of spec ``name`` added one at a time, written to a CSV and a Parquet file as
     they come: CSV a batch at a time, Parquet a row group at a time."""
 
-    def __init__(self, name: str, csv: Path, parquet: Path) -> None:
+    def __init__(self, name: str, csv: Path, parquet: Path, *, safe: bool = True) -> None:
         self.schema = schema(name)
-        self.csv = pacsv.CSVWriter(str(csv), self.schema, memory_pool=POOL)
+        # safe: text a spreadsheet would run as a formula is neutralised in the CSV, which
+        # starts with a UTF-8 byte-order mark so that Excel shows £ and → as they are
+        self.safe = safe
+        self.sink = pa.OSFile(str(csv), "wb")
+        if safe:
+            self.sink.write(BOM)
+        self.csv = pacsv.CSVWriter(self.sink, self.schema, memory_pool=POOL)
         self.parquet = pq.ParquetWriter(str(parquet), self.schema, compression="zstd",
                                         memory_pool=POOL)
         self.group: dict[str, list[pa.Array]] = {f.name: [] for f in self.schema}
@@ -80,7 +89,8 @@ class Rows:
             return
         arrays = [pa.array(self.columns[f.name], type=f.type, memory_pool=POOL)
                   for f in self.schema]
-        self.csv.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        shown = [safe_text(a) if self.safe and a.type == pa.string() else a for a in arrays]
+        self.csv.write_batch(pa.RecordBatch.from_arrays(shown, schema=self.schema))
         for column, array in zip(self.schema, arrays, strict=True):
             self.group[column.name].append(array)
         self.in_group += self.count
@@ -106,21 +116,34 @@ class Rows:
         if self.in_group or not self.groups:  # no rows at all: what write_table writes for none
             self._write_group()
         self.csv.close()
+        self.sink.close()
         self.parquet.close()
 
     def abandon(self) -> None:
         self.csv.close()
+        self.sink.close()
         self.parquet.close()
 
 
+def safe_text(array: pa.Array) -> pa.Array:
+    """A text column as a spreadsheet should see it: a cell that starts with = + - @, tab or
+    CR and is not a number gets a leading ' (``io.text_safety``); numbers stay numbers."""
+    formula = pc.match_substring_regex(array, text_safety.FORMULA_REGEX)
+    if not pc.any(formula).as_py():
+        return array
+    number = pc.match_substring_regex(array, text_safety.NUMBER_REGEX)
+    marked = pc.binary_join_element_wise(pa.scalar("'"), array, "")
+    return pc.if_else(pc.and_(formula, pc.invert(number)), marked, array)
+
+
 @contextmanager
-def written(name: str, stem: Path) -> Iterator[Rows]:
+def written(name: str, stem: Path, *, safe: bool = True) -> Iterator[Rows]:
     """``stem``.csv and ``stem``.parquet of spec ``name``, from the rows added inside the
     block; each written to a temporary name and renamed into place when the block ends, or
     removed if it fails."""
     with (private_temp(stem.with_name(stem.name + ".csv")) as csv,
           private_temp(stem.with_name(stem.name + ".parquet")) as parquet):
-        rows = Rows(name, csv, parquet)
+        rows = Rows(name, csv, parquet, safe=safe)
         try:
             yield rows
         except BaseException:

@@ -26,8 +26,11 @@ from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import parse_decimal, parse_pounds
 from topup_ledger.engine import collector
 from topup_ledger.io.private import private_temp
+from topup_ledger.io.text_safety import neutralised, shown
 
 MAX_FILE_BYTES = 512 * 1024 * 1024  # a county's export is a few MB; anything near this is a mistake
+MAX_COLUMNS = 1_000  # an import has a dozen columns (a tariff's bands a few more)
+MAX_FIELD_CHARS = 64 * 1024  # the longest cell: a reason runs to 500 characters
 
 # Columns that identify a child. ``name`` is allowed only where it is a school's name.
 PERSONAL_COLUMNS = frozenset({
@@ -110,6 +113,7 @@ def parse_table(data: bytes, name: str = "<data>") -> Table:
         raise FileRefused(
             f"{name}, line {line}: the file is not UTF-8 (byte {data[error.start]:#04x}); "
             "save it from the spreadsheet as 'CSV UTF-8'") from None
+    csv.field_size_limit(MAX_FIELD_CHARS)  # a longer cell is refused as it is read (linear)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     with collector.paused():  # a row's cells, for every row: many objects, no cycles
         return _rows_of(reader, name)
@@ -120,12 +124,17 @@ def _rows_of(reader: Any, name: str) -> Table:
         raw_headers = next(reader, None)
         if raw_headers is None or not any(h.strip() for h in raw_headers):
             raise FileRefused(f"{name}: the file is empty or its first line has no column names")
+        if len(raw_headers) > MAX_COLUMNS:
+            raise FileRefused(f"{name}, line 1: {len(raw_headers):,} columns; an import has at "
+                              f"most {MAX_COLUMNS:,}: this is not an export this reads")
         headers = [normalise(h) for h in raw_headers]
+        seen: set[str] = set()  # one pass: a column named twice is found in linear time
         for position, (key, raw) in enumerate(zip(headers, raw_headers, strict=True), start=1):
             if not key:
                 raise FileRefused(f"{name}, line 1: column {position} has no name")
-            if headers.count(key) > 1:
+            if key in seen:
                 raise FileRefused(f"{name}, line 1: column {raw.strip()!r} appears twice")
+            seen.add(key)
         table = Table(name, headers, {k: r.strip() for k, r in zip(headers, raw_headers, strict=True)})
         line = reader.line_num + 1
         width, rows = len(headers), table.rows
@@ -141,6 +150,10 @@ def _rows_of(reader: Any, name: str) -> Table:
             padded = cells + [""] * (width - len(cells))
             rows.append(Row(start, dict(zip(headers, padded, strict=False)), extra))
     except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            raise FileRefused(f"{name}, line {reader.line_num}: a cell is longer than "
+                              f"{MAX_FIELD_CHARS:,} characters ({error}): this is not an "
+                              "export this reads") from None
         raise FileRefused(f"{name}, line {reader.line_num}: {error}") from None
     return table
 
@@ -199,5 +212,6 @@ def write_rejects(path: Path, table: Table, rejects: list[tuple[int, str, str]])
         for line, column, reason in rejects:
             row = by_line.get(line)
             cells = [row.cells.get(h, "") for h in table.headers] if row else []
-            writer.writerow([line, column, reason, *cells, *(row.extra if row else ())])
+            writer.writerow([neutralised(shown(str(c))) for c in
+                             (line, column, reason, *cells, *(row.extra if row else ()))])
     return path

@@ -15,8 +15,9 @@ from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.events import LINE_KINDS
 from topup_ledger.domain.money import pounds
 from topup_ledger.io import arrow_files
-from topup_ledger.storage.runs import recorded_run, run_payments, school_names
+from topup_ledger.storage.runs import run_payments, school_names
 from topup_ledger.storage.store import EventStore
+from topup_ledger.storage.streams import PAYMENTS_STREAM
 
 
 def run_kind(sequence: int) -> str:
@@ -57,13 +58,16 @@ def line_rows(run: ev.PaymentRunRecorded, payment: ev.SchoolPaid) -> Iterator[di
 
 
 def write_run_files(run: ev.PaymentRunRecorded, paid: Iterable[ev.SchoolPaid],
-                    names: Mapping[str, str], out: Path) -> list[Path]:
+                    names: Mapping[str, str], out: Path, *, safe: bool = True) -> list[Path]:
     """The run's files from its school payments, given in school order as the run recorded
     them. They are read once, so ``paid`` may be read from the ledger as the files are
-    built: a national run's payments are never all in memory at once."""
+    built: a national run's payments are never all in memory at once.
+
+    ``safe``: the CSVs neutralise text a spreadsheet would run as a formula (a run recorded
+    before they did, rebuilt, keeps the bytes it was written with)."""
     school_stem, line_stem = out / file_stem("payments", run), out / file_stem("payment-lines", run)
-    with (arrow_files.written("payments", school_stem) as schools,
-          arrow_files.written("payment-lines", line_stem) as lines):
+    with (arrow_files.written("payments", school_stem, safe=safe) as schools,
+          arrow_files.written("payment-lines", line_stem, safe=safe) as lines):
         last = ""
         for payment in paid:
             if payment.school < last:
@@ -78,7 +82,12 @@ def write_run_files(run: ev.PaymentRunRecorded, paid: Iterable[ev.SchoolPaid],
 
 def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]:
     """Write a run's payment files from its recorded events alone (byte-identical later)."""
-    run = recorded_run(store, run_id)
-    if run is None:
+    found = [r for r in store.stream_recorded(PAYMENTS_STREAM)
+             if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.run_id == run_id]
+    if not found:
         raise RuleError("run", f"no payment run {run_id} in the ledger")
-    return write_run_files(run, run_payments(store, run_id), school_names(store), out)
+    run = found[0].fact
+    assert isinstance(run, ev.PaymentRunRecorded)
+    # runs recorded since events name their actor have formula-safe CSVs
+    safe = found[0].recorded_by != "unknown"
+    return write_run_files(run, run_payments(store, run_id), school_names(store), out, safe=safe)

@@ -15,7 +15,7 @@ from typing import Any
 from topup_ledger.domain.events import SchoolAdded
 from topup_ledger.domain.money import pounds
 from topup_ledger.projections.school_periods.fold import SchoolPeriods
-from topup_ledger.projections.school_periods.read import SchoolPeriod, school_periods
+from topup_ledger.projections.school_periods.read import SchoolPeriod, filters, school_periods
 from topup_ledger.projections.view import View
 
 OUTPUT = "funding"
@@ -54,14 +54,25 @@ def rows(view: View, period: str | None = None, school: str | None = None) -> li
     } for r, added, head in school_period_rows(view, period, school)]
 
 
-def totals(found: list[dict[str, Any]]) -> dict[str, Any]:
+def totals(found: list[dict[str, Any]], plans: int | None = None) -> dict[str, Any]:
     """Sums of due, paid and difference; plans and run-rate only within one period (summed
-    over periods they would count a plan once per period)."""
+    over periods they would count a plan once per period). ``plans``: the plans of the
+    rows counted once each (``distinct_plans``): a plan that moved school in the period is
+    in two rows, and summing the rows would count it twice."""
     result: dict[str, Any] = {"rows": len(found)}
     one_period = len({r["period"] for r in found}) == 1
     for name in MONEY:
         if name != "run_rate" or one_period:
             result.update(money(name, sum(r[f"{name}_pence"] for r in found)))
     if one_period:
-        result["plans"] = sum(r["plans"] for r in found)
+        result["plans"] = sum(r["plans"] for r in found) if plans is None else plans
     return result
+
+
+def distinct_plans(view: View, period: str | None = None, school: str | None = None) -> int:
+    """How many plans the rows for ``period`` and ``school`` hold, each plan once however
+    many schools it was at."""
+    conn = view.db.conn
+    where, params = filters(conn, SchoolPeriods().reference(conn, view.decoder), period, school)
+    return int(conn.execute(f"SELECT COUNT(DISTINCT plan) FROM sp_summary WHERE {where}",
+                            params).fetchone()[0])

@@ -19,7 +19,11 @@ OUTPUT = "paid-vs-due"
 MONEY = ("due", "paid", "outstanding")
 
 
-def status(due: int, paid: int) -> str:
+def status(due: int, paid: int, missing: list[str] | tuple[str, ...] = ()) -> str:
+    """settled, not paid yet, underpaid or overpaid; never settled while the ledger cannot
+    price some plans there (their due is unknown): then what is missing."""
+    if missing:
+        return "cannot price: " + "; ".join(missing)
     if due == paid:
         return "settled"
     if paid == 0:
@@ -31,7 +35,7 @@ def rows(view: View, period: str | None = None, school: str | None = None) -> li
     return [{
         **head,
         **money("due", r.due), **money("paid", r.paid), **money("outstanding", r.due - r.paid),
-        "status": status(r.due, r.paid), "last_run": r.last_run,
+        "status": status(r.due, r.paid, r.missing), "last_run": r.last_run,
         "explained_by": " ".join(r.explained_by), "missing": "; ".join(r.missing),
     } for r, _, head in school_period_rows(view, period, school, explain=True)]
 

@@ -46,6 +46,7 @@ from topup_ledger.io.import_csv import (
     read_table,
     required,
 )
+from topup_ledger.io.text_safety import refused_character
 from topup_ledger.services.recording import Ledger
 from topup_ledger.storage.pages import StoredPages
 from topup_ledger.storage.store import ConflictError, EventStore, Recorded, conflict
@@ -599,6 +600,10 @@ class Import:
                     f"({', '.join(raw.extra)[:80]}): a stray comma?"))
                 continue
             try:
+                for column, cell in row.cells.items():
+                    why = refused_character(cell, column)
+                    if why is not None:
+                        raise RuleError(column, why)
                 for column in needed:
                     required(row, column)
                 events = handler(self.ledger, row, shape.bands)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from topup_ledger.audit import witness
 from topup_ledger.audit.files import written_files
 from topup_ledger.domain import events as ev
 from topup_ledger.engine import collector
@@ -20,10 +21,11 @@ from topup_ledger.engine.run import reference_and_plans, work_out
 from topup_ledger.engine.run_lines import RunLines, SchoolTotal
 from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.services.recording import Ledger
+from topup_ledger.services.sealing import ledger_id_of, witness_from_environment
 from topup_ledger.storage.chain import digest
 from topup_ledger.storage.known import Known
 from topup_ledger.storage.runs import run_payments
-from topup_ledger.storage.store import ConflictError, EventStore, Recorded
+from topup_ledger.storage.store import ConflictError, EventStore, Recorded, StoreError
 from topup_ledger.storage.streams import PAYMENTS_STREAM, SEALS_STREAM, files_stream, run_stream
 
 
@@ -60,6 +62,18 @@ def run_id_for(period_id: str, sequence: int) -> str:
     return f"{period_id.replace('/', '-')}-r{sequence}"
 
 
+def refuse_forgeries(store: EventStore, upto: int) -> None:
+    """Refuse to pay on a ledger holding an event its key does not authenticate: it was
+    added or altered by someone who could write the database but does not hold the key."""
+    forged = store.unauthenticated(upto)
+    if forged:
+        position, name, why = forged[0]
+        more = f" and {len(forged) - 1} more" if len(forged) > 1 else ""
+        raise StoreError(f"refusing to pay: event {name} at position {position}{more} is not "
+                         f"authenticated by the ledger's key ({why}); `topup verify` names every "
+                         "such event; nothing was recorded")
+
+
 def pay(ledger: Ledger, period_id: str) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
     store = ledger.store
@@ -71,6 +85,8 @@ def pay(ledger: Ledger, period_id: str) -> RunResult:
         finally:
             plans.close()
     with lines:
+        # after the work (whose reading names damaged events plainly), before recording
+        refuse_forgeries(store, upto)
         return record_run(ledger, known, period_id, sequence, lines)
 
 
@@ -103,6 +119,9 @@ def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
     # because the library's own insert stalls on PostgreSQL at that size; it inserts them as
     # they are read back, one school's lines at a time, each written from its lines' bytes.
     positions = store.append_many(itertools.chain(head, paid))
+    log = witness_from_environment()
+    if log is not None:
+        witness.append(log, seal, ledger_id_of(store), head[0].id)
     return RunResult(run_id, period_id, sequence, seal, positions[1], schools, store=store)
 
 
@@ -129,8 +148,46 @@ def write_and_record(ledger: Ledger, run_id: str, out: Path) -> list[Path]:
     return files
 
 
-def pay_and_write(ledger: Ledger, period_id: str, out: Path) -> tuple[RunResult, list[Path]]:
-    """Pay ``period_id`` and write the run's files to ``out`` (when nothing new was paid,
-    the files of the run that stands are written again)."""
+class AlreadyReleased(RuntimeError):
+    """A recorded run's files were written already: one release per run."""
+
+
+COPY_PREFIX = "COPY-"  # how a copy of a run's files is marked (their bytes are the release's)
+
+
+def released_to(ledger: Ledger, run_id: str) -> list[ev.FilesWritten]:
+    return [r.fact for r in ledger.store.stream(files_stream(run_id))
+            if isinstance(r.fact, ev.FilesWritten)]
+
+
+def write_copy(ledger: Ledger, run_id: str, out: Path) -> list[Path]:
+    """The run's files written again to ``out`` as copies: the same bytes (so their digests
+    match the release), each name marked ``COPY-``; not recorded as a release."""
+    files = []
+    for path in write_files_for_run(ledger.store, run_id, out):
+        marked = path.with_name(COPY_PREFIX + path.name)
+        path.replace(marked)
+        files.append(marked)
+    return files
+
+
+def pay_and_write(ledger: Ledger, period_id: str, out: Path, *,
+                  copy: bool = False) -> tuple[RunResult, list[Path]]:
+    """Pay ``period_id`` and write the run's files to ``out``.
+
+    One release per run: when nothing new was paid, the files of the run that stands were
+    released already; they are written again only to the folder they were released to
+    (the same bytes), or with ``copy``, as copies marked ``COPY-``."""
     result = pay(ledger, period_id)
+    if result.recorded:  # a new run: this is its release (``copy`` only matters otherwise)
+        return result, write_and_record(ledger, result.run_id, out)
+    released = released_to(ledger, result.run_id)
+    if copy:
+        return result, write_copy(ledger, result.run_id, out)
+    folder = str(out.resolve())
+    if released and all(r.directory != folder for r in released):
+        raise AlreadyReleased(
+            f"the files of run {result.run_id} were released already, to {released[0].directory}; "
+            f"nothing new to pay for {period_id}: `topup pay {period_id} --copy --out DIR` writes "
+            "copies, marked COPY-, which `topup verify --files DIR` checks by their digests")
     return result, write_and_record(ledger, result.run_id, out)

@@ -7,6 +7,7 @@ effective dates come from the user.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from topup_ledger.domain.money import round_half_up
 from topup_ledger.domain.plan import Plan, RecordedFact, check_hours
 from topup_ledger.domain.reference import Reference
 from topup_ledger.domain.rules import Terms
+from topup_ledger.io.text_safety import refused_character
 from topup_ledger.storage.store import FactStore, Recorded
 from topup_ledger.storage.streams import plan_stream, school_stream
 
@@ -90,6 +92,12 @@ class Ledger(Generic[Store]):
     clock: Clock = utc_now
     repeated: bool = False  # the last command repeated the latest fact: nothing was recorded
 
+    def __post_init__(self) -> None:
+        # The store records the time from its own clock (the database server's on PostgreSQL)
+        # unless the ledger was given a clock of its own: a test's, whose times it records.
+        if self.clock is not utc_now and hasattr(self.store, "given_times"):
+            self.store.given_times = True  # type: ignore[attr-defined]
+
     # Reading what the ledger knows.
 
     def reference(self, upto: int | None = None) -> Reference:
@@ -144,6 +152,8 @@ class Ledger(Generic[Store]):
         return None
 
     def _append(self, stream: str, *facts: ev.Fact, expected: int | None = None) -> list[str]:
+        for fact in facts:
+            check_text(fact)
         version = self.store.version(stream) if expected is None else expected
         now = self.clock()
         batch = [Recorded(stream, version + i + 1, now, f) for i, f in enumerate(facts)]
@@ -331,6 +341,21 @@ class Ledger(Generic[Store]):
             if state is not None:
                 terms.require_band(band, when, state.school)
         return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
+
+
+def check_text(fact: object, field: str = "") -> None:
+    """Refuse a fact any of whose text fields holds a control character or a bidirectional
+    control (``io.text_safety``), naming the field."""
+    if isinstance(fact, str):
+        why = refused_character(fact, field)
+        if why is not None:
+            raise RuleError(field or "text", why)
+    elif isinstance(fact, tuple):
+        for item in fact:
+            check_text(item, field)
+    elif dataclasses.is_dataclass(fact) and not isinstance(fact, type):
+        for f in dataclasses.fields(fact):
+            check_text(getattr(fact, f.name), f.name)
 
 
 def check_corrected_plan(plan: Plan) -> None:

@@ -22,6 +22,7 @@ class HistoryRow:
     what: str
     why: str
     corrected_by: list[str]
+    recorded_by: str = "unknown"  # the authenticated actor ("unknown" for older events)
 
     def as_json(self) -> dict[str, object]:
         return self.__dict__.copy()
@@ -67,7 +68,7 @@ def history(ledger: Ledger, ref: str) -> list[HistoryRow]:
         rows.append(HistoryRow(recorded.id, fact.TYPE,
                                effective.isoformat() if isinstance(effective, date) else "",
                                recorded.recorded_at.isoformat(timespec="seconds"), what, why,
-                               corrected_by.get(recorded.id, [])))
+                               corrected_by.get(recorded.id, []), recorded.recorded_by))
     return rows
 
 

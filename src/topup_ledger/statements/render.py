@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from topup_ledger.domain.money import pounds, pounds_for_people
 from topup_ledger.io.private import write_private
+from topup_ledger.io.text_safety import neutralised
 from topup_ledger.statements.chart import bar_chart
 from topup_ledger.statements.model import RunRef, Statement
 
@@ -85,13 +86,16 @@ def render_csv(statement: Statement) -> str:
     kinds = {r.run_id: "main" if r.sequence == 1 else "supplementary" for r in s.runs}
     seals = {r.run_id: r.seal for r in s.runs}
     out = io.StringIO()
+    out.write("\ufeff")  # a byte-order mark: Excel then reads the file as UTF-8 (£, →)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for line in s.lines:
-        writer.writerow([line.run_id, kinds[line.run_id], s.period, s.school, line.plan, line.pupil,
-                         line.kind, line.for_period, line.amount, pounds(line.amount), line.basis,
-                         line.band_or_hours, line.days, line.reason, " ".join(line.caused_by),
-                         seals[line.run_id]])
+        row = [line.run_id, kinds[line.run_id], s.period, s.school, line.plan, line.pupil,
+               line.kind, line.for_period, line.amount, pounds(line.amount), line.basis,
+               line.band_or_hours, line.days, line.reason, " ".join(line.caused_by),
+               seals[line.run_id]]
+        # text a spreadsheet would run as a formula is neutralised; numbers stay numbers
+        writer.writerow([neutralised(v) if isinstance(v, str) else v for v in row])
     return out.getvalue()
 
 

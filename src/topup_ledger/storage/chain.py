@@ -9,6 +9,11 @@ independent implementations of it. In short::
                    schema version, recorded time, effective date, payload:
                    <decimal byte length> ":" <bytes> "\\n"
 
+An event whose envelope names who recorded it (``by``: every event recorded since the ledger
+records its actor) is encoded as ``topup-chain/2``: the same fields with the recorded-by
+field between the recorded time and the effective date. Older events keep their
+``topup-chain/1`` encoding, so a ledger recorded before verifies as it did.
+
 The payload is the event's state JSON exactly as stored (decrypted first when the ledger is
 encrypted); schema version, recorded time and effective date are read from it and covered again
 as fields of their own, so that an export's columns are each covered by the chain. The head of
@@ -30,6 +35,8 @@ if TYPE_CHECKING:
 
 GENESIS = bytes(32)
 FORMAT = b"topup-chain/1\n"
+FORMAT_2 = b"topup-chain/2\n"
+UNKNOWN = "unknown"  # who recorded an event, or when, for events recorded before the ledger said
 _DIGEST = re.compile(r"^([0-9a-f]{64})@(0|[1-9][0-9]*)$")
 
 
@@ -46,29 +53,48 @@ def envelope_of(payload: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def envelope_fields(envelope: dict[str, Any] | None) -> tuple[str, str, str]:
-    """Schema version, recorded time and effective date as the chain covers them ('' if absent)."""
+Fields = tuple[str, str, str, str | None]
+
+
+def envelope_fields(envelope: dict[str, Any] | None) -> Fields:
+    """Schema version, recorded time and effective date as the chain covers them ('' if absent),
+    and who recorded the event (None for an event recorded before the ledger said: it is then
+    encoded as ``topup-chain/1``)."""
     if envelope is None:
-        return "", "", ""
+        return "", "", "", None
     v = envelope.get("v")
     version = str(v) if isinstance(v, int) and not isinstance(v, bool) else ""
     at = envelope.get("at")
     recorded = at if isinstance(at, str) else ""
     data = envelope.get("data")
     effective = data.get("effective") if isinstance(data, dict) else None
-    return version, recorded, effective if isinstance(effective, str) else ""
+    by = envelope.get("by")
+    return (version, recorded, effective if isinstance(effective, str) else "",
+            by if isinstance(by, str) else None)
+
+
+def recorded_by(envelope: dict[str, Any] | None) -> str:
+    """Who recorded an event, as its envelope says ("unknown" for older events)."""
+    by = envelope.get("by") if envelope else None
+    return by if isinstance(by, str) and by else UNKNOWN
 
 
 _LAYOUT = FORMAT + b"%d:%s\n" * 8
+_LAYOUT_2 = FORMAT_2 + b"%d:%s\n" * 9
 
 
 def encode(position: int, stream: str, version: int, topic: str, schema_version: str,
-           recorded_at: str, effective: str, payload: bytes) -> bytes:
-    """The canonical encoding from its eight fields (one formatting operation: it runs per event)."""
+           recorded_at: str, effective: str, by: str | None, payload: bytes) -> bytes:
+    """The canonical encoding from its fields (one formatting operation: it runs per event):
+    ``topup-chain/2`` when the event names who recorded it, ``topup-chain/1`` otherwise."""
     p, s, n, t = str(position).encode(), stream.encode(), str(version).encode(), topic.encode()
     v, a, e = schema_version.encode(), recorded_at.encode(), effective.encode()
-    return _LAYOUT % (len(p), p, len(s), s, len(n), n, len(t), t, len(v), v, len(a), a,
-                      len(e), e, len(payload), payload)
+    if by is None:
+        return _LAYOUT % (len(p), p, len(s), s, len(n), n, len(t), t, len(v), v, len(a), a,
+                          len(e), e, len(payload), payload)
+    b = by.encode()
+    return _LAYOUT_2 % (len(p), p, len(s), s, len(n), n, len(t), t, len(v), v, len(a), a,
+                        len(b), b, len(e), e, len(payload), payload)
 
 
 def canonical(position: int, stream: str, version: int, topic: str, payload: bytes,
@@ -116,7 +142,7 @@ class Link:
     topic: str
     payload: bytes  # the state JSON as stored (decrypted)
     envelope: dict[str, Any] | None  # None if the payload is not a JSON object
-    fields: tuple[str, str, str]  # schema version, recorded time, effective date ('' if none)
+    fields: Fields  # schema version, recorded time, effective date ('' if none), recorded by
     link: bytes
 
 
@@ -136,7 +162,7 @@ def walk(store: EventStore, upto: int | None = None, after: int = 0,
         try:
             payload = plain_state(store, n.state)
         except Exception:  # the cipher refuses altered bytes: chain what is stored
-            payload = n.state
+            payload = n.state if isinstance(n.state, bytes) else str(n.state).encode()
         envelope = envelope_of(payload)
         fields = envelope_fields(envelope)
         stream = str(n.originator_id)

@@ -28,6 +28,7 @@ from topup_ledger.domain.reference import REFERENCE_FACTS, Reference
 from topup_ledger.domain.rules import Terms
 from topup_ledger.storage.chain import (
     GENESIS,
+    Fields,
     encode,
     envelope_fields,
     envelope_of,
@@ -37,7 +38,7 @@ from topup_ledger.storage.chain import (
 from topup_ledger.storage.codec import fact_from_data
 from topup_ledger.storage.pages import StoredPages, StoredRow
 from topup_ledger.storage.store import EventStore, Recorded, StoreError, describe, event_id
-from topup_ledger.storage.upcasting import upcast
+from topup_ledger.storage.upcasting import UnknownSchemaVersion, upcast
 
 
 @dataclass
@@ -156,13 +157,20 @@ class Known:
 def readable(envelope: dict[str, Any] | None, n: Notification | StoredRow,
              store: EventStore) -> dict[str, Any]:
     """The event's decoded state, or a refusal naming it: nothing is worked out from a ledger
-    whose events no longer decode (a damaged disk, an edited row)."""
+    whose events no longer decode (a damaged disk, an edited row), nor from a JSON object
+    that is not an event's state (its schema version a number, its recorded time a string,
+    its data an object): reading on from one raised a TypeError deep in the fold."""
     if envelope is None:
-        raise StoreError(f"an event in the ledger at {describe(store.location)} cannot be read: "
-                         f"{n.originator_id}/"
-                         f"{n.originator_version} ({n.topic}, position {n.id}) is not a JSON "
-                         "object; the ledger is damaged: run `topup verify`")
-    return envelope
+        problem = "is not a JSON object"
+    elif not (type(envelope.get("v")) is int and isinstance(envelope.get("at"), str)
+              and isinstance(envelope.get("data"), dict)):
+        problem = "is not an event's state (a version number, a recorded time and its data)"
+    else:
+        return envelope
+    raise StoreError(f"an event in the ledger at {describe(store.location)} cannot be read: "
+                     f"{n.originator_id}/"
+                     f"{n.originator_version} ({n.topic}, position {n.id}) {problem}; "
+                     "the ledger is damaged: run `topup verify`")
 
 
 def read_known(store: EventStore, upto: int | None = None, *, payments: bool = True) -> Known:
@@ -183,7 +191,12 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
                 # Payments are most of a mature ledger: fold their lines straight from the
                 # stored data instead of building an object per line.
                 if payments:
-                    known.add_payment(n.id, envelope)
+                    try:
+                        known.add_payment(n.id, envelope)
+                    except UnknownSchemaVersion:
+                        raise
+                    except (KeyError, TypeError, ValueError, AttributeError):
+                        raise StoreError(damaged(n.topic, stream, n.originator_version)) from None
             known.position = n.id
         else:
             envelope = readable(envelope_of(payload), n, store)
@@ -236,20 +249,39 @@ def recorded_from(topic: str, stream: str, version: int, envelope: dict[str, Any
     decoded for the chain (decoding it twice was a third of reading the ledger)."""
     if envelope is None:
         raise StoreError(f"the stored state of {event_id(stream, version)} is not a JSON object")
-    data = upcast(topic, envelope["v"], envelope["data"])
-    return Recorded(stream, version, datetime.fromisoformat(envelope["at"]),
-                    fact_from_data(topic, data))
+    try:
+        data = upcast(topic, envelope["v"], envelope["data"])
+        return Recorded(stream, version, datetime.fromisoformat(envelope["at"]),
+                        fact_from_data(topic, data))
+    except UnknownSchemaVersion:
+        raise  # a newer ledger, not a damaged one: said as such
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise StoreError(damaged(topic, stream, version)) from None
 
 
-# How FactMapper writes a payment's state: {"v":1,"at":"<ISO time>","data":{...}}.
-_PAYMENT_STATE = re.compile(rb'\{"v":([1-9][0-9]{0,8}),"at":"([^"\\]*)","data":\{')
+def damaged(topic: str, stream: str, version: int) -> str:
+    """The refusal for a stored event that decodes but is not the event its type says."""
+    return (f"the stored state of {event_id(stream, version)} is not a {topic} event as the "
+            "ledger records one; the ledger is damaged: run `topup verify`")
 
 
-def payment_chain_fields(payload: bytes) -> tuple[str, str, str] | None:
+# How FactMapper writes a payment's state: {"v":1,"at":"<ISO time>","data":{...}}, and
+# since events name who recorded them and are authenticated by the ledger's key,
+# {"v":1,"at":"<ISO time>","by":"<actor>","key":"<key id>","data":{...},"mac":"<hex>"}.
+_PAYMENT_STATE = re.compile(
+    rb'\{"v":([1-9][0-9]{0,8}),"at":"([^"\\]*)",(?:"by":"([^"\\]*)",(?:"key":"[0-9a-f]*",)?)?'
+    rb'"data":\{')
+_MAC_END = re.compile(rb'\},"mac":"[0-9a-f]{64}"\}\Z')
+
+
+def payment_chain_fields(payload: bytes) -> Fields | None:
     """``envelope_fields(envelope_of(payload))`` for a payment's state as the mapper writes
     it, read from its opening bytes without decoding its lines; None for anything else (the
     caller then decodes it in full). A payment has no effective date."""
     match = _PAYMENT_STATE.match(payload)
-    if match is None or not payload.endswith(b"}}") or b'"effective"' in payload:
+    if match is None or b'"effective"' in payload:
         return None
-    return match.group(1).decode(), match.group(2).decode(), ""
+    if not (payload.endswith(b"}}") or _MAC_END.search(payload, max(0, len(payload) - 80))):
+        return None
+    by = match.group(3)
+    return match.group(1).decode(), match.group(2).decode(), "", None if by is None else by.decode()

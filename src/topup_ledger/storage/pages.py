@@ -173,4 +173,6 @@ def for_forked(store: EventStore) -> EventStore:
     PostgreSQL store's connections must not be shared with one, so it gets a store of its
     own; a SQLite reader opens its own connection anyway."""
     location = store.location
-    return EventStore(location) if is_postgres(location) else store
+    if not is_postgres(location):
+        return store
+    return EventStore(location, key_file=store.key_file, key=store.mapper.ledger_key)
