@@ -49,9 +49,9 @@ def reduction_at_transfer(plan: Plan, school: str, year: str, terms: Terms) -> F
     for event_id, fact in plan.in_effect_order():
         if not isinstance(fact, ev.TransferredToBand) or financial_year_of(fact.effective) != year:
             continue
-        state = plan.state_on(fact.effective)
-        if state is None or state.because != event_id or state.school != school:
-            continue  # ceased (or changed again) on the day it moved, or moved elsewhere
+        state = plan.state_after(event_id)
+        if state is None or state.school != school or plan.state_on(fact.effective) is None:
+            continue  # moved at another school, or ceased on the day it would have moved
         if state.prior_hours is None or state.band is None:
             continue
         setting = terms.setting_of(school)

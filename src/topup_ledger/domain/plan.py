@@ -170,6 +170,16 @@ class Plan:
         """The event and the corrections that changed it: together they explain a state."""
         return [event_id, *self.corrections.get(event_id, [])]
 
+    def state_after(self, event_id: str) -> PlanState | None:
+        """The plan's state just after the fact ``event_id`` applied (as corrected), even if
+        another fact of the same day follows it."""
+        state: PlanState | None = None
+        for found, fact in self.in_effect_order():
+            state = _next_state(state, fact, found)
+            if found == event_id:
+                return state
+        return None
+
     def state_on(self, day: date) -> PlanState | None:
         for segment in self.segments:
             if segment.start <= day and (segment.end_exclusive is None or day < segment.end_exclusive):

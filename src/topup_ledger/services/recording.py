@@ -272,11 +272,12 @@ class Ledger(Generic[Store]):
             raise RuleError("protect-until", f"{protect_until} is before the transfer ({effective})")
         day_before = max(effective - timedelta(days=1), plan.start)
         year = financial_year_of(day_before)
-        if year not in terms.rates:
+        if terms.rate_on(year, day_before) is None:
             raise RuleError("from", f"no hourly rate for financial year {year}, so the prior "
                             "hours-based amount cannot be kept")
         assert state.hours is not None
-        prior = round_half_up(terms.hours_amount(state.hours, year, terms.setting_of(state.school)))
+        prior = round_half_up(terms.hours_amount(state.hours, year, terms.setting_of(state.school),
+                                                 day_before))
         fact = ev.TransferredToBand(ref, effective, band, prior, protect_until)
         return self._append(plan_stream(ref), fact, expected=len(plan.facts))[0]
 
