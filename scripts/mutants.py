@@ -30,6 +30,7 @@ examples, no database), so a mutant is killed or not the same way every time.
     python3 scripts/mutants.py --only domain/cushion.py:41:8:1   # re-run named mutants
     python3 scripts/mutants.py --rev HEAD --json out.json  # src as committed, tests as they are
     python3 scripts/mutants.py --tree /tmp/snapshot --label "abc1234 + new tests"
+    python3 scripts/mutants.py --sample 220 --results run.jsonl   # resumable: run it again
 
 Exit code: 0 if every mutant run was killed (or timed out), 1 if any survived, 2 on a
 problem (the unmutated copy fails its tests, bad arguments).
@@ -286,10 +287,15 @@ def run_tests(copy_root: Path, tests: list[str], keyword: str, timeout: float
 
 
 def run_mutants(mutants: list[Mutant], copies: list[Path], tests: list[str], keyword: str,
-                timeout: float, progress: bool) -> list[Outcome]:
+                timeout: float, progress: bool, results: Path | None = None) -> list[Outcome]:
+    """Each mutant's outcome; with ``results``, those already in that file (JSON lines, one
+    outcome each) are taken from it and each new one is appended as it is known, so that an
+    interrupted run can go on where it stopped."""
     free = list(copies)
     lock = threading.Lock()
-    outcomes: list[Outcome] = []
+    done = {o.id: o for o in read_results(results)} if results else {}
+    outcomes: list[Outcome] = [done[m.id] for m in mutants if m.id in done]
+    mutants_left = [m for m in mutants if m.id not in done]
 
     def one(mutant: Mutant) -> Outcome:
         with lock:
@@ -310,17 +316,26 @@ def run_mutants(mutants: list[Mutant], copies: list[Path], tests: list[str], key
                           code, detail)
         if progress:
             with lock:
-                done = len(outcomes) + 1
-                print(f"[{done}/{len(mutants)}] {status:8} {seconds:6.1f}s {mutant.id} "
+                count = len(outcomes) + 1
+                print(f"[{count}/{len(mutants)}] {status:8} {seconds:6.1f}s {mutant.id} "
                       f"{mutant.description}", flush=True)
         with lock:
             outcomes.append(outcome)
+            if results is not None:
+                with results.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(asdict(outcome)) + "\n")
         return outcome
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(copies)) as pool:
-        list(pool.map(one, mutants))
+        list(pool.map(one, mutants_left))
     order = {m.id: i for i, m in enumerate(mutants)}
     return sorted(outcomes, key=lambda o: order[o.id])
+
+
+def read_results(path: Path | None) -> list[Outcome]:
+    if path is None or not path.exists():
+        return []
+    return [Outcome(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def select(mutants: list[Mutant], args: argparse.Namespace) -> list[Mutant]:
@@ -394,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                         "and whether the working tree differs)")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--json", type=Path, help="write every outcome to this JSON file")
+    parser.add_argument("--results", type=Path, help="append each outcome to this file as it is "
+                        "known, and skip the mutants it already holds (to resume a run)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
     parser.add_argument("--quiet", action="store_true", help="no line per mutant")
     args = parser.parse_args(argv)
@@ -433,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(first, other)
             copies.append(other)
         started = time.monotonic()
-        outcomes = run_mutants(chosen, copies, tests, args.keyword, timeout, not args.quiet)
+        outcomes = run_mutants(chosen, copies, tests, args.keyword, timeout, not args.quiet, args.results)
         summary = report(outcomes, len(everything), baseline, rev)
         print(f"\n{len(chosen)} mutants in {time.monotonic() - started:.0f}s with {args.jobs} jobs")
         if args.json:

@@ -179,6 +179,86 @@ def test_protection_ending_mid_term_pays_up_to_its_last_day(driver: Driver,
     assert paid(driver, SUMMER, monkeypatch) == [regular("P1", OAK, SUMMER, 129_167)]
 
 
+def test_protection_to_the_first_day_of_a_term_pays_that_one_day(
+        driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """P1, 25 h at Oak (540,000p), moved to B from 1 Sep 2025, protected until 1 Jan 2026:
+    spring's first day is its last protected day.
+
+    autumn  base 310,000/3 = 103,333.33p → 103,333p; total (the prior) 180,000p;
+            protection 76,667p
+    spring  one protected day of 90: total + 77,500 + 230,000 × 3/12 × 1/90 = 258,138.89p
+            → 258,139p; base cumulative 180,833.33p → 180,833p (77,500p); protection so far
+            258,139 − 180,833 = 77,306p: 639p (all 90 days would be 57,500p)
+    summer  total 387,305.56p → 387,306p; base 310,000p (129,167p); protection so far
+            77,306p: no protection line
+    """
+    one_transfer(driver, protect_until=D(2026, 1, 1))
+    assert paid(driver, AUTUMN, monkeypatch) == [
+        regular("P1", OAK, AUTUMN, 103_333), ("P1", OAK, AUTUMN, "protection", "protection", 76_667)]
+    assert paid(driver, SPRING, monkeypatch) == [
+        regular("P1", OAK, SPRING, 77_500), ("P1", OAK, SPRING, "protection", "protection", 639)]
+    assert paid(driver, SUMMER, monkeypatch) == [regular("P1", OAK, SUMMER, 129_167)]
+
+
+def test_a_band_worth_nothing_pays_the_prior_as_protection_alone(
+        driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tariff may price a band at £0. P1, 25 h at Oak (540,000p), moved to band Z (0p)
+    from 1 Sep 2025, protected to 31 Aug 2026: no base, and protection is the prior.
+
+    autumn  protection 540,000 × 4/12 = 180,000p; no base line
+    spring  protection 540,000 × 3/12 = 135,000p
+    """
+    set_up(driver, bands={**BANDS, "Z": 0})
+    driver.issue("P1", OAK, D(2025, 9, 1), hours=Decimal(25))
+    assert driver.transfer("P1", "Z", D(2025, 9, 1), D(2026, 8, 31))
+    assert paid(driver, AUTUMN, monkeypatch) == [("P1", OAK, AUTUMN, "protection", "protection", 180_000)]
+    assert paid(driver, SPRING, monkeypatch) == [("P1", OAK, SPRING, "protection", "protection", 135_000)]
+
+
+def test_a_line_names_the_facts_that_change_its_amount(driver: Driver,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/rules.md §9. From 1 Sep 2025 at Oak: P1 on C; P2 25 h moved to B (no protection);
+    P3 25 h at Elm moved to B, protected to 31 Aug 2026. Autumn paid. Then recorded: the
+    hourly rate for 2025-26 revised to £12.50 (rate:2025-26/2), D for 2025-26 revised to
+    £7,100 (tariff:2025-26/2), P1 moved to D from 1 Nov (P1/2), P2 reviewed to C from
+    1 Nov (P2/3). The spring run:
+
+    P1  autumn (500,000 × 61 + 710,000 × 61) ÷ 122 × 4/12 = 201,666.67p → 201,667p, less
+        166,667p: arrears 35,000p, naming P1/2 and the D revision (it prices its D days);
+        spring 710,000 × 3/12 = 177,500p, its first spring payment: P1/2, the state's start
+    P2  autumn (310,000 + 500,000)/6 = 135,000p, less 103,333p: arrears 31,667p, naming P2/3
+        alone (on a band unprotected, no hourly rate prices it); spring 125,000p: P2/3
+    P3  the prior at £12.50: 25 × 1,250 × 38 − 600,000 = 587,500p. Autumn total 587,500/3 =
+        195,833.33p → 195,833p, base 103,333p: protection 92,500p, less 76,667p paid:
+        arrears 15,833p, naming the rate revision alone (it prices the protected prior).
+        Spring: total 587,500 × 7/12 = 342,708.33p → 342,708p; base 180,833p (77,500p);
+        protection so far 161,875p: 69,375p. Both first spring payments: P3/2.
+    """
+    set_up(driver)
+    driver.issue("P1", OAK, D(2025, 9, 1), band="C")
+    for plan, school, protect in (("P2", OAK, None), ("P3", ELM, D(2026, 8, 31))):
+        driver.issue(plan, school, D(2025, 9, 1), hours=Decimal(25))
+        assert driver.transfer(plan, "B", D(2025, 9, 1), protect)
+    paid(driver, AUTUMN, monkeypatch)
+    assert driver.set_rate("2025-26", 1250, Decimal(38), 600_000, "revised")
+    assert driver.set_tariff("2025-26", {"D": 710_000}, None, "revised")
+    assert driver.change_band("P1", "D", D(2025, 11, 1))
+    assert driver.change_band("P2", "C", D(2025, 11, 1))
+    result = driver.pay(SPRING, monkeypatch).result
+    assert result is not None
+    lines = sorted((line.plan, paid_to.school, line.for_period, line.component, line.kind, line.amount,
+                    line.caused_by) for paid_to in result.school_paid for line in paid_to.lines)
+    assert lines == [
+        ("P1", OAK, AUTUMN, "base", "arrears", 35_000, ("P1/2", "tariff:2025-26/2")),
+        ("P1", OAK, SPRING, "base", "regular", 177_500, ("P1/2",)),
+        ("P2", OAK, AUTUMN, "base", "arrears", 31_667, ("P2/3",)),
+        ("P2", OAK, SPRING, "base", "regular", 125_000, ("P2/3",)),
+        ("P3", ELM, AUTUMN, "protection", "arrears", 15_833, ("rate:2025-26/2",)),
+        ("P3", ELM, SPRING, "base", "regular", 77_500, ("P3/2",)),
+        ("P3", ELM, SPRING, "protection", "protection", 69_375, ("P3/2",)),
+    ]
+
+
 def test_a_recorded_calendar_of_two_halves_rounds_the_first_half_penny_up(
         driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recorded calendar for 2025-26: 1 Sep 2025 – 31 Jan 2026 and 1 Feb – 31 Aug 2026,
