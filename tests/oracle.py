@@ -602,11 +602,15 @@ def dues(ledger: LedgerState, period_id: str, policy: Policy = PRODUCT) -> dict[
             del with_total[key]
     rounded = round_cumulatively(with_total, periods)
     result = {k: v for k, v in rounded.items() if k.component != TOTAL}
-    for key, total in rounded.items():
-        if key.component == TOTAL:
-            protection = total - rounded.get(key._replace(component=BASE), 0)
-            if protection:
-                result[key._replace(component=PROTECTION)] = protection
+    # In every period where the rounded total or the rounded base moved: after protection
+    # ends, the base's rounding may move while the total's does not, and protection is then
+    # -1p (docs/rules.md §6), so that the year adds up to its exact total.
+    for key in {k._replace(component=BASE) for k in rounded if k.component in (BASE, TOTAL)}:
+        if key._replace(component=TOTAL) not in with_total:
+            continue
+        protection = rounded.get(key._replace(component=TOTAL), 0) - rounded.get(key, 0)
+        if protection:
+            result[key._replace(component=PROTECTION)] = protection
     return result
 
 

@@ -200,6 +200,31 @@ def test_protection_to_the_first_day_of_a_term_pays_that_one_day(
     assert paid(driver, SUMMER, monkeypatch) == [regular("P1", OAK, SUMMER, 129_167)]
 
 
+def test_a_period_after_protection_may_pay_minus_a_penny_of_it(
+        driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/rules.md §6: base and total (base + protection) are each rounded cumulatively;
+    protection is what the rounded total adds to the rounded base, so after protection ends
+    it may be −1p. A band Z worth 1p a year (a tariff may price a band at anything from £0).
+    P1, 12.5 h at Beacon (no threshold) at £11.81 × 38 weeks: prior 12.5 × 1,181 × 38 =
+    560,975p; moved to Z from 1 Sep 2025, protected for that one day.
+
+    autumn  base 1 × 4/12 = 0.33p → 0p; total 0.33 + (560,975 − 1) × 4/12 × 1/122 =
+            0.33 + 1,532.72 = 1,533.05p → 1,533p; protection 1,533p
+    spring  base cumulative 0.58p → 1p (1p); total + 0.25 = 1,533.30p → 1,533p (nothing):
+            protection 0 − 1 = −1p
+    summer  base cumulative 1p (nothing); total + 0.42 = 1,533.72p → 1,534p: protection 1p
+    The year: 1,534p, its exact 1,533.72p rounded once.
+    """
+    set_up(driver, hourly=1181, bands={**BANDS, "Z": 1})
+    driver.issue("P1", BEACON, D(2025, 9, 1), hours=Decimal("12.5"))
+    assert driver.transfer("P1", "Z", D(2025, 9, 1), D(2025, 9, 1))
+    protection = [("P1", BEACON, period, "protection", "protection", pence)
+                  for period, pence in ((AUTUMN, 1_533), (SPRING, -1), (SUMMER, 1))]
+    assert paid(driver, AUTUMN, monkeypatch) == [protection[0]]
+    assert paid(driver, SPRING, monkeypatch) == [regular("P1", BEACON, SPRING, 1), protection[1]]
+    assert paid(driver, SUMMER, monkeypatch) == [protection[2]]
+
+
 def test_a_band_worth_nothing_pays_the_prior_as_protection_alone(
         driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tariff may price a band at £0. P1, 25 h at Oak (540,000p), moved to band Z (0p)
@@ -219,9 +244,9 @@ def test_a_line_names_the_facts_that_change_its_amount(driver: Driver,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/rules.md §9. From 1 Sep 2025 at Oak: P1 on C; P2 25 h moved to B (no protection);
     P3 25 h at Elm moved to B, protected to 31 Aug 2026. Autumn paid. Then recorded: the
-    hourly rate for 2025-26 revised to £12.50 (rate:2025-26/2), D for 2025-26 revised to
-    £7,100 (tariff:2025-26/2), P1 moved to D from 1 Nov (P1/2), P2 reviewed to C from
-    1 Nov (P2/3). The spring run:
+    hourly rate for 2025-26 revised to £12.50 (rate:2025-26/2) and uplifted to £13.00 from
+    1 Jan 2026 (rate:2025-26/3), D for 2025-26 revised to £7,100 (tariff:2025-26/2), P1
+    moved to D from 1 Nov (P1/2), P2 reviewed to C from 1 Nov (P2/3). The spring run:
 
     P1  autumn (500,000 × 61 + 710,000 × 61) ÷ 122 × 4/12 = 201,666.67p → 201,667p, less
         166,667p: arrears 35,000p, naming P1/2 and the D revision (it prices its D days);
@@ -230,9 +255,11 @@ def test_a_line_names_the_facts_that_change_its_amount(driver: Driver,
         alone (on a band unprotected, no hourly rate prices it); spring 125,000p: P2/3
     P3  the prior at £12.50: 25 × 1,250 × 38 − 600,000 = 587,500p. Autumn total 587,500/3 =
         195,833.33p → 195,833p, base 103,333p: protection 92,500p, less 76,667p paid:
-        arrears 15,833p, naming the rate revision alone (it prices the protected prior).
-        Spring: total 587,500 × 7/12 = 342,708.33p → 342,708p; base 180,833p (77,500p);
-        protection so far 161,875p: 69,375p. Both first spring payments: P3/2.
+        arrears 15,833p, naming the whole-year rate revision alone (it prices the protected
+        prior; the uplift from 1 Jan prices none of autumn's days). Spring at £13.00: prior
+        25 × 1,300 × 38 − 600,000 = 635,000p; total 195,833.33 + 635,000 × 3/12 = 354,583.33p
+        → 354,583p; base 180,833p (77,500p); protection so far 173,750p: 81,250p. Both first
+        spring payments: P3/2.
     """
     set_up(driver)
     driver.issue("P1", OAK, D(2025, 9, 1), band="C")
@@ -241,6 +268,7 @@ def test_a_line_names_the_facts_that_change_its_amount(driver: Driver,
         assert driver.transfer(plan, "B", D(2025, 9, 1), protect)
     paid(driver, AUTUMN, monkeypatch)
     assert driver.set_rate("2025-26", 1250, Decimal(38), 600_000, "revised")
+    assert driver.set_rate("2025-26", 1300, Decimal(38), 600_000, "uplift", D(2026, 1, 1))
     assert driver.set_tariff("2025-26", {"D": 710_000}, None, "revised")
     assert driver.change_band("P1", "D", D(2025, 11, 1))
     assert driver.change_band("P2", "C", D(2025, 11, 1))
@@ -255,8 +283,32 @@ def test_a_line_names_the_facts_that_change_its_amount(driver: Driver,
         ("P2", OAK, SPRING, "base", "regular", 125_000, ("P2/3",)),
         ("P3", ELM, AUTUMN, "protection", "arrears", 15_833, ("rate:2025-26/2",)),
         ("P3", ELM, SPRING, "base", "regular", 77_500, ("P3/2",)),
-        ("P3", ELM, SPRING, "protection", "protection", 69_375, ("P3/2",)),
+        ("P3", ELM, SPRING, "protection", "protection", 81_250, ("P3/2",)),
     ]
+
+
+def test_plans_alike_but_for_their_first_day_are_each_paid_their_own_days(
+        driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six plans on B at Oak, none paid before: P1 and P2 from 1 Sep 2025, P3 from 15 Oct, P4
+    from 1 Nov, P5 and P6 from 1 Sep ceasing from 1 Nov and 1 Dec. (A run works out once the
+    lines of plans in one state on every day of its periods, and shares them: P1's and
+    P2's. The others' days differ.)
+
+    P1, P2  310,000 × 4/12 = 103,333.33p → 103,333p each
+    P3      15 Oct – 31 Dec, 78 of 122 days: 310,000 × 78/366 = 66,065.57p → 66,066p
+    P4      1 Nov – 31 Dec, 61 days: 310,000/6 = 51,666.67p → 51,667p
+    P5      1 Sep – 31 Oct, 61 days: 51,667p
+    P6      1 Sep – 30 Nov, 91 days: 310,000 × 91/366 = 77,076.50p → 77,077p
+    """
+    set_up(driver)
+    for plan, first in (("P1", D(2025, 9, 1)), ("P2", D(2025, 9, 1)), ("P3", D(2025, 10, 15)),
+                        ("P4", D(2025, 11, 1)), ("P5", D(2025, 9, 1)), ("P6", D(2025, 9, 1))):
+        driver.issue(plan, OAK, first, band="B")
+    assert driver.cease("P5", D(2025, 11, 1)) and driver.cease("P6", D(2025, 12, 1))
+    assert paid(driver, AUTUMN, monkeypatch) == [
+        regular("P1", OAK, AUTUMN, 103_333), regular("P2", OAK, AUTUMN, 103_333),
+        regular("P3", OAK, AUTUMN, 66_066), regular("P4", OAK, AUTUMN, 51_667),
+        regular("P5", OAK, AUTUMN, 51_667), regular("P6", OAK, AUTUMN, 77_077)]
 
 
 def test_a_recorded_calendar_of_two_halves_rounds_the_first_half_penny_up(
@@ -505,6 +557,46 @@ def test_a_cushion_for_another_financial_year_counts_that_years_transfers(
     lines = [cushion_lines(paid(driver, period, monkeypatch)) for period in (AUTUMN, SPRING, SUMMER)]
     assert lines == [[cushion(OAK, AUTUMN, "cushion", 11_333)], [cushion(OAK, SPRING, "cushion", 8_500)],
                      [cushion(OAK, SUMMER, "cushion", 14_167)]]
+
+
+def test_a_cushion_landing_on_half_pennies(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """B at £3,099.99 (309,999p). P1, 25 h at Oak (540,000p), moved to B from 1 Sep 2025: a
+    loss of 230,001p; a 50% cushion for the year: 115,000.5p a year.
+
+    autumn  115,000.5 × 4/12 = 38,333.5p → 38,334p (half up)
+    spring  cumulative × 7/12 = 67,083.625p → 67,084p; 28,750p
+    summer  cumulative 115,000.5p → 115,001p (half up); 47,917p
+    """
+    set_up(driver, bands={**BANDS, "B": 309_999})
+    driver.issue("P1", OAK, D(2025, 9, 1), hours=Decimal(25))
+    assert driver.transfer("P1", "B", D(2025, 9, 1), None)
+    driver.set_cushion(OAK, D(2025, 9, 1), D(2026, 8, 31), Decimal(50), "first year of bands")
+    lines = [cushion_lines(paid(driver, period, monkeypatch)) for period in (AUTUMN, SPRING, SUMMER)]
+    assert lines == [[cushion(OAK, AUTUMN, "cushion", 38_334)], [cushion(OAK, SPRING, "cushion", 28_750)],
+                     [cushion(OAK, SUMMER, "cushion", 47_917)]]
+
+
+def test_a_cushion_whose_transfer_was_recorded_before_its_years_rate_refuses_every_run(
+        ledger: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/rules.md §11 prices a cushion's transfers with the rates known when each was
+    recorded. P1 (25 h at Oak) moves to B from 1 Apr 2026, recorded while only 2025-26 has an
+    hourly rate (the prior is priced on 31 Mar 2026); 2026-27's rate is recorded next, then
+    a cushion at Oak for 2026-27. The transfer can never be priced for the cushion (the rate
+    was not known when it was recorded), so every run is refused, naming it: the product
+    and the oracle agree; what an LA does next is for the rule book to say."""
+    driver = Driver(ledger)  # type: ignore[arg-type]
+    assert driver.add_school(OAK, "mainstream")
+    assert driver.set_rate("2025-26", 1200, Decimal(38), 600_000, "the year's rate")
+    for year in YEARS:
+        assert driver.set_tariff(year, BANDS, None, "the year's tariff")
+    driver.issue("P1", OAK, D(2025, 9, 1), hours=Decimal(25))
+    assert driver.transfer("P1", "B", D(2026, 4, 1), None)
+    assert driver.set_rate("2026-27", 1200, Decimal(38), 600_000, "the year's rate, late")
+    driver.set_cushion(OAK, D(2026, 4, 1), D(2026, 8, 31), Decimal(50), "first year of bands")
+    refused = driver.pay(SUMMER, monkeypatch).refused
+    assert refused is not None
+    assert "the transfer of plan P1 on 2026-04-01 cannot be priced for the cushion of school 100001" \
+        in refused
 
 
 def test_a_later_cushion_replaces_the_earlier_and_is_paid_again_from_the_start(

@@ -38,6 +38,14 @@ def test_years_from_2000_01_to_2099_00_are_accepted_and_no_others(ledger: Ledger
             ledger.set_rate(year, 1200, Decimal(38), 600000, "the year's rate")
 
 
+@pytest.mark.parametrize("hours", ["-0.5", "-1", "-40"])
+def test_negative_hours_are_refused_as_negative(ledger: Ledger, hours: str) -> None:
+    ledger.add_school(OAK, "Oak", "mainstream")
+    with pytest.raises(RuleError, match=f"hours: {hours} is negative"):
+        ledger.issue_plan("P1", "PR-1", OAK, date(2025, 9, 1), hours=Decimal(hours))
+    assert ledger.store.version("plan:P1") == 0
+
+
 def test_a_period_name_with_a_slash_is_refused(ledger: Ledger) -> None:
     with pytest.raises(RuleError, match="is not a period id like 2025-26/autumn"):
         ledger.set_calendar("2025-26", (period("2025-26", "a/b", date(2025, 9, 1), date(2026, 8, 31)),))
