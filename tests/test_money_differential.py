@@ -402,12 +402,6 @@ def test_recorded_calendars_pay_what_the_oracle_pays(backend: str, tmp_path: Pat
 
 # Regression tests: the failures the search above found, shrunk by hand to a few facts.
 
-KNOWN_BUG = ("a correction that moves the earliest issue date into a later academic year leaves "
-             "the payments for the years before it where they are: the calendar starts with that "
-             "year (docs/rules.md §2), so they are never clawed back (§7), and the fast paths then "
-             "settle periods a full recomputation does not (§8)")
-
-
 def one_plan_paid_then_issued_a_year_later(ledger: Ledger) -> Driver:
     """P1 on B (£3,100) at Oak from 1 Sep 2025; the autumn run pays 310,000 × 4/12 =
     103,333.33 → 103,333p. Then a correction: P1 was issued from 1 Sep 2026."""
@@ -423,11 +417,11 @@ def one_plan_paid_then_issued_a_year_later(ledger: Ledger) -> Driver:
     return driver
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
 def test_a_correction_moving_the_only_plan_a_year_later_claws_back_what_was_paid(ledger: Ledger) -> None:
-    """After the correction P1 has no day in 2025-26, so 2025-26/autumn is due 0: the next
-    run must claw back −103,333p and pay 2026-27/autumn 103,333p. Today it pays only the
-    103,333p, and 2025-26/autumn stays paid 103,333p for a plan not funded then."""
+    """Found by test_termly_runs_pay_what_the_oracle_pays (fixed: the calendar once started
+    at the earliest issue date as corrected, so 2025-26 fell out of it and was never clawed
+    back). After the correction P1 has no day in 2025-26, so 2025-26/autumn is due 0: the
+    next run claws back −103,333p and pays 2026-27/autumn 103,333p."""
     one_plan_paid_then_issued_a_year_later(ledger)
     result = pay(ledger, "2026-27/autumn")
     assert keyed(result.school_paid) == [
@@ -435,23 +429,33 @@ def test_a_correction_moving_the_only_plan_a_year_later_claws_back_what_was_paid
         ("P1", OAK, "2026-27/autumn", "base", "regular", 103333)]
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
 def test_the_fast_paths_pay_what_a_full_recomputation_pays_when_an_earlier_plan_reopens_the_calendar(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Found by test_termly_runs_pay_what_the_oracle_pays. After the correction, the
-    2026-27/autumn run pays P1 103,333p and claws nothing back (the bug above). Then P2 is
-    issued on C at Oak from 1 Sep 2025: the calendar starts in 2025-26 again. Worked out
-    afresh, the 2026-27/spring run claws back P1's −103,333p for 2025-26/autumn (as the
-    oracle does); through ``pay`` it does not: P1 is unchanged since the last run, so its
-    periods up to 2026-27/autumn count as settled."""
+    """Found by test_termly_runs_pay_what_the_oracle_pays. After the correction the
+    2026-27/autumn run claws P1's 2025-26/autumn back (above). Then P2 is issued on C
+    (£5,000) at Oak from 1 Sep 2025. The 2026-27/spring run, through ``pay`` (fast paths)
+    and worked out afresh alike, claws nothing more back from P1 and pays:
+
+    P1  2026-27/spring  310,000 × 7/12 = 180,833.33 → 180,833p, less 103,333p: 77,500p
+    P2  2025-26/autumn  500,000 × 4/12 = 166,666.67 → 166,667p (arrears)
+        2025-26/spring  × 7/12 = 291,666.67 → 291,667p: 125,000p (arrears)
+        2025-26/summer  500,000p: 208,333p (arrears)
+        2026-27/autumn  166,667p (arrears); 2026-27/spring 125,000p
+    """
     driver = one_plan_paid_then_issued_a_year_later(ledger)
     pay(ledger, "2026-27/autumn")
     assert driver.issue("P2", OAK, date(2025, 9, 1), band="C")
+    expected = sorted([
+        ("P1", OAK, "2026-27/spring", "base", "regular", 77500),
+        ("P2", OAK, "2025-26/autumn", "base", "arrears", 166667),
+        ("P2", OAK, "2025-26/spring", "base", "arrears", 125000),
+        ("P2", OAK, "2025-26/summer", "base", "arrears", 208333),
+        ("P2", OAK, "2026-27/autumn", "base", "arrears", 166667),
+        ("P2", OAK, "2026-27/spring", "base", "regular", 125000)])
     _, by_school = full_lines(ledger, "2026-27/spring", monkeypatch)
-    full = keyed(by_school)
-    assert ("P1", OAK, "2025-26/autumn", "base", "clawback", -103333) in full
+    assert sorted(keyed(by_school)) == expected
     shared_over(monkeypatch, 2)
-    assert keyed(pay(ledger, "2026-27/spring").school_paid) == full
+    assert sorted(keyed(pay(ledger, "2026-27/spring").school_paid)) == expected
 
 
 @pytest.mark.parametrize("then", ["a review to C", "a move to Elm"])

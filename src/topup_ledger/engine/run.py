@@ -25,7 +25,7 @@ from topup_ledger.storage.streams import plan_stream
 
 
 class CalendarMoved(Exception):
-    """The earliest issue date as corrected starts the calendar in another year than the
+    """The earliest issue date as corrected starts the calendar in an earlier year than the
     date the run began with: the run is worked out again from it."""
 
     def __init__(self, first: date) -> None:
@@ -80,8 +80,12 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
         for found, spilled in shared_out(shares, part):
             parts.append(found)
             lines.add(spilled)
+        # A correction may move the earliest issue earlier (the calendar must reach back to
+        # it) or later; never narrow it then: what was paid for the years before the new
+        # date is due back (docs/rules.md §7), so those years stay in the calendar.
         earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
-        if earliest is not None and calendar_for(known, period_id, earliest) != window.calendar:
+        if (earliest is not None and earliest < window.calendar.periods[0].start
+                and calendar_for(known, period_id, earliest) != window.calendar):
             raise CalendarMoved(earliest)
         missing = [gap for part in parts for gap in part.missing]
         if missing:

@@ -107,7 +107,10 @@ class KnownPlans:
         return len(self.facts)
 
     def first_issued(self) -> date | None:
-        return min(map(issue_date, self.facts.values()), default=None)
+        # As first recorded or as corrected, whichever is earlier: what was paid before a
+        # correction moved an issue date later is still compared with due.
+        return min((min(facts[0].fact.effective, issue_date(facts))  # type: ignore[attr-defined]
+                    for facts in self.facts.values()), default=None)
 
     def issued_after(self, position: int) -> set[str]:
         return {name for name, facts in self.facts.items() if facts[0].position > position}
