@@ -15,6 +15,7 @@ from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.events import LINE_KINDS
 from topup_ledger.domain.money import pounds
 from topup_ledger.io import arrow_files
+from topup_ledger.io.finance_files import write_finance_files
 from topup_ledger.storage.runs import run_payments, school_names
 from topup_ledger.storage.store import EventStore
 from topup_ledger.storage.streams import PAYMENTS_STREAM
@@ -90,4 +91,5 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
     assert isinstance(run, ev.PaymentRunRecorded)
     # runs recorded since events name their actor have formula-safe CSVs
     safe = found[0].recorded_by != "unknown"
-    return write_run_files(run, run_payments(store, run_id), school_names(store), out, safe=safe)
+    files = write_run_files(run, run_payments(store, run_id), school_names(store), out, safe=safe)
+    return files + write_finance_files(store, run, run_payments(store, run_id), out)
