@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from topup_ledger.audit.files import file_digest
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.payees import first_working_day, payee_on
+from topup_ledger.domain.recoveries import cash, owed_after, run_recoveries
 from topup_ledger.io.finance_mapping import read_mapping
 from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.storage.store import EventStore
@@ -115,11 +116,11 @@ def test_a_mixed_la_s_journal_ap_and_recoupment_files_hold_the_right_schools_and
     journal = rows_of(out / f"finance-journal-{R1}.csv")
     assert journal[0] == ["date", "cost_centre", "subjective", "cfr_code", "budget_line", "amount",
                           "description", "school_urn", "school_name", "laestab", "period",
-                          "period_start", "period_end", "run_id", "run_date"]
-    run_date = journal[1][-1]
+                          "period_start", "period_end", "run_id", "run_date", "net", "recovered"]
+    run_date = journal[1][14]
     assert journal[1:] == [[today, "CC100", "TOPUP", "I03", "1.2.1", "1033.33",
                             f"{about}, URN {OAK}", OAK, "Oak Primary", "8732001", AUTUMN,
-                            "01/09/2025", "31/12/2025", R1, run_date]]
+                            "01/09/2025", "31/12/2025", R1, run_date, "1033.33", "0.00"]]
 
     ap = rows_of(out / f"finance-ap-{R1}.csv")
     assert ap[0][:6] == ["supplier_ref", "payee", "payment_reference", "amount", "payment_date",
@@ -156,16 +157,19 @@ def test_a_mixed_la_s_journal_ap_and_recoupment_files_hold_the_right_schools_and
 
     # the workbook opens with openpyxl: one sheet per file and totals that match
     book = openpyxl.load_workbook(out / f"finance-{R1}.xlsx")
-    assert book.sheetnames == ["journal", "ap", "recoupment", "totals"]
+    assert book.sheetnames == ["journal", "ap", "recoupment", "recoveries", "totals"]
     sheet_ap = list(book["ap"].iter_rows(values_only=True))
     assert [r[1] for r in sheet_ap[1:]] == ["Upton Learning Trust", "=Hill House"]
     assert book["ap"].cell(3, 2).data_type == "s"  # text, not a formula
     assert [Decimal(str(r[3])) for r in sheet_ap[1:]] == [Decimal("533.33"), Decimal("1566.66")]
     totals_sheet = list(book["totals"].iter_rows(values_only=True))
-    assert [(r[0], r[1], Decimal(str(r[2]))) for r in totals_sheet[1:5]] == [
+    assert [(r[0], r[1], Decimal(str(r[2]))) for r in totals_sheet[1:8]] == [
         ("journal", 1, Decimal("1033.33")), ("ap", 2, Decimal("2099.99")),
-        ("recoupment", 1, Decimal("533.33")), (f"run {R1}", 4, Decimal("3666.65"))]
-    assert totals_sheet[5] == ("payment date", today, None)
+        ("recoupment", 1, Decimal("533.33")), ("paid in the files", 4, Decimal("3666.65")),
+        (f"run {R1} net", 4, Decimal("3666.65")),
+        ("carried forward (paid nothing)", 0, Decimal("0")),
+        ("recovered from earlier runs", 0, Decimal("0"))]
+    assert totals_sheet[8] == ("payment date", today, None)
 
 
 def test_a_supplementary_run_s_files_hold_only_its_differences_and_tie(
@@ -186,9 +190,9 @@ def test_a_supplementary_run_s_files_hold_only_its_differences_and_tie(
     assert rows_of(out / f"finance-recoupment-{stem}.csv")[1:] == []
     totals = list(openpyxl.load_workbook(out / f"finance-{stem}.xlsx")["totals"]
                   .iter_rows(values_only=True))
-    assert [(r[0], Decimal(str(r[2]))) for r in totals[1:5]] == [
+    assert [(r[0], Decimal(str(r[2]))) for r in totals[1:6]] == [
         ("journal", Decimal("0")), ("ap", Decimal("500.00")), ("recoupment", Decimal("0")),
-        ("run 2025-26-autumn-r2", Decimal("500.00"))]
+        ("paid in the files", Decimal("500.00")), ("run 2025-26-autumn-r2 net", Decimal("500.00"))]
 
 
 def test_the_payment_date_is_recorded_on_the_run_and_written_in_every_file(
@@ -340,3 +344,69 @@ def test_schools_csv_takes_the_payee_columns_and_a_bad_row_stages_nothing(
     assert [(s["urn"], s["route"], s["paid_by"], s["laestab"], s["trust"]) for s in schools] == [
         (OAK, "maintained", "CC100", "8732001", ""),
         (UPTON, "academy", "S01234", "8734001", "Upton Learning Trust")]  # no Bad School
+
+
+def test_a_school_clawed_back_beyond_its_due_is_paid_nothing_and_the_recovery_is_netted_next(
+        cli: Invoke, location: str, tmp_path: Path) -> None:
+    """Upton Academy: P2 on A from 1 Sep 2025, paid its autumn share 1600 × 4/12 = £533.33.
+    P2 then ceases from 1 Sep 2025 (never attended), and P6 on A starts 1 Jan 2026.
+
+    Spring run: P6's spring 1600 × 3/12 = £400.00, P2's autumn clawed back −£533.33: net
+    400.00 − 533.33 = −£133.33 → paid £0.00, £133.33 carried forward.
+    Summer run: P6's summer 1600 × 5/12 = 666.666… → £666.67; less the £133.33 owed:
+    paid 666.67 − 133.33 = £533.34, owed £0.00. The lines (due and paid per plan) are
+    untouched: the payment files show −133.33 and 666.67.
+    """
+    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
+    for year in ("2025-26", "2026-27"):
+        cli("tariff", "set", "--fy", year, "--band", "A=1600")
+    cli("school", "set", UPTON, "--route", "academy", "--supplier", "S01234")
+    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
+        "--band", "A")
+    cli("plan", "issue", "P6", "--pupil", "PR-6", "--school", UPTON, "--from", "2026-01-01",
+        "--band", "A")
+    out = tmp_path / "out"
+    assert json.loads(pay(cli, out).output)["total_pence"] == 53333
+    cli("plan", "cease", "P2", "--from", "2025-09-01", "--reason", "never attended")
+
+    spring = json.loads(cli("pay", "2025-26/spring", "--out", str(out), "--json").output)
+    assert spring["total_pence"] == -13333  # the payment file: the lines, as before
+    assert rows_of(out / "finance-ap-2025-26-spring-r1.csv")[1:] == []  # nothing is sent
+    book = openpyxl.load_workbook(out / "finance-2025-26-spring-r1.xlsx")
+    assert [tuple(str(v) for v in r) for r in book["recoveries"].iter_rows(values_only=True)][1:] == [
+        (UPTON, "Upton Academy", "academy", "-133.33", "133.33", "0", "0")]
+    owed = json.loads(cli("recoveries", "--json").output)
+    assert [(o["school_urn"], o["owed_pence"], o["since_run"]) for o in owed] == [
+        (UPTON, 13333, "2025-26-spring-r1")]
+
+    summer = json.loads(cli("pay", "2025-26/summer", "--out", str(out), "--json").output)
+    assert summer["total_pence"] == 66667
+    ap = rows_of(out / "finance-ap-2025-26-summer-r1.csv")
+    header = ap[0]
+    row = dict(zip(header, ap[1], strict=True))
+    assert (row["amount"], row["net"], row["recovered"]) == ("533.34", "666.67", "133.33")
+    assert json.loads(cli("recoveries", "--json").output) == []
+    # as known before the summer run, Upton still owed it
+    store = EventStore(location)
+    try:
+        before = next(r.recorded_at for r in store.stream_recorded("payments")
+                      if r.fact.run_id == "2025-26-summer-r1")  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    earlier = (before - timedelta(microseconds=1)).isoformat()
+    assert [o["owed_pence"] for o in json.loads(
+        cli("recoveries", "--as-of", earlier, "--json").output)] == [13333]
+
+
+def test_recoveries_are_carried_and_netted_oldest_first_to_the_penny() -> None:
+    """Owing nothing, −£10.00 → pay 0, owe 10.00; −£2.50 → pay 0, owe 12.50; +£5.00 →
+    recover 5.00, pay 0, owe 7.50; +£20.01 → recover 7.50, pay 12.51, owe 0."""
+    owed: dict[str, int] = {}
+    paid = []
+    for net in (-1000, -250, 500, 2001):
+        recoveries = run_recoveries([(OAK, net)], owed)
+        paid.append(cash(recoveries[0]) if recoveries else net)
+        owed = owed_after(owed, recoveries)
+        paid.append(owed.get(OAK, 0))
+    assert paid == [0, 1000, 0, 1250, 0, 750, 1251, 0]
+    assert run_recoveries([(OAK, 300), (UPTON, 0)], {}) == ()  # nothing owed: paid its net

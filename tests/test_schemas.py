@@ -95,7 +95,8 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
                         "8732041", cost_centre="CC100"),
             ev.RunPayee("100002", "Upton Academy", "mainstream", "academy", "8734001",
                         "Upton Learning Trust", "TR4410", "S01234"),
-        ))),
+        ), (ev.RunRecovery("100001", -13333, carried=13333),
+            ev.RunRecovery("100002", 66667, recovered=13333))))
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.

@@ -1,20 +1,30 @@
 """Paying through the council's finance system: `topup school set` (who a school is paid
 through), `topup finance mapping set|show` (the LA's codes and file layouts) and
-`topup finance payees` (every school's route and references on a date)."""
+`topup finance payees` (every school's route and references on a date), and `topup
+recoveries` (what schools owe back, never sent as a negative payment)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
 
-from topup_ledger.cli.output import plural, table
-from topup_ledger.cli.support import as_date, emit, ledger_of, refusals
+from topup_ledger.cli.output import limit_option, plural, table
+from topup_ledger.cli.support import as_date, as_moment, emit, ledger_of, refusals
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.payees import DEFAULT_MAPPING, missing_for_route, route_reference
+from topup_ledger.domain.money import pounds, pounds_for_people
+from topup_ledger.domain.payees import (
+    DEFAULT_MAPPING,
+    missing_for_route,
+    route_reference,
+    split_by_route,
+)
+from topup_ledger.io.finance_files import recorded_finance
 from topup_ledger.io.finance_mapping import mapping_toml, read_mapping
 from topup_ledger.services.payees import mapping_facts, payees_on, set_mapping, set_payee
+from topup_ledger.services.recording import Ledger
+from topup_ledger.services.recoveries import outstanding
 
 
 def said(ledger_repeated: bool, event: str) -> str:
@@ -119,3 +129,59 @@ def payees_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
     table(["URN", "name", "route", "LAESTAB", "cost centre / supplier / LA", "trust", "missing"],
           [[r["urn"], r["name"], r["route"], r["laestab"], r["reference"], r["trust"], r["missing"]]
            for r in rows], flexible=["name", "trust", "missing"], what="school")
+
+
+@click.command("recoveries")
+@click.option("--as-of", "when", default=None, callback=as_moment,
+              help="A recorded time (ISO, UTC if no offset) or a date (the end of that day).")
+@limit_option
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@refusals
+def recoveries_cmd(ctx: click.Context, when: datetime | None, limit: int, as_json: bool) -> None:
+    """What each school still owes from runs that clawed back more than they paid it, and
+    since when: netted against its next payments; at a financial year's end, to invoice."""
+    ledger = ledger_of(ctx)
+    owed = outstanding(ledger.store, when)
+    schools = ledger.terms().schools
+    rows = [{"school_urn": o.school, "school_name": schools[o.school].name if o.school in schools
+             else "", "owed_pence": o.pence, "owed_gbp": pounds(o.pence), "since_run": o.since_run,
+             "since": o.since.isoformat(), "carried_pence": o.carried,
+             "recovered_pence": o.recovered} for o in owed]
+    if as_json:
+        emit(rows, True, "")
+        return
+    if not rows:
+        click.echo("no school owes anything" + (f" as of {when.isoformat()}" if when else ""))
+        return
+    total = sum(o.pence for o in owed)
+    click.echo(f"{plural(len(rows), 'school')} owe {pounds_for_people(total)}"
+               + (f" as of {when.isoformat()}" if when else ""))
+    table(["URN", "name", "owed", "since run", "since", "carried", "recovered"],
+          [[r["school_urn"], r["school_name"], pounds_for_people(r["owed_pence"]), r["since_run"],
+            r["since"], pounds_for_people(r["carried_pence"]),
+            pounds_for_people(r["recovered_pence"])] for r in rows],
+          right=[False, False, True, False, False, True, True], flexible=["name"], limit=limit,
+          what="school")
+
+
+def run_finance_note(ledger: Ledger, run_id: str, nets: list[tuple[str, int]]
+                     ) -> tuple[dict[str, object], str]:
+    """What `topup pay` adds for a run with finance files: the payment date, what goes by
+    each route and the recoveries (empty for a run made without finance)."""
+    finance = recorded_finance(ledger.store, run_id)
+    if finance is None:
+        return {}, ""
+    split = split_by_route(finance, nets)
+    carried = sum(r.carried for r in finance.recoveries)
+    recovered = sum(r.recovered for r in finance.recoveries)
+    data = {"pay_on": finance.pay_on.isoformat(),
+            "by_route": {route: {"schools": n, "pence": pence} for route, (n, pence) in split.items()},
+            "carried_pence": carried, "recovered_pence": recovered}
+    text = [f"pay on {finance.pay_on}: " + (", ".join(
+        f"{route} {plural(n, 'school')} {pounds_for_people(pence)}"
+        for route, (n, pence) in split.items()) or "nothing to send")]
+    if carried or recovered:
+        text.append(f"recoveries: {pounds_for_people(carried)} carried forward (paid nothing), "
+                    f"{pounds_for_people(recovered)} recovered from earlier runs")
+    return data, "\n".join(text)

@@ -12,7 +12,12 @@ from pathlib import Path
 import click
 
 from topup_ledger.cli.audit import export_group, replay_cmd, seal_cmd, verify_cmd
-from topup_ledger.cli.finance import finance_group, school_set_cmd
+from topup_ledger.cli.finance import (
+    finance_group,
+    recoveries_cmd,
+    run_finance_note,
+    school_set_cmd,
+)
 from topup_ledger.cli.imports import demo_cmd, import_cmd
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
@@ -414,6 +419,9 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, pay_on: d
               "supplementary": result.supplementary, "seal": result.seal,
               "schools": rows, "total_pence": total, "total_gbp": pounds(total),
               "files": [str(f) for f in files]}
+    finance, note = run_finance_note(ledger, result.run_id, [(s.school, s.pence) for s in result.schools])
+    if finance:
+        report["finance"] = finance
     if not result.recorded:
         text = (f"nothing new to pay for {period_id} since run {result.run_id}; nothing recorded"
                 f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files)))
@@ -421,7 +429,7 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, pay_on: d
         kind = "supplementary run" if result.supplementary else "payment run"
         text = "\n".join([
             f"recorded {kind} {result.run_id} for {period_id}: {plural(len(rows), 'school')}, "
-            f"total {pounds_for_people(total)}", f"seal {result.seal}",
+            f"total {pounds_for_people(total)}", f"seal {result.seal}", *([note] if note else []),
             *(f"  wrote {f}" for f in files)])
     emit(report, as_json, text)
 
@@ -429,6 +437,7 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, pay_on: d
 main.add_command(import_cmd)
 school.add_command(school_set_cmd)
 main.add_command(finance_group)
+main.add_command(recoveries_cmd)
 main.add_command(funding_cmd)
 main.add_command(reconcile_group)
 main.add_command(rebuild_cmd)

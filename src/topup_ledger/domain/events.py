@@ -360,10 +360,23 @@ class RunPayee:
 
 
 @dataclass(frozen=True)
+class RunRecovery:
+    """A school's cash in a run where it differs from its net (the sum of its lines): a
+    negative net is paid as nothing and ``carried`` forward as a recovery; a positive one
+    has what the school still owed ``recovered`` from it. Cash = net + carried - recovered."""
+
+    school: str
+    net: int
+    carried: int = 0
+    recovered: int = 0
+
+
+@dataclass(frozen=True)
 class RunFinance(Fact):
     """What a run's finance files need besides its payments, recorded with the run in one
     append (stream finance:<run_id>): the payment date, the period's dates, the run's date,
-    the mapping in force and every paid school's payee, in school order."""
+    the mapping in force, every paid school's payee, in school order, and the recoveries
+    that make a school's cash differ from its net (docs/finance.md "Recoveries")."""
 
     TYPE = "payment.run_finance"
     run_id: str
@@ -373,6 +386,7 @@ class RunFinance(Fact):
     run_date: date
     mapping: FinanceMapping
     payees: tuple[RunPayee, ...]
+    recoveries: tuple[RunRecovery, ...] = ()
 
 
 PAYEE_TYPES = (SchoolPayeeSet.TYPE, FinanceMappingSet.TYPE)

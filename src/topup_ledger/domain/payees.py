@@ -128,6 +128,7 @@ JOURNAL_FIELDS: tuple[tuple[str, str], ...] = (
     ("school_name", "school_name"), ("laestab", "laestab"), ("period", "period"),
     ("period_start", "period_start"), ("period_end", "period_end"), ("run_id", "run_id"),
     ("run_date", "run_date"),
+    ("net", "net"), ("recovered", "recovered"),
 )
 AP_FIELDS: tuple[tuple[str, str], ...] = (
     ("supplier", "supplier_ref"), ("payee", "payee"), ("reference", "payment_reference"),
@@ -136,6 +137,7 @@ AP_FIELDS: tuple[tuple[str, str], ...] = (
     ("school_urn", "school_urn"), ("school_name", "school_name"), ("laestab", "laestab"),
     ("trust_ref", "trust_ref"), ("period", "period"), ("period_start", "period_start"),
     ("period_end", "period_end"), ("run_id", "run_id"), ("run_date", "run_date"),
+    ("net", "net"), ("recovered", "recovered"),
 )
 RECOUPMENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("la_code", "la_code"), ("school_urn", "school_urn"), ("school_name", "school_name"),
@@ -143,6 +145,7 @@ RECOUPMENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("budget_line", "budget_line"), ("description", "description"), ("period", "period"),
     ("period_start", "period_start"), ("period_end", "period_end"), ("run_id", "run_id"),
     ("run_date", "run_date"),
+    ("net", "net"), ("recovered", "recovered"),
 )
 FILE_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "journal": JOURNAL_FIELDS, "ap": AP_FIELDS, "recoupment": RECOUPMENT_FIELDS}
@@ -206,3 +209,20 @@ def check_mapping(mapping: ev.FinanceMapping, where: str = "mapping") -> ev.Fina
             if headers.count(header) > 1:
                 raise RuleError(f"{where}: [{file}.columns]", f"header {header!r} is used twice")
     return mapping
+
+
+def split_by_route(finance: ev.RunFinance, nets: Iterable[tuple[str, int]]
+                   ) -> dict[str, tuple[int, int]]:
+    """What a run sends by route: schools paid and pence, the recoveries applied (cash)."""
+    from topup_ledger.domain.recoveries import cash
+
+    routes = {p.school: p.route for p in finance.payees}
+    recoveries = {r.school: r for r in finance.recoveries}
+    split: dict[str, tuple[int, int]] = {}
+    for school, net in nets:
+        recovery = recoveries.get(school)
+        pence = net if recovery is None else cash(recovery)
+        if pence:
+            schools, total = split.get(routes[school], (0, 0))
+            split[routes[school]] = (schools + 1, total + pence)
+    return {route: split[route] for route in ROUTES if route in split}

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.money import pounds
 from topup_ledger.domain.payees import budget_line, file_of
+from topup_ledger.domain.recoveries import cash
 from topup_ledger.io.arrow_files import BOM, SPEC_DIR
 from topup_ledger.io.private import private_temp, write_private
 from topup_ledger.io.text_safety import neutralised
@@ -84,9 +85,15 @@ def rows_by_file(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
     }
     about = (f"SEND top-up {run.period} ({common['period_start']} to {common['period_end']}), "
              f"run {run.run_id}{kind}")
+    recoveries = {r.school: r for r in finance.recoveries}
     rows: dict[str, list[dict[str, Any]]] = {file: [] for file in FILES}
     for payment in paid:
-        total = sum(line.amount for line in payment.lines)
+        net = sum(line.amount for line in payment.lines)
+        recovery = recoveries.get(payment.school)
+        if recovery is not None and recovery.net != net:
+            raise ValueError(f"run {run.run_id}: school {payment.school}'s recovery is for a "
+                             f"net of {recovery.net}p, its lines sum to {net}p")
+        total = net if recovery is None else cash(recovery)
         if total == 0:
             continue
         payee = payees.get(payment.school)
@@ -96,7 +103,9 @@ def rows_by_file(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
         amount = Decimal(pounds(total))
         school = {"school_urn": payee.school, "school_name": payee.name,
                   "laestab": payee.laestab, "budget_line":
-                      budget_line(mapping, payee.route, payee.setting)}
+                      budget_line(mapping, payee.route, payee.setting),
+                  "net": Decimal(pounds(net)),
+                  "recovered": Decimal(pounds(recovery.recovered if recovery else 0))}
         file = file_of(payee.route)
         day = finance.pay_on.strftime(shown)
         if file == "journal":
@@ -138,8 +147,8 @@ def write_parquet(file: str, rows: list[dict[str, Any]], path: Path) -> None:
 
 def workbook_bytes(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
                    rows: Mapping[str, list[dict[str, Any]]]) -> bytes:
-    """One sheet per file (the mapping's headers) and a totals sheet; the same bytes every
-    time for the same run."""
+    """One sheet per file (the mapping's headers), the run's recoveries and a totals sheet;
+    the same bytes every time for the same run."""
     from openpyxl import Workbook  # only when a run writes finance files
     from openpyxl.xml.functions import tostring
 
@@ -159,17 +168,36 @@ def workbook_bytes(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
                     cell.data_type = "s"  # text is text: never run as a formula
                 elif isinstance(cell.value, Decimal):
                     cell.number_format = "0.00"
+    names = {p.school: (p.name, p.route) for p in finance.payees}
+    recovered = book.create_sheet("recoveries")
+    recovered.append(["school_urn", "school_name", "route", "net", "carried_forward",
+                      "recovered", "amount"])
+    for r in finance.recoveries:
+        name, route = names.get(r.school, ("", ""))
+        recovered.append([r.school, name, route, *(Decimal(pounds(p)) for p in (
+            r.net, r.carried, r.recovered, cash(r)))])
     totals = book.create_sheet("totals")
     totals.append(["file", "rows", "total"])
     for file in FILES:
         totals.append([file, len(rows[file]), sum((r["amount"] for r in rows[file]), Decimal(0))])
-    totals.append(["run " + run.run_id, sum(len(r) for r in rows.values()),
-                   Decimal(pounds(run.total))])
+    carried = sum(r.carried for r in finance.recoveries)
+    taken = sum(r.recovered for r in finance.recoveries)
+    totals.append(["paid in the files", sum(len(r) for r in rows.values()),
+                   Decimal(pounds(run.total + carried - taken))])
+    # how the cash ties to the run's total (its payment file): net + carried - recovered
+    totals.append([f"run {run.run_id} net", run.schools, Decimal(pounds(run.total))])
+    totals.append(["carried forward (paid nothing)", sum(1 for r in finance.recoveries if r.carried),
+                   Decimal(pounds(carried))])
+    totals.append(["recovered from earlier runs", sum(1 for r in finance.recoveries if r.recovered),
+                   Decimal(pounds(-taken))])
     totals.append(["payment date", finance.pay_on.strftime(finance.mapping.date_format)])
-    for cells in totals.iter_rows():
-        for cell in cells:
-            if isinstance(cell.value, Decimal):
-                cell.number_format = "0.00"
+    for sheet in (recovered, totals):
+        for cells in sheet.iter_rows():
+            for cell in cells:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+                elif isinstance(cell.value, Decimal):
+                    cell.number_format = "0.00"
     when = datetime(finance.run_date.year, finance.run_date.month, finance.run_date.day)
     book.properties.creator = "topup-ledger"
     book.properties.created = when
@@ -196,10 +224,11 @@ def write_finance_files(store: EventStore, run: ev.PaymentRunRecorded,
     if finance is None:
         return []
     rows = rows_by_file(run, finance, paid)
-    run_total = sum(row["amount"] for file in FILES for row in rows[file])
-    if run_total != Decimal(pounds(run.total)):
-        raise ValueError(f"run {run.run_id}: the finance files total £{run_total}, the run "
-                         f"£{pounds(run.total)}")
+    paid_total = sum(row["amount"] for file in FILES for row in rows[file])
+    expected = run.total + sum(r.carried - r.recovered for r in finance.recoveries)
+    if paid_total != Decimal(pounds(expected)):
+        raise ValueError(f"run {run.run_id}: the finance files total £{paid_total}, the run "
+                         f"£{pounds(run.total)} net with its recoveries £{pounds(expected)}")
     written = []
     for file in FILES:
         name = stem(f"finance-{file}", run)

@@ -26,8 +26,10 @@ from topup_ledger.domain.payees import (
     route_reference,
     run_payee,
 )
+from topup_ledger.domain.recoveries import run_recoveries
 from topup_ledger.domain.reference import Reference
 from topup_ledger.services.recording import Ledger, check_text, check_urn
+from topup_ledger.services.recoveries import owed_by_school
 from topup_ledger.storage.store import FactStore, Recorded
 from topup_ledger.storage.streams import FINANCE_MAPPING_STREAM, finance_stream, payee_stream
 
@@ -139,7 +141,9 @@ def run_finance(store: FactStore, reference: Reference, upto: int, run_id: str,
                             "first")
         return None
     start, end = period_dates(reference, period_id)
-    day = check_pay_on(pay_on) if pay_on is not None else first_working_day(start)
+    # by default the period's first working day, or the run's own day if that has passed
+    # (a supplementary run, or a run made late): never a day already gone
+    day = check_pay_on(pay_on) if pay_on is not None else first_working_day(max(start, run_date))
     by_school = payees_by_school(payee_list)
     schools_known = reference.terms.schools
     missing, payees = [], []
@@ -156,7 +160,9 @@ def run_finance(store: FactStore, reference: Reference, upto: int, run_id: str,
     if missing:
         raise MissingTerms(missing)
     mapping = mappings[-1].mapping if mappings else DEFAULT_MAPPING
-    return ev.RunFinance(run_id, day, start, end, run_date, mapping, tuple(payees))
+    # never a negative payment: a negative net is carried forward, and netted later
+    recoveries = run_recoveries(schools, owed_by_school(store, upto))
+    return ev.RunFinance(run_id, day, start, end, run_date, mapping, tuple(payees), recoveries)
 
 
 def finance_records(store: FactStore, reference: Reference, upto: int, run_id: str,
