@@ -278,6 +278,10 @@ def test_verify_checks_the_finance_files_and_they_rebuild_byte_for_byte(
     for name in finance:
         assert again[name] == file_digest(out / name)[0], name
     assert cli("verify", "--files", str(out)).exit_code == 0
+    replayed = tmp_path / "replayed"  # as known after the run: the same finance files
+    cli("replay", "--as-of", "2025-12-31", "--out", str(replayed))
+    for name in finance:
+        assert file_digest(replayed / name)[0] == again[name], name
     journal = out / f"finance-journal-{R1}.csv"
     journal.write_bytes(journal.read_bytes().replace(b"1033.33", b"1933.33"))
     result = cli("verify", "--files", str(out), ok=False)
