@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -70,8 +70,14 @@ def stem(prefix: str, run: ev.PaymentRunRecorded) -> str:
     return f"{prefix}-{run.run_id}" + ("" if run.sequence == 1 else "-supplementary")
 
 
+def nets_of(paid: Iterable[ev.SchoolPaid]) -> Iterator[tuple[str, int]]:
+    """Each school's net in a run: the sum of its lines."""
+    for payment in paid:
+        yield payment.school, sum(line.amount for line in payment.lines)
+
+
 def rows_by_file(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
-                 paid: Iterable[ev.SchoolPaid]) -> dict[str, list[dict[str, Any]]]:
+                 nets: Iterable[tuple[str, int]]) -> dict[str, list[dict[str, Any]]]:
     """Each finance file's rows (every field of its spec), one per school paid a non-zero
     amount, in school order."""
     mapping = finance.mapping
@@ -87,19 +93,17 @@ def rows_by_file(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
              f"run {run.run_id}{kind}")
     recoveries = {r.school: r for r in finance.recoveries}
     rows: dict[str, list[dict[str, Any]]] = {file: [] for file in FILES}
-    for payment in paid:
-        net = sum(line.amount for line in payment.lines)
-        recovery = recoveries.get(payment.school)
+    for urn, net in nets:
+        recovery = recoveries.get(urn)
         if recovery is not None and recovery.net != net:
-            raise ValueError(f"run {run.run_id}: school {payment.school}'s recovery is for a "
-                             f"net of {recovery.net}p, its lines sum to {net}p")
+            raise ValueError(f"run {run.run_id}: school {urn}'s recovery is for a net of "
+                             f"{recovery.net}p, its lines sum to {net}p")
         total = net if recovery is None else cash(recovery)
         if total == 0:
             continue
-        payee = payees.get(payment.school)
+        payee = payees.get(urn)
         if payee is None:
-            raise ValueError(f"run {run.run_id} pays school {payment.school} but records no "
-                             "payee for it")
+            raise ValueError(f"run {run.run_id} pays school {urn} but records no payee for it")
         amount = Decimal(pounds(total))
         school = {"school_urn": payee.school, "school_name": payee.name,
                   "laestab": payee.laestab, "budget_line":
@@ -148,56 +152,54 @@ def write_parquet(file: str, rows: list[dict[str, Any]], path: Path) -> None:
 def workbook_bytes(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
                    rows: Mapping[str, list[dict[str, Any]]]) -> bytes:
     """One sheet per file (the mapping's headers), the run's recoveries and a totals sheet;
-    the same bytes every time for the same run."""
+    the same bytes every time for the same run. Written a row at a time (openpyxl's
+    write-only book): a national run's sheets hold tens of thousands of schools."""
     from openpyxl import Workbook  # only when a run writes finance files
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.xml.functions import tostring
 
-    book = Workbook()
-    first = book.active
-    assert first is not None
-    book.remove(first)
+    book = Workbook(write_only=True)
+
+    def add(sheet: Any, values: Iterable[Any]) -> None:
+        cells = []
+        for value in values:
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # text is text: never run as a formula
+            elif isinstance(value, Decimal):
+                cell.number_format = "0.00"
+            cells.append(cell)
+        sheet.append(cells)
+
     for file in FILES:
         sheet = book.create_sheet(file)
         columns = getattr(finance.mapping, file)
-        sheet.append([header for _, header in columns])
+        add(sheet, [header for _, header in columns])
         for row in rows[file]:
-            sheet.append([row[field] for field, _ in columns])
-        for cells in sheet.iter_rows():
-            for cell in cells:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # text is text: never run as a formula
-                elif isinstance(cell.value, Decimal):
-                    cell.number_format = "0.00"
+            add(sheet, [row[field] for field, _ in columns])
     names = {p.school: (p.name, p.route) for p in finance.payees}
     recovered = book.create_sheet("recoveries")
-    recovered.append(["school_urn", "school_name", "route", "net", "carried_forward",
-                      "recovered", "amount"])
+    add(recovered, ["school_urn", "school_name", "route", "net", "carried_forward", "recovered",
+                    "amount"])
     for r in finance.recoveries:
         name, route = names.get(r.school, ("", ""))
-        recovered.append([r.school, name, route, *(Decimal(pounds(p)) for p in (
+        add(recovered, [r.school, name, route, *(Decimal(pounds(p)) for p in (
             r.net, r.carried, r.recovered, cash(r)))])
     totals = book.create_sheet("totals")
-    totals.append(["file", "rows", "total"])
+    add(totals, ["file", "rows", "total"])
     for file in FILES:
-        totals.append([file, len(rows[file]), sum((r["amount"] for r in rows[file]), Decimal(0))])
+        add(totals, [file, len(rows[file]), sum((r["amount"] for r in rows[file]), Decimal(0))])
     carried = sum(r.carried for r in finance.recoveries)
     taken = sum(r.recovered for r in finance.recoveries)
-    totals.append(["paid in the files", sum(len(r) for r in rows.values()),
-                   Decimal(pounds(run.total + carried - taken))])
+    add(totals, ["paid in the files", sum(len(r) for r in rows.values()),
+                 Decimal(pounds(run.total + carried - taken))])
     # how the cash ties to the run's total (its payment file): net + carried - recovered
-    totals.append([f"run {run.run_id} net", run.schools, Decimal(pounds(run.total))])
-    totals.append(["carried forward (paid nothing)", sum(1 for r in finance.recoveries if r.carried),
-                   Decimal(pounds(carried))])
-    totals.append(["recovered from earlier runs", sum(1 for r in finance.recoveries if r.recovered),
-                   Decimal(pounds(-taken))])
-    totals.append(["payment date", finance.pay_on.strftime(finance.mapping.date_format)])
-    for sheet in (recovered, totals):
-        for cells in sheet.iter_rows():
-            for cell in cells:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-                elif isinstance(cell.value, Decimal):
-                    cell.number_format = "0.00"
+    add(totals, [f"run {run.run_id} net", run.schools, Decimal(pounds(run.total))])
+    add(totals, ["carried forward (paid nothing)", sum(1 for r in finance.recoveries if r.carried),
+                 Decimal(pounds(carried))])
+    add(totals, ["recovered from earlier runs", sum(1 for r in finance.recoveries if r.recovered),
+                 Decimal(pounds(-taken))])
+    add(totals, ["payment date", finance.pay_on.strftime(finance.mapping.date_format)])
     when = datetime(finance.run_date.year, finance.run_date.month, finance.run_date.day)
     book.properties.creator = "topup-ledger"
     book.properties.created = when
@@ -218,12 +220,13 @@ def workbook_bytes(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
 
 
 def write_finance_files(store: EventStore, run: ev.PaymentRunRecorded,
-                        paid: Iterable[ev.SchoolPaid], out: Path) -> list[Path]:
-    """The run's finance files in ``out`` (none for a run made without finance)."""
+                        nets: Iterable[tuple[str, int]], out: Path) -> list[Path]:
+    """The run's finance files in ``out`` from each school's net (``nets_of`` its recorded
+    payments, in school order); none for a run made without finance."""
     finance = recorded_finance(store, run.run_id)
     if finance is None:
         return []
-    rows = rows_by_file(run, finance, paid)
+    rows = rows_by_file(run, finance, nets)
     paid_total = sum(row["amount"] for file in FILES for row in rows[file])
     expected = run.total + sum(r.carried - r.recovered for r in finance.recoveries)
     if paid_total != Decimal(pounds(expected)):

@@ -91,5 +91,16 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
     assert isinstance(run, ev.PaymentRunRecorded)
     # runs recorded since events name their actor have formula-safe CSVs
     safe = found[0].recorded_by != "unknown"
-    files = write_run_files(run, run_payments(store, run_id), school_names(store), out, safe=safe)
-    return files + write_finance_files(store, run, run_payments(store, run_id), out)
+    nets: list[tuple[str, int]] = []  # each school's net, noted as the files read them
+    noted = noting(run_payments(store, run_id), nets)
+    files = write_run_files(run, noted, school_names(store), out, safe=safe)
+    return files + write_finance_files(store, run, nets, out)
+
+
+def noting(paid: Iterable[ev.SchoolPaid], nets: list[tuple[str, int]]) -> Iterator[ev.SchoolPaid]:
+    """``paid`` as it is read, each school's net noted in ``nets`` (the finance files'
+    input: the payments are read once)."""
+    for school, net, payment in ((p.school, sum(line.amount for line in p.lines), p)
+                                 for p in paid):
+        nets.append((school, net))
+        yield payment
