@@ -110,6 +110,12 @@ def test_a_mixed_la_s_journal_ap_and_recoupment_files_hold_the_right_schools_and
     out = tmp_path / "out"
     report = json.loads(pay(cli, out).output)
     assert report["total_pence"] == 366665  # 103333 + 53333 + 156666 + 53333
+    assert report["finance"] == {
+        "pay_on": "2025-09-01", "carried_pence": 0, "recovered_pence": 0,
+        "by_route": {"maintained": {"schools": 1, "pence": 103333},
+                     "academy": {"schools": 1, "pence": 53333},
+                     "independent": {"schools": 1, "pence": 156666},
+                     "other-la": {"schools": 1, "pence": 53333}}}
     today = "01/09/2025"  # 1 Sep 2025 is a Monday: the period's first working day
     about = f"SEND top-up {AUTUMN} (01/09/2025 to 31/12/2025), run {R1}"
 
