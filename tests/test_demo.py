@@ -131,3 +131,44 @@ def test_demo_refuses_a_folder_it_did_not_make_and_reuses_its_own(tmp_path: Path
         result = runner.invoke(demo_cmd, ["--plans", "20", "--out", str(own), "--json"])
         assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["plans"] == 20
+
+
+def test_demo_pays_through_the_finance_system_and_its_files_tie_to_its_runs(
+        demo: tuple[Path, str]) -> None:
+    """Every run leaves a journal, an AP file, a recoupment list and a workbook; what they
+    send in all is what the runs paid (their nets) plus what schools still owe (a negative net
+    is sent as nothing), to the penny;
+    about a third of the schools are academies; the summary prints the split by route."""
+    import csv
+    from datetime import date
+    from decimal import Decimal
+
+    from topup_ledger.services.payees import payees_on
+    from topup_ledger.services.recoveries import outstanding
+
+    folder, output = demo
+    payments = folder / "payments"
+    sent = Decimal(0)
+    for period in PERIODS:
+        stem = period.replace("/", "-") + "-r1"
+        for file, amount in (("journal", "Amount"), ("ap", "Invoice Amount"),
+                             ("recoupment", "amount")):
+            with (payments / f"finance-{file}-{stem}.csv").open(encoding="utf-8-sig") as handle:
+                rows = list(csv.DictReader(handle))
+            assert all(Decimal(r[amount]) > 0 for r in rows)  # never a negative payment
+            sent += sum((Decimal(r[amount]) for r in rows), Decimal(0))
+        assert (payments / f"finance-{stem}.xlsx").is_file()
+    summary = json.loads((folder / "summary.json").read_text())
+    store = EventStore(str(folder / "ledger.sqlite"))
+    try:
+        owed = sum(o.pence for o in outstanding(store))
+        routes = [p.route for p in payees_on(store, date(2025, 9, 1)).values()]
+    finally:
+        store.close()
+    # a negative net is paid as nothing: what is still owed was sent on top of the nets
+    assert sent * 100 == summary["total_paid"] + owed
+    assert len(routes) == summary["schools"]
+    assert 0.2 < routes.count("academy") / len(routes) < 0.5
+    by_route = summary["finance"]["by_route"]
+    assert sum(pence for _, pence in by_route.values()) == sent * 100
+    assert "sent through the finance system: £" in output and "academy £" in output

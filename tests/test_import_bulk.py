@@ -157,6 +157,15 @@ SAMPLES: list[ev.Fact] = [
     ev.FilesWritten("R1", "runs/R1", (ev.WrittenFile("payments.csv", "0" * 64, 1234),)),
     ev.CushionSet("100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition"),
     ev.Sealed("ff" * 32, 42, "on demand"),
+    ev.SchoolPayeeSet("100001", "academy", date(2026, 4, 1), supplier="S1", trust="Oak Trust"),
+    ev.FinanceMappingSet(ev.FinanceMapping("E1", "I03", "%d/%m/%Y", (("academy", "1.2.2"),),
+                                           (("amount", "Value"),), (("amount", "Net"),),
+                                           (("amount", "Amount"),)), "finance.toml"),
+    ev.RunFinance("R1", date(2025, 9, 1), date(2025, 9, 1), date(2025, 12, 31),
+                  date(2025, 9, 2), ev.FinanceMapping("E1", "I03", "%d/%m/%Y", (),
+                                                      (("amount", "Value"),), (("amount", "Net"),),
+                                                      (("amount", "Amount"),)),
+                  (ev.RunPayee("100001", "Oak", "mainstream", "maintained", cost_centre="C1"),)),
 ]
 
 

@@ -27,6 +27,12 @@ from topup_ledger.storage.upcasting import upcast
 SCHEMA_FILES = sorted(SCHEMA_DIR.glob("*.json"))
 LEDGER_TIME = datetime(2025, 11, 14, 10, 30, tzinfo=UTC)
 
+MAPPING = ev.FinanceMapping(
+    "E1301", "I03", "%d/%m/%Y", (("academy", "1.2.2"), ("maintained", "1.2.1")),
+    (("date", "Posting Date"), ("cost_centre", "Cost Centre"), ("amount", "Value")),
+    (("supplier", "Supplier"), ("amount", "Net"), ("reference", "Invoice No")),
+    (("la_code", "LA"), ("amount", "Amount")))
+
 # One realistic instance of every fact, with the stream it belongs in.
 EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
     "school.added": ("school:100001", ev.SchoolAdded(
@@ -77,6 +83,20 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
     "school.cushion_set": ("school:100001", ev.CushionSet(
         "100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition year 1")),
     "ledger.sealed": ("seals", ev.Sealed("0f" * 32, 7, "payment run 2025-26-autumn-r1")),
+    "school.payee_set": ("payee:100001", ev.SchoolPayeeSet(
+        "100001", "academy", date(2026, 4, 1), "8732041", "Oakfield Learning Trust", "TR4410",
+        "S01234", "", "", "converted to an academy")),
+    "finance.mapping_set": ("finance-mapping", ev.FinanceMappingSet(
+        MAPPING, "finance.toml", "matches the ledger codes of 2025")),
+    "payment.run_finance": ("finance:2025-26-autumn-r1", ev.RunFinance(
+        "2025-26-autumn-r1", date(2025, 9, 1), date(2025, 9, 1), date(2025, 12, 31),
+        date(2025, 9, 3), MAPPING, (
+            ev.RunPayee("100001", "Oakfield Primary School", "mainstream", "maintained",
+                        "8732041", cost_centre="CC100"),
+            ev.RunPayee("100002", "Upton Academy", "mainstream", "academy", "8734001",
+                        "Upton Learning Trust", "TR4410", "S01234"),
+        ), (ev.RunRecovery("100001", -13333, carried=13333),
+            ev.RunRecovery("100002", 66667, recovered=13333))))
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.
@@ -120,6 +140,12 @@ WRONG_VALUES = [
     ("payment.files_written", "run_id", "2025-26/autumn"),
     ("ledger.sealed", "head", "0F" * 32),
     ("ledger.sealed", "position", -1),
+    ("school.payee_set", "route", "free-school"),
+    ("school.payee_set", "laestab", "873-2041"),
+    ("school.payee_set", "supplier", "S 01234"),
+    ("payment.run_finance", "pay_on", "01/09/2025"),
+    ("payment.run_finance", "payees", [{"school": "100001"}]),
+    ("finance.mapping_set", "mapping", {"subjective": "E1301"}),
 ]
 
 

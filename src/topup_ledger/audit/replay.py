@@ -27,6 +27,7 @@ from typing import Any
 
 from topup_ledger.audit.files import file_digest
 from topup_ledger.domain import events as ev
+from topup_ledger.io.finance_files import nets_of, write_finance_files
 from topup_ledger.io.payment_files import write_run_files
 from topup_ledger.io.private import private_dir, write_private
 from topup_ledger.storage.chain import GENESIS, digest, walk
@@ -187,6 +188,9 @@ def replay(store: EventStore, when: datetime, out: Path, *, progress: Progress |
         try:
             files.extend(write_run_files(run, run_payments(store, run.run_id), names, out,  # type: ignore[arg-type]
                                          safe=run.run_id in known.safe_runs))
+            # its finance files: recorded in the run's own append, known with it
+            files.extend(write_finance_files(store, run, nets_of(run_payments(store, run.run_id)),  # type: ignore[arg-type]
+                                             out))
         except (KeyError, TypeError, ValueError) as error:
             raise ReplayError(f"the payments of run {run.run_id} cannot be read ({error!r}); "
                               "run `topup verify`") from None

@@ -34,16 +34,17 @@ def nothing(what: str, hint: str) -> None:
 @click.pass_context
 @refusals
 def schools_cmd(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """The schools in the ledger: URN, name, setting and LA code."""
+    """The schools in the ledger: URN, name, setting, LA code, and the route and reference
+    they are paid by today (`topup school set`)."""
     rows = listing.schools(ledger_of(ctx))
     if as_json:
         return as_json_text(rows)
     if not rows:
         return nothing("schools", "add one with `topup school add` or `topup import schools.csv`")
     click.echo(plural(len(rows), "school"))
-    table(["URN", "name", "setting", "LA code"],
-          [[r["urn"], r["name"], r["setting"], r["la_code"] or ""] for r in rows],
-          flexible=["name"], limit=limit, what="school")
+    table(["URN", "name", "setting", "LA code", "route", "cost centre / supplier"],
+          [[r["urn"], r["name"], r["setting"], r["la_code"] or "", r["route"], r["paid_by"]]
+           for r in rows], flexible=["name"], limit=limit, what="school")
 
 
 @click.command("plans")

@@ -12,6 +12,12 @@ from pathlib import Path
 import click
 
 from topup_ledger.cli.audit import export_group, replay_cmd, seal_cmd, verify_cmd
+from topup_ledger.cli.finance import (
+    finance_group,
+    recoveries_cmd,
+    run_finance_note,
+    school_set_cmd,
+)
 from topup_ledger.cli.imports import demo_cmd, import_cmd
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
@@ -390,17 +396,20 @@ def due_cmd(ctx: click.Context, ref: str, period_id: str, as_json: bool) -> None
               show_default=True, help="Folder for the payment files.")
 @click.option("--copy", is_flag=True,
               help="Write a recorded run's files again, as copies (named COPY-…): one release per run.")
+@click.option("--pay-on", default=None, callback=as_date("pay-on"),
+              help="Payment date written in the finance files (default: the period's first working day).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @refusals
-def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: bool) -> None:
+def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, pay_on: date | None,
+            as_json: bool) -> None:
     """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
     parse_year(period_id.split("/", 1)[0], "period")  # 2000-2099, before any work
     ledger = ledger_of(ctx)
     check_folder(out)  # a folder that cannot be made is refused before the run, not after
     with working(f"working out the payment run for {period_id}", quiet=as_json):
         try:
-            result, files = pay_and_write(ledger, period_id, out, copy=copy)
+            result, files = pay_and_write(ledger, period_id, out, copy=copy, pay_on=pay_on)
         except AlreadyReleased as error:
             raise Failure(str(error)) from None
     rows = [{"school_urn": s.school, "total_pence": s.pence, "lines": s.lines}
@@ -410,6 +419,9 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: 
               "supplementary": result.supplementary, "seal": result.seal,
               "schools": rows, "total_pence": total, "total_gbp": pounds(total),
               "files": [str(f) for f in files]}
+    finance, note = run_finance_note(ledger, result.run_id, [(s.school, s.pence) for s in result.schools])
+    if finance:
+        report["finance"] = finance
     if not result.recorded:
         text = (f"nothing new to pay for {period_id} since run {result.run_id}; nothing recorded"
                 f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files)))
@@ -417,12 +429,15 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: 
         kind = "supplementary run" if result.supplementary else "payment run"
         text = "\n".join([
             f"recorded {kind} {result.run_id} for {period_id}: {plural(len(rows), 'school')}, "
-            f"total {pounds_for_people(total)}", f"seal {result.seal}",
+            f"total {pounds_for_people(total)}", f"seal {result.seal}", *([note] if note else []),
             *(f"  wrote {f}" for f in files)])
     emit(report, as_json, text)
 
 
 main.add_command(import_cmd)
+school.add_command(school_set_cmd)
+main.add_command(finance_group)
+main.add_command(recoveries_cmd)
 main.add_command(funding_cmd)
 main.add_command(reconcile_group)
 main.add_command(rebuild_cmd)

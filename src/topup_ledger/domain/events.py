@@ -290,12 +290,115 @@ class Sealed(Fact):
     reason: str = ""
 
 
+# Paying through the council's finance system (issue 22): who a school is paid through, the
+# LA's finance coding, and what a run records of both so that its finance files can be
+# written again, byte for byte, from the run alone.
+
+# How a school is paid (DESIGN §2): a journal to a maintained school's cost centre, an
+# accounts-payable payment to a supplier (an academy's trust, an independent or
+# non-maintained special school, a post-16 provider), or recoupment from another LA.
+ROUTES = ("maintained", "academy", "independent", "non-maintained-special", "post16", "other-la")
+
+
+@dataclass(frozen=True)
+class SchoolPayeeSet(Fact):
+    """Who a school is paid through from ``effective`` (None: from the start), stated whole:
+    a later fact replaces it from its own effective date, none is ever edited. Empty text is
+    "none". Recorded in the stream payee:<urn>."""
+
+    TYPE = "school.payee_set"
+    school: str
+    route: str
+    effective: date | None = None
+    laestab: str = ""
+    trust: str = ""
+    trust_ref: str = ""
+    supplier: str = ""
+    cost_centre: str = ""
+    la_code: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class FinanceMapping:
+    """How the LA's finance system wants its files: codes, and each file's columns (a field
+    of the file and the header the finance system knows it by, in order)."""
+
+    subjective: str
+    cfr_code: str
+    date_format: str
+    budget_lines: tuple[tuple[str, str], ...]  # "route" or "route/setting" → budget-return line
+    journal: tuple[tuple[str, str], ...]
+    ap: tuple[tuple[str, str], ...]
+    recoupment: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class FinanceMappingSet(Fact):
+    """The LA's finance mapping from now on (stream finance-mapping), from the file it edits."""
+
+    TYPE = "finance.mapping_set"
+    mapping: FinanceMapping
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunPayee:
+    """A school of a run as its finance files name it, as known when the run was made."""
+
+    school: str
+    name: str
+    setting: str
+    route: str
+    laestab: str = ""
+    trust: str = ""
+    trust_ref: str = ""
+    supplier: str = ""
+    cost_centre: str = ""
+    la_code: str = ""
+
+
+@dataclass(frozen=True)
+class RunRecovery:
+    """A school's cash in a run where it differs from its net (the sum of its lines): a
+    negative net is paid as nothing and ``carried`` forward as a recovery; a positive one
+    has what the school still owed ``recovered`` from it. Cash = net + carried - recovered."""
+
+    school: str
+    net: int
+    carried: int = 0
+    recovered: int = 0
+
+
+@dataclass(frozen=True)
+class RunFinance(Fact):
+    """What a run's finance files need besides its payments, recorded with the run in one
+    append (stream finance:<run_id>): the payment date, the period's dates, the run's date,
+    the mapping in force, every paid school's payee, in school order, and the recoveries
+    that make a school's cash differ from its net (docs/finance.md "Recoveries")."""
+
+    TYPE = "payment.run_finance"
+    run_id: str
+    pay_on: date
+    period_start: date
+    period_end: date
+    run_date: date
+    mapping: FinanceMapping
+    payees: tuple[RunPayee, ...]
+    recoveries: tuple[RunRecovery, ...] = ()
+
+
+PAYEE_TYPES = (SchoolPayeeSet.TYPE, FinanceMappingSet.TYPE)
+
+
 FACT_TYPES: dict[str, type[Fact]] = {
     cls.TYPE: cls
     for cls in (
         SchoolAdded, CalendarSet, HourlyRateSet, TariffSet, PlanIssued, HoursChanged,
         TransferredToBand, BandChanged, PlacementMoved, PlanCeased, Corrected, SchoolPaid,
         PaymentRunRecorded, FilesWritten, CushionSet, Sealed,
+        SchoolPayeeSet, FinanceMappingSet, RunFinance,
     )
 }
 

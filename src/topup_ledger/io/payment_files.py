@@ -15,6 +15,7 @@ from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.events import LINE_KINDS
 from topup_ledger.domain.money import pounds
 from topup_ledger.io import arrow_files
+from topup_ledger.io.finance_files import write_finance_files
 from topup_ledger.storage.runs import run_payments, school_names
 from topup_ledger.storage.store import EventStore
 from topup_ledger.storage.streams import PAYMENTS_STREAM
@@ -90,4 +91,16 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
     assert isinstance(run, ev.PaymentRunRecorded)
     # runs recorded since events name their actor have formula-safe CSVs
     safe = found[0].recorded_by != "unknown"
-    return write_run_files(run, run_payments(store, run_id), school_names(store), out, safe=safe)
+    nets: list[tuple[str, int]] = []  # each school's net, noted as the files read them
+    noted = noting(run_payments(store, run_id), nets)
+    files = write_run_files(run, noted, school_names(store), out, safe=safe)
+    return files + write_finance_files(store, run, nets, out)
+
+
+def noting(paid: Iterable[ev.SchoolPaid], nets: list[tuple[str, int]]) -> Iterator[ev.SchoolPaid]:
+    """``paid`` as it is read, each school's net noted in ``nets`` (the finance files'
+    input: the payments are read once)."""
+    for school, net, payment in ((p.school, sum(line.amount for line in p.lines), p)
+                                 for p in paid):
+        nets.append((school, net))
+        yield payment

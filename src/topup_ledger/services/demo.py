@@ -29,6 +29,7 @@ from topup_ledger.domain.money import pounds, pounds_for_people
 from topup_ledger.io.import_csv import read_table
 from topup_ledger.projections import file_stem, funding, hours_vs_band, paid_vs_due, write_output
 from topup_ledger.projections.runner import view
+from topup_ledger.services.demo_finance import RouteSplit, set_up_finance
 from topup_ledger.services.generator import KIND_ORDER, GeneratedLA, generate
 from topup_ledger.services.importer import Import
 from topup_ledger.services.payment_run import pay_and_write
@@ -92,6 +93,7 @@ class DemoSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     opening: int = 0
     generated: str = ""
+    finance: RouteSplit = field(default_factory=RouteSplit)
 
     def lines(self) -> list[str]:
         n = self.neutrality
@@ -105,6 +107,7 @@ class DemoSummary:
             f"total paid over {len(self.runs)} termly runs: {pounds_for_people(self.total_paid)}; "
             f"due as known now {pounds_for_people(self.due_now)}, {self.unsettled} school-terms "
             f"unsettled",
+            *self.finance.lines(),
             f"cost neutrality: {n.plans:,} plans moved from hours to bands; prior hours-based "
             f"{pounds_for_people(n.prior)} a year, bands {pounds_for_people(n.banded)} a year "
             f"({change:+.1f}%), protection {pounds_for_people(n.protection)} a year",
@@ -197,6 +200,8 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
                 raise DemoError(f"the generator wrote a row the ledger refuses: {table.path} line "
                                 f"{first.line}, {first.field}: {first.reason}")
         job.commit()
+        if batch is la.batches[0]:  # routes, payees and the finance mapping (issue 22)
+            set_up_finance(ledger, la, folder / "input")
         timings["import"] += time.perf_counter() - t0
         tick(f"imported {batch.folder}")
         t0 = time.perf_counter()
@@ -207,8 +212,11 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
                              "schools": len(result.schools), "total": result.total,
                              "seal": result.seal})
         summary.total_paid += result.total
+        summary.finance.add(ledger, result.run_id, [(s.school, s.pence) for s in result.schools])
         tick(f"paid {batch.run.period}")
     summary.outputs["payment files"] = "payments/ (CSV and Parquet: per school, and per line, of each run)"
+    summary.outputs["finance files"] = ("payments/finance-* (journal, AP payments, recoupment: CSV "
+                                        "and Parquet; a workbook per run), by input/finance/finance.toml")
     t0 = time.perf_counter()
     summary.outputs.update(_projections(store, folder, summary))
     tick("wrote the projections")

@@ -47,6 +47,7 @@ from topup_ledger.io.import_csv import (
     required,
 )
 from topup_ledger.io.text_safety import refused_character
+from topup_ledger.services.payees import PAYEE_COLUMNS, check_payee_row, payee_from_row
 from topup_ledger.services.recording import Ledger
 from topup_ledger.storage.pages import StoredPages
 from topup_ledger.storage.store import ConflictError, EventStore, Recorded, conflict
@@ -60,7 +61,7 @@ PROGRESS_EVERY = 1000
 
 # Each kind's columns: required, then optional. Tariffs also take one column per band.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "schools": (("urn", "name", "setting"), ("la_code",)),
+    "schools": (("urn", "name", "setting"), ("la_code", *PAYEE_COLUMNS)),
     "rates": (("year", "hourly_rate", "weeks"), ("threshold", "reason", "from")),
     "tariffs": (("year",), ("setting", "reason", "from")),
     "plans": (("plan", "pupil", "school", "from"), ("hours", "band", "kind")),
@@ -112,7 +113,7 @@ class AlreadyRecorded(Exception):
 
 
 _REFERENCE = frozenset(REFERENCE_TYPES)
-_PLAN_OR_REFERENCE = frozenset((*REFERENCE_TYPES, *ev.PLAN_FACTS))
+_PLAN_OR_REFERENCE = frozenset((*REFERENCE_TYPES, *ev.PLAN_FACTS, *ev.PAYEE_TYPES))
 # The column of each kind of file that names a stream its rows read, and that stream.
 STREAM_KEYS: dict[str, tuple[str, Callable[[str], str]]] = {
     "plans": ("plan", plan_stream), "changes": ("plan", plan_stream),
@@ -425,11 +426,17 @@ def _already_in_plan(ledger: StagedLedger, ref: str, kind: type[ev.Fact], **fiel
 
 def _school(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
     staged = len(ledger.store.staged)
+    payee = {c: optional(row, c) for c in PAYEE_COLUMNS}
+    check_payee_row(ledger, required(row, "urn"), payee)  # before the school is staged
+    payee_from = date_cell(row, "payee_from")
     event = ledger.add_school(required(row, "urn"), required(row, "name"),
                               required(row, "setting").lower(), optional(row, "la_code"))
-    if len(ledger.store.staged) == staged:  # the same school, already known
+    events = [] if len(ledger.store.staged) == staged else [event]
+    # who the school is paid through, if the row says (issue 22): recorded like `school set`
+    events += payee_from_row(ledger, required(row, "urn"), payee, payee_from)
+    if not events:  # the same school, already known
         raise AlreadyRecorded(event)
-    return [event]
+    return events
 
 
 def _rate(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import parse_year
 from topup_ledger.domain.money import pounds, pounds_for_people
 from topup_ledger.domain.plan import Plan, RecordedFact
+from topup_ledger.services.payees import payee_columns, payees_on
 from topup_ledger.services.recording import Ledger
 from topup_ledger.storage.store import describe
 from topup_ledger.storage.streams import PAYMENTS_STREAM, SEALS_STREAM
@@ -37,7 +38,9 @@ def academic_year_dates(year: str) -> tuple[date, date]:
 
 def schools(ledger: Ledger) -> list[dict[str, Any]]:
     reference = ledger.reference()
-    return [{"urn": s.urn, "name": s.name, "setting": s.setting, "la_code": s.la_code}
+    paid_through = payees_on(ledger.store, ledger.clock().date())  # today's (issue 22)
+    return [{"urn": s.urn, "name": s.name, "setting": s.setting, "la_code": s.la_code,
+             **payee_columns(paid_through.get(s.urn))}
             for s in sorted(reference.terms.schools.values(), key=lambda s: s.urn)]
 
 

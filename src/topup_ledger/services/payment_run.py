@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from topup_ledger.engine import collector
 from topup_ledger.engine.run import reference_and_plans, work_out
 from topup_ledger.engine.run_lines import RunLines, SchoolTotal
 from topup_ledger.io.payment_files import write_files_for_run
+from topup_ledger.services.payees import finance_records
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.sealing import ledger_id_of, witness_from_environment
 from topup_ledger.storage.chain import digest
@@ -74,7 +76,7 @@ def refuse_forgeries(store: EventStore, upto: int) -> None:
                          "such event; nothing was recorded")
 
 
-def pay(ledger: Ledger, period_id: str) -> RunResult:
+def pay(ledger: Ledger, period_id: str, *, pay_on: date | None = None) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
     store = ledger.store
     with collector.paused():
@@ -87,11 +89,11 @@ def pay(ledger: Ledger, period_id: str) -> RunResult:
     with lines:
         # after the work (whose reading names damaged events plainly), before recording
         refuse_forgeries(store, upto)
-        return record_run(ledger, known, period_id, sequence, lines)
+        return record_run(ledger, known, period_id, sequence, lines, pay_on=pay_on)
 
 
 def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
-               lines: RunLines) -> RunResult:
+               lines: RunLines, *, pay_on: date | None = None) -> RunResult:
     """Record the lines ``compute_run`` worked out from ``known``, atomically with their seal;
     a supplementary run with nothing to pay records nothing."""
     store = ledger.store
@@ -113,6 +115,9 @@ def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
         Recorded(PAYMENTS_STREAM, runs_version + 1, now,
                  ev.PaymentRunRecorded(run_id, period_id, sequence, len(schools), total, seal)),
     ]
+    # the finance files' payees, mapping and payment date, recorded with the run (issue 22)
+    head.extend(finance_records(store, known.reference, known.position, run_id, period_id,
+                                [(s.school, s.pence) for s in schools], now, pay_on))
     paid = (Recorded(run_stream(run_id), i, now, payment)
             for i, payment in enumerate(lines.payments(run_id, period_id), start=1))
     # A national run is tens of thousands of school payments in one batch: the bulk path,
@@ -171,14 +176,14 @@ def write_copy(ledger: Ledger, run_id: str, out: Path) -> list[Path]:
     return files
 
 
-def pay_and_write(ledger: Ledger, period_id: str, out: Path, *,
-                  copy: bool = False) -> tuple[RunResult, list[Path]]:
+def pay_and_write(ledger: Ledger, period_id: str, out: Path, *, copy: bool = False,
+                  pay_on: date | None = None) -> tuple[RunResult, list[Path]]:
     """Pay ``period_id`` and write the run's files to ``out``.
 
     One release per run: when nothing new was paid, the files of the run that stands were
     released already; they are written again only to the folder they were released to
     (the same bytes), or with ``copy``, as copies marked ``COPY-``."""
-    result = pay(ledger, period_id)
+    result = pay(ledger, period_id, pay_on=pay_on)
     if result.recorded:  # a new run: this is its release (``copy`` only matters otherwise)
         return result, write_and_record(ledger, result.run_id, out)
     released = released_to(ledger, result.run_id)

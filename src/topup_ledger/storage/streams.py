@@ -23,3 +23,16 @@ def run_stream(run_id: str) -> str:
 def files_stream(run_id: str) -> str:
     """The digests of the files written for a run."""
     return f"files:{run_id}"
+
+
+def payee_stream(urn: str) -> str:
+    """Who a school is paid through, fact after fact (``school.payee_set``)."""
+    return f"payee:{urn}"
+
+
+FINANCE_MAPPING_STREAM = "finance-mapping"
+
+
+def finance_stream(run_id: str) -> str:
+    """What a run's finance files need besides its payments (``payment.run_finance``)."""
+    return f"finance:{run_id}"
