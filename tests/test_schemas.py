@@ -77,6 +77,15 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
     "school.cushion_set": ("school:100001", ev.CushionSet(
         "100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition year 1")),
     "ledger.sealed": ("seals", ev.Sealed("0f" * 32, 7, "payment run 2025-26-autumn-r1")),
+    "policy.release_set": ("policy:release", ev.ReleasePolicySet(
+        "two-person", "financial procedure rules 4.2: segregation of duties")),
+    "payment.run_prepared": ("control:2025-26-summer-r1", ev.RunPrepared(
+        "2025-26-summer-r1", "two-person", ("2025-26/spring",), ("2025-26",))),
+    "payment.run_released": ("control:2025-26-autumn-r1", ev.RunReleased("2025-26-autumn-r1")),
+    "payment.run_withdrawn": ("control:2025-26-autumn-r2", ev.RunWithdrawn(
+        "2025-26-autumn-r2", "band D revision arrived before the BACS cut-off")),
+    "remittance.line": ("remittance:9f2c", ev.RemittanceLine(
+        "SUP-004512", "2025-26-autumn-r1", 361542, date(2025, 12, 12), "remit-dec.csv:2")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.
@@ -120,6 +129,12 @@ WRONG_VALUES = [
     ("payment.files_written", "run_id", "2025-26/autumn"),
     ("ledger.sealed", "head", "0F" * 32),
     ("ledger.sealed", "position", -1),
+    ("policy.release_set", "release", "three-person"),
+    ("payment.run_prepared", "caught_up", ["spring"]),
+    ("payment.run_released", "run_id", "2025-26/autumn"),
+    ("payment.run_withdrawn", "reason", ""),
+    ("remittance.line", "amount", "3615.42"),
+    ("remittance.line", "paid_on", "12/12/2025"),
 ]
 
 

@@ -9,9 +9,11 @@ rules it applies are the domain's (``docs/rules.md`` §7).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from topup_ledger.audit import witness
 from topup_ledger.audit.files import written_files
@@ -24,6 +26,7 @@ from topup_ledger.services.recording import Ledger
 from topup_ledger.services.sealing import ledger_id_of, witness_from_environment
 from topup_ledger.storage.chain import digest
 from topup_ledger.storage.known import Known
+from topup_ledger.storage.plan_streams import StoredPlans
 from topup_ledger.storage.runs import run_payments
 from topup_ledger.storage.store import ConflictError, EventStore, Recorded, StoreError
 from topup_ledger.storage.streams import PAYMENTS_STREAM, SEALS_STREAM, files_stream, run_stream
@@ -74,7 +77,20 @@ def refuse_forgeries(store: EventStore, upto: int) -> None:
                          "such event; nothing was recorded")
 
 
-def pay(ledger: Ledger, period_id: str) -> RunResult:
+class Controls(Protocol):
+    """What ``topup pay`` adds to a run (``services.run_controls``): a check before it is
+    worked out (a catch-up refused), and facts recorded with it, in its batch."""
+
+    def check(self, known: Known, period_id: str, plans: StoredPlans) -> None: ...
+
+    def facts(self, run_id: str) -> Sequence[tuple[str, ev.Fact]]: ...
+
+    def holds(self, ledger: Ledger, result: RunResult) -> bool: ...  # prepared, not released
+
+    def drafts(self, ledger: Ledger, result: RunResult, out: Path) -> list[Path]: ...
+
+
+def pay(ledger: Ledger, period_id: str, controls: Controls | None = None) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
     store = ledger.store
     with collector.paused():
@@ -85,13 +101,15 @@ def pay(ledger: Ledger, period_id: str) -> RunResult:
         finally:
             plans.close()
     with lines:
+        if controls is not None:  # after the work, so a run lacking terms says that first
+            controls.check(known, period_id, plans)
         # after the work (whose reading names damaged events plainly), before recording
         refuse_forgeries(store, upto)
-        return record_run(ledger, known, period_id, sequence, lines)
+        return record_run(ledger, known, period_id, sequence, lines, controls)
 
 
 def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
-               lines: RunLines) -> RunResult:
+               lines: RunLines, controls: Controls | None = None) -> RunResult:
     """Record the lines ``compute_run`` worked out from ``known``, atomically with their seal;
     a supplementary run with nothing to pay records nothing."""
     store = ledger.store
@@ -113,6 +131,8 @@ def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
         Recorded(PAYMENTS_STREAM, runs_version + 1, now,
                  ev.PaymentRunRecorded(run_id, period_id, sequence, len(schools), total, seal)),
     ]
+    for stream, fact in controls.facts(run_id) if controls is not None else ():
+        head.append(Recorded(stream, store.version(stream) + 1, now, fact))
     paid = (Recorded(run_stream(run_id), i, now, payment)
             for i, payment in enumerate(lines.payments(run_id, period_id), start=1))
     # A national run is tens of thousands of school payments in one batch: the bulk path,
@@ -171,14 +191,16 @@ def write_copy(ledger: Ledger, run_id: str, out: Path) -> list[Path]:
     return files
 
 
-def pay_and_write(ledger: Ledger, period_id: str, out: Path, *,
-                  copy: bool = False) -> tuple[RunResult, list[Path]]:
+def pay_and_write(ledger: Ledger, period_id: str, out: Path, *, copy: bool = False,
+                  controls: Controls | None = None) -> tuple[RunResult, list[Path]]:
     """Pay ``period_id`` and write the run's files to ``out``.
 
     One release per run: when nothing new was paid, the files of the run that stands were
     released already; they are written again only to the folder they were released to
     (the same bytes), or with ``copy``, as copies marked ``COPY-``."""
-    result = pay(ledger, period_id)
+    result = pay(ledger, period_id, controls)
+    if controls is not None and controls.holds(ledger, result):  # two-person: drafts only
+        return result, controls.drafts(ledger, result, out)
     if result.recorded:  # a new run: this is its release (``copy`` only matters otherwise)
         return result, write_and_record(ledger, result.run_id, out)
     released = released_to(ledger, result.run_id)

@@ -55,6 +55,7 @@ class Known:
     # ``read_payments``, which records the runs whose payments it has read
     unread_payments: bool = False
     payments_read: set[str] = field(default_factory=set)
+    withdrawn: set[str] = field(default_factory=set)  # runs withdrawn: their payments reversed
 
     @property
     def terms(self) -> Terms:
@@ -79,6 +80,8 @@ class Known:
             self.runs.append((position, recorded))
         elif isinstance(fact, ev.Sealed):
             self.seals.append((position, fact))
+        elif isinstance(fact, ev.RunWithdrawn):
+            self.withdrawn.add(fact.run_id)
         elif isinstance(fact, ev.FilesWritten):
             pass  # digests of a run's written files: no payment depends on them
         elif isinstance(fact, REFERENCE_FACTS):
@@ -149,6 +152,12 @@ class Known:
                   if isinstance(facts[0].fact, ev.PlanIssued)]
         return self.reference.calendar(min([*starts, last]), last)
 
+    def last_standing_run(self) -> tuple[int, Recorded] | None:
+        """The latest run not withdrawn: a withdrawn run's payments are reversed, so what
+        is settled counts from the run before it."""
+        return next((r for r in reversed(self.runs)
+                     if r[1].fact.run_id not in self.withdrawn), None)  # type: ignore[attr-defined]
+
     def runs_for(self, period_id: str) -> list[ev.PaymentRunRecorded]:
         return [r.fact for _, r in self.runs  # type: ignore[misc]
                 if isinstance(r.fact, ev.PaymentRunRecorded) and r.fact.period == period_id]
@@ -211,7 +220,8 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
 
 # What a payment run reads in full: everything but the plans (read a chunk at a time) and
 # the payments (read only for the runs it compares with).
-RUN_CONTEXT_TYPES = (*REFERENCE_TYPES, ev.PaymentRunRecorded.TYPE, ev.Sealed.TYPE)
+RUN_CONTEXT_TYPES = (*REFERENCE_TYPES, ev.PaymentRunRecorded.TYPE, ev.Sealed.TYPE,
+                     ev.RunWithdrawn.TYPE)
 
 
 def read_reference(store: EventStore, upto: int) -> Known:
