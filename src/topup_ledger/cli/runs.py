@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from topup_ledger.cli.output import plural, table
+from topup_ledger.cli.projections import reconcile_group
+from topup_ledger.cli.remittance import paid_vs_remitted_cmd, remittance_group
 from topup_ledger.cli.support import check_folder, emit, ledger_of, refusals
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.money import pounds_for_people
@@ -125,4 +127,5 @@ def withdraw_cmd(ctx: click.Context, run_id: str, reason: str, as_json: bool) ->
          f"the next run): {status.text()}")
 
 
-COMMANDS = (policy_group, release_cmd, withdraw_cmd)
+COMMANDS = (policy_group, release_cmd, withdraw_cmd, remittance_group)
+reconcile_group.add_command(paid_vs_remitted_cmd)
