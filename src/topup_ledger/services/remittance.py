@@ -172,3 +172,39 @@ def write_paid_vs_remitted(rows: list[RemittedRow], out: Path, run_id: str | Non
     out.mkdir(parents=True, exist_ok=True)
     stem = out / ("paid-vs-remitted" + (f"-{run_id}" if run_id else ""))
     return arrow_files.write("paid-vs-remitted", (r.as_row() for r in rows), stem)
+
+
+# The demo's remittance, as an AP system might export it: its own column names, mapped.
+DEMO_COLUMNS = ("Supplier Ref", "Payment Reference", "Amount Paid", "Payment Date")
+DEMO_MAPPING = {"payee": "Supplier Ref", "reference": "Payment Reference",
+                "amount": "Amount Paid", "paid_on": "Payment Date"}
+
+
+def write_demo_remittance(ledger: Ledger, paid_on: Mapping[str, Any], path: Path) -> Path:
+    """A remittance for every released run (``paid_on``: run id → the date paid) with two
+    exceptions an LA meets: the first school of the last run paid £100.00 short, and the
+    first school of the first run paid twice. Payments of nothing or less are not made."""
+    import csv
+
+    runs = [s.run_id for s in run_statuses(ledger.store)
+            if s.state == RELEASED and s.run_id in paid_on]
+    rows: list[list[str]] = []
+    for n, run_id in enumerate(runs):
+        first = True
+        for paid in run_payments(ledger.store, run_id):
+            amount = sum(line.amount for line in paid.lines)
+            if amount <= 0:
+                continue
+            day = paid_on[run_id].strftime("%d/%m/%Y")
+            short = 10000 if first and n == len(runs) - 1 and amount > 10000 else 0
+            row = [paid.school, run_id, f"{(amount - short) / 100:.2f}", day]
+            rows.append(row)
+            if first and n == 0:
+                rows.append(row)  # the AP run paid it twice
+            first = False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(DEMO_COLUMNS)
+        writer.writerows(rows)
+    return path
