@@ -306,6 +306,14 @@ def test_a_withdrawn_run_was_never_paid_and_its_money_is_due_again(topup: Office
     late = topup("release", "2025-26-autumn-r1", "--out", str(tmp_path / "f"), ok=False,
                  second=True)
     assert late.exit_code == 2 and "withdrawn" in late.output
+    owed = topup.json("reconcile", "paid-vs-due", "--period", "2025-26/autumn",
+                      "--out", str(tmp_path / "owed"))
+    assert {(r["school_urn"], r["due_pence"], r["paid_pence"]) for r in owed["rows"]} == {
+        (OAK, 133333, 0), (ELM, 233333, 0)}
+    replayed = tmp_path / "replay"
+    topup("replay", "--as-of", "2030-01-01T00:00:00+00:00", "--out", str(replayed))
+    rows = (replayed / "payments-2025-26-autumn-r1.csv").read_text(encoding="utf-8-sig")
+    assert len(rows.splitlines()) == 3  # the run as prepared: a header and its two schools
 
     again = topup.json("pay", "2025-26/autumn", "--out", str(tmp_path / "d2"))
     assert (again["run_id"], again["total_pence"], again["state"]) == (

@@ -90,4 +90,6 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
     assert isinstance(run, ev.PaymentRunRecorded)
     # runs recorded since events name their actor have formula-safe CSVs
     safe = found[0].recorded_by != "unknown"
-    return write_run_files(run, run_payments(store, run_id), school_names(store), out, safe=safe)
+    # the run's own payments, not the reversals a withdrawal appends to its stream
+    return write_run_files(run, run_payments(store, run_id, run.schools), school_names(store),
+                           out, safe=safe)
