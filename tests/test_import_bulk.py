@@ -157,6 +157,11 @@ SAMPLES: list[ev.Fact] = [
     ev.FilesWritten("R1", "runs/R1", (ev.WrittenFile("payments.csv", "0" * 64, 1234),)),
     ev.CushionSet("100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition"),
     ev.Sealed("ff" * 32, 42, "on demand"),
+    ev.ReleasePolicySet("two-person", "segregation of duties"),
+    ev.RunPrepared("R1", "two-person", ("2025-26/autumn",), ("2026-27",)),
+    ev.RunReleased("R1"),
+    ev.RunWithdrawn("R2", "band under appeal"),
+    ev.RemittanceLine("SUP-1", "R1", 123_455, date(2025, 12, 12), "remit.csv:2"),
 ]
 
 

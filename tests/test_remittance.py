@@ -112,3 +112,6 @@ def test_a_bad_line_refuses_the_file_naming_line_and_column(cli: Invoke, tmp_pat
     missing = write_csv(tmp_path / "m.csv", ["payee", "amount", "paid_on"], [[OAK, "1", "2025-12-12"]])
     result = cli("remittance", "import", str(missing), ok=False)
     assert result.exit_code == 6 and "no column for reference" in result.output
+    odd = cli("reconcile", "paid-vs-remitted", "--run", "../autumn", "--out", str(tmp_path / "o"),
+              ok=False)
+    assert odd.exit_code == 2 and "'../autumn' is not a run id" in odd.output

@@ -12,6 +12,7 @@ both kept.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -138,9 +139,21 @@ class RemittedRow:
                 "sources": "; ".join(self.sources)}
 
 
+RUN_ID = re.compile(r"\d{4}-\d{2}-[a-z0-9][a-z0-9_-]{0,31}-r[1-9][0-9]*")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id as the ledger makes them (it names files): e.g. 2025-26-autumn-r1."""
+    if not RUN_ID.fullmatch(run_id):
+        raise RuleError("run", f"{run_id!r} is not a run id such as 2025-26-autumn-r1")
+    return run_id
+
+
 def paid_vs_remitted(ledger: Ledger, run_id: str | None = None) -> list[RemittedRow]:
     """Per released run and school, released against remitted; and every payment reported
     against a run or payee the ledger did not release to. Payees are schools' URNs."""
+    if run_id is not None:
+        check_run_id(run_id)
     store = ledger.store
     rows: dict[tuple[str, str], RemittedRow] = {}
     order = []
