@@ -318,6 +318,10 @@ def test_a_withdrawn_run_was_never_paid_and_its_money_is_due_again(topup: Office
     again = topup.json("pay", "2025-26/autumn", "--out", str(tmp_path / "d2"))
     assert (again["run_id"], again["total_pence"], again["state"]) == (
         "2025-26-autumn-r2", 366666, "prepared")
+    # the same lines as r1's, naming the same causes: it is their first payment that stands
+    r1 = [line for line in lines_of(topup.payments("2025-26-autumn-r1")) if line[4] > 0]
+    assert lines_of(topup.payments("2025-26-autumn-r2")) == r1
+    assert [line[5] for line in r1] == [["P1/1"], ["P2/1"]]
     topup("release", "2025-26-autumn-r2", "--out", str(tmp_path / "f2"), second=True)
     spring = topup.json("pay", "2025-26/spring", "--out", str(tmp_path / "d3"))
     assert spring["total_pence"] == 275000 and spring["caught_up"] == []

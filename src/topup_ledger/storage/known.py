@@ -22,7 +22,7 @@ from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import Calendar, Period
 from topup_ledger.domain.cushion import Cushion
 from topup_ledger.domain.events import REFERENCE_TYPES
-from topup_ledger.domain.payments import PaidSoFar
+from topup_ledger.domain.payments import REVERSAL_CAUSE, PaidSoFar
 from topup_ledger.domain.plan import Plan, RecordedFact
 from topup_ledger.domain.reference import REFERENCE_FACTS, Reference
 from topup_ledger.domain.rules import Terms
@@ -76,6 +76,8 @@ class Known:
             for line in fact.lines:
                 paid = self.paid[line.plan] if line.plan else self.cushion_paid[fact.school]
                 paid.add(line.for_period, fact.school, line.component, line.amount, position)
+                if line.caused_by[:1] and line.caused_by[0].startswith(REVERSAL_CAUSE):
+                    paid.reversed_in(line.for_period)
         elif isinstance(fact, ev.PaymentRunRecorded):
             self.runs.append((position, recorded))
         elif isinstance(fact, ev.Sealed):
@@ -105,6 +107,8 @@ class Known:
             else:
                 continue
             paid.add(line["for_period"], school, line["component"], line["amount"], position)
+            if line["caused_by"][:1] and line["caused_by"][0].startswith(REVERSAL_CAUSE):
+                paid.reversed_in(line["for_period"])
         self.position = max(self.position, position)
 
     def read_payments(self, store: EventStore, periods: Container[str],
