@@ -413,8 +413,8 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: 
     check_folder(out)  # a folder that cannot be made is refused before the run, not after
     with working(f"working out the payment run for {period_id}", quiet=as_json):
         try:
-            result, files, controls = pay_under_controls(ledger, period_id, out, copy=copy,
-                                                         catch_up=catch_up)
+            result, files = pay_under_controls(ledger, period_id, out, copy=copy,
+                                               catch_up=catch_up)
         except AlreadyReleased as error:
             raise Failure(str(error)) from None
     rows = [{"school_urn": s.school, "total_pence": s.pence, "lines": s.lines}
@@ -423,7 +423,7 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: 
     report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,
               "supplementary": result.supplementary, "seal": result.seal,
               "schools": rows, "total_pence": total, "total_gbp": pounds(total),
-              "files": [str(f) for f in files], **run_controls_report(ledger, result, controls)}
+              "files": [str(f) for f in files], **run_controls_report(ledger, result)}
     if not result.recorded:
         text = (f"nothing new to pay for {period_id} since run {result.run_id}; nothing recorded"
                 f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files)))

@@ -1,5 +1,5 @@
-"""Run controls on the command line (issue 23): ``pay --preview``, ``policy set``,
-``release``, ``withdraw``, ``runs``."""
+"""Run controls on the command line (issue 23): what ``pay --preview`` and ``pay`` print of
+them, ``policy set``, ``release``, ``withdraw``; and the remittance commands registered."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from topup_ledger.domain.money import pounds_for_people
 from topup_ledger.services.payment_run import RunResult
 from topup_ledger.services.preview import Preview
 from topup_ledger.services.recording import Ledger
-from topup_ledger.services.run_controls import RunControls, release, set_policy, withdraw
+from topup_ledger.services.run_controls import release, set_policy, withdraw
 from topup_ledger.storage.releases import run_status
 
 
@@ -53,8 +53,7 @@ def show_preview(found: Preview, as_json: bool, limit: int = 50) -> None:
         raise SystemExit(1)
 
 
-def run_controls_report(ledger: Ledger, result: RunResult, controls: RunControls
-                        ) -> dict[str, Any]:
+def run_controls_report(ledger: Ledger, result: RunResult) -> dict[str, Any]:
     """What ``pay --json`` adds: the run's release state, who prepared it, what it caught up."""
     status = run_status(ledger.store, result.run_id)
     if status is None:

@@ -14,6 +14,7 @@ from topup_ledger.domain.events import PaymentLine
 from topup_ledger.domain.money import pounds
 from topup_ledger.engine import collector
 from topup_ledger.engine.run import reference_and_plans, work_out
+from topup_ledger.engine.window import calendar_for
 from topup_ledger.services.payment_run import run_id_for
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.run_controls import CatchUp, catch_up_of
@@ -95,6 +96,8 @@ def preview(ledger: Ledger, period_id: str, *, catch_up: bool = False) -> Previe
         last_id = last[1].fact.run_id if last else None  # type: ignore[attr-defined]
         found = Preview(period_id, None, release_policy(store), last_id)
         try:
+            order = {p.id: p.start for p in
+                     calendar_for(known, period_id, plans.first_issued()).periods}
             found.catch_up = catch_up_of(known, period_id, plans.first_issued())
             if found.catch_up and not catch_up:
                 found.refusals += [f"catch-up without --catch-up: {said}"
@@ -127,5 +130,5 @@ def preview(ledger: Ledger, period_id: str, *, catch_up: bool = False) -> Previe
                 dict(by_kind), [line for line in school_lines if line.kind in BACK_KINDS]))
     if sequence == 1 or found.schools:
         found.run_id = run_id_for(period_id, sequence)
-    found.reaches_back = sorted(reached)
+    found.reaches_back = sorted(reached, key=lambda p: (order.get(p) is None, order.get(p), p))
     return found

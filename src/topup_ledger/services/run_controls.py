@@ -127,11 +127,10 @@ class RunControls:
 
 
 def pay_under_controls(ledger: Ledger, period_id: str, out: Path, *, copy: bool = False,
-                       catch_up: bool = False) -> tuple[RunResult, list[Path], RunControls]:
+                       catch_up: bool = False) -> tuple[RunResult, list[Path]]:
     """``topup pay``: the run under the ledger's release policy and the catch-up check."""
     controls = RunControls(release_policy(ledger.store), catch_up)
-    result, files = pay_and_write(ledger, period_id, out, copy=copy, controls=controls)
-    return result, files, controls
+    return pay_and_write(ledger, period_id, out, copy=copy, controls=controls)
 
 
 def write_drafts(ledger: Ledger, run_id: str, out: Path) -> list[Path]:

@@ -8,7 +8,7 @@ event's own authenticated actor (``by``), never a field a user could type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from topup_ledger.domain import events as ev
@@ -42,7 +42,6 @@ class RunStatus:
     default_terms: tuple[str, ...] = ()
     controls: int = 0  # the version of its control stream
     schools: int = 0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def held(self) -> bool:
