@@ -340,3 +340,23 @@ def test_a_one_person_run_cannot_be_withdrawn_or_released_again(topup: Officers,
         assert result.exit_code == 2
         assert "released as it was recorded (one-person release)" in result.output
     assert topup("release", "2025-26-nope-r1", ok=False).exit_code == 2
+
+
+def test_a_run_recorded_without_the_command_is_held_under_two_person_release(
+        topup: Officers, clock: FakeClock, tmp_path: Path) -> None:
+    """The service's own path (no catch-up check) still honours the release policy: the run
+    is prepared, only drafts are written, and its preparer cannot release it."""
+    from topup_ledger.services.payment_run import pay_and_write
+    from topup_ledger.services.recording import Ledger
+
+    topup("policy", "set", "--release", "two-person")
+    store = EventStore(topup.location)
+    try:
+        result, files = pay_and_write(Ledger(store, clock=clock), "2025-26/autumn", tmp_path / "d")
+    finally:
+        store.close()
+    assert result.total == 366666 and all(f.name.startswith("DRAFT-") for f in files)
+    assert [r.fact for r in topup.stored(control_stream("2025-26-autumn-r1"))] == [
+        ev.RunPrepared("2025-26-autumn-r1", "two-person")]
+    assert topup("release", "2025-26-autumn-r1", "--out", str(tmp_path / "f"), ok=False).exit_code == 2
+    topup("release", "2025-26-autumn-r1", "--out", str(tmp_path / "f"), second=True)

@@ -21,12 +21,14 @@ from topup_ledger.domain import events as ev
 from topup_ledger.engine import collector
 from topup_ledger.engine.run import reference_and_plans, work_out
 from topup_ledger.engine.run_lines import RunLines, SchoolTotal
+from topup_ledger.io.draft_files import write_drafts
 from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.sealing import ledger_id_of, witness_from_environment
 from topup_ledger.storage.chain import digest
 from topup_ledger.storage.known import Known
 from topup_ledger.storage.plan_streams import StoredPlans
+from topup_ledger.storage.releases import held, prepared_under_policy
 from topup_ledger.storage.runs import run_payments
 from topup_ledger.storage.store import ConflictError, EventStore, Recorded, StoreError
 from topup_ledger.storage.streams import PAYMENTS_STREAM, SEALS_STREAM, files_stream, run_stream
@@ -79,15 +81,12 @@ def refuse_forgeries(store: EventStore, upto: int) -> None:
 
 class Controls(Protocol):
     """What ``topup pay`` adds to a run (``services.run_controls``): a check before it is
-    worked out (a catch-up refused), and facts recorded with it, in its batch."""
+    recorded (a catch-up refused), and facts recorded with it, in its batch (how it is
+    released). Without controls a run still records the release policy's hold."""
 
     def check(self, known: Known, period_id: str, plans: StoredPlans) -> None: ...
 
     def facts(self, run_id: str) -> Sequence[tuple[str, ev.Fact]]: ...
-
-    def holds(self, ledger: Ledger, result: RunResult) -> bool: ...  # prepared, not released
-
-    def drafts(self, ledger: Ledger, result: RunResult, out: Path) -> list[Path]: ...
 
 
 def pay(ledger: Ledger, period_id: str, controls: Controls | None = None) -> RunResult:
@@ -131,7 +130,9 @@ def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
         Recorded(PAYMENTS_STREAM, runs_version + 1, now,
                  ev.PaymentRunRecorded(run_id, period_id, sequence, len(schools), total, seal)),
     ]
-    for stream, fact in controls.facts(run_id) if controls is not None else ():
+    extra = (controls.facts(run_id) if controls is not None
+             else prepared_under_policy(store, run_id))
+    for stream, fact in extra:
         head.append(Recorded(stream, store.version(stream) + 1, now, fact))
     paid = (Recorded(run_stream(run_id), i, now, payment)
             for i, payment in enumerate(lines.payments(run_id, period_id), start=1))
@@ -199,8 +200,8 @@ def pay_and_write(ledger: Ledger, period_id: str, out: Path, *, copy: bool = Fal
     released already; they are written again only to the folder they were released to
     (the same bytes), or with ``copy``, as copies marked ``COPY-``."""
     result = pay(ledger, period_id, controls)
-    if controls is not None and controls.holds(ledger, result):  # two-person: drafts only
-        return result, controls.drafts(ledger, result, out)
+    if held(ledger.store, result.run_id):  # two-person release: drafts until it is released
+        return result, write_drafts(ledger.store, result.run_id, out)
     if result.recorded:  # a new run: this is its release (``copy`` only matters otherwise)
         return result, write_and_record(ledger, result.run_id, out)
     released = released_to(ledger, result.run_id)

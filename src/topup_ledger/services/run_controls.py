@@ -21,7 +21,6 @@ from pathlib import Path
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.engine.window import calendar_for
-from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.services.payment_run import (
     RunResult,
     pay_and_write,
@@ -43,9 +42,6 @@ from topup_ledger.storage.releases import (
 from topup_ledger.storage.runs import run_payments
 from topup_ledger.storage.store import ConflictError, Recorded
 from topup_ledger.storage.streams import run_stream
-
-DRAFT_PREFIX = "DRAFT-"  # a prepared run's files: not for payment until it is released
-DRAFT_NOTE = "DRAFT-NOT-FOR-PAYMENT-{run}.txt"
 
 
 @dataclass
@@ -118,12 +114,6 @@ class RunControls:
         return [(control_stream(run_id), ev.RunPrepared(
             run_id, self.release, tuple(self.found.never_run), tuple(self.found.default_terms)))]
 
-    def holds(self, ledger: Ledger, result: RunResult) -> bool:
-        status = run_status(ledger.store, result.run_id)
-        return status is not None and status.held
-
-    def drafts(self, ledger: Ledger, result: RunResult, out: Path) -> list[Path]:
-        return write_drafts(ledger, result.run_id, out)
 
 
 def pay_under_controls(ledger: Ledger, period_id: str, out: Path, *, copy: bool = False,
@@ -131,23 +121,6 @@ def pay_under_controls(ledger: Ledger, period_id: str, out: Path, *, copy: bool 
     """``topup pay``: the run under the ledger's release policy and the catch-up check."""
     controls = RunControls(release_policy(ledger.store), catch_up)
     return pay_and_write(ledger, period_id, out, copy=copy, controls=controls)
-
-
-def write_drafts(ledger: Ledger, run_id: str, out: Path) -> list[Path]:
-    """A prepared run's files, each named ``DRAFT-``, with a note saying they are not for
-    payment; not recorded (the released files are)."""
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for path in write_files_for_run(ledger.store, run_id, out):
-        marked = path.with_name(DRAFT_PREFIX + path.name)
-        path.replace(marked)
-        files.append(marked)
-    note = out / DRAFT_NOTE.format(run=run_id)
-    note.write_text(f"DRAFT - NOT FOR PAYMENT\n\nPayment run {run_id} is prepared but not "
-                    "released. These files are drafts for review only. Under two-person "
-                    f"release, someone other than its preparer runs `topup release {run_id}`, "
-                    "which writes the files for finance.\n", encoding="utf-8")
-    return [*files, note]
 
 
 def set_policy(ledger: Ledger, release: str, reason: str = "") -> str:

@@ -116,6 +116,21 @@ def run_status(store: EventStore, run_id: str) -> RunStatus | None:
     return next((s for s in run_statuses(store) if s.run_id == run_id), None)
 
 
+def held(store: EventStore, run_id: str) -> bool:
+    """Whether the run is prepared under two-person release and not yet released."""
+    status = run_status(store, run_id)
+    return status is not None and status.held
+
+
+def prepared_under_policy(store: EventStore, run_id: str) -> list[tuple[str, ev.Fact]]:
+    """What a run recorded without ``topup pay``'s controls records with it: under
+    two-person release, that it is prepared (held), so no path releases it alone."""
+    policy = release_policy(store)
+    if policy == "one-person":
+        return []
+    return [(control_stream(run_id), ev.RunPrepared(run_id, policy))]
+
+
 def release_policy(store: EventStore) -> str:
     """The ledger's release policy now: the latest set, or one-person."""
     latest = "one-person"
