@@ -246,6 +246,10 @@ def test_two_person_release_drafts_then_releases_by_another_actor(topup: Officer
     # asking again writes drafts again: nothing is released by paying twice
     again = topup.json("pay", "2025-26/autumn", "--out", str(tmp_path / "again"))
     assert again["recorded"] is False and again["state"] == "prepared"
+    said = topup("pay", "2025-26/autumn", "--out", str(tmp_path / "again")).output
+    assert "nothing new to pay" in said and "PREPARED, NOT RELEASED" in said
+    assert [(r["run_id"], r["state"], r["released_by"]) for r in topup.json("runs")] == [
+        ("2025-26-autumn-r1", "prepared", None)]
     assert all(p.name.startswith("DRAFT-") for p in (tmp_path / "again").iterdir())
 
     refused = topup("release", "2025-26-autumn-r1", "--out", str(final), ok=False)
@@ -266,6 +270,8 @@ def test_two_person_release_drafts_then_releases_by_another_actor(topup: Officer
     assert (f"run 2025-26-autumn-r1: prepared by {topup.actor()}, released by {topup.second} "
             "(two-person)") in verified
     assert topup.json("verify")["releases"][0]["released_by"] == topup.second
+    assert [(r["state"], r["prepared_by"], r["released_by"]) for r in topup.json("runs")] == [
+        ("released", topup.actor(), topup.second)]
 
 
 def test_statement_data_names_who_prepared_and_released(topup: Officers, tmp_path: Path) -> None:

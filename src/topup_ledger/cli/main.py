@@ -426,7 +426,8 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: 
               "files": [str(f) for f in files], **run_controls_report(ledger, result)}
     if not result.recorded:
         text = (f"nothing new to pay for {period_id} since run {result.run_id}; nothing recorded"
-                f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files)))
+                f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files))
+                + "".join(f"\n{said}" for said in run_controls_text(report)))
     else:
         kind = "supplementary run" if result.supplementary else "payment run"
         text = "\n".join([
