@@ -172,3 +172,28 @@ def test_demo_pays_through_the_finance_system_and_its_files_tie_to_its_runs(
     by_route = summary["finance"]["by_route"]
     assert sum(pence for _, pence in by_route.values()) == sent * 100
     assert "sent through the finance system: £" in output and "academy £" in output
+
+
+def test_the_demo_releases_each_run_and_matches_a_remittance_with_two_exceptions(
+        demo: tuple[Path, str]) -> None:
+    """Issue 23: every run is released (one-person: the demo is one officer on SQLite), and
+    the generated remittance pays every school what its run released, except the first
+    school of the first run, paid twice, and the first of the last run, paid £100.00 short."""
+    folder, out = demo
+    summary = json.loads((folder / "summary.json").read_text())
+    rows = pacsv.read_csv(folder / "projections" / "paid-vs-remitted.csv").to_pylist()
+    by_state: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        by_state.setdefault(str(row["state"]), []).append(row)
+    assert set(by_state) == {"matched", "duplicate", "short"}
+    assert summary["remitted"] == {state: len(found) for state, found in by_state.items()}
+    (twice,), (short,) = by_state["duplicate"], by_state["short"]
+    assert twice["run_id"] == "2025-26-autumn-r1" and twice["payments"] == 2
+    assert twice["remitted_pence"] == 2 * twice["released_pence"]  # type: ignore[operator]
+    assert short["run_id"] == "2027-28-summer-r1" and short["difference_pence"] == -10000
+    released = sum(int(r["released_pence"]) for r in rows)  # type: ignore[call-overload]
+    assert released == summary["total_paid"]  # every released payment is in the match
+    assert "paid vs remitted: 1 duplicate" in out and "1 short" in out
+    verified = (folder / "verify.txt").read_text()
+    assert all(f"run {p.replace('/', '-')}-r1: prepared by " in verified for p in PERIODS)
+    assert "(one-person)" in verified

@@ -166,6 +166,11 @@ SAMPLES: list[ev.Fact] = [
                                                       (("amount", "Value"),), (("amount", "Net"),),
                                                       (("amount", "Amount"),)),
                   (ev.RunPayee("100001", "Oak", "mainstream", "maintained", cost_centre="C1"),)),
+    ev.ReleasePolicySet("two-person", "segregation of duties"),
+    ev.RunPrepared("R1", "two-person", ("2025-26/autumn",), ("2026-27",)),
+    ev.RunReleased("R1"),
+    ev.RunWithdrawn("R2", "band under appeal"),
+    ev.RemittanceLine("SUP-1", "R1", 123_455, date(2025, 12, 12), "remit.csv:2"),
 ]
 
 

@@ -236,7 +236,7 @@ COMMANDS: dict[str, tuple[list[str], list[str], list[str]]] = {
                                                    "--school", "--note"]),
     "history": (["history"], ["ref"], ["--json"]),
     "due": (["due"], ["ref"], ["--period", "--json"]),
-    "pay": (["pay"], ["period"], ["--json"]),
+    "pay": (["pay"], ["period"], ["--json", "--preview", "--catch-up"]),
     "funding": (["funding"], [], ["--period", "--school", "--as-of", "--json"]),
     "reconcile hours-vs-band": (["reconcile", "hours-vs-band"], [], ["--school", "--as-of"]),
     "reconcile paid-vs-due": (["reconcile", "paid-vs-due"], [], ["--period", "--school",
@@ -248,13 +248,17 @@ COMMANDS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "seal": (["seal"], [], ["--reason", "--json"]),
     "verify": (["verify"], [], ["--digest", "--no-rebuild", "--json"]),
     "export events": (["export", "events"], [], ["--as-of", "--json"]),
+    "policy set": (["policy", "set"], [], ["--release", "--reason"]),
+    "release": (["release"], ["run"], ["--json"]),
+    "withdraw": (["withdraw"], ["run"], ["--reason", "--json"]),
+    "reconcile paid-vs-remitted": (["reconcile", "paid-vs-remitted"], [], ["--run", "--json"]),
 }
-FLAGS = {"--json", "--no-rebuild"}
+FLAGS = {"--json", "--no-rebuild", "--preview", "--catch-up"}
 RECORDS = {"school add", "school cushion", "calendar set", "rate set", "tariff set", "plan issue",
            "plan hours", "plan transfer", "plan band", "plan move", "plan cease", "plan correct",
-           "pay", "seal"}
+           "pay", "seal", "policy set", "release", "withdraw"}
 WRITES = {"pay", "funding", "reconcile hours-vs-band", "reconcile paid-vs-due", "statement",
-          "statements", "replay", "export events"}
+          "statements", "replay", "export events", "release", "reconcile paid-vs-remitted"}
 
 
 @st.composite
@@ -263,7 +267,8 @@ def command_line(draw: st.DrawFn, name: str, la: Path, out: Path) -> list[str]:
     args = list(words)
     for what in positional:
         pick = {"urn": st.sampled_from(urns(la)), "ref": st.sampled_from(plans(la)[:5]),
-                "period": st.sampled_from([AUTUMN, "2025-26/spring"])}[what]
+                "period": st.sampled_from([AUTUMN, "2025-26/spring"]),
+                "run": st.sampled_from(["2025-26-autumn-r1", "2025-26-spring-r1"])}[what]
         args.append(draw(st.one_of(pick, VALUES)))
     for option in options:
         if not draw(st.booleans()):

@@ -96,7 +96,16 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
             ev.RunPayee("100002", "Upton Academy", "mainstream", "academy", "8734001",
                         "Upton Learning Trust", "TR4410", "S01234"),
         ), (ev.RunRecovery("100001", -13333, carried=13333),
-            ev.RunRecovery("100002", 66667, recovered=13333))))
+            ev.RunRecovery("100002", 66667, recovered=13333)))),
+    "policy.release_set": ("policy:release", ev.ReleasePolicySet(
+        "two-person", "financial procedure rules 4.2: segregation of duties")),
+    "payment.run_prepared": ("control:2025-26-summer-r1", ev.RunPrepared(
+        "2025-26-summer-r1", "two-person", ("2025-26/spring",), ("2025-26",))),
+    "payment.run_released": ("control:2025-26-autumn-r1", ev.RunReleased("2025-26-autumn-r1")),
+    "payment.run_withdrawn": ("control:2025-26-autumn-r2", ev.RunWithdrawn(
+        "2025-26-autumn-r2", "band D revision arrived before the BACS cut-off")),
+    "remittance.line": ("remittance:9f2c", ev.RemittanceLine(
+        "SUP-004512", "2025-26-autumn-r1", 361542, date(2025, 12, 12), "remit-dec.csv:2")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.
@@ -146,6 +155,12 @@ WRONG_VALUES = [
     ("payment.run_finance", "pay_on", "01/09/2025"),
     ("payment.run_finance", "payees", [{"school": "100001"}]),
     ("finance.mapping_set", "mapping", {"subjective": "E1301"}),
+    ("policy.release_set", "release", "three-person"),
+    ("payment.run_prepared", "caught_up", ["spring"]),
+    ("payment.run_released", "run_id", "2025-26/autumn"),
+    ("payment.run_withdrawn", "reason", ""),
+    ("remittance.line", "amount", "3615.42"),
+    ("remittance.line", "paid_on", "12/12/2025"),
 ]
 
 

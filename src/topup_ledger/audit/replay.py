@@ -186,7 +186,9 @@ def replay(store: EventStore, when: datetime, out: Path, *, progress: Progress |
         # A run's events are recorded in one atomic batch with the run: all or none are known.
         # They are read as the files are built, and the files written only once all are read.
         try:
-            files.extend(write_run_files(run, run_payments(store, run.run_id), names, out,  # type: ignore[arg-type]
+            # as the run recorded them: not the reversals of a later withdrawal
+            files.extend(write_run_files(run, run_payments(store, run.run_id, run.schools),  # type: ignore[arg-type]
+                                         names, out,
                                          safe=run.run_id in known.safe_runs))
             # its finance files: recorded in the run's own append, known with it
             files.extend(write_finance_files(store, run, nets_of(run_payments(store, run.run_id)),  # type: ignore[arg-type]

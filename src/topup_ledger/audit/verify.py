@@ -49,6 +49,7 @@ from topup_ledger.storage.chain import (
 )
 from topup_ledger.storage.codec import fact_from_data
 from topup_ledger.storage.keys import check_state
+from topup_ledger.storage.releases import RunStatus, run_statuses
 from topup_ledger.storage.store import EventStore, event_id
 from topup_ledger.storage.upcasting import upcast
 
@@ -114,6 +115,7 @@ class Report:
     files_checked: int = 0
     files_rebuilt: int = 0
     runs: int = 0
+    releases: list[RunStatus] = field(default_factory=list)  # who prepared and released each run
 
     @property
     def ok(self) -> bool:
@@ -133,6 +135,7 @@ class Report:
             "checkpoints": [c.as_json() for c in self.checkpoints],
             "runs": self.runs, "files_checked": self.files_checked,
             "files_rebuilt": self.files_rebuilt, "notes": self.notes,
+            "releases": [s.as_json() for s in self.releases],
         }
 
 
@@ -443,6 +446,10 @@ def verify(store: EventStore, digests: Sequence[str] = (), folders: Sequence[Pat
     _judge(report, checkpoints, scan)
     report.checkpoints = checkpoints
     _check_files(store, report, scan, runs, folders, rebuild)
+    try:
+        report.releases = run_statuses(store)
+    except Exception as error:  # a damaged ledger: the problems above say what; this is a note
+        report.notes.append(f"who prepared and released each run could not be read: {error}")
     report.problems.sort(key=lambda p: (p.position is None, p.position or 0))
     if report.first is None and report.problems:
         report.first = report.problems[0]
@@ -465,6 +472,7 @@ def report_text(report: Report) -> str:
              + (f"; witnessed seals: {tally(witnessed)}" if witnessed else ""),
              f"payment files: {report.runs} runs, {report.files_rebuilt} files rebuilt from the "
              f"ledger, {report.files_checked} files on disk checked against their recorded digests"]
+    lines.extend(f"run {s.run_id}: {s.text()}" for s in report.releases)
     if report.confirmed_upto:
         lines.append(f"confirmed up to position {report.confirmed_upto} by {report.confirmed_by}")
     for note in report.notes:

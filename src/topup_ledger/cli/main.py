@@ -22,6 +22,8 @@ from topup_ledger.cli.imports import demo_cmd, import_cmd
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.cli.runs import COMMANDS as run_commands
+from topup_ledger.cli.runs import run_controls_report, run_controls_text, show_preview
 from topup_ledger.cli.statements import statement_cmd, statements_cmd
 from topup_ledger.cli.support import (
     DEFAULT_LEDGER,
@@ -41,9 +43,11 @@ from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import parse_pounds, pounds, pounds_for_people
 from topup_ledger.io.periods_csv import read_periods
 from topup_ledger.services.listing import academic_year_dates, financial_year_dates, replaced
-from topup_ledger.services.payment_run import AlreadyReleased, pay_and_write
+from topup_ledger.services.payment_run import AlreadyReleased
+from topup_ledger.services.preview import preview as preview_run
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.reports import due_report, history
+from topup_ledger.services.run_controls import pay_under_controls
 from topup_ledger.storage.store import describe
 
 
@@ -399,17 +403,26 @@ def due_cmd(ctx: click.Context, ref: str, period_id: str, as_json: bool) -> None
 @click.option("--pay-on", default=None, callback=as_date("pay-on"),
               help="Payment date written in the finance files (default: the period's first working day).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--preview", is_flag=True, help="Work the run out and show it; record nothing.")
+@click.option("--catch-up", is_flag=True,
+              help="Pay earlier periods no run has paid (or a year on default terms) on purpose.")
 @click.pass_context
 @refusals
 def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, pay_on: date | None,
-            as_json: bool) -> None:
-    """Record a payment run for PERIOD and write its payment files (CSV and Parquet)."""
+            as_json: bool, preview: bool, catch_up: bool) -> None:
+    """Record a payment run for PERIOD and write its payment files (CSV and Parquet);
+    under two-person release, a prepared run and DRAFT files (see `topup release`)."""
     parse_year(period_id.split("/", 1)[0], "period")  # 2000-2099, before any work
     ledger = ledger_of(ctx)
+    if preview:
+        with working(f"previewing the payment run for {period_id}", quiet=as_json):
+            found = preview_run(ledger, period_id, catch_up=catch_up)
+        return show_preview(found, as_json)
     check_folder(out)  # a folder that cannot be made is refused before the run, not after
     with working(f"working out the payment run for {period_id}", quiet=as_json):
         try:
-            result, files = pay_and_write(ledger, period_id, out, copy=copy, pay_on=pay_on)
+            result, files = pay_under_controls(ledger, period_id, out, copy=copy,
+                                               catch_up=catch_up, pay_on=pay_on)
         except AlreadyReleased as error:
             raise Failure(str(error)) from None
     rows = [{"school_urn": s.school, "total_pence": s.pence, "lines": s.lines}
@@ -418,19 +431,20 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, pay_on: d
     report = {"run_id": result.run_id, "period": result.period, "recorded": result.recorded,
               "supplementary": result.supplementary, "seal": result.seal,
               "schools": rows, "total_pence": total, "total_gbp": pounds(total),
-              "files": [str(f) for f in files]}
+              "files": [str(f) for f in files], **run_controls_report(ledger, result)}
     finance, note = run_finance_note(ledger, result.run_id, [(s.school, s.pence) for s in result.schools])
     if finance:
         report["finance"] = finance
     if not result.recorded:
         text = (f"nothing new to pay for {period_id} since run {result.run_id}; nothing recorded"
-                f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files)))
+                f"\nfiles of {result.run_id} written again: " + ", ".join(map(str, files))
+                + "".join(f"\n{said}" for said in run_controls_text(report)))
     else:
         kind = "supplementary run" if result.supplementary else "payment run"
         text = "\n".join([
             f"recorded {kind} {result.run_id} for {period_id}: {plural(len(rows), 'school')}, "
             f"total {pounds_for_people(total)}", f"seal {result.seal}", *([note] if note else []),
-            *(f"  wrote {f}" for f in files)])
+            *run_controls_text(report), *(f"  wrote {f}" for f in files)])
     emit(report, as_json, text)
 
 
@@ -448,7 +462,7 @@ main.add_command(verify_cmd)
 main.add_command(export_group)
 main.add_command(statement_cmd)
 main.add_command(statements_cmd)
-for command in listing_commands:
+for command in (*listing_commands, *run_commands):
     main.add_command(command)
 
 

@@ -392,6 +392,68 @@ class RunFinance(Fact):
 PAYEE_TYPES = (SchoolPayeeSet.TYPE, FinanceMappingSet.TYPE)
 
 
+# Run controls and remittance (issue 23): how a run is released, who released or withdrew
+# it, and what the bank or AP system reports it paid. Who did each is the event's own
+# authenticated actor (``by``), never a field a user could type.
+
+RELEASE_POLICIES = ("one-person", "two-person")
+
+
+@dataclass(frozen=True)
+class ReleasePolicySet(Fact):
+    """The ledger's release policy: ``two-person`` holds each run, as prepared, until
+    someone other than its preparer releases it; ``one-person`` releases it as recorded."""
+
+    TYPE = "policy.release_set"
+    release: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunPrepared(Fact):
+    """Recorded with a run by ``topup pay``, in the same batch: the policy it is released
+    under, and the earlier periods it caught up on purpose (``--catch-up``): never run
+    before, or paid on the default terms because their year had no recorded calendar."""
+
+    TYPE = "payment.run_prepared"
+    run_id: str
+    release: str
+    caught_up: tuple[str, ...] = ()
+    default_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunReleased(Fact):
+    """A prepared run released for payment, by the event's actor (not its preparer)."""
+
+    TYPE = "payment.run_released"
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RunWithdrawn(Fact):
+    """A prepared run that was never released nor paid. Its payments are reversed in its
+    own stream, so what it would have paid is due again in the next run."""
+
+    TYPE = "payment.run_withdrawn"
+    run_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemittanceLine(Fact):
+    """One payment the bank or AP system reports as made: to whom (a payee or supplier
+    reference, or the school's URN), against which run or payment reference, how much and
+    when. ``source`` names the file line it came from, e.g. 'remit.csv:3'."""
+
+    TYPE = "remittance.line"
+    payee: str
+    reference: str
+    amount: int
+    paid_on: date
+    source: str = ""
+
+
 FACT_TYPES: dict[str, type[Fact]] = {
     cls.TYPE: cls
     for cls in (
@@ -399,6 +461,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
         TransferredToBand, BandChanged, PlacementMoved, PlanCeased, Corrected, SchoolPaid,
         PaymentRunRecorded, FilesWritten, CushionSet, Sealed,
         SchoolPayeeSet, FinanceMappingSet, RunFinance,
+        ReleasePolicySet, RunPrepared, RunReleased, RunWithdrawn, RemittanceLine,
     )
 }
 

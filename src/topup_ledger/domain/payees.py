@@ -226,3 +226,9 @@ def split_by_route(finance: ev.RunFinance, nets: Iterable[tuple[str, int]]
             schools, total = split.get(routes[school], (0, 0))
             split[routes[school]] = (schools + 1, total + pence)
     return {route: split[route] for route in ROUTES if route in split}
+
+
+def payment_reference(run_id: str, urn: str) -> str:
+    """The AP payment reference of a school's payment in a run, unique per school and run:
+    the remittance quotes it back."""
+    return f"TOPUP-{run_id}-{urn}"

@@ -50,6 +50,16 @@ class PaidSoFar:
         self.amounts[key] = self.amounts.get(key, 0) + amount
         self.last_paid_at[period_id] = max(self.last_paid_at.get(period_id, 0), position)
 
+    def reversed_in(self, period_id: str) -> None:
+        """A withdrawn run's lines were reversed: if nothing stands paid for the period now,
+        it was never paid, so its next line names its causes as a first payment does."""
+        if not any(amount for (period, _, _), amount in self.amounts.items() if period == period_id):
+            self.last_paid_at.pop(period_id, None)
+
+
+# A withdrawn run's reversal lines name its withdrawal (``control:<run>/<version>``) as cause.
+REVERSAL_CAUSE = "control:"
+
 
 def line_kind(period: Period, run_period: Period, component: Component, amount: int) -> LineKind:
     if period.id == run_period.id:

@@ -108,7 +108,7 @@ def window_for(known: Known, period_id: str, plans: Plans, first: date | None = 
     calendar = calendar_for(known, period_id, plans.first_issued() if first is None else first)
     run_period = calendar.period(period_id)
     window = Window(calendar, run_period, calendar.up_to(run_period), plans.count())
-    last_run = known.runs[-1] if known.runs else None
+    last_run = known.last_standing_run()
     if last_run is None:
         return window
     run_fact = last_run[1].fact

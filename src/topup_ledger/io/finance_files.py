@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.money import pounds
-from topup_ledger.domain.payees import budget_line, file_of
+from topup_ledger.domain.payees import budget_line, file_of, payment_reference
 from topup_ledger.domain.recoveries import cash
 from topup_ledger.io.arrow_files import BOM, SPEC_DIR
 from topup_ledger.io.private import private_temp, write_private
@@ -119,7 +119,7 @@ def rows_by_file(run: ev.PaymentRunRecorded, finance: ev.RunFinance,
         elif file == "ap":
             row = {"supplier": payee.supplier,
                    "payee": payee.trust if payee.route == "academy" and payee.trust else payee.name,
-                   "reference": f"TOPUP-{run.run_id}-{payee.school}", "amount": amount,
+                   "reference": payment_reference(run.run_id, payee.school), "amount": amount,
                    "payment_date": day,
                    "remittance": f"{about}: {payee.name} (URN {payee.school})",
                    "subjective": mapping.subjective, "route": payee.route,

@@ -92,7 +92,8 @@ def write_files_for_run(store: EventStore, run_id: str, out: Path) -> list[Path]
     # runs recorded since events name their actor have formula-safe CSVs
     safe = found[0].recorded_by != "unknown"
     nets: list[tuple[str, int]] = []  # each school's net, noted as the files read them
-    noted = noting(run_payments(store, run_id), nets)
+    # the run's own payments, not the reversals a withdrawal appends to its stream
+    noted = noting(run_payments(store, run_id, run.schools), nets)
     files = write_run_files(run, noted, school_names(store), out, safe=safe)
     return files + write_finance_files(store, run, nets, out)
 

@@ -34,8 +34,17 @@ from topup_ledger.services.generator import KIND_ORDER, GeneratedLA, generate
 from topup_ledger.services.importer import Import
 from topup_ledger.services.payment_run import pay_and_write
 from topup_ledger.services.recording import Ledger
+from topup_ledger.services.remittance import (
+    DEMO_MAPPING,
+    import_remittance,
+    paid_vs_remitted,
+    write_demo_remittance,
+    write_paid_vs_remitted,
+)
+from topup_ledger.services.run_controls import RunControls
 from topup_ledger.services.sealing import seal
 from topup_ledger.statements import write_period
+from topup_ledger.storage.releases import release_policy
 from topup_ledger.storage.store import EventStore
 
 DEFAULT_PLANS = 8000
@@ -94,6 +103,7 @@ class DemoSummary:
     opening: int = 0
     generated: str = ""
     finance: RouteSplit = field(default_factory=RouteSplit)
+    remitted: dict[str, int] = field(default_factory=dict)  # paid-vs-remitted rows by state
 
     def lines(self) -> list[str]:
         n = self.neutrality
@@ -117,6 +127,9 @@ class DemoSummary:
                 ("pay", "payment runs and their files"), ("projections", "projections"),
                 ("statements", "statements"), ("verify", "seal and verify"))),
             *(f"  {what}: {where}" for what, where in self.outputs.items()),
+            *(["paid vs remitted: " + ", ".join(f"{n:,} {state}" for state, n in
+                                                  sorted(self.remitted.items()))]
+              if self.remitted else []),
             f"closing seal (keep it outside the ledger; `topup verify --digest` checks it): "
             f"{self.seal}",
         ]
@@ -187,6 +200,7 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
     ledger = Ledger(store, clock=lambda: clock_now[0])
     summary = DemoSummary(str(folder), 0, 0, 0)
     timings["import"] = timings["pay"] = 0.0
+    paid_on: dict[str, date] = {}
     for batch in la.batches:
         t0 = time.perf_counter()
         clock_now[0] = at(batch.run.on - timedelta(days=1), 16)
@@ -206,7 +220,9 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
         tick(f"imported {batch.folder}")
         t0 = time.perf_counter()
         clock_now[0] = at(batch.run.on, 9)
-        result, _ = pay_and_write(ledger, batch.run.period, folder / "payments")
+        result, _ = pay_and_write(ledger, batch.run.period, folder / "payments",
+                                  controls=RunControls(release_policy(store)))
+        paid_on[result.run_id] = batch.run.on + timedelta(days=7)
         timings["pay"] += time.perf_counter() - t0
         summary.runs.append({"run_id": result.run_id, "period": result.period,
                              "schools": len(result.schools), "total": result.total,
@@ -217,6 +233,7 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
     summary.outputs["payment files"] = "payments/ (CSV and Parquet: per school, and per line, of each run)"
     summary.outputs["finance files"] = ("payments/finance-* (journal, AP payments, recoupment: CSV "
                                         "and Parquet; a workbook per run), by input/finance/finance.toml")
+    summary.outputs.update(_remittance(ledger, folder, paid_on, summary))
     t0 = time.perf_counter()
     summary.outputs.update(_projections(store, folder, summary))
     tick("wrote the projections")
@@ -238,6 +255,20 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
     timings["verify"] = time.perf_counter() - t0
     summary.events = store.max_position()
     return summary
+
+
+def _remittance(ledger: Ledger, folder: Path, paid_on: dict[str, date],
+                summary: DemoSummary) -> dict[str, str]:
+    """The runs' remittance as the AP system would send it back (one payment short, one made
+    twice), imported, and matched against what the ledger released. The demo is one officer
+    on SQLite (its actor is the OS login), so its runs are one-person: released as recorded."""
+    path = write_demo_remittance(ledger, paid_on, folder / "input" / "remittance.csv")
+    import_remittance(ledger, path, DEMO_MAPPING)
+    rows = paid_vs_remitted(ledger)
+    write_paid_vs_remitted(rows, folder / "projections", None)
+    for row in rows:
+        summary.remitted[row.state] = summary.remitted.get(row.state, 0) + 1
+    return {"remittance": "input/remittance.csv, matched in projections/paid-vs-remitted.csv"}
 
 
 def _projections(store: EventStore, folder: Path, summary: DemoSummary) -> dict[str, str]:

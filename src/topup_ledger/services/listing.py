@@ -16,6 +16,7 @@ from topup_ledger.domain.money import pounds, pounds_for_people
 from topup_ledger.domain.plan import Plan, RecordedFact
 from topup_ledger.services.payees import payee_columns, payees_on
 from topup_ledger.services.recording import Ledger
+from topup_ledger.storage.releases import RunStatus, run_statuses
 from topup_ledger.storage.store import describe
 from topup_ledger.storage.streams import PAYMENTS_STREAM, SEALS_STREAM
 
@@ -106,6 +107,7 @@ def plans(ledger: Ledger, school: str | None = None, band: str | None = None,
 
 def runs(ledger: Ledger) -> list[dict[str, Any]]:
     rows = []
+    controls = {s.run_id: s for s in run_statuses(ledger.store)}  # who prepared, released
     for recorded in ledger.store.stream_recorded(PAYMENTS_STREAM):
         fact = recorded.fact
         if isinstance(fact, ev.PaymentRunRecorded):
@@ -113,8 +115,16 @@ def runs(ledger: Ledger) -> list[dict[str, Any]]:
                          "supplementary": fact.sequence > 1,
                          "recorded_at": recorded.recorded_at.isoformat(), "schools": fact.schools,
                          "total_pence": fact.total, "total_gbp": pounds(fact.total),
-                         "seal": fact.seal})
+                         "seal": fact.seal, **released_as(controls.get(fact.run_id))})
     return rows
+
+
+def released_as(status: RunStatus | None) -> dict[str, Any]:
+    if status is None:
+        return {}
+    return {"state": status.state, "release": status.release,
+            "prepared_by": status.prepared_by, "released_by": status.released_by,
+            "withdrawn_by": status.withdrawn_by}
 
 
 def status(ledger: Ledger) -> dict[str, Any]:

@@ -9,10 +9,12 @@ rules it applies are the domain's (``docs/rules.md`` §7).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from topup_ledger.audit import witness
 from topup_ledger.audit.files import written_files
@@ -20,12 +22,15 @@ from topup_ledger.domain import events as ev
 from topup_ledger.engine import collector
 from topup_ledger.engine.run import reference_and_plans, work_out
 from topup_ledger.engine.run_lines import RunLines, SchoolTotal
+from topup_ledger.io.draft_files import write_drafts
 from topup_ledger.io.payment_files import write_files_for_run
 from topup_ledger.services.payees import finance_records
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.sealing import ledger_id_of, witness_from_environment
 from topup_ledger.storage.chain import digest
 from topup_ledger.storage.known import Known
+from topup_ledger.storage.plan_streams import StoredPlans
+from topup_ledger.storage.releases import held, prepared_under_policy
 from topup_ledger.storage.runs import run_payments
 from topup_ledger.storage.store import ConflictError, EventStore, Recorded, StoreError
 from topup_ledger.storage.streams import PAYMENTS_STREAM, SEALS_STREAM, files_stream, run_stream
@@ -76,7 +81,18 @@ def refuse_forgeries(store: EventStore, upto: int) -> None:
                          "such event; nothing was recorded")
 
 
-def pay(ledger: Ledger, period_id: str, *, pay_on: date | None = None) -> RunResult:
+class Controls(Protocol):
+    """What ``topup pay`` adds to a run (``services.run_controls``): a check before it is
+    recorded (a catch-up refused), and facts recorded with it, in its batch (how it is
+    released). Without controls a run still records the release policy's hold."""
+
+    def check(self, known: Known, period_id: str, plans: StoredPlans) -> None: ...
+
+    def facts(self, run_id: str) -> Sequence[tuple[str, ev.Fact]]: ...
+
+
+def pay(ledger: Ledger, period_id: str, controls: Controls | None = None, *,
+        pay_on: date | None = None) -> RunResult:
     """Record a payment run for the period, or say there is nothing new to pay."""
     store = ledger.store
     with collector.paused():
@@ -87,13 +103,16 @@ def pay(ledger: Ledger, period_id: str, *, pay_on: date | None = None) -> RunRes
         finally:
             plans.close()
     with lines:
+        if controls is not None:  # after the work, so a run lacking terms says that first
+            controls.check(known, period_id, plans)
         # after the work (whose reading names damaged events plainly), before recording
         refuse_forgeries(store, upto)
-        return record_run(ledger, known, period_id, sequence, lines, pay_on=pay_on)
+        return record_run(ledger, known, period_id, sequence, lines, controls, pay_on=pay_on)
 
 
 def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
-               lines: RunLines, *, pay_on: date | None = None) -> RunResult:
+               lines: RunLines, controls: Controls | None = None, *,
+               pay_on: date | None = None) -> RunResult:
     """Record the lines ``compute_run`` worked out from ``known``, atomically with their seal;
     a supplementary run with nothing to pay records nothing."""
     store = ledger.store
@@ -118,6 +137,10 @@ def record_run(ledger: Ledger, known: Known, period_id: str, sequence: int,
     # the finance files' payees, mapping and payment date, recorded with the run (issue 22)
     head.extend(finance_records(store, known.reference, known.position, run_id, period_id,
                                 [(s.school, s.pence) for s in schools], now, pay_on))
+    extra = (controls.facts(run_id) if controls is not None
+             else prepared_under_policy(store, run_id))
+    for stream, fact in extra:
+        head.append(Recorded(stream, store.version(stream) + 1, now, fact))
     paid = (Recorded(run_stream(run_id), i, now, payment)
             for i, payment in enumerate(lines.payments(run_id, period_id), start=1))
     # A national run is tens of thousands of school payments in one batch: the bulk path,
@@ -177,13 +200,16 @@ def write_copy(ledger: Ledger, run_id: str, out: Path) -> list[Path]:
 
 
 def pay_and_write(ledger: Ledger, period_id: str, out: Path, *, copy: bool = False,
-                  pay_on: date | None = None) -> tuple[RunResult, list[Path]]:
+                  controls: Controls | None = None, pay_on: date | None = None
+                  ) -> tuple[RunResult, list[Path]]:
     """Pay ``period_id`` and write the run's files to ``out``.
 
     One release per run: when nothing new was paid, the files of the run that stands were
     released already; they are written again only to the folder they were released to
     (the same bytes), or with ``copy``, as copies marked ``COPY-``."""
-    result = pay(ledger, period_id, pay_on=pay_on)
+    result = pay(ledger, period_id, controls, pay_on=pay_on)
+    if held(ledger.store, result.run_id):  # two-person release: drafts until it is released
+        return result, write_drafts(ledger.store, result.run_id, out)
     if result.recorded:  # a new run: this is its release (``copy`` only matters otherwise)
         return result, write_and_record(ledger, result.run_id, out)
     released = released_to(ledger, result.run_id)

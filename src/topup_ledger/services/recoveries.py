@@ -26,14 +26,18 @@ class Owed:
 
 def run_finances(store: FactStore, upto: int | None = None, as_of: datetime | None = None
                  ) -> list[ev.RunFinance]:
-    """Every run's finance record in ledger order (as known at ``upto`` or ``as_of``)."""
-    found = []
-    for _, recorded in store.recorded(upto=upto, types=(ev.RunFinance.TYPE,)):
+    """Every run's finance record in ledger order (as known at ``upto`` or ``as_of``), but
+    those of runs withdrawn since: a withdrawn run paid nothing, so carried nothing forward
+    and recovered nothing (issue 23)."""
+    found, withdrawn = [], set()
+    for _, recorded in store.recorded(upto=upto, types=(ev.RunFinance.TYPE, ev.RunWithdrawn.TYPE)):
         if as_of is not None and recorded.recorded_at > as_of:
             break
         if isinstance(recorded.fact, ev.RunFinance):
             found.append(recorded.fact)
-    return found
+        elif isinstance(recorded.fact, ev.RunWithdrawn):
+            withdrawn.add(recorded.fact.run_id)
+    return [finance for finance in found if finance.run_id not in withdrawn]
 
 
 def owed_by_school(store: FactStore, upto: int | None = None) -> dict[str, int]:

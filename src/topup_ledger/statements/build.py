@@ -50,7 +50,8 @@ def basis_words(state: PlanState | None) -> str:
 
 def run_ref(run: Run, paid: ev.SchoolPaid | None) -> RunRef:
     return RunRef(run.run_id, run.period, run.sequence, run.seal, run.recorded_at, run.position,
-                  sum(line.amount for line in paid.lines) if paid else 0)
+                  sum(line.amount for line in paid.lines) if paid else 0,
+                  run.prepared_by, run.released_by, run.state)
 
 
 def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:

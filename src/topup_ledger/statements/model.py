@@ -45,6 +45,9 @@ class RunRef:
     recorded_at: datetime
     position: int
     paid_here: int  # what the run paid this school (0 if it paid it nothing)
+    prepared_by: str = ""  # who recorded the run
+    released_by: str = ""  # who released it ("" while prepared, under two-person release)
+    state: str = "released"  # released | prepared | withdrawn
 
     @property
     def kind(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from topup_ledger.domain import events as ev
@@ -37,6 +37,12 @@ class Run:
     sequence: int
     seal: str
     total: int
+    # who recorded (prepared) it and who released it: the same under one-person release;
+    # "prepared" until a second person releases it under two-person release; "withdrawn"
+    # if it never was, its payments then reversed and left out of the school's payments
+    prepared_by: str = "unknown"
+    released_by: str = ""
+    state: str = "released"
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,12 @@ class LedgerView:
     def payments_of(self, school: str) -> list[tuple[Run, ev.SchoolPaid]]:
         """The school's payments, in ledger order."""
         return [(run, self.paid[run.run_id][school]) for run in self.runs
-                if school in self.paid.get(run.run_id, {})]
+                if school in self.paid.get(run.run_id, {}) and run.state != "withdrawn"]
+
+    def run_controlled(self, run_id: str, **changes: str) -> None:
+        """A run's release or withdrawal, as its control stream records it."""
+        self.runs = [replace(run, **changes) if run.run_id == run_id else run  # type: ignore[arg-type]
+                     for run in self.runs]
 
 
 def _names(fact: ev.Fact) -> str | None:
@@ -158,12 +169,25 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
     fact = recorded.fact
     view.position, view.recorded_at = position, recorded.recorded_at
     if isinstance(fact, ev.SchoolPaid):
+        if fact.run_id in view.paid and fact.school in view.paid[fact.run_id]:
+            return  # a withdrawn run's reversal: the school's payment in it stays as recorded
         if keep_all or fact.school in wanted:
             view.paid[fact.run_id][fact.school] = fact
         return
     if isinstance(fact, ev.PaymentRunRecorded):
         view.runs.append(Run(position, recorded.recorded_at, fact.run_id, fact.period,
-                             fact.sequence, fact.seal, fact.total))
+                             fact.sequence, fact.seal, fact.total, recorded.recorded_by,
+                             recorded.recorded_by))
+        return
+    if isinstance(fact, ev.RunPrepared):
+        if fact.release == "two-person":
+            view.run_controlled(fact.run_id, state="prepared", released_by="")
+        return
+    if isinstance(fact, ev.RunReleased):
+        view.run_controlled(fact.run_id, state="released", released_by=recorded.recorded_by)
+        return
+    if isinstance(fact, ev.RunWithdrawn):
+        view.run_controlled(fact.run_id, state="withdrawn", released_by="")
         return
     if fact.TYPE.startswith("plan."):
         ref = fact.plan  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from topup_ledger.domain import events as ev
 from topup_ledger.domain.calendar import Calendar, Period
 from topup_ledger.domain.cushion import Cushion
 from topup_ledger.domain.events import REFERENCE_TYPES
-from topup_ledger.domain.payments import PaidSoFar
+from topup_ledger.domain.payments import REVERSAL_CAUSE, PaidSoFar
 from topup_ledger.domain.plan import Plan, RecordedFact
 from topup_ledger.domain.reference import REFERENCE_FACTS, Reference
 from topup_ledger.domain.rules import Terms
@@ -55,6 +55,7 @@ class Known:
     # ``read_payments``, which records the runs whose payments it has read
     unread_payments: bool = False
     payments_read: set[str] = field(default_factory=set)
+    withdrawn: set[str] = field(default_factory=set)  # runs withdrawn: their payments reversed
 
     @property
     def terms(self) -> Terms:
@@ -75,10 +76,14 @@ class Known:
             for line in fact.lines:
                 paid = self.paid[line.plan] if line.plan else self.cushion_paid[fact.school]
                 paid.add(line.for_period, fact.school, line.component, line.amount, position)
+                if line.caused_by[:1] and line.caused_by[0].startswith(REVERSAL_CAUSE):
+                    paid.reversed_in(line.for_period)
         elif isinstance(fact, ev.PaymentRunRecorded):
             self.runs.append((position, recorded))
         elif isinstance(fact, ev.Sealed):
             self.seals.append((position, fact))
+        elif isinstance(fact, ev.RunWithdrawn):
+            self.withdrawn.add(fact.run_id)
         elif isinstance(fact, ev.FilesWritten):
             pass  # digests of a run's written files: no payment depends on them
         elif isinstance(fact, REFERENCE_FACTS):
@@ -102,6 +107,8 @@ class Known:
             else:
                 continue
             paid.add(line["for_period"], school, line["component"], line["amount"], position)
+            if line["caused_by"][:1] and line["caused_by"][0].startswith(REVERSAL_CAUSE):
+                paid.reversed_in(line["for_period"])
         self.position = max(self.position, position)
 
     def read_payments(self, store: EventStore, periods: Container[str],
@@ -148,6 +155,12 @@ class Known:
         starts = [facts[0].fact.effective for facts in self.plan_facts.values()  # type: ignore[attr-defined]
                   if isinstance(facts[0].fact, ev.PlanIssued)]
         return self.reference.calendar(min([*starts, last]), last)
+
+    def last_standing_run(self) -> tuple[int, Recorded] | None:
+        """The latest run not withdrawn: a withdrawn run's payments are reversed, so what
+        is settled counts from the run before it."""
+        return next((r for r in reversed(self.runs)
+                     if r[1].fact.run_id not in self.withdrawn), None)  # type: ignore[attr-defined]
 
     def runs_for(self, period_id: str) -> list[ev.PaymentRunRecorded]:
         return [r.fact for _, r in self.runs  # type: ignore[misc]
@@ -211,7 +224,8 @@ def read_known(store: EventStore, upto: int | None = None, *, payments: bool = T
 
 # What a payment run reads in full: everything but the plans (read a chunk at a time) and
 # the payments (read only for the runs it compares with).
-RUN_CONTEXT_TYPES = (*REFERENCE_TYPES, ev.PaymentRunRecorded.TYPE, ev.Sealed.TYPE)
+RUN_CONTEXT_TYPES = (*REFERENCE_TYPES, ev.PaymentRunRecorded.TYPE, ev.Sealed.TYPE,
+                     ev.RunWithdrawn.TYPE)
 
 
 def read_reference(store: EventStore, upto: int) -> Known:

@@ -22,13 +22,19 @@ def recorded_run(store: EventStore, run_id: str) -> ev.PaymentRunRecorded | None
 SCHOOLS_PER_PAGE = 200  # a national school's payment has tens of lines, a large one hundreds
 
 
-def run_payments(store: EventStore, run_id: str) -> Iterator[ev.SchoolPaid]:
+def run_payments(store: EventStore, run_id: str, schools: int | None = None
+                 ) -> Iterator[ev.SchoolPaid]:
     """A run's school payments in the order recorded (by school), a few hundred at a time:
-    a national run records over a million lines."""
+    a national run records over a million lines. ``schools`` (the run record's count): only
+    the run's own, not the reversals a withdrawal appends to its stream."""
     pages = StoredPages(store)
+    read = 0
     try:
         for page in pages.stream_pages(run_stream(run_id), store.max_position(), SCHOOLS_PER_PAGE):
             for row in page:
+                if schools is not None and read >= schools:
+                    return
+                read += 1
                 fact = store.mapper.to_domain_event(row).fact
                 assert isinstance(fact, ev.SchoolPaid)
                 yield fact

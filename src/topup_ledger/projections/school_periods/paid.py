@@ -33,6 +33,7 @@ class Payments:
     by_school: dict[tuple[str, str], SchoolTotal] = field(default_factory=dict)  # (school, period)
     runs: list[Run] = field(default_factory=list)
     cushion_paid: bool = False  # a school-level line (a cushion's) among the lines
+    withdrawn: list[str] = field(default_factory=list)  # runs withdrawn: they settle nothing
 
     def gather(self, n: StoredRow, decoder: Decoder) -> None:
         if n.topic == ev.SchoolPaid.TYPE:
@@ -57,6 +58,10 @@ class Payments:
             # record landed: a concurrent writer's fact can land in between, unpaid.
             known_at = ev.sealed_position(data["seal"])
             self.runs.append((data["run_id"], data["period"], data["sequence"], known_at, data["total"]))
+        elif n.topic == ev.RunWithdrawn.TYPE:
+            # its payments are reversed in its own stream: what is settled counts from the
+            # run before it, as the payment run's window does
+            self.withdrawn.append(decoder.data(n.topic, n.state)["run_id"])
 
     def write(self, conn: sqlite3.Connection, mark_stale: bool) -> None:
         """Write what was gathered; ``mark_stale``: mark the plan-periods paid for ``recheck``."""
@@ -78,6 +83,9 @@ class Payments:
                  for (school, period), t in self.by_school.items()))
         if self.runs:
             conn.executemany(f"INSERT INTO {table('run')} VALUES (?, ?, ?, ?, ?)", self.runs)
+        if self.withdrawn:
+            conn.executemany(f"DELETE FROM {table('run')} WHERE run_id = ?",
+                             ((run,) for run in self.withdrawn))
 
 
 def sum_lines(conn: sqlite3.Connection) -> None:

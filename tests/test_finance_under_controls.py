@@ -1,0 +1,81 @@
+"""Where paying through the finance system (issue 22) meets run controls and remittance
+(issue 23): a withdrawn run carries no recovery forward, and a remittance is matched against
+the cash the finance files sent, by the payment reference or supplier the AP system quotes.
+
+Hand-worked (as in test_finance's recovery case): Upton Academy (supplier S01234), P2 on A
+(£1,600 a year) from 1 Sep 2025: autumn pays 1600 × 4/12 = £533.33. P2 then ceases from
+1 Sep 2025 (never attended) and P6 on A starts 1 Jan 2026. Spring: P6 1600 × 3/12 = £400.00
+less P2's autumn £533.33: net −£133.33, so £0.00 is sent and £133.33 carried forward.
+Summer: P6 1600 × 5/12 = 666.666… → £666.67, less £133.33 owed: £533.34 sent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+Invoke = Callable[..., Result]
+UPTON = "100002"
+
+
+def upton_paid_for_autumn(cli: Invoke, out: Path) -> None:
+    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
+    for year in ("2025-26", "2026-27"):
+        cli("tariff", "set", "--fy", year, "--band", "A=1600")
+    cli("school", "set", UPTON, "--route", "academy", "--supplier", "S01234")
+    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
+        "--band", "A")
+    cli("plan", "issue", "P6", "--pupil", "PR-6", "--school", UPTON, "--from", "2026-01-01",
+        "--band", "A")
+    autumn = json.loads(cli("pay", "2025-26/autumn", "--out", str(out), "--json").output)
+    assert autumn["total_pence"] == 53333
+    cli("plan", "cease", "P2", "--from", "2025-09-01", "--reason", "never attended")
+
+
+def owed(cli: Invoke) -> list[tuple[str, int, str]]:
+    return [(o["school_urn"], o["owed_pence"], o["since_run"])
+            for o in json.loads(cli("recoveries", "--json").output)]
+
+
+def test_a_withdrawn_run_carries_no_recovery_forward(cli: Invoke, tmp_path: Path) -> None:
+    """Under two-person release the spring run is prepared (net −£133.33: £133.33 carried);
+    withdrawn, it paid nothing, so Upton owes nothing; prepared again, it owes £133.33 once."""
+    out = tmp_path / "out"
+    upton_paid_for_autumn(cli, out)
+    cli("policy", "set", "--release", "two-person")
+    cli("pay", "2025-26/spring", "--out", str(out))
+    assert owed(cli) == [(UPTON, 13333, "2025-26-spring-r1")]
+    cli("withdraw", "2025-26-spring-r1", "--reason", "P2's ceasing is under appeal")
+    assert owed(cli) == []
+    again = json.loads(cli("pay", "2025-26/spring", "--out", str(out), "--json").output)
+    assert again["run_id"] == "2025-26-spring-r2" and again["total_pence"] == -13333
+    assert owed(cli) == [(UPTON, 13333, "2025-26-spring-r2")]
+
+
+def test_a_remittance_is_matched_against_the_cash_sent_by_payment_reference_or_supplier(
+        cli: Invoke, tmp_path: Path) -> None:
+    """The AP system paid £533.33 for autumn (quoting the run and the supplier), nothing for
+    spring (the finance files sent nothing) and £533.34 for summer (quoting the payment
+    reference): every run matched. Against the runs' nets (−£133.33 spring, £666.67
+    summer) spring would be missing and summer £133.33 short."""
+    out = tmp_path / "out"
+    upton_paid_for_autumn(cli, out)
+    cli("pay", "2025-26/spring", "--out", str(out))
+    cli("pay", "2025-26/summer", "--out", str(out))
+    remit = tmp_path / "remit.csv"
+    with remit.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["payee", "reference", "amount", "paid_on"])
+        writer.writerow(["S01234", "2025-26-autumn-r1", "533.33", "2025-09-05"])
+        writer.writerow(["S01234", "TOPUP-2025-26-summer-r1-100002", "533.34", "2026-04-03"])
+    cli("remittance", "import", str(remit))
+    found = json.loads(cli("reconcile", "paid-vs-remitted", "--json").stdout)
+    assert [(r["run_id"], r["payee"], r["released_pence"], r["remitted_pence"], r["state"])
+            for r in found["rows"]] == [
+        ("2025-26-autumn-r1", UPTON, 53333, 53333, "matched"),
+        ("2025-26-spring-r1", UPTON, 0, 0, "matched"),
+        ("2025-26-summer-r1", UPTON, 53334, 53334, "matched")]
