@@ -47,6 +47,7 @@ class Envelope:
     position: int
     recorded_at: datetime
     fact: ev.Fact
+    recorded_by: str = "unknown"
 
 
 @dataclass
@@ -61,6 +62,7 @@ class LedgerView:
     paid: dict[str, dict[str, ev.SchoolPaid]] = field(default_factory=lambda: defaultdict(dict))
     plan_facts: dict[str, list[RecordedFact]] = field(default_factory=lambda: defaultdict(list))
     recorded_at_of: dict[str, datetime] = field(default_factory=dict)  # event id → recorded
+    recorded_by_of: dict[str, str] = field(default_factory=dict)  # event id → who recorded it
     # school → plans any of whose facts (as recorded or corrected) names the school
     plans_naming: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # reference facts that move money: tariffs, rates, cushions, calendars
@@ -175,12 +177,14 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
                 partial.add(ref)
             view.plan_facts[ref].append(RecordedFact(recorded.id, fact, position))
             view.recorded_at_of[recorded.id] = recorded.recorded_at
+            view.recorded_by_of[recorded.id] = recorded.recorded_by
         return
     if isinstance(fact, REFERENCE_FACTS):
         view.reference.apply(fact, recorded.id, position)
     if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet) or (
             isinstance(fact, ev.CushionSet) and (keep_all or fact.school in wanted)):
-        view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact))
+        view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact,
+                                         recorded.recorded_by))
 
 
 def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:
@@ -195,5 +199,6 @@ def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:
             recorded: Recorded = store.mapper.to_domain_event(n)
             found[recorded.originator_id[5:]].append(RecordedFact(recorded.id, recorded.fact, n.id))
             view.recorded_at_of[recorded.id] = recorded.recorded_at
+            view.recorded_by_of[recorded.id] = recorded.recorded_by
     for ref, facts in found.items():
         view.plan_facts[ref] = facts
