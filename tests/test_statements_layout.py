@@ -15,6 +15,8 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pdfplumber
@@ -59,19 +61,28 @@ def replay(store: EventStore, folder: Path, plans: int, schools: int, years: int
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def largest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Statement]:
-    """The statement of the school with the most children, for the last period paid."""
+def statements(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[list[Statement]]:
+    """Every school's statement for every period paid."""
     folder = tmp_path_factory.mktemp("layout")
     location = new_location(request.param, folder)
     store = EventStore(location, create=True)
     try:
-        period = replay(store, folder / "input", plans=260, schools=8, years=2)
-        paid = {r.fact.school for _, r in store.recorded(types=("payment.school_paid",))}
-        found = [statement_for(store, urn, period) for urn in sorted(paid)]
+        replay(store, folder / "input", plans=260, schools=8, years=2)
+        paid = {(r.fact.school, r.fact.period)
+                for _, r in store.recorded(types=("payment.school_paid",))}
+        found = [statement_for(store, urn, period) for urn, period in sorted(paid)]
     finally:
         store.close()
-    yield max(found, key=lambda s: (len(s.children), len(s.lines)))
+    yield found
+
+
+@pytest.fixture(scope="module")
+def largest(statements: list[Statement]) -> Statement:
+    """The statement of the school with the most children, for the last period paid."""
+    last = max(s.period_start for s in statements)
+    return max((s for s in statements if s.period_start == last),
+               key=lambda s: (len(s.children), len(s.lines)))
 
 
 def test_the_largest_schools_pdf_fits_a4_portrait_and_is_tagged(largest: Statement) -> None:
@@ -185,3 +196,62 @@ def test_text_and_bars_have_enough_contrast() -> None:
     assert contrast(colours["muted"], "#fff") >= 4.5  # the page header and footer
     hex_in_css = set(re.findall(r"#[0-9a-f]{6}\b", css))
     assert hex_in_css <= {*colours.values(), "#fff7bf", "#505a5f"}, hex_in_css - set(colours.values())
+
+
+# Sums a person can check by hand.
+
+CALC = re.compile(r'<span class="calc" data-component="(base|protection)">.*?<span class="sum">'
+                  r"(−?£[\d,]+\.\d+) a year × (\d+)/(\d+) × (\d+)/(\d+) days</span> = "
+                  r"(−?£[\d,]+\.\d\d)</span>", re.S)
+CARRY = re.compile(r'<span class="note" data-carry="(base|protection)">[^<]*?, ([+−]£0\.0\d)</span>')
+ROW = re.compile(r'<tr data-plan="([^"]+)">(.*?)</tr>', re.S)
+CELL = re.compile(r'<td data-label="([^"]+)" class="num[^"]*">(?:<strong>)?(−?£[\d,]+\.\d\d)')
+
+
+def pence(text: str) -> Fraction:
+    """'£18,307.00' or '−£0.01' or '£12,229.255' (an exact annual value) → pence."""
+    sign = -1 if text.startswith(("−", "+−")) else 1
+    return sign * Fraction(Decimal(text.lstrip("+−£").replace(",", ""))) * 100
+
+
+def half_up(amount: Fraction) -> int:
+    return int(amount + Fraction(1, 2)) if amount >= 0 else -int(-amount + Fraction(1, 2))
+
+
+def test_every_childs_amount_is_found_again_from_the_figures_printed_beside_it(
+        statements: list[Statement]) -> None:
+    """From the page alone: each working's annual value × share × days ÷ period days, rounded
+    half up, is the amount printed after it; a child's workings added and rounded, plus the
+    penny of rounding with the year so far the page prints (never more than a penny), are its
+    'This period' and 'Protection' amounts. A protection amount without a working is the
+    rounding penny the page explains in words."""
+    checked = protected = carried = 0
+    for s in statements:
+        page = render_html(s)
+        rows = {plan: body for plan, body in ROW.findall(page)}
+        for child in s.children:
+            body = rows[child.plan]
+            printed = {label: pence(amount) for label, amount in CELL.findall(body)}
+            exact = {"base": Fraction(0), "protection": Fraction(0)}
+            for component, annual, n, d, days, period_days, shown in CALC.findall(body):
+                portion = pence(annual) * Fraction(int(n), int(d)) * int(days) / int(period_days)
+                assert half_up(portion) == pence(shown), (s.school, child.plan)
+                assert int(period_days) == s.period_days
+                exact[component] += portion
+            carry = {component: pence(amount) for component, amount in CARRY.findall(body)}
+            assert all(abs(c) <= 1 for c in carry.values())
+            if child.days:
+                assert exact["base"] or not printed["This period"], (s.school, child.plan)
+                assert half_up(exact["base"]) + carry.get("base", 0) == printed["This period"]
+                if exact["protection"]:
+                    protected += 1
+                    assert (half_up(exact["protection"]) + carry.get("protection", 0)
+                            == printed["Protection"])
+                elif printed["Protection"]:
+                    assert abs(printed["Protection"]) == 1
+                    assert "is rounding, not protection for this period" in body
+                checked += 1
+                carried += bool(carry)
+            assert printed["This period"] == child.this_period
+            assert printed["Total"] == child.total
+    assert checked > 300 and protected > 0  # a realistic ledger: many lines, some protected

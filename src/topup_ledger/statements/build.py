@@ -108,6 +108,7 @@ def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
         for row in rows:
             if row.days:
                 row.workings = workings(view, urn, period, row, priced_at)
+                row.days = sum(w.days for w in row.workings if w.component == "base") or row.days
                 plan = plan_at(view, row.plan, priced_at)
                 state = plan.state_on(period.end) if plan else None
                 row.protection_note = protection_words(row, state.protect_until if state else None)
@@ -131,8 +132,10 @@ def children(lines: list[LineRow], period_id: str) -> list[ChildRow]:
             by_plan[line.plan].append(line)
     rows = []
     for plan, found in sorted(by_plan.items()):
-        current = [x for x in found if x.for_period == period_id and x.component == "base"]
-        shown = (current or found)[-1]
+        # this period's regular and protection lines (a protected plan on a band worth
+        # nothing has only the latter)
+        current = [x for x in found if x.for_period == period_id and x.kind in ("regular", "protection")]
+        shown = ([x for x in current if x.component == "base"] or current or found)[-1]
         this_period = sum(x.amount for x in found if x.for_period == period_id
                           and x.component != "protection")
         protection = sum(x.amount for x in found if x.for_period == period_id
@@ -199,7 +202,7 @@ def count_each_line_once(changes: list[Change], lines: list[LineRow]) -> None:
             change.lines.append(MoneyMoved(
                 line.run_id, line.plan, line.kind, line.for_period, line.amount,
                 len(line.caused_by) > 1,
-                "" if change is owner else f"{owner.title.lower()} ({owner.id})"))
+                "" if change is owner else f"{owner.title.lower()} ({owner.id})", line.component))
 
 
 def line_years(view: LedgerView, lines: Iterable[LineRow]) -> list[str]:

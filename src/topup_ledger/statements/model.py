@@ -128,6 +128,7 @@ class MoneyMoved:
     amount: int
     shared: bool  # the line names other events too
     counted_under: str = ""  # the change whose money counts this line, if another one's
+    component: str = "base"
 
 
 @dataclass

@@ -21,7 +21,7 @@ from topup_ledger.domain.money import pounds, pounds_for_people, round_half_up
 from topup_ledger.io.private import write_private
 from topup_ledger.io.text_safety import neutralised
 from topup_ledger.statements.chart import bar_chart
-from topup_ledger.statements.model import LineRow, RunRef, Statement
+from topup_ledger.statements.model import LineRow, MoneyMoved, RunRef, Statement
 from topup_ledger.statements.remittance import remittance_of
 from topup_ledger.statements.workings import exact_pounds, share_words
 
@@ -63,7 +63,30 @@ LINE_WORDS = {"regular": "regular", "arrears": "arrears", "clawback": "claw-back
               "protection": "protection", "cushion": "cushion"}
 
 
-def line_words(line: LineRow) -> str:
+_BARE_POUNDS = re.compile(r"£(-?)(\d{4,})\.(\d\d)\b")
+
+
+def money_for_people(text: str) -> str:
+    """A recorded line's reason with its amounts in the statement's one money format
+    (£1005.58 → £1,005.58): the payment files keep the text as recorded."""
+    return _BARE_POUNDS.sub(lambda m: pounds_for_people(
+        (-1 if m.group(1) else 1) * (int(m.group(2)) * 100 + int(m.group(3)))), text)
+
+
+def moves_between_components(lines: list[MoneyMoved]) -> bool:
+    """Arrears and claw-back of one plan and period that cancel out across base and
+    protection: the same money, now paid as protection (or as base), nothing more."""
+    by: dict[tuple[str, str], int] = {}
+    components: dict[tuple[str, str], set[str]] = {}
+    for m in lines:
+        if m.kind in ("arrears", "clawback"):
+            key = (m.plan, m.for_period)
+            by[key] = by.get(key, 0) + m.amount
+            components.setdefault(key, set()).add(m.component)
+    return any(total == 0 and len(components[key]) > 1 for key, total in by.items())
+
+
+def line_words(line: LineRow | MoneyMoved) -> str:
     """A line's kind in words, naming protection when an arrears or claw-back line is for it."""
     words = LINE_WORDS.get(line.kind, line.kind)
     if line.component == "protection" and line.kind in ("arrears", "clawback"):
@@ -79,7 +102,8 @@ def environment() -> jinja2.Environment:
     env.filters.update(money=pounds_for_people, signed=_signed, day=_day, moment=_moment,
                        bh=_band_or_hours, anchor=_anchor, exact=exact_pounds, share=share_words,
                        rounded=_rounded)
-    env.globals.update(line_words=line_words)
+    env.filters.update(people=money_for_people)
+    env.globals.update(line_words=line_words, moves_between_components=moves_between_components)
     return env
 
 
