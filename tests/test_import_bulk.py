@@ -157,6 +157,8 @@ SAMPLES: list[ev.Fact] = [
     ev.FilesWritten("R1", "runs/R1", (ev.WrittenFile("payments.csv", "0" * 64, 1234),)),
     ev.CushionSet("100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition"),
     ev.Sealed("ff" * 32, 42, "on demand"),
+    ev.LADetailsSet("Anyshire County Council", ("County Hall", "Anytown AN1 1AA"),
+                    "sen.finance@anyshire.gov.uk", "Email the SEN finance team"),
 ]
 
 

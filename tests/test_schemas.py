@@ -77,6 +77,9 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
     "school.cushion_set": ("school:100001", ev.CushionSet(
         "100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition year 1")),
     "ledger.sealed": ("seals", ev.Sealed("0f" * 32, 7, "payment run 2025-26-autumn-r1")),
+    "la.details_set": ("la", ev.LADetailsSet(
+        "Anyshire County Council", ("County Hall", "Anytown AN1 1AA"), "01234 567890",
+        "Email sen.finance@anyshire.gov.uk within 30 days")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.

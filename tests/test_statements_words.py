@@ -155,3 +155,25 @@ def test_repeated_format_writes_every_format(cli, ledger: Ledger, tmp_path: Path
     many = tmp_path / "many"
     cli("statements", "2025-26/summer", "--out", str(many), "--format", "csv", "--format", "pdf")
     assert sorted(p.suffix for p in many.glob("statement-100001-*")) == [".csv", ".pdf"]
+
+
+def test_the_head_reads_as_a_remittance(cli, ledger: Ledger, tmp_path: Path) -> None:
+    """The LA's name, address, contact and how to query, set once with `topup la set`; the
+    payment reference of each run; VAT. Without LA details the head says how to add them."""
+    build_history(ledger)
+    before = html_text(render_html(statement_for(ledger.store, "100002", "2025-26/summer")))
+    assert "its name and address are not recorded in the ledger yet" in before
+    result = cli("la", "set", "--name", "Anyshire County Council", "--address", "County Hall",
+                 "--address", "Anytown AN1 1AA", "--contact", "SEN finance, 01234 567890",
+                 "--query-how", "Email sen.finance@anyshire.gov.uk within 30 days.")
+    assert "recorded la/1: the LA details for statements (Anyshire County Council)" in result.output
+    s = statement_for(ledger.store, "100002", "2025-26/summer")
+    text = html_text(render_html(s))
+    for words in ("From Anyshire County Council County Hall Anytown AN1 1AA Contact: SEN finance, "
+                  "01234 567890",
+                  "To query a figure: Email sen.finance@anyshire.gov.uk within 30 days.",
+                  f"Reference {s.runs[0].run_id} : {money(s.runs[0].paid_here)}",  # a span ends at the id
+                  "VAT: outside the scope of VAT", "Paid to Riverside Academy URN 100002"):
+        assert words in text, words
+    result = cli("la", "set", "--name", " ", ok=False)
+    assert result.exit_code != 0 and "give the local authority's name" in result.output

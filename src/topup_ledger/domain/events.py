@@ -290,12 +290,29 @@ class Sealed(Fact):
     reason: str = ""
 
 
+# --- The paying LA's own details, for the head of its statements (issue 26) ---
+
+
+@dataclass(frozen=True)
+class LADetailsSet(Fact):
+    """The paying local authority's name, postal address (one line each), contact, and how
+    a school queries a figure: the head of every statement, as on a remittance advice. A
+    later one replaces the earlier."""
+
+    TYPE = "la.details_set"
+    name: str
+    address: tuple[str, ...] = ()
+    contact: str = ""
+    query_how: str = ""
+
+
 FACT_TYPES: dict[str, type[Fact]] = {
     cls.TYPE: cls
     for cls in (
         SchoolAdded, CalendarSet, HourlyRateSet, TariffSet, PlanIssued, HoursChanged,
         TransferredToBand, BandChanged, PlacementMoved, PlanCeased, Corrected, SchoolPaid,
         PaymentRunRecorded, FilesWritten, CushionSet, Sealed,
+        LADetailsSet,
     )
 }
 

@@ -31,6 +31,7 @@ from topup_ledger.statements.model import (
     Statement,
     Totals,
 )
+from topup_ledger.statements.remittance import remittance_for
 from topup_ledger.statements.source import LedgerView, Run
 from topup_ledger.statements.workings import plan_at, protection_words, terms_at, workings
 
@@ -121,6 +122,7 @@ def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
         financial_year=fy, financial_year_to_date=fy_to_date, financial_year_to_date_runs=fy_runs,
         children=rows, cushion=cushion, lines=lines,
         changes=changes, changes_since=since,
+        remittance=remittance_for(view, urn, [run.run_id for run, _ in mine]),
         chart=chart(payments, [p for p in calendar.periods if p.start <= period.start], period.id),
     )
 

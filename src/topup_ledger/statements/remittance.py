@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from topup_ledger.domain import events as ev
 from topup_ledger.statements.model import Statement
+from topup_ledger.statements.source import LedgerView
 
 
 @dataclass
@@ -26,6 +28,36 @@ class Remittance:
     route: str = ""  # how the money reaches the payee, in words
     supplier: str = ""  # the payee's supplier number in the LA's finance system
     paid_on: dict[str, date] = field(default_factory=dict)  # run id → payment date
+
+
+ROUTE_WORDS = {"academy": "paid to the academy trust", "trust": "paid to the academy trust",
+               "maintained": "paid to the school's budget (maintained school)",
+               "independent": "paid to the independent school's proprietor"}
+
+
+def _text(fact: object, *names: str) -> str:
+    for name in names:
+        value = getattr(fact, name, None)
+        if value:
+            return str(value)
+    return ""
+
+
+def remittance_for(view: LedgerView, urn: str, run_ids: list[str]) -> Remittance:
+    """The remittance details as the view knows them; each field empty when not recorded."""
+    found = Remittance(paid_on={r: view.paid_on[r] for r in run_ids if r in view.paid_on})
+    la = view.la_details
+    if isinstance(la, ev.LADetailsSet):
+        found.la_name, found.la_address = la.name, list(la.address)
+        found.la_contact, found.la_query_how = la.contact, la.query_how
+    payee = view.payees.get(urn)
+    if payee is not None:
+        found.laestab = _text(payee, "laestab")
+        found.payee = _text(payee, "trust", "trust_name", "payee")
+        route = _text(payee, "route")
+        found.route = ROUTE_WORDS.get(route, route)
+        found.supplier = _text(payee, "supplier", "supplier_number")
+    return found
 
 
 def remittance_of(statement: Statement) -> Remittance:

@@ -67,6 +67,11 @@ class LedgerView:
     plans_naming: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # reference facts that move money: tariffs, rates, cushions, calendars
     money_facts: list[Envelope] = field(default_factory=list)
+    # for the head of a statement, as on a remittance: the LA's details (la.details_set), and
+    # whatever payee facts (by school) and payment dates (by run) the ledger holds
+    la_details: ev.Fact | None = None
+    payees: dict[str, ev.Fact] = field(default_factory=dict)
+    paid_on: dict[str, date] = field(default_factory=dict)
 
     @property
     def terms(self) -> Terms:
@@ -166,7 +171,12 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
     if isinstance(fact, ev.PaymentRunRecorded):
         view.runs.append(Run(position, recorded.recorded_at, fact.run_id, fact.period,
                              fact.sequence, fact.seal, fact.total))
+        _note_payment_date(view, fact)
         return
+    if isinstance(fact, ev.LADetailsSet):
+        view.la_details = fact
+        return
+    _note_remittance(view, fact)
     if fact.TYPE.startswith("plan."):
         ref = fact.plan  # type: ignore[attr-defined]
         named = _names(fact)
@@ -185,6 +195,32 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
             isinstance(fact, ev.CushionSet) and (keep_all or fact.school in wanted)):
         view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact,
                                          recorded.recorded_by))
+
+
+PAYMENT_DATE_FIELDS = ("payment_date", "paid_on", "pay_date")
+
+
+def _note_payment_date(view: LedgerView, fact: ev.Fact) -> None:
+    run_id = getattr(fact, "run_id", None)
+    for name in PAYMENT_DATE_FIELDS:
+        value = getattr(fact, name, None)
+        if run_id and isinstance(value, date):
+            view.paid_on[run_id] = value
+
+
+def _note_remittance(view: LedgerView, fact: ev.Fact) -> None:
+    """Payee facts and payment dates, read by their fields' names so that a ledger with
+    or without them renders: a school fact carrying a LAESTAB, route, trust or supplier
+    number is the school's payee; a fact naming a run and a payment date dates that run."""
+    if fact.TYPE.startswith("plan.") or isinstance(fact, ev.SchoolPaid):
+        return
+    school = getattr(fact, "school", None) or getattr(fact, "urn", None)
+    if isinstance(school, str) and any(getattr(fact, name, None) for name in PAYEE_FIELDS):
+        view.payees[school] = fact
+    _note_payment_date(view, fact)
+
+
+PAYEE_FIELDS = ("laestab", "route", "trust", "trust_name", "supplier", "supplier_number", "payee")
 
 
 def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:
