@@ -17,6 +17,7 @@ from topup_ledger.cli.la import la_group
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.cli.report import report_group
 from topup_ledger.cli.statements import statement_cmd, statements_cmd
 from topup_ledger.cli.support import (
     DEFAULT_LEDGER,
@@ -435,6 +436,7 @@ main.add_command(export_group)
 main.add_command(statement_cmd)
 main.add_command(statements_cmd)
 main.add_command(la_group)
+main.add_command(report_group)
 for command in listing_commands:
     main.add_command(command)
 
