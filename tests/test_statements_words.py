@@ -177,3 +177,19 @@ def test_the_head_reads_as_a_remittance(cli, ledger: Ledger, tmp_path: Path) -> 
         assert words in text, words
     result = cli("la", "set", "--name", " ", ok=False)
     assert result.exit_code != 0 and "give the local authority's name" in result.output
+
+
+def test_each_change_says_who_recorded_it(ledger: Ledger) -> None:
+    """As `topup history --json` shows `recorded_by`: the identity the ledger stored with the
+    event (events recorded before it was kept read "unknown")."""
+    build_history(ledger)
+    who = {r.id: r.recorded_by for _, r in ledger.store.recorded()}
+    assert set(who.values()) - {"unknown"}  # this ledger keeps who recorded its events
+    for urn in SCHOOLS:
+        s = statement_for(ledger.store, urn, "2025-26/spring")
+        page = render_html(s)
+        for change in s.changes:
+            assert change.recorded_by == who[change.id]
+            assert re.search(rf'id="ev-{re.escape(change.id.replace("/", "-").replace(":", "-"))}"'
+                             rf'.*?by <span class="recorded-by">{re.escape(change.recorded_by)}</span>',
+                             page, re.S), change.id
