@@ -193,3 +193,36 @@ def test_each_change_says_who_recorded_it(ledger: Ledger) -> None:
             assert re.search(rf'id="ev-{re.escape(change.id.replace("/", "-").replace(":", "-"))}"'
                              rf'.*?by <span class="recorded-by">{re.escape(change.recorded_by)}</span>',
                              page, re.S), change.id
+
+
+def test_a_revised_band_is_priced_from_the_revision_not_the_tariff_it_replaced(ledger: Ledger) -> None:
+    """As above, but band E for 2026-27 is revised from £10,300 to £10,600 before the summer
+    run: summer 583,333.33…p so far + 1,060,000 × 5/12 = 441,666.66…p → 1,025,000p, less
+    583,333p: the line 441,667p, priced from the revision alone."""
+    ledger.add_school(BEACON, "Beacon Special School", "special")
+    ledger.set_rate("2025-26", 1181, Decimal(38), 600000)
+    ledger.set_tariff("2025-26", {"E": 1000000})
+    ledger.issue_plan("EHCP-0004", "PR-4C21", BEACON, date(2025, 9, 1), band="E")
+    pay(ledger, "2025-26/autumn")
+    pay(ledger, "2025-26/spring")
+    ledger.set_rate("2026-27", 1215, Decimal(38), 600000)
+    first = ledger.set_tariff("2026-27", {"E": 1030000}, reason="draft")
+    second = ledger.set_tariff("2026-27", {"E": 1060000}, reason="as approved")
+    pay(ledger, "2025-26/summer")
+    s = statement_for(ledger.store, BEACON, "2025-26/summer")
+    assert [c.this_period for c in s.children] == [441667]
+    cards = {c.id: c for c in s.changes}
+    assert cards[first].priced == ""
+    assert cards[second].priced == "1 line of this statement (£4,416.67) is priced from these band values"
+
+
+def test_an_hours_plan_shows_its_hours_rate_weeks_and_threshold(ledger: Ledger) -> None:
+    """EHCP-0002, 32.5 h at Oakfield (mainstream) until its move to band D from 5 January
+    2026: spring's first 4 of 90 days on hours, 32.5 × 1,181 × 38 − 600,000 = 858,535p a year:
+    858,535 × 3/12 × 4/90 = 9,539.27…p → £95.39; then band D, 700,000 × 3/12 × 86/90 =
+    167,222.22…p → £1,672.22."""
+    build_history(ledger)
+    text = html_text(render_html(statement_for(ledger.store, "100001", "2025-26/spring")))
+    assert ("32.5 hours × £11.81 × 38 weeks − £6,000.00 threshold (2025-26 rate): £8,585.35 a "
+            "year × 3/12 × 4/90 days = £95.39") in text
+    assert "band D (2025-26 tariff): £7,000.00 a year × 3/12 × 86/90 days = £1,672.22" in text

@@ -451,14 +451,21 @@ def priced_words(fact: ev.TariffSet | ev.HourlyRateSet, school: ev.SchoolAdded,
         if fact.year not in years.get(line.for_period, ()):
             return False
         if isinstance(fact, ev.HourlyRateSet):
-            return line.basis == "hours" or line.component == "protection"
-        named = dict(fact.bands)
-        if fact.setting is None:  # a band the school's setting has a value of its own for is not
-            named = {b: v for b, v in named.items()
-                     if b not in terms.tariffs.get((fact.year, school.setting), {})}
+            rates = terms.rate_facts.get(fact.year, [])
+            return bool(rates) and rates[-1][1] is fact and (
+                line.basis == "hours" or line.component == "protection")
+        named = {b for b in dict(fact.bands) if latest.get(b) is fact}
         return (line.basis == "band" and line.component == "base"
                 and fact.setting in (None, school.setting)
                 and any(b in named for b in line.band_or_hours.split("→")))
+    # a band's value comes from the school's setting's tariff if it has one, else the tariff
+    # for every setting, and from the latest of those recorded that names the band
+    latest: dict[str, ev.TariffSet] = {}
+    if isinstance(fact, ev.TariffSet):
+        for key in ((fact.year, None), (fact.year, school.setting)):
+            for _, tariff in terms.tariff_facts.get(key, ()):
+                for band, _ in tariff.bands:
+                    latest[band] = tariff
     found = [line for line in lines if prices(line)]
     if not found:
         return ""

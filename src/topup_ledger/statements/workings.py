@@ -98,7 +98,9 @@ def workings(view: LedgerView, urn: str, period: Period, child: ChildRow,
         if stretch.basis == "band":
             basis = f"band {stretch.band_or_hours} ({year} tariff)"
         else:
-            basis = hours_words(terms, stretch.band_or_hours, urn, stretch.start)
+            hours = state.hours if state is not None and state.hours is not None else \
+                stretch.band_or_hours.removesuffix("h")
+            basis = hours_words(terms, hours, urn, stretch.start)
         if stretch.annual.base or not stretch.annual.protection:
             out.append(Working("base", basis, stretch.annual.base, period.share, stretch.days,
                                period.days))
