@@ -226,3 +226,23 @@ def test_an_hours_plan_shows_its_hours_rate_weeks_and_threshold(ledger: Ledger) 
     assert ("32.5 hours × £11.81 × 38 weeks − £6,000.00 threshold (2025-26 rate): £8,585.35 a "
             "year × 3/12 × 4/90 days = £95.39") in text
     assert "band D (2025-26 tariff): £7,000.00 a year × 3/12 × 86/90 days = £1,672.22" in text
+
+
+def test_a_band_change_quotes_the_tariff_of_each_year_its_lines_pay_for(ledger: Ledger) -> None:
+    """Band C → D from 1 March 2026, recorded after the spring run: the summer run pays spring
+    arrears (financial year 2025-26: C £5,000, D £7,000) and summer (2026-27: C £5,150,
+    D £7,200), both naming the change; its card quotes both years' values, each named."""
+    ledger.add_school("100002", "Riverside Academy", "mainstream")
+    for year, bands in (("2025-26", {"C": 500000, "D": 700000}), ("2026-27", {"C": 515000, "D": 720000})):
+        ledger.set_rate(year, 1181, Decimal(38), 600000)
+        ledger.set_tariff(year, bands)
+    ledger.issue_plan("EHCP-0003", "PR-91DE", "100002", date(2025, 9, 1), band="C")
+    pay(ledger, "2025-26/autumn")
+    pay(ledger, "2025-26/spring")
+    ledger.change_band("EHCP-0003", "D", date(2026, 3, 1), "annual-review")
+    pay(ledger, "2025-26/summer")
+    s = statement_for(ledger.store, "100002", "2025-26/summer")
+    [card] = [c for c in s.changes if c.kind == "band-change"]
+    assert {m.for_period for m in card.lines} == {"2025-26/spring", "2025-26/summer"}
+    assert card.before == "£5,000.00 a year on band C (2025-26 tariff); £5,150.00 a year (2026-27 tariff)"
+    assert card.after == "£7,000.00 a year on band D (2025-26 tariff); £7,200.00 a year (2026-27 tariff)"
