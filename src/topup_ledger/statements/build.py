@@ -204,7 +204,7 @@ def count_each_line_once(changes: list[Change], lines: list[LineRow]) -> None:
             change.lines.append(MoneyMoved(
                 line.run_id, line.plan, line.kind, line.for_period, line.amount,
                 len(line.caused_by) > 1,
-                "" if change is owner else f"{owner.title.lower()} ({owner.id})", line.component))
+                "" if change is owner else f"“{owner.title}” ({owner.id})", line.component))
 
 
 def line_years(view: LedgerView, lines: Iterable[LineRow]) -> list[str]:
