@@ -55,6 +55,8 @@ def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path,
     assert summary["seal"].endswith(f"@{summary['events'] - 1}")
     statements = folder / "statements" / "2027-28-summer"
     assert (statements / "index.html").is_file() and len(list(statements.glob("statement-*.html"))) > 5
+    report = folder / "reports" / "finance-2027-28-summer.html"  # issue 26: the demo writes it
+    assert "Total paid by period" in report.read_text() and report.with_suffix(".pdf").is_file()
     payments = folder / "payments"
     for period in PERIODS:
         stem = period.replace("/", "-") + "-r1"

@@ -1,6 +1,7 @@
 """Where paying through the finance system (issue 22) meets run controls and remittance
-(issue 23): a withdrawn run carries no recovery forward, and a remittance is matched against
-the cash the finance files sent, by the payment reference or supplier the AP system quotes.
+(issue 23) and statements (issue 26): a withdrawn run carries no recovery forward; a
+remittance is matched against the cash the finance files sent, by the payment reference or
+supplier the AP system quotes; a statement's head names the payee and the payment date.
 
 Hand-worked (as in test_finance's recovery case): Upton Academy (supplier S01234), P2 on A
 (£1,600 a year) from 1 Sep 2025: autumn pays 1600 × 4/12 = £533.33. P2 then ceases from
@@ -17,6 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
+
+from test_statements import html_text
+from topup_ledger.services.recording import Ledger
+from topup_ledger.statements import statement_for
+from topup_ledger.statements.render import render_html
 
 Invoke = Callable[..., Result]
 UPTON = "100002"
@@ -79,3 +85,22 @@ def test_a_remittance_is_matched_against_the_cash_sent_by_payment_reference_or_s
         ("2025-26-autumn-r1", UPTON, 53333, 53333, "matched"),
         ("2025-26-spring-r1", UPTON, 0, 0, "matched"),
         ("2025-26-summer-r1", UPTON, 53334, 53334, "matched")]
+
+
+def test_a_statement_s_head_names_the_payee_and_the_payment_date_the_run_recorded(
+        cli: Invoke, ledger: Ledger, tmp_path: Path) -> None:
+    """Issue 26's remittance head from issue 22's facts: Upton Academy is paid through the
+    Upton Learning Trust (supplier S01234, LAESTAB 8734001); the autumn run is paid on
+    Friday 5 Sep 2025 (--pay-on) and its 1600 × 4/12 = £533.33 shows with that date."""
+    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
+    cli("tariff", "set", "--fy", "2025-26", "--band", "A=1600")
+    cli("school", "set", UPTON, "--route", "academy", "--trust", "Upton Learning Trust",
+        "--trust-ref", "TR4410", "--supplier", "S01234", "--laestab", "8734001")
+    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
+        "--band", "A")
+    cli("pay", "2025-26/autumn", "--out", str(tmp_path / "out"), "--pay-on", "2025-09-05")
+    text = html_text(render_html(statement_for(ledger.store, UPTON, "2025-26/autumn")))
+    for words in ("LAESTAB 8734001", "Upton Learning Trust", "paid to the academy trust",
+                  "Supplier number S01234",
+                  "Reference 2025-26-autumn-r1 : £533.33, paid on 5 September 2025"):
+        assert words in text, (words, text[:2000])

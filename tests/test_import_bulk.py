@@ -171,6 +171,8 @@ SAMPLES: list[ev.Fact] = [
     ev.RunReleased("R1"),
     ev.RunWithdrawn("R2", "band under appeal"),
     ev.RemittanceLine("SUP-1", "R1", 123_455, date(2025, 12, 12), "remit.csv:2"),
+    ev.LADetailsSet("Anyshire County Council", ("County Hall", "Anytown AN1 1AA"),
+                    "sen.finance@anyshire.gov.uk", "Email the SEN finance team"),
 ]
 
 

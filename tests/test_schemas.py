@@ -106,6 +106,9 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
         "2025-26-autumn-r2", "band D revision arrived before the BACS cut-off")),
     "remittance.line": ("remittance:9f2c", ev.RemittanceLine(
         "SUP-004512", "2025-26-autumn-r1", 361542, date(2025, 12, 12), "remit-dec.csv:2")),
+    "la.details_set": ("la", ev.LADetailsSet(
+        "Anyshire County Council", ("County Hall", "Anytown AN1 1AA"), "01234 567890",
+        "Email sen.finance@anyshire.gov.uk within 30 days")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.

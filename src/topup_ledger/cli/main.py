@@ -19,9 +19,11 @@ from topup_ledger.cli.finance import (
     school_set_cmd,
 )
 from topup_ledger.cli.imports import demo_cmd, import_cmd
+from topup_ledger.cli.la import la_group
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.cli.report import report_group
 from topup_ledger.cli.runs import COMMANDS as run_commands
 from topup_ledger.cli.runs import run_controls_report, run_controls_text, show_preview
 from topup_ledger.cli.statements import statement_cmd, statements_cmd
@@ -462,6 +464,8 @@ main.add_command(verify_cmd)
 main.add_command(export_group)
 main.add_command(statement_cmd)
 main.add_command(statements_cmd)
+main.add_command(la_group)
+main.add_command(report_group)
 for command in (*listing_commands, *run_commands):
     main.add_command(command)
 

@@ -49,23 +49,24 @@ def describe(s: Statement) -> str:
 @click.command("statement")
 @click.argument("urn")
 @click.argument("period_id", metavar="PERIOD")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
+              help="Repeat for several: --format pdf --format html (default: html).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="statements",
-              show_default=True, help="Folder for the statement file.")
+              show_default=True, help="Folder for the statement files.")
 @click.option("--as-of", "as_of", callback=as_moment, metavar="TIME",
               help="Use only what the ledger had recorded by TIME (2026-01-10T09:00Z, or a date: "
                    "the end of that day, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print the statement's figures as JSON.")
 @click.pass_context
 @refusals
-def statement_cmd(ctx: click.Context, urn: str, period_id: str, fmt: str, out: Path,
+def statement_cmd(ctx: click.Context, urn: str, period_id: str, formats: tuple[str, ...], out: Path,
                   as_of: datetime | None, as_json: bool) -> None:
     """A school's statement for PERIOD: what was paid, for which children, what changed since
     its last statement and why, with the ledger's seal."""
     ledger = ledger_of(ctx)
     try:
         statement = statement_for(ledger.store, urn, period_id, as_of)
-        files = write_statement(statement, out, [fmt])
+        files = write_statement(statement, out, list(dict.fromkeys(formats)) or ["html"])
     except RuleError as error:
         raise refused(error, as_of) from None
     except RuntimeError as error:
@@ -95,7 +96,8 @@ def statements_cmd(ctx: click.Context, period_id: str, out: Path, formats: tuple
         if show:
             click.echo(f"\rstatements: {done}/{of}", nl=done == of, err=True)
     try:
-        result = write_period(ledger.store, period_id, out, formats or ("html",), as_of, tick)
+        result = write_period(ledger.store, period_id, out, tuple(dict.fromkeys(formats)) or ("html",),
+                              as_of, tick)
     except RuleError as error:
         raise refused(error, as_of) from None
     except RuntimeError as error:

@@ -454,6 +454,22 @@ class RemittanceLine(Fact):
     source: str = ""
 
 
+# --- The paying LA's own details, for the head of its statements (issue 26) ---
+
+
+@dataclass(frozen=True)
+class LADetailsSet(Fact):
+    """The paying local authority's name, postal address (one line each), contact, and how
+    a school queries a figure: the head of every statement, as on a remittance advice. A
+    later one replaces the earlier."""
+
+    TYPE = "la.details_set"
+    name: str
+    address: tuple[str, ...] = ()
+    contact: str = ""
+    query_how: str = ""
+
+
 FACT_TYPES: dict[str, type[Fact]] = {
     cls.TYPE: cls
     for cls in (
@@ -462,6 +478,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
         PaymentRunRecorded, FilesWritten, CushionSet, Sealed,
         SchoolPayeeSet, FinanceMappingSet, RunFinance,
         ReleasePolicySet, RunPrepared, RunReleased, RunWithdrawn, RemittanceLine,
+        LADetailsSet,
     )
 }
 

@@ -44,13 +44,14 @@ from topup_ledger.services.remittance import (
 from topup_ledger.services.run_controls import RunControls
 from topup_ledger.services.sealing import seal
 from topup_ledger.statements import write_period
+from topup_ledger.statements.finance import write_finance
 from topup_ledger.storage.releases import release_policy
 from topup_ledger.storage.store import EventStore
 
 DEFAULT_PLANS = 8000
 MARKER = ".topup-demo"
 OWNED = ("ledger.sqlite", "ledger.projections.sqlite", "input", "payments", "projections",
-         "statements", "summary.json", "verify.txt", "verify.json", MARKER)
+         "statements", "reports", "summary.json", "verify.txt", "verify.json", MARKER)
 
 Step = Callable[[str], None]
 
@@ -241,6 +242,8 @@ def _replay(la: GeneratedLA, folder: Path, store: EventStore, tick: Step,
     last = la.runs[-1].period
     written = write_period(store, last, folder / "statements" / last.replace("/", "-"))
     summary.outputs["school statements"] = str(written.index.relative_to(folder))
+    report = write_finance(store, last, folder / "reports")
+    summary.outputs["finance report"] = str(report[0].relative_to(folder))
     tick("wrote the school statements")
     timings["statements"], t0 = time.perf_counter() - t0, time.perf_counter()
     closing = seal(ledger, "end of the demo: every run and its files")

@@ -228,6 +228,15 @@ class Ledger(Generic[Store]):
         return self._record_once(f"cushion:{urn}", ev.CushionSet(urn, effective, until,
                                                                  share_percent, reason, year))
 
+    def set_la_details(self, name: str, address: tuple[str, ...] = (), contact: str = "",
+                       query_how: str = "") -> str:
+        """Record the paying LA's details shown at the head of its statements."""
+        if not name.strip():
+            raise RuleError("name", "give the local authority's name")
+        return self._record_once("la", ev.LADetailsSet(
+            name.strip(), tuple(line.strip() for line in address if line.strip()),
+            contact.strip(), query_how.strip()))
+
     def issue_plan(self, ref: str, pupil: str, school: str, effective: date,
                    hours: Decimal | None = None, band: str | None = None,
                    kind: str = "ehcp") -> str:

@@ -20,6 +20,7 @@ from topup_ledger.domain.calendar import financial_year_of, parse_year
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import pounds_for_people, round_half_up
 from topup_ledger.domain.plan import Plan, PlanState, RecordedFact
+from topup_ledger.domain.rules import Terms
 from topup_ledger.statements.model import (
     Bar,
     Change,
@@ -30,7 +31,9 @@ from topup_ledger.statements.model import (
     Statement,
     Totals,
 )
+from topup_ledger.statements.remittance import remittance_for
 from topup_ledger.statements.source import LedgerView, Run
+from topup_ledger.statements.workings import plan_at, protection_words, terms_at, workings
 
 CHART_PERIODS = 12
 REASON_WORDS = {"annual-review": "annual review", "interim-review": "interim review",
@@ -76,13 +79,20 @@ def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
 
     calendar = view.calendar_for(period.id, years_back=1)
     known_periods = {p.id: p for p in calendar.periods}
+    fy = financial_year_of(period.start)
     year_to_date, ytd_runs = Totals(), []
+    fy_to_date, fy_runs = Totals(), []
     for run, paid in payments:
         p = known_periods.get(run.period)
-        if p is not None and p.year == period.year and p.start <= period.start:
-            ytd_runs.append(run.run_id)
-            for line in paid.lines:
-                year_to_date.add(line)
+        if p is None or p.start > period.start:
+            continue
+        # the academic year's periods, and the periods that start in the financial year
+        for wanted, so_far, run_ids in ((p.year == period.year, year_to_date, ytd_runs),
+                                        (financial_year_of(p.start) == fy, fy_to_date, fy_runs)):
+            if wanted:
+                run_ids.append(run.run_id)
+                for line in paid.lines:
+                    so_far.add(line)
 
     if mine:
         end, anchor = mine[-1][0].position, mine[0][0].position
@@ -94,14 +104,26 @@ def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
     changes = find_changes(view, urn, school, period.id, since.position if since else 0, end,
                            lines)
     cushion = sum(line.amount for line in lines if not line.plan)
+    rows = children(lines, period.id)
+    if mine:
+        priced_at = mine[-1][0].position  # what the period's last run that paid it knew
+        for row in rows:
+            if row.days:
+                row.workings = workings(view, urn, period, row, priced_at)
+                row.days = sum(w.days for w in row.workings if w.component == "base") or row.days
+                plan = plan_at(view, row.plan, priced_at)
+                state = plan.state_on(period.end) if plan else None
+                row.protection_note = protection_words(row, state.protect_until if state else None)
     return Statement(
         school=urn, school_name=school.name, setting=school.setting, period=period.id,
         period_start=period.start, period_end=period.end, academic_year=period.year,
         position=view.position, known_at=view.recorded_at, as_of=None,
         runs=[run_ref(run, paid) for run, paid in mine], other_runs=others,
         totals=totals, year_to_date=year_to_date, year_to_date_runs=ytd_runs,
-        children=children(lines, period.id), cushion=cushion, lines=lines,
+        financial_year=fy, financial_year_to_date=fy_to_date, financial_year_to_date_runs=fy_runs,
+        children=rows, cushion=cushion, lines=lines,
         changes=changes, changes_since=since,
+        remittance=remittance_for(view, urn, [run.run_id for run, _ in mine]),
         chart=chart(payments, [p for p in calendar.periods if p.start <= period.start], period.id),
     )
 
@@ -113,8 +135,10 @@ def children(lines: list[LineRow], period_id: str) -> list[ChildRow]:
             by_plan[line.plan].append(line)
     rows = []
     for plan, found in sorted(by_plan.items()):
-        current = [x for x in found if x.for_period == period_id and x.component == "base"]
-        shown = (current or found)[-1]
+        # this period's regular and protection lines (a protected plan on a band worth
+        # nothing has only the latter)
+        current = [x for x in found if x.for_period == period_id and x.kind in ("regular", "protection")]
+        shown = ([x for x in current if x.component == "base"] or current or found)[-1]
         this_period = sum(x.amount for x in found if x.for_period == period_id
                           and x.component != "protection")
         protection = sum(x.amount for x in found if x.for_period == period_id
@@ -140,11 +164,11 @@ def chart(payments: list[tuple[Run, ev.SchoolPaid]], periods: list, current: str
 def find_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period_id: str,
                  start: int, end: int, lines: list[LineRow]) -> list[Change]:
     """Facts recorded after ``start`` up to ``end`` that bear on the school's money."""
-    cited: dict[str, list[MoneyMoved]] = defaultdict(list)
+    cited: dict[str, list[LineRow]] = defaultdict(list)
     for line in lines:
         for event_id in line.caused_by:
-            cited[event_id].append(MoneyMoved(line.run_id, line.plan, line.kind, line.for_period,
-                                              line.amount, len(line.caused_by) > 1))
+            cited[event_id].append(line)
+    terms = terms_at(view, end)
     changes: list[Change] = []
     plans = view.plans_naming.get(urn, set()) | {line.plan for line in lines if line.plan}
     for ref in sorted(plans):
@@ -154,14 +178,45 @@ def find_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period_id: 
         for i, record in enumerate(facts):
             if not start < record.position <= end:
                 continue
-            change = plan_change(view, urn, facts[:i], facts[: i + 1], record,
-                                 record.id in cited)
+            fys = line_years(view, cited.get(record.id, []))
+            change = plan_change(view, terms, urn, facts[:i], facts[: i + 1], record,
+                                 record.id in cited, fys)
             if change is not None:
-                change.lines = cited.get(record.id, [])
+                change.recorded_by = view.recorded_by_of.get(record.id, "unknown")
                 changes.append(change)
     changes.extend(reference_changes(view, urn, school, period_id, start, end, cited, lines))
     changes.sort(key=lambda c: (c.position, c.id))
+    count_each_line_once(changes, lines)
     return changes
+
+
+def count_each_line_once(changes: list[Change], lines: list[LineRow]) -> None:
+    """Each change lists the lines that name it; a line naming several listed changes counts
+    its money under the latest of them only, and the others say where it is counted."""
+    by_id = {c.id: c for c in changes}
+    for change in changes:
+        change.lines = []
+    for line in lines:
+        named = [by_id[e] for e in dict.fromkeys(line.caused_by) if e in by_id]
+        if not named:
+            continue
+        owner = max(named, key=lambda c: (c.position, c.id))
+        for change in named:
+            change.lines.append(MoneyMoved(
+                line.run_id, line.plan, line.kind, line.for_period, line.amount,
+                len(line.caused_by) > 1,
+                "" if change is owner else f"“{owner.title}” ({owner.id})", line.component))
+
+
+def line_years(view: LedgerView, lines: Iterable[LineRow]) -> list[str]:
+    """The financial years of the periods the lines pay for, in order."""
+    years = []
+    for period_id in dict.fromkeys(line.for_period for line in lines):
+        try:
+            years.append(financial_year_of(view.period(period_id).start))
+        except RuleError:
+            continue
+    return sorted(set(years))
 
 
 def _plan(facts: list[RecordedFact]) -> Plan | None:
@@ -181,9 +236,9 @@ def _at(plan: Plan | None, days: Iterable[date], urn: str) -> bool:
     return False
 
 
-def plan_change(view: LedgerView, urn: str, before_facts: list[RecordedFact],
-                after_facts: list[RecordedFact], record: RecordedFact, cited: bool
-                ) -> Change | None:
+def plan_change(view: LedgerView, terms: Terms, urn: str, before_facts: list[RecordedFact],
+                after_facts: list[RecordedFact], record: RecordedFact, cited: bool,
+                fys: list[str]) -> Change | None:
     fact = record.fact
     before, after = _plan(before_facts), _plan(after_facts)
     if after is None:
@@ -228,14 +283,14 @@ def plan_change(view: LedgerView, urn: str, before_facts: list[RecordedFact],
         common["reason"] = REASON_WORDS.get(fact.reason, fact.reason)
         return Change(kind="band-change", title="Band change",
                       what=f"Band changed from {basis_words(state_before)} to band {fact.band}",
-                      before=annual_words(view, state_before, effective),
-                      after=annual_words(view, state_after, effective), **common)
+                      before=annual_words(terms, state_before, effective, fys),
+                      after=annual_words(terms, state_after, effective, fys), **common)
     if isinstance(fact, ev.HoursChanged):
         common["reason"] = fact.reason
         return Change(kind="hours-change", title="Hours change",
                       what=f"Hours changed from {basis_words(state_before)} to {fact.hours} hours a week",
-                      before=annual_words(view, state_before, effective),
-                      after=annual_words(view, state_after, effective), **common)
+                      before=annual_words(terms, state_before, effective, fys),
+                      after=annual_words(terms, state_after, effective, fys), **common)
     if isinstance(fact, ev.TransferredToBand):
         common["reason"] = "move to banded funding"
         protect = (f"; protected until {day_words(fact.protect_until)}: the school is paid the "
@@ -244,7 +299,8 @@ def plan_change(view: LedgerView, urn: str, before_facts: list[RecordedFact],
                       what=f"Moved from {basis_words(state_before)} to band {fact.band}{protect}",
                       before=f"{pounds_for_people(fact.prior_annual)} a year on "
                              f"{basis_words(state_before)} (the prior hours-based amount)",
-                      after=annual_words(view, state_after, effective, protection=False), **common)
+                      after=annual_words(terms, state_after, effective, fys, protection=False),
+                      **common)
     if isinstance(fact, ev.PlanCeased):
         common["reason"] = fact.reason
         return Change(kind="ceased", title="Plan ceased",
@@ -285,24 +341,35 @@ def _differences(old: ev.Fact | None, new: ev.Fact | None) -> str:
     return "; ".join(parts) or "no change to what it said"
 
 
-def annual_words(view: LedgerView, state: PlanState | None, day: date | None,
+def annual_words(terms: Terms, state: PlanState | None, day: date | None, fys: list[str],
                  protection: bool = True) -> str:
-    """The state's annual amount on ``day`` in words, as the view's terms price it."""
+    """The state's annual amount from ``day`` in words, at the rates and tariffs that priced
+    the lines the change moved (as the statement's last run knew them): the financial year
+    of ``day``, and each later year its lines pay for, each named."""
     if state is None or day is None:
         return ""
-    try:
-        annual = view.terms.annual_amount(state, day)
-    except (MissingTerms, RuleError):  # not priced yet: say what it is, without an amount
-        return basis_words(state)
-    amount = annual.base + (annual.protection if protection else 0)
-    return (f"{pounds_for_people(round_half_up(amount))} a year on {basis_words(state)} "
-            f"({financial_year_of(day)} rates)")
+    found = []
+    for year in sorted({financial_year_of(day), *fys}):
+        first = max(day, date(parse_year(year), 4, 1))
+        if year < financial_year_of(day):
+            continue
+        try:
+            annual = terms.annual_amount(state, first)
+        except (MissingTerms, RuleError):  # not priced yet: say what it is, without an amount
+            continue
+        amount = annual.base + (annual.protection if protection else 0)
+        what = "tariff" if state.basis == "band" else "hourly rate"
+        found.append(f"{pounds_for_people(round_half_up(amount))} a year"
+                     + (f" on {basis_words(state)}" if not found else "") + f" ({year} {what})")
+    return "; ".join(found) or basis_words(state)
 
 
 def reference_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period_id: str,
-                      start: int, end: int, cited: dict[str, list[MoneyMoved]],
+                      start: int, end: int, cited: dict[str, list[LineRow]],
                       lines: list[LineRow]) -> list[Change]:
     hours_here = any("hours" in line.basis for line in lines)
+    years = {line.for_period: line_years(view, [line]) for line in lines}
+    end_terms = terms_at(view, end)
     tariffs: dict[tuple[str, str | None], dict[str, int]] = {}
     rates: dict[str, ev.HourlyRateSet] = {}
     found = []
@@ -312,7 +379,8 @@ def reference_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period
         fact = env.fact
         in_window = start < env.position
         change = None
-        common = dict(id=env.id, recorded_at=env.recorded_at, position=env.position)
+        common = dict(id=env.id, recorded_at=env.recorded_at, position=env.position,
+                      recorded_by=env.recorded_by)
         if isinstance(fact, ev.TariffSet):
             key = (fact.year, fact.setting)
             earlier = tariffs.get(key)
@@ -342,8 +410,8 @@ def reference_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period
             earlier_rate = rates.get(fact.year)
             if in_window and (hours_here or env.id in cited):
                 fy = parse_year(fact.year)
-                words = (f"£{fact.hourly_rate / 100:.2f} an hour × {fact.weeks} weeks, less "
-                         f"{pounds_for_people(fact.threshold)} met by mainstream schools")
+                words = (f"{pounds_for_people(fact.hourly_rate)} an hour × {fact.weeks:g} weeks, "
+                         f"less {pounds_for_people(fact.threshold)} met by mainstream schools")
                 change = Change(kind="rate-revision" if earlier_rate else "rate",
                                 title="Hourly rate revised" if earlier_rate else "Hourly rate set",
                                 what=f"Hours-based terms for {fact.year}: {words}",
@@ -369,6 +437,40 @@ def reference_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period
                             effective_date=fact.periods[0].start if fact.periods else None,
                             **common)
         if change is not None:
-            change.lines = cited.get(env.id, [])
+            if isinstance(fact, ev.TariffSet | ev.HourlyRateSet):
+                change.priced = priced_words(fact, school, lines, years, end_terms)
             found.append(change)
     return found
+
+
+def priced_words(fact: ev.TariffSet | ev.HourlyRateSet, school: ev.SchoolAdded,
+                 lines: list[LineRow], years: dict[str, list[str]], terms: Terms) -> str:
+    """The lines of this statement whose amounts come from the tariff's band values (band
+    lines it names, for days in its year) or the hourly rate (lines on hours, and protection,
+    whose prior is priced on hours): a tariff prices lines whether or not it caused them."""
+    def prices(line: LineRow) -> bool:
+        if fact.year not in years.get(line.for_period, ()):
+            return False
+        if isinstance(fact, ev.HourlyRateSet):
+            rates = terms.rate_facts.get(fact.year, [])
+            return bool(rates) and rates[-1][1] is fact and (
+                line.basis == "hours" or line.component == "protection")
+        named = {b for b in dict(fact.bands) if latest.get(b) is fact}
+        return (line.basis == "band" and line.component == "base"
+                and fact.setting in (None, school.setting)
+                and any(b in named for b in line.band_or_hours.split("→")))
+    # a band's value comes from the school's setting's tariff if it has one, else the tariff
+    # for every setting, and from the latest of those recorded that names the band
+    latest: dict[str, ev.TariffSet] = {}
+    if isinstance(fact, ev.TariffSet):
+        for key in ((fact.year, None), (fact.year, school.setting)):
+            for _, tariff in terms.tariff_facts.get(key, ()):
+                for band, _ in tariff.bands:
+                    latest[band] = tariff
+    found = [line for line in lines if prices(line)]
+    if not found:
+        return ""
+    what = "band values" if isinstance(fact, ev.TariffSet) else "hourly rate"
+    return (f"{len(found)} line{'s' if len(found) != 1 else ''} of this statement "
+            f"({pounds_for_people(sum(x.amount for x in found))}) {'are' if len(found) != 1 else 'is'} "
+            f"priced from these {what}")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from fractions import Fraction
 
 from topup_ledger.domain.events import PaymentLine
+from topup_ledger.domain.money import round_half_up
 
 KIND_WORDS = {"regular": "Regular (this period)", "arrears": "Arrears (earlier periods)",
               "clawback": "Claw-back (earlier periods)", "protection": "Protection",
@@ -54,6 +56,24 @@ class RunRef:
         return "main run" if self.sequence == 1 else "supplementary run"
 
 
+@dataclass(frozen=True)
+class Working:
+    """One stretch of a child's days in the period, as a sum a person can do by hand:
+    annual value × the period's share of the year × days in the stretch ÷ days in the
+    period (docs/rules.md §5). ``basis`` says where the annual value comes from."""
+
+    component: str  # base | protection
+    basis: str  # e.g. "band F (2027-28 tariff)" or "27.5 hours × £11.81 × 38 weeks − £6,000.00"
+    annual: Fraction  # pence a year, exact (hours may give fractions of a penny)
+    share: Fraction
+    days: int
+    period_days: int
+
+    @property
+    def exact(self) -> Fraction:
+        return self.annual * self.share * self.days / self.period_days
+
+
 @dataclass
 class ChildRow:
     """One child (by pseudonymous pupil reference and plan reference, never a name)."""
@@ -67,10 +87,21 @@ class ChildRow:
     protection: int
     earlier: int  # arrears and claw-back for earlier periods
     note: str = ""
+    workings: list[Working] = field(default_factory=list)
+    protection_note: str = ""  # protection that is rounding alone, in words
 
     @property
     def total(self) -> int:
         return self.this_period + self.protection + self.earlier
+
+    def exact(self, component: str) -> Fraction:
+        return sum((w.exact for w in self.workings if w.component == component), Fraction(0))
+
+    def carry(self, component: str) -> int:
+        """What rounding with the year so far (docs/rules.md §6) adds to the period's exact
+        sum rounded on its own: at most a penny either way."""
+        paid = self.this_period if component == "base" else self.protection
+        return paid - round_half_up(self.exact(component))
 
 
 @dataclass(frozen=True)
@@ -99,6 +130,8 @@ class MoneyMoved:
     for_period: str
     amount: int
     shared: bool  # the line names other events too
+    counted_under: str = ""  # the change whose money counts this line, if another one's
+    component: str = "base"
 
 
 @dataclass
@@ -119,10 +152,14 @@ class Change:
     before: str = ""  # e.g. the prior hours-based amount a year
     after: str = ""  # e.g. the band amount a year
     lines: list[MoneyMoved] = field(default_factory=list)
+    recorded_by: str = "unknown"  # who recorded it (older events: unknown)
+    priced: str = ""  # for a tariff or rate: the lines of this statement priced from it
 
     @property
     def money(self) -> int:
-        return sum(m.amount for m in self.lines)
+        """The money this change moved, each line counted once (under the latest change it
+        names)."""
+        return sum(m.amount for m in self.lines if not m.counted_under)
 
 
 @dataclass(frozen=True)
@@ -149,16 +186,24 @@ class Statement:
     totals: Totals
     year_to_date: Totals
     year_to_date_runs: list[str]
+    financial_year: str
+    financial_year_to_date: Totals
+    financial_year_to_date_runs: list[str]
     children: list[ChildRow]
     cushion: int
     lines: list[LineRow]
     changes: list[Change]
     changes_since: RunRef | None  # the run of the school's previous statement
     chart: list[Bar]
+    remittance: object = None  # a statements.remittance.Remittance, when the ledger has one
 
     @property
     def nothing_paid(self) -> bool:
         return not self.runs
+
+    @property
+    def period_days(self) -> int:
+        return (self.period_end - self.period_start).days + 1
 
     @property
     def witness(self) -> RunRef | None:

@@ -53,6 +53,7 @@ class Envelope:
     position: int
     recorded_at: datetime
     fact: ev.Fact
+    recorded_by: str = "unknown"
 
 
 @dataclass
@@ -67,10 +68,16 @@ class LedgerView:
     paid: dict[str, dict[str, ev.SchoolPaid]] = field(default_factory=lambda: defaultdict(dict))
     plan_facts: dict[str, list[RecordedFact]] = field(default_factory=lambda: defaultdict(list))
     recorded_at_of: dict[str, datetime] = field(default_factory=dict)  # event id → recorded
+    recorded_by_of: dict[str, str] = field(default_factory=dict)  # event id → who recorded it
     # school → plans any of whose facts (as recorded or corrected) names the school
     plans_naming: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # reference facts that move money: tariffs, rates, cushions, calendars
     money_facts: list[Envelope] = field(default_factory=list)
+    # for the head of a statement, as on a remittance: the LA's details (la.details_set), and
+    # whatever payee facts (by school) and payment dates (by run) the ledger holds
+    la_details: ev.Fact | None = None
+    payees: dict[str, ev.SchoolPayeeSet] = field(default_factory=dict)
+    paid_on: dict[str, date] = field(default_factory=dict)
 
     @property
     def terms(self) -> Terms:
@@ -189,6 +196,10 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
     if isinstance(fact, ev.RunWithdrawn):
         view.run_controlled(fact.run_id, state="withdrawn", released_by="")
         return
+    if isinstance(fact, ev.LADetailsSet):
+        view.la_details = fact
+        return
+    _note_remittance(view, fact)
     if fact.TYPE.startswith("plan."):
         ref = fact.plan  # type: ignore[attr-defined]
         named = _names(fact)
@@ -199,12 +210,23 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
                 partial.add(ref)
             view.plan_facts[ref].append(RecordedFact(recorded.id, fact, position))
             view.recorded_at_of[recorded.id] = recorded.recorded_at
+            view.recorded_by_of[recorded.id] = recorded.recorded_by
         return
     if isinstance(fact, REFERENCE_FACTS):
         view.reference.apply(fact, recorded.id, position)
     if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet) or (
             isinstance(fact, ev.CushionSet) and (keep_all or fact.school in wanted)):
-        view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact))
+        view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact,
+                                         recorded.recorded_by))
+
+
+def _note_remittance(view: LedgerView, fact: ev.Fact) -> None:
+    """Who a school is paid through (the latest payee fact) and each run's payment date
+    (its finance record), for the statement's head as on a remittance advice."""
+    if isinstance(fact, ev.SchoolPayeeSet):
+        view.payees[fact.school] = fact
+    elif isinstance(fact, ev.RunFinance):
+        view.paid_on[fact.run_id] = fact.pay_on
 
 
 def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:
@@ -219,5 +241,6 @@ def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:
             recorded: Recorded = store.mapper.to_domain_event(n)
             found[recorded.originator_id[5:]].append(RecordedFact(recorded.id, recorded.fact, n.id))
             view.recorded_at_of[recorded.id] = recorded.recorded_at
+            view.recorded_by_of[recorded.id] = recorded.recorded_by
     for ref, facts in found.items():
         view.plan_facts[ref] = facts

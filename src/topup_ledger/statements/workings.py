@@ -1,0 +1,124 @@
+"""How each child's amount for the period is worked out, as sums a person can check by hand.
+
+A child's regular (and protection) amount for the period is, per stretch of days on one
+annual value (docs/rules.md §5): annual value × the period's share of the year × days in the
+stretch ÷ days in the period; added, then rounded with the year so far (§6), which moves the
+period's amount at most a penny from its own sum rounded alone. The workings are taken from
+the plan and the rates and tariffs as known to the period's last run that paid the school,
+so they are what that run priced, not what was recorded after it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+
+from topup_ledger.domain import events as ev
+from topup_ledger.domain.calendar import Period, financial_year_of
+from topup_ledger.domain.entitlement import stretches
+from topup_ledger.domain.errors import MissingTerms, RuleError
+from topup_ledger.domain.money import pounds_for_people
+from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.rules import THRESHOLD_SETTINGS, Terms
+from topup_ledger.statements.model import ChildRow, Working
+from topup_ledger.statements.source import LedgerView
+
+
+def terms_at(view: LedgerView, position: int) -> Terms:
+    """The schools, hourly rates and tariffs as known at ``position``."""
+    terms = Terms()
+    for school in view.schools.values():
+        terms.apply(school)
+    for env in view.money_facts:
+        if env.position > position:
+            break
+        if isinstance(env.fact, ev.TariffSet | ev.HourlyRateSet):
+            terms.apply(env.fact, env.id, env.position)
+    return terms
+
+
+def plan_at(view: LedgerView, ref: str, position: int) -> Plan | None:
+    facts = [f for f in view.plan_facts.get(ref, ()) if f.position <= position]
+    try:
+        return Plan(facts) if facts else None
+    except RuleError:
+        return None
+
+
+def exact_pounds(pence: Fraction) -> str:
+    """An exact amount of pence in pounds: £6,341.45, or £12,229.255 when hours give a
+    fraction of a penny (never rounded: it is the figure the sum starts from)."""
+    if pence.denominator == 1:
+        return pounds_for_people(int(pence))
+    sign = "−" if pence < 0 else ""
+    pence = abs(pence)
+    whole = int(pence) // 100
+    millionths = round(Fraction(pence - whole * 100) * 10_000)  # of a pound, below 1,000,000
+    digits = f"{millionths:06d}".rstrip("0")
+    return f"{sign}£{whole:,}.{digits.ljust(2, '0')}"
+
+
+def share_words(share: Fraction) -> str:
+    """4/12 rather than 1/3: the share of the year as the calendar gives it."""
+    if 12 % share.denominator == 0:
+        return f"{share.numerator * 12 // share.denominator}/12"
+    return f"{share.numerator}/{share.denominator}"
+
+
+def hours_words(terms: Terms, hours: object, school: str, day: date) -> str:
+    year = financial_year_of(day)
+    rate = terms.rate_on(year, day)
+    if rate is None:
+        return f"{hours} hours a week"
+    setting = terms.schools[school].setting if school in terms.schools else ""
+    less = (f" − {pounds_for_people(rate.threshold)} threshold"
+            if setting in THRESHOLD_SETTINGS and rate.threshold else "")
+    return (f"{hours} hours × {pounds_for_people(rate.hourly_rate)} × "
+            f"{rate.weeks:g} weeks"
+            f"{less} ({year} rate)")
+
+
+def workings(view: LedgerView, urn: str, period: Period, child: ChildRow,
+             position: int) -> list[Working]:
+    """The child's stretches at this school in ``period``, as known at ``position``."""
+    plan = plan_at(view, child.plan, position)
+    if plan is None:
+        return []
+    terms = terms_at(view, position)
+    try:
+        found = stretches(plan, period, terms)
+    except MissingTerms:
+        return []
+    out = []
+    for stretch in found:
+        if stretch.school != urn:
+            continue
+        year = financial_year_of(stretch.start)
+        state = plan.state_on(stretch.start)
+        if stretch.basis == "band":
+            basis = f"band {stretch.band_or_hours} ({year} tariff)"
+        else:
+            hours = state.hours if state is not None and state.hours is not None else \
+                stretch.band_or_hours.removesuffix("h")
+            basis = hours_words(terms, hours, urn, stretch.start)
+        if stretch.annual.base or not stretch.annual.protection:
+            out.append(Working("base", basis, stretch.annual.base, period.share, stretch.days,
+                               period.days))
+        if stretch.annual.protection and state is not None and state.prior_hours is not None:
+            prior = terms.hours_amount(state.prior_hours, year, terms.setting_of(urn),
+                                       stretch.start)
+            words = (f"protection: prior {hours_words(terms, state.prior_hours, urn, stretch.start)}"
+                     f" = {exact_pounds(prior)}, less {basis} {exact_pounds(stretch.annual.base)}")
+            out.append(Working("protection", words, stretch.annual.protection, period.share,
+                               stretch.days, period.days))
+    return out
+
+
+def protection_words(child: ChildRow, protect_until: date | None) -> str:
+    """A protection amount that is rounding alone (a penny after protection ended, §6)."""
+    if not child.protection or child.exact("protection"):
+        return ""
+    ended = f" Protection ended {protect_until.day} {protect_until:%B %Y}." if protect_until else ""
+    return (f"Protection {pounds_for_people(child.protection)} is rounding, not protection for "
+            "this period: the base and protection are rounded as one amount over the year, so "
+            f"the year's total comes out exact to the penny.{ended}")
