@@ -449,34 +449,54 @@ def verify(store: EventStore, digests: Sequence[str] = (), folders: Sequence[Pat
     return report
 
 
-def report_text(report: Report) -> str:
-    seals = [c for c in report.checkpoints if c.source == "seal"]
-    runs = [c for c in report.checkpoints if c.source == "run"]
-    given = [c for c in report.checkpoints if c.source == "digest"]
-    witnessed = [c for c in report.checkpoints if c.source == "witness"]
+def tally(items: Sequence[Checkpoint]) -> str:
+    good = sum(c.status == "ok" for c in items)
+    return f"{good:,} of {len(items):,} match"
 
-    def tally(items: list[Checkpoint]) -> str:
-        good = sum(c.status == "ok" for c in items)
-        return f"{good} of {len(items)} match"
 
-    lines = [f"ledger: {report.events} events, chain head {report.digest}",
-             f"seals: {tally(seals)}; payment run records: {tally(runs)}"
-             + (f"; digests given: {tally(given)}" if given else "")
-             + (f"; witnessed seals: {tally(witnessed)}" if witnessed else ""),
-             f"payment files: {report.runs} runs, {report.files_rebuilt} files rebuilt from the "
-             f"ledger, {report.files_checked} files on disk checked against their recorded digests"]
+def checks(report: Report) -> list[tuple[str, str]]:
+    """What was checked and what came of it: (check, result) pairs."""
+    def of(source: str) -> list[Checkpoint]:
+        return [c for c in report.checkpoints if c.source == source]
+
+    runs = f"{report.runs:,} run" + ("" if report.runs == 1 else "s")
+    found = [("seals", tally(of("seal"))), ("payment run records", tally(of("run")))]
+    found += [(name, tally(items)) for name, items in (("digests given", of("digest")),
+                                                       ("witnessed seals", of("witness"))) if items]
+    found.append(("payment files", f"{report.files_rebuilt:,} rebuilt from the ledger, "
+                  f"{report.files_checked:,} on disk checked against their recorded digests "
+                  f"({runs})"))
     if report.confirmed_upto:
-        lines.append(f"confirmed up to position {report.confirmed_upto} by {report.confirmed_by}")
-    for note in report.notes:
-        lines.append(f"note: {note}")
+        found.append(("confirmed", f"up to position {report.confirmed_upto:,} by "
+                      f"{report.confirmed_by}"))
+    return found
+
+
+def summary_lines(report: Report) -> list[str]:
+    """What was checked, in a few lines (the text file's first lines)."""
+    return [f"ledger: {report.events:,} events, chain head {report.digest}",
+            *(f"{check}: {result}" for check, result in checks(report)),
+            *(f"note: {note}" for note in report.notes)]
+
+
+OK_TEXT = "OK: every event matches every seal and digest; every payment file checked is as written"
+
+
+def uncovered(report: Report) -> str | None:
+    """The note on events after the last confirmed position, on a clean ledger."""
+    if report.ok and report.position and report.confirmed_upto < report.position:
+        return (f"note: events after position {report.confirmed_upto} are covered by no seal "
+                "yet; `topup seal` records one, and its digest kept outside the ledger covers them")
+    return None
+
+
+def report_text(report: Report) -> str:
+    """The report as plain text (the demo's verify.txt; the terminal prints it as tables)."""
+    lines = summary_lines(report)
     if report.ok:
-        lines.append("OK: every event matches every seal and digest; every payment file checked "
-                     "is as written")
-        if report.position and report.confirmed_upto < report.position:
-            lines.append(f"note: events after position {report.confirmed_upto} are covered by no "
-                         "seal yet; `topup seal` records one, and its digest kept outside the "
-                         "ledger covers them")
-        return "\n".join(lines)
+        lines.append(OK_TEXT)
+        note = uncovered(report)
+        return "\n".join(lines + ([note] if note else []))
     if report.first is not None:
         lines.append(f"FIRST MISMATCH: {report.first.text()}")
     lines.append(f"FAILED: {len(report.problems)} problem(s)")
