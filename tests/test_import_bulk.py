@@ -157,6 +157,7 @@ SAMPLES: list[ev.Fact] = [
     ev.FilesWritten("R1", "runs/R1", (ev.WrittenFile("payments.csv", "0" * 64, 1234),)),
     ev.CushionSet("100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition"),
     ev.Sealed("ff" * 32, 42, "on demand"),
+    ev.KeyRotated("3c9a0f1e2d4b5a69", "b1e0f7a2c3d49e58", "yearly rotation"),
 ]
 
 

@@ -77,10 +77,13 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
     "school.cushion_set": ("school:100001", ev.CushionSet(
         "100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition year 1")),
     "ledger.sealed": ("seals", ev.Sealed("0f" * 32, 7, "payment run 2025-26-autumn-r1")),
+    "ledger.key_rotated": ("keys", ev.KeyRotated("3c9a0f1e2d4b5a69", "b1e0f7a2c3d49e58",
+                                                 "yearly rotation")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.
 WRONG_VALUES = [
+    ("ledger.key_rotated", "key_id", "not a key id"),
     ("school.added", "urn", "12"),
     ("school.added", "urn", 100001),
     ("school.added", "setting", "grammar"),

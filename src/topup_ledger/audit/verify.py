@@ -48,7 +48,7 @@ from topup_ledger.storage.chain import (
     walk,
 )
 from topup_ledger.storage.codec import fact_from_data
-from topup_ledger.storage.keys import check_state
+from topup_ledger.storage.keys import kept_key_path
 from topup_ledger.storage.store import EventStore, event_id
 from topup_ledger.storage.upcasting import upcast
 
@@ -100,6 +100,27 @@ class Checkpoint:
 
 
 @dataclass
+class KeyStretch:
+    """A stretch of the ledger and the key that authenticates it (key rotation)."""
+
+    key_id: str
+    first: int  # its first position
+    last: int | None  # its last (None: to the end)
+    started_by: str | None  # the rotation that handed over to it
+    at_hand: bool  # whether the key was found to check its events with
+    events: int = 0
+    failed: int = 0  # events in it the key does not authenticate
+
+    def positions(self) -> str:
+        return f"{self.first:,} to " + ("the end" if self.last is None else f"{self.last:,}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "from_position": self.first, "to_position": self.last,
+                "started_by": self.started_by, "at_hand": self.at_hand, "events": self.events,
+                "not_authenticated": self.failed}
+
+
+@dataclass
 class Report:
     events: int = 0
     position: int = 0
@@ -114,6 +135,7 @@ class Report:
     files_checked: int = 0
     files_rebuilt: int = 0
     runs: int = 0
+    keys: list[KeyStretch] = field(default_factory=list)  # which key authenticates which events
 
     @property
     def ok(self) -> bool:
@@ -133,6 +155,7 @@ class Report:
             "checkpoints": [c.as_json() for c in self.checkpoints],
             "runs": self.runs, "files_checked": self.files_checked,
             "files_rebuilt": self.files_rebuilt, "notes": self.notes,
+            "keys": [k.as_json() for k in self.keys],
         }
 
 
@@ -200,7 +223,11 @@ class _Pass:
 def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | None) -> None:
     versions: dict[str, tuple[int, int]] = {}  # stream → (highest version, its position)
     previous, previous_at = 0, None
-    keyed_after, keys = store.keyed_after, store.keys()
+    keyed_after, keys, stretches = store.keyed_after, store.keys(), store.key_stretches
+    if keyed_after is not None:
+        report.keys = [KeyStretch(s.key_id, s.after + 1, s.upto, s.started_by, s.key_id in keys)
+                       for s in stretches.stretches]
+    ignored = {position: (name, why) for position, name, why in stretches.ignored}
     for link in walk(store):
         p, stream, version, topic = link.position, link.stream, link.version, link.topic
         name = event_id(stream, version)
@@ -234,9 +261,14 @@ def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | N
         schema_version, at_text, _, _ = link.fields
         if keyed_after is not None and p > keyed_after:
             named = envelope.get("key") if envelope else None
-            why = check_state(keys, named if isinstance(named, str) else None, stream, version,
-                              topic, link.payload)
+            why = stretches.check(keys, p, named if isinstance(named, str) else None, stream,
+                                  version, topic, link.payload)
+            if why is None and p in ignored:
+                why = f"a key rotation not honoured: {ignored[p][1]}"
+            stretch = next(k for k in reversed(report.keys) if p >= k.first)
+            stretch.events += 1
             if why is not None:
+                stretch.failed += 1
                 scan.forged.add(p)
                 report.problems.append(Problem(
                     "auth", f"not authenticated by the ledger's key: {why} ({topic})", p, name))
@@ -267,6 +299,13 @@ def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | N
             progress(report.events)
     if progress:
         progress(report.events)
+    for k in report.keys:
+        if not k.at_hand and k.events:
+            report.problems.append(Problem(
+                "key", f"key {k.key_id}, which authenticates positions {k.positions()} "
+                f"({k.events:,} events), is not at hand, so they cannot be checked: keep it in "
+                f"{kept_key_path(store.ledger_id, k.key_id)} or list its file in "
+                "TOPUP_LEDGER_OLD_KEY_FILES", k.first))
 
 
 def _judge(report: Report, checkpoints: Sequence[Checkpoint], scan: _Pass) -> None:
@@ -330,7 +369,8 @@ def _judge(report: Report, checkpoints: Sequence[Checkpoint], scan: _Pass) -> No
     if best is not None:
         report.confirmed_upto, report.confirmed_by = best.position, best.label
     if first_failing is None:
-        definite = [p for p in report.problems if p.position is not None]
+        # a key not at hand is no mismatch: it is what could not be checked
+        definite = [p for p in report.problems if p.position is not None and p.kind != "key"]
         report.first = min(definite, key=lambda p: p.position or 0, default=None)
         return
     upto = report.confirmed_upto
@@ -444,8 +484,8 @@ def verify(store: EventStore, digests: Sequence[str] = (), folders: Sequence[Pat
     report.checkpoints = checkpoints
     _check_files(store, report, scan, runs, folders, rebuild)
     report.problems.sort(key=lambda p: (p.position is None, p.position or 0))
-    if report.first is None and report.problems:
-        report.first = report.problems[0]
+    if report.first is None:
+        report.first = next((p for p in report.problems if p.kind != "key"), None)
     return report
 
 
@@ -472,10 +512,21 @@ def checks(report: Report) -> list[tuple[str, str]]:
     return found
 
 
+def key_rows(report: Report) -> list[list[str]]:
+    """Per stretch: its key, positions, events, the rotation that began it, and what came of
+    checking it."""
+    return [[k.key_id, k.positions(), f"{k.events:,}", k.started_by or "init",
+             ("not at hand" if not k.at_hand else
+              f"{k.failed:,} not authenticated" if k.failed else "authenticated")]
+            for k in report.keys]
+
+
 def summary_lines(report: Report) -> list[str]:
     """What was checked, in a few lines (the text file's first lines)."""
     return [f"ledger: {report.events:,} events, chain head {report.digest}",
             *(f"{check}: {result}" for check, result in checks(report)),
+            *(f"key {key}: positions {positions} ({events} events, since {since}): {result}"
+              for key, positions, events, since, result in key_rows(report)),
             *(f"note: {note}" for note in report.notes)]
 
 

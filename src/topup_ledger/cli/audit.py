@@ -15,7 +15,15 @@ import click
 
 from topup_ledger.audit.export import ExportError, export_events
 from topup_ledger.audit.replay import ReplayError, replay
-from topup_ledger.audit.verify import OK_TEXT, Problem, Report, checks, uncovered, verify
+from topup_ledger.audit.verify import (
+    OK_TEXT,
+    Problem,
+    Report,
+    checks,
+    key_rows,
+    uncovered,
+    verify,
+)
 from topup_ledger.cli.output import limit_option, paragraph, plural, table
 from topup_ledger.cli.support import (
     Failure,
@@ -143,6 +151,10 @@ def print_report(report: Report, limit: int) -> None:
     click.echo(f"ledger: {plural(report.events, 'event')}; chain head:\n{report.digest}")
     table(["check", "result"], [list(c) for c in checks(report)], flexible=["result"],
           wrap=["result"])
+    if report.keys:  # which key authenticates which stretch of the ledger
+        click.echo()
+        table(["key", "positions", "events", "since", "result"], key_rows(report),
+              right=[False, False, True], flexible=["since"], optional=["since"])
     for note in report.notes:
         paragraph(f"note: {note}", "  ")
     if report.ok:

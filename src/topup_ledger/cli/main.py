@@ -13,6 +13,7 @@ import click
 
 from topup_ledger.cli.audit import export_group, replay_cmd, seal_cmd, verify_cmd
 from topup_ledger.cli.imports import demo_cmd, import_cmd
+from topup_ledger.cli.keys import key_group
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
@@ -435,6 +436,7 @@ main.add_command(replay_cmd)
 main.add_command(seal_cmd)
 main.add_command(verify_cmd)
 main.add_command(export_group)
+main.add_command(key_group)
 main.add_command(statement_cmd)
 main.add_command(statements_cmd)
 for command in listing_commands:

@@ -290,12 +290,27 @@ class Sealed(Fact):
     reason: str = ""
 
 
+# Key rotation (issue 21): the ledger's key changes from a recorded event onward.
+
+
+@dataclass(frozen=True)
+class KeyRotated(Fact):
+    """A new ledger key authenticates every event after this one; this one is authenticated
+    by the key it replaces. Only the keys' ids are recorded, never a key."""
+
+    TYPE = "ledger.key_rotated"
+    key_id: str
+    previous_key_id: str
+    reason: str = ""
+
+
 FACT_TYPES: dict[str, type[Fact]] = {
     cls.TYPE: cls
     for cls in (
         SchoolAdded, CalendarSet, HourlyRateSet, TariffSet, PlanIssued, HoursChanged,
         TransferredToBand, BandChanged, PlacementMoved, PlanCeased, Corrected, SchoolPaid,
         PaymentRunRecorded, FilesWritten, CushionSet, Sealed,
+        KeyRotated,
     )
 }
 
