@@ -14,6 +14,7 @@ failed (the document still says which).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -203,6 +204,80 @@ def trust_section(by: dict[str, list[dict[str, Any]]]) -> list[str]:
         "  file whole; issue 21's bounded-memory import is not done).",
         "",
     ]
+
+
+# Bounded input: a large plans.csv imported in a process of its own, its peak memory measured
+# (/usr/bin/time's maximum resident set size), with and without a limit on its address space.
+
+PROBE_SCHOOLS = 40
+
+
+def write_plans(path: Path, size_bytes: int) -> int:
+    """A valid plans.csv of at least ``size_bytes``: new plans at the probe's schools, on
+    hours or a band; its number of rows."""
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("plan,pupil,school,from,hours,band,kind\n")
+        written = 0
+        while written < size_bytes:
+            lines = []
+            for n in range(rows, rows + 10_000):
+                school = 100001 + n % PROBE_SCHOOLS
+                basis = f"{10 + n % 20}.5," if n % 2 else f",{'BCDE'[n % 4]}"
+                lines.append(f"EHCP-{n:09d},PR-{n * 2654435761 % 16**10:010X},{school},2025-09-01,"
+                             f"{basis},ehcp\n")
+            text = "".join(lines)
+            handle.write(text)
+            written += len(text)
+            rows += 10_000
+    return rows
+
+
+def topup_env(folder: Path, src: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(src), "TOPUP_KEY_DIR": str(folder / "keys"),
+            "TOPUP_LEDGER": str(folder / "ledger.sqlite"), "NO_COLOR": "1"}
+
+
+def import_memory_probe(size_mb: int, limit_mb: int | None = None, src: Path = ROOT / "src"
+                        ) -> dict[str, Any]:
+    """Import a generated ``size_mb`` MB plans.csv into a fresh SQLite ledger in a process of
+    its own; its exit code, peak resident memory, time, whether it printed a traceback, and
+    its last words."""
+    with tempfile.TemporaryDirectory(prefix="topup-import-probe-") as name:
+        folder = Path(name)
+        env = topup_env(folder, src)
+        topup = [sys.executable, "-m", "topup_ledger"]
+        schools = folder / "schools.csv"
+        schools.write_text("urn,name,setting\n" + "".join(
+            f"{100001 + n},Probe School {n},{'mainstream' if n % 3 else 'special'}\n"
+            for n in range(PROBE_SCHOOLS)), encoding="utf-8")
+        for args in (["init"], ["import", str(schools)], ["calendar", "set", "--ay", "2025-26"],
+                     ["rate", "set", "--fy", "2025-26", "--hourly", "18.50", "--weeks", "39"],
+                     ["tariff", "set", "--fy", "2025-26", "--band", "B=3000", "--band", "C=5000",
+                      "--band", "D=7500", "--band", "E=10500"]):
+            subprocess.run([*topup, *args], env=env, check=True, capture_output=True)
+        plans = folder / "plans.csv"
+        rows = write_plans(plans, size_mb * 1_000_000)
+        limited = ["prlimit", f"--as={limit_mb * 2**20}"] if limit_mb else []
+        command = ["/usr/bin/time", "-f", "PEAK %M %e", *limited, *topup, "import", str(plans),
+                   "--json"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        peak = next((line.split() for line in done.stderr.splitlines() if line.startswith("PEAK ")),
+                    ["PEAK", "0", "0"])
+        said = [line for line in (done.stdout + done.stderr).splitlines()
+                if line.strip() and not line.startswith("PEAK ")]
+        recorded = None
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            recorded = json.loads(done.stdout)["events_recorded"]
+        return {"size_mb": round(plans.stat().st_size / 1e6), "rows": rows, "limit_mb": limit_mb,
+                "exit": done.returncode, "peak_mb": round(int(peak[1]) / 1024),
+                "seconds": float(peak[2]), "traceback": "Traceback" in done.stderr,
+                "recorded": recorded, "last_words": said[-1][:200] if said and recorded is None else ""}
+
+
+def memory_probes(src: Path = ROOT / "src") -> list[dict[str, Any]]:
+    return [import_memory_probe(50, src=src), import_memory_probe(200, src=src),
+            import_memory_probe(200, limit_mb=1024, src=src)]
 
 
 def main(argv: list[str] | None = None) -> int:

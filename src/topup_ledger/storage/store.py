@@ -757,14 +757,15 @@ class EventStore:
             return []
         # the bulk path for every append: one transaction that takes the write lock, then the
         # time and the authentication of the facts (the library's save cannot give either)
-        return self._append_rows(batch)
+        return list(self._append_rows(batch))
 
-    def append_many(self, batch: Iterable[Recorded]) -> list[int]:
+    def append_many(self, batch: Iterable[Recorded]) -> Sequence[int]:
         """Record every fact of a large ``batch`` (an import, a payment run) or none; their
-        positions (``_append_rows``)."""
+        positions (``_append_rows``): a ``range`` when they follow one another, as they
+        usually do, so that millions of positions cost nothing to hold."""
         return self._append_rows(batch)
 
-    def _append_rows(self, batch: Iterable[Recorded]) -> list[int]:
+    def _append_rows(self, batch: Iterable[Recorded]) -> Sequence[int]:
         """Record every fact of ``batch`` or none; their positions.
 
         The same stored rows as :meth:`append` (streams, versions, type names, state bytes)
@@ -795,7 +796,7 @@ class EventStore:
         return positions
 
     def _insert_sqlite(self, rows: Iterable[tuple[str, int, str, bytes]],
-                       encoder: BulkEncoder) -> list[int]:
+                       encoder: BulkEncoder) -> Sequence[int]:
         """One ``executemany`` in the recorder's own transaction, with its own statement.
 
         The library's SQLite recorder inserts row by row to learn each rowid; here the
@@ -815,7 +816,7 @@ class EventStore:
             cursor.executemany(recorder.insert_events_statement, rows)
             cursor.execute(recorder.select_max_notification_id_statement)
             last = cursor.fetchone()[0]
-        return list(range(last - encoder.count + 1, last + 1))
+        return range(last - encoder.count + 1, last + 1)
 
     def _stamp(self, encoder: BulkEncoder, previous: bytes | None, server: datetime | None) -> None:
         """The recorded time of the batch, read under the write lock: the database server's
@@ -835,7 +836,7 @@ class EventStore:
             encoder.moment = server or datetime.now(UTC)
 
     def _insert_postgres(self, rows: Iterable[tuple[str, int, str, bytes]],
-                         encoder: BulkEncoder) -> list[int]:
+                         encoder: BulkEncoder) -> Sequence[int]:
         """One binary COPY in the recorder's own transaction, after the recorder's table lock.
 
         The library's recorder sends a batch as one array of a composite type, which
@@ -873,7 +874,7 @@ class EventStore:
                            .format(table), (before,))
             found = cursor.fetchone()
             if found["n"] == found["last"] - found["first"] + 1:  # no gaps: the usual case
-                return list(range(found["first"], found["last"] + 1))
+                return range(found["first"], found["last"] + 1)
             cursor.execute(sql.SQL("SELECT notification_id FROM {} WHERE notification_id > %s "
                                    "ORDER BY notification_id").format(table), (before,))
             return [row["notification_id"] for row in cursor.fetchall()]
@@ -938,6 +939,13 @@ def _orjson_writes_as_to_data(cls: type) -> bool:
 
     fields = dataclasses.fields(cls)
     return all(not f.name.startswith("_") and plain(hints[f.name]) for f in fields)
+
+
+def fact_bytes(fact: Fact) -> bytes:
+    """The JSON the ledger stores for a fact's data, byte for byte what :class:`BulkEncoder`
+    writes for it (so a :class:`Written` of these bytes is stored as the fact itself)."""
+    data = fact if _orjson_writes_as_to_data(type(fact)) else to_data(fact)
+    return orjson.dumps(data, default=_as_json_text)
 
 
 class BulkEncoder:
