@@ -9,6 +9,10 @@ their changes, fuzz examples (CI runs scale 1). Each test appends its counts to 
 file; this script runs pytest once, reads the figures and pytest's own outcomes (JUnit XML),
 and writes the document. Nothing in the document is typed by hand. Exit code 1 if any check
 failed (the document still says which).
+
+It also measures the import's memory (issue 21, bounded input): a generated 50 MB and 200 MB
+plans.csv, each imported in a process of its own, and the 200 MB one again under a 1 GB
+address-space limit; ``--no-memory`` skips them (they take minutes).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = [*sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_reliability_*.py")),
-         "tests/test_trust.py", "tests/test_cores.py"]
+         "tests/test_trust.py", "tests/test_key_rotation.py", "tests/test_cores.py"]
 
 
 def run_checks(scale: int, figures: Path, junit: Path) -> tuple[int, float]:
@@ -77,7 +81,8 @@ def git_commit() -> str:
 
 
 def document(scale: int, seconds: float, found: dict[str, list[tuple[str, str]]],
-             figures: list[dict[str, Any]], postgres: bool) -> str:
+             figures: list[dict[str, Any]], postgres: bool,
+             memory: list[dict[str, Any]] | None = None) -> str:
     by = defaultdict(list)
     for f in figures:
         by[f["check"]].append(f)
@@ -172,7 +177,7 @@ def document(scale: int, seconds: float, found: dict[str, list[tuple[str, str]]]
         *(f"- recording commands repeated ({f['backend']}): {f['commands']}, none recorded twice"
           for f in by["idempotency"]),
         "",
-        *trust_section(by),
+        *trust_section(by, memory or []),
         "## Known bugs (expected failures, owned elsewhere)",
         "",
         *([f"- `{name}`: {reason}" for name, reason in found["xfailed"]] or ["- none"]),
@@ -184,9 +189,18 @@ def document(scale: int, seconds: float, found: dict[str, list[tuple[str, str]]]
     return "\n".join(lines)
 
 
-def trust_section(by: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """Forgery, rewrites, keys, witnesses and files (issue 21): tests/test_trust.py and the
-    orphan check of tests/test_cores.py."""
+def memory_result(probe: dict[str, Any]) -> str:
+    if probe["exit"] == 0 and probe["recorded"] is not None:
+        return f"recorded {probe['recorded']:,} events"
+    said = f": \"{probe['last_words']}\"" if probe["last_words"] else ""
+    return ("TRACEBACK" if probe["traceback"] else "refused, no traceback") + \
+        f" (exit {probe['exit']}){said}; nothing recorded"
+
+
+def trust_section(by: dict[str, list[dict[str, Any]]], memory: list[dict[str, Any]]) -> list[str]:
+    """Forgery, rewrites, keys, witnesses and files (issue 21): tests/test_trust.py,
+    tests/test_key_rotation.py, the orphan check of tests/test_cores.py, and the import's
+    memory measured here (``memory_probes``)."""
     return [
         "## Trust: forgery, rewrites, keys, witnesses, files (issue 21)",
         "",
@@ -200,8 +214,17 @@ def trust_section(by: dict[str, list[dict[str, Any]]]) -> list[str]:
           by["postgres append-only statements refused"]),
         *(f"- orphans after SIGKILL of a parent with {f['workers']} forked workers: {f['alive']} "
           f"alive after {f['seconds']} s" for f in by["orphans after SIGKILL of the parent"]),
-        "- not yet probed: a 200 MB import under a 1 GB memory limit (the import still reads a",
-        "  file whole; issue 21's bounded-memory import is not done).",
+        "",
+        "### Bounded input: a generated plans.csv imported into a fresh SQLite ledger",
+        "",
+        "Each import runs in a process of its own; its peak is the maximum resident set size",
+        "(`/usr/bin/time`), the limit an address-space limit (`prlimit --as`).",
+        "",
+        *(table(["plans.csv", "rows", "memory limit", "peak memory", "time", "result"],
+                [[f"{p['size_mb']} MB", f"{p['rows']:,}",
+                  f"{p['limit_mb']:,} MB" if p["limit_mb"] else "none", f"{p['peak_mb']:,} MB",
+                  f"{p['seconds']:.0f} s", memory_result(p)] for p in memory])
+          if memory else ["- not measured in this run (`--no-memory`)"]),
         "",
     ]
 
@@ -284,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=5, help="iterations multiplier (CI: 1)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the import memory probes (50 and 200 MB files, minutes)")
     args = parser.parse_args(argv)
+    memory = [] if args.no_memory else memory_probes()
     with tempfile.TemporaryDirectory(prefix="topup-reliability-") as folder:
         figures, junit = Path(folder) / "figures.jsonl", Path(folder) / "junit.xml"
         code, seconds = run_checks(args.scale, figures, junit)
@@ -293,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         found = outcomes(junit)
         text = document(args.scale, seconds, found, read_figures(figures),
-                        bool(os.environ.get("TOPUP_TEST_POSTGRES_URL")))
+                        bool(os.environ.get("TOPUP_TEST_POSTGRES_URL")), memory)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}: {len(found['passed'])} passed, {len(found['failed'])} failed")

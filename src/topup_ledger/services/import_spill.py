@@ -48,6 +48,7 @@ class StagedFacts:
         self._facts: list[tuple[str, int, str, str, bytes]] = []
         self._lines: list[tuple[str, str, int]] = []
         self.count = 0
+        self._at: tuple[object, str] = (None, "")  # the last recorded time and its text
         self._cleanup = weakref.finalize(self, _remove, self._db, self.folder)
 
     def __len__(self) -> int:
@@ -59,8 +60,10 @@ class StagedFacts:
     def add(self, recorded: Recorded) -> None:
         fact = recorded.fact
         assert not isinstance(fact, Written)  # an import stages facts, never written bytes
+        if self._at[0] is not recorded.recorded_at:  # one import, one time: written once
+            self._at = (recorded.recorded_at, recorded.recorded_at.isoformat())
         self._facts.append((recorded.originator_id, recorded.originator_version, fact.TYPE,
-                            recorded.recorded_at.isoformat(), fact_bytes(fact)))
+                            self._at[1], fact_bytes(fact)))
         self.count += 1
         if len(self._facts) >= WRITE_EVERY:
             self.flush()

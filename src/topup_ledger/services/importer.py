@@ -156,6 +156,7 @@ class Staging:
         self.reference = Reference()  # as known, staged facts included
         self.reference_facts: list[tuple[int, Recorded]] = []
         self.staged = StagedFacts()
+        self.let_go = False  # whether a stream has been let go of (its staged facts are on disk only)
         self.pages: StoredPages | None = None
         # Everything after this position (another writer's) is unseen: appending to a
         # stream it changed conflicts at commit, and nothing is recorded.
@@ -182,12 +183,13 @@ class Staging:
         for row in self.pages.each_stream(wanted, self.position):
             if row.topic in _PLAN_OR_REFERENCE:
                 found[row.originator_id].append(self.store.mapper.to_domain_event(row))
-        if self.staged:
+        if self.let_go:  # until a stream is let go of, every staged fact is in memory too
             for name, staged in self.staged.of_streams(wanted).items():
                 found[name].extend(staged)
         self.streams.update(found)
         while len(self.streams) > CACHED_STREAMS:  # the streams used longest ago
             self.streams.popitem(last=False)
+            self.let_go = True
 
     def close(self) -> None:
         """Let go of the ledger reader (the import has been committed or abandoned)."""
