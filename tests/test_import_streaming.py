@@ -144,3 +144,22 @@ def test_a_damaged_line_deep_in_a_file_is_refused_naming_it_and_records_nothing(
     with pytest.raises(FileRefused, match=r"latin.csv, line 701: the file is not UTF-8 \(byte 0xeb\)"):
         import_file(ledger, latin)
     assert ledger.store.max_position() == before
+
+
+def test_running_out_of_memory_is_a_plain_refusal(ledger: Ledger, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine (or a limit set on the process) without the memory an import needs: no
+    traceback, exit 7, nothing recorded."""
+    load_reference(ledger, tmp_path)
+    before = ledger.store.max_position()
+    path = write(tmp_path, "plans.csv", HEADER + plan_rows(10))
+
+    def exhausted(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError
+
+    monkeypatch.setattr(importer.Import, "commit", exhausted)
+    result = CliRunner().invoke(main, ["import", str(path)], obj={"location": ledger.store.location},
+                                catch_exceptions=False)
+    assert result.exit_code == 7 and "Traceback" not in result.output
+    assert "ran out of memory" in result.output and "nothing was recorded" in result.output
+    assert ledger.store.max_position() == before
