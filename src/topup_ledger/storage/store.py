@@ -948,6 +948,11 @@ def fact_bytes(fact: Fact) -> bytes:
     return orjson.dumps(data, default=_as_json_text)
 
 
+# The streams a batch wrote are kept (for a conflict's message) up to this many: millions of
+# names would be hundreds of megabytes; an import names the streams that clashed itself.
+STREAMS_NAMED = 10_000
+
+
 class BulkEncoder:
     """Stored rows for many facts, byte for byte what :class:`FactMapper` stores.
 
@@ -996,7 +1001,8 @@ class BulkEncoder:
             if cipher:
                 state = cipher.encrypt(state)
             self.count += 1
-            self.streams.add(r.originator_id)
+            if len(self.streams) < STREAMS_NAMED:
+                self.streams.add(r.originator_id)
             yield r.originator_id, r.originator_version, cls.TYPE, state
 
 
