@@ -37,14 +37,19 @@ class StagedFacts:
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="topup-import-"))  # 0700
-        self._db = sqlite3.connect(self.folder / "staged.sqlite", isolation_level=None,
-                                   check_same_thread=False)
+        path = self.folder / "staged.sqlite"
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.executescript(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;"
             "CREATE TABLE staged (seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER "
             "NOT NULL, type TEXT NOT NULL, at TEXT NOT NULL, data BLOB NOT NULL);"
             "CREATE INDEX staged_stream ON staged (stream, seq);"
             "CREATE TABLE lines (event TEXT PRIMARY KEY, file TEXT NOT NULL, line INTEGER NOT NULL);")
+        # Only this connection ever opens it, and without a journal SQLite makes no file beside
+        # it: the file can go now and lives on, nameless, until the connection closes, so an
+        # import killed at any moment (SIGKILL too) leaves nothing behind on disk.
+        path.unlink()
+        self.folder.rmdir()
         self._facts: list[tuple[str, int, str, str, bytes]] = []
         self._lines: list[tuple[str, str, int]] = []
         self.count = 0
