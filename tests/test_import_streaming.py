@@ -163,3 +163,29 @@ def test_running_out_of_memory_is_a_plain_refusal(ledger: Ledger, tmp_path: Path
     assert result.exit_code == 7 and "Traceback" not in result.output
     assert "ran out of memory" in result.output and "nothing was recorded" in result.output
     assert ledger.store.max_position() == before
+
+
+def test_the_staged_facts_have_no_name_on_disk() -> None:
+    """The staging file is unlinked as soon as it is made: an import killed at any moment
+    leaves no file of staged facts behind (they name schools and pupils)."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from topup_ledger.domain import events as ev
+    from topup_ledger.services.import_spill import StagedFacts
+    from topup_ledger.storage.store import Recorded
+
+    staged = StagedFacts()
+    try:
+        assert not staged.folder.exists()
+        when = datetime(2025, 9, 1, 9, tzinfo=UTC)
+        facts = [Recorded(f"plan:P{i}", 1, when, ev.PlanIssued(f"P{i}", f"PR-{i}", "100001",
+                                                             date(2025, 9, 1), "ehcp",
+                                                             Decimal("12.5"), None))
+                 for i in range(3)]
+        for recorded in facts:
+            staged.add(recorded)
+        assert list(staged) == facts and len(staged) == 3
+        assert staged.of_streams(["plan:P1", "plan:P9"]) == {"plan:P1": [facts[1]]}
+    finally:
+        staged.close()
