@@ -18,6 +18,7 @@ nothing after the rotation that replaced it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from topup_ledger.domain.events import KeyRotated
 from topup_ledger.storage import keys as ledger_keys
 
 ROTATED = KeyRotated.TYPE
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -96,13 +98,16 @@ class KeyStretches:
 
 
 def rotation_key_ids(rotations: Iterable[RotationRow]) -> list[str]:
-    """The ids of the keys the rotations name (to look for the old keys kept at hand)."""
+    """The ids of the keys the rotations name (to look for the old keys kept at hand): only
+    ids as ``keys.key_id`` makes them, since an id names a file to look in."""
     found = []
     for row in rotations:
         try:
-            found.append(str(orjson.loads(row.payload)["data"]["key_id"]))
+            named = str(orjson.loads(row.payload)["data"]["key_id"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             continue
+        if _KEY_ID.fullmatch(named):
+            found.append(named)
     return found
 
 
