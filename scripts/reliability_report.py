@@ -9,11 +9,16 @@ their changes, fuzz examples (CI runs scale 1). Each test appends its counts to 
 file; this script runs pytest once, reads the figures and pytest's own outcomes (JUnit XML),
 and writes the document. Nothing in the document is typed by hand. Exit code 1 if any check
 failed (the document still says which).
+
+It also measures the import's memory (issue 21, bounded input): a generated 50 MB and 200 MB
+plans.csv, each imported in a process of its own, and the 200 MB one again under a 1 GB
+address-space limit; ``--no-memory`` skips them (they take minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,7 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = [*sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_reliability_*.py")),
-         "tests/test_trust.py", "tests/test_cores.py"]
+         "tests/test_trust.py", "tests/test_key_rotation.py", "tests/test_cores.py"]
 
 
 def run_checks(scale: int, figures: Path, junit: Path) -> tuple[int, float]:
@@ -76,7 +81,8 @@ def git_commit() -> str:
 
 
 def document(scale: int, seconds: float, found: dict[str, list[tuple[str, str]]],
-             figures: list[dict[str, Any]], postgres: bool) -> str:
+             figures: list[dict[str, Any]], postgres: bool,
+             memory: list[dict[str, Any]] | None = None) -> str:
     by = defaultdict(list)
     for f in figures:
         by[f["check"]].append(f)
@@ -171,7 +177,7 @@ def document(scale: int, seconds: float, found: dict[str, list[tuple[str, str]]]
         *(f"- recording commands repeated ({f['backend']}): {f['commands']}, none recorded twice"
           for f in by["idempotency"]),
         "",
-        *trust_section(by),
+        *trust_section(by, memory or []),
         "## Known bugs (expected failures, owned elsewhere)",
         "",
         *([f"- `{name}`: {reason}" for name, reason in found["xfailed"]] or ["- none"]),
@@ -183,9 +189,18 @@ def document(scale: int, seconds: float, found: dict[str, list[tuple[str, str]]]
     return "\n".join(lines)
 
 
-def trust_section(by: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """Forgery, rewrites, keys, witnesses and files (issue 21): tests/test_trust.py and the
-    orphan check of tests/test_cores.py."""
+def memory_result(probe: dict[str, Any]) -> str:
+    if probe["exit"] == 0 and probe["recorded"] is not None:
+        return f"recorded {probe['recorded']:,} events"
+    said = f": \"{probe['last_words']}\"" if probe["last_words"] else ""
+    return ("TRACEBACK" if probe["traceback"] else "refused, no traceback") + \
+        f" (exit {probe['exit']}){said}; nothing recorded"
+
+
+def trust_section(by: dict[str, list[dict[str, Any]]], memory: list[dict[str, Any]]) -> list[str]:
+    """Forgery, rewrites, keys, witnesses and files (issue 21): tests/test_trust.py,
+    tests/test_key_rotation.py, the orphan check of tests/test_cores.py, and the import's
+    memory measured here (``memory_probes``)."""
     return [
         "## Trust: forgery, rewrites, keys, witnesses, files (issue 21)",
         "",
@@ -199,17 +214,103 @@ def trust_section(by: dict[str, list[dict[str, Any]]]) -> list[str]:
           by["postgres append-only statements refused"]),
         *(f"- orphans after SIGKILL of a parent with {f['workers']} forked workers: {f['alive']} "
           f"alive after {f['seconds']} s" for f in by["orphans after SIGKILL of the parent"]),
-        "- not yet probed: a 200 MB import under a 1 GB memory limit (the import still reads a",
-        "  file whole; issue 21's bounded-memory import is not done).",
+        "",
+        "### Bounded input: a generated plans.csv imported into a fresh SQLite ledger",
+        "",
+        "Each import runs in a process of its own; its peak is the maximum resident set size",
+        "(`/usr/bin/time`), the limit an address-space limit (`prlimit --as`).",
+        "",
+        *(table(["plans.csv", "rows", "memory limit", "peak memory", "time", "result"],
+                [[f"{p['size_mb']} MB", f"{p['rows']:,}",
+                  f"{p['limit_mb']:,} MB" if p["limit_mb"] else "none", f"{p['peak_mb']:,} MB",
+                  f"{p['seconds']:.0f} s", memory_result(p)] for p in memory])
+          if memory else ["- not measured in this run (`--no-memory`)"]),
         "",
     ]
+
+
+# Bounded input: a large plans.csv imported in a process of its own, its peak memory measured
+# (/usr/bin/time's maximum resident set size), with and without a limit on its address space.
+
+PROBE_SCHOOLS = 40
+
+
+def write_plans(path: Path, size_bytes: int) -> int:
+    """A valid plans.csv of at least ``size_bytes``: new plans at the probe's schools, on
+    hours or a band; its number of rows."""
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("plan,pupil,school,from,hours,band,kind\n")
+        written = 0
+        while written < size_bytes:
+            lines = []
+            for n in range(rows, rows + 10_000):
+                school = 100001 + n % PROBE_SCHOOLS
+                basis = f"{10 + n % 20}.5," if n % 2 else f",{'BCDE'[n % 4]}"
+                lines.append(f"EHCP-{n:09d},PR-{n * 2654435761 % 16**10:010X},{school},2025-09-01,"
+                             f"{basis},ehcp\n")
+            text = "".join(lines)
+            handle.write(text)
+            written += len(text)
+            rows += 10_000
+    return rows
+
+
+def topup_env(folder: Path, src: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(src), "TOPUP_KEY_DIR": str(folder / "keys"),
+            "TOPUP_LEDGER": str(folder / "ledger.sqlite"), "NO_COLOR": "1"}
+
+
+def import_memory_probe(size_mb: int, limit_mb: int | None = None, src: Path = ROOT / "src"
+                        ) -> dict[str, Any]:
+    """Import a generated ``size_mb`` MB plans.csv into a fresh SQLite ledger in a process of
+    its own; its exit code, peak resident memory, time, whether it printed a traceback, and
+    its last words."""
+    with tempfile.TemporaryDirectory(prefix="topup-import-probe-") as name:
+        folder = Path(name)
+        env = topup_env(folder, src)
+        topup = [sys.executable, "-m", "topup_ledger"]
+        schools = folder / "schools.csv"
+        schools.write_text("urn,name,setting\n" + "".join(
+            f"{100001 + n},Probe School {n},{'mainstream' if n % 3 else 'special'}\n"
+            for n in range(PROBE_SCHOOLS)), encoding="utf-8")
+        for args in (["init"], ["import", str(schools)], ["calendar", "set", "--ay", "2025-26"],
+                     ["rate", "set", "--fy", "2025-26", "--hourly", "18.50", "--weeks", "39"],
+                     ["tariff", "set", "--fy", "2025-26", "--band", "B=3000", "--band", "C=5000",
+                      "--band", "D=7500", "--band", "E=10500"]):
+            subprocess.run([*topup, *args], env=env, check=True, capture_output=True)
+        plans = folder / "plans.csv"
+        rows = write_plans(plans, size_mb * 1_000_000)
+        limited = ["prlimit", f"--as={limit_mb * 2**20}"] if limit_mb else []
+        command = ["/usr/bin/time", "-f", "PEAK %M %e", *limited, *topup, "import", str(plans),
+                   "--json"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        peak = next((line.split() for line in done.stderr.splitlines() if line.startswith("PEAK ")),
+                    ["PEAK", "0", "0"])
+        said = [line for line in (done.stdout + done.stderr).splitlines()
+                if line.strip() and not line.startswith("PEAK ")]
+        recorded = None
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            recorded = json.loads(done.stdout)["events_recorded"]
+        return {"size_mb": round(plans.stat().st_size / 1e6), "rows": rows, "limit_mb": limit_mb,
+                "exit": done.returncode, "peak_mb": round(int(peak[1]) / 1024),
+                "seconds": float(peak[2]), "traceback": "Traceback" in done.stderr,
+                "recorded": recorded, "last_words": said[-1][:200] if said and recorded is None else ""}
+
+
+def memory_probes(src: Path = ROOT / "src") -> list[dict[str, Any]]:
+    return [import_memory_probe(50, src=src), import_memory_probe(200, src=src),
+            import_memory_probe(200, limit_mb=1024, src=src)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=5, help="iterations multiplier (CI: 1)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the import memory probes (50 and 200 MB files, minutes)")
     args = parser.parse_args(argv)
+    memory = [] if args.no_memory else memory_probes()
     with tempfile.TemporaryDirectory(prefix="topup-reliability-") as folder:
         figures, junit = Path(folder) / "figures.jsonl", Path(folder) / "junit.xml"
         code, seconds = run_checks(args.scale, figures, junit)
@@ -218,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         found = outcomes(junit)
         text = document(args.scale, seconds, found, read_figures(figures),
-                        bool(os.environ.get("TOPUP_TEST_POSTGRES_URL")))
+                        bool(os.environ.get("TOPUP_TEST_POSTGRES_URL")), memory)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}: {len(found['passed'])} passed, {len(found['failed'])} failed")

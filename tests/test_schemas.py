@@ -109,10 +109,13 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
     "la.details_set": ("la", ev.LADetailsSet(
         "Anyshire County Council", ("County Hall", "Anytown AN1 1AA"), "01234 567890",
         "Email sen.finance@anyshire.gov.uk within 30 days")),
+    "ledger.key_rotated": ("keys", ev.KeyRotated("3c9a0f1e2d4b5a69", "b1e0f7a2c3d49e58",
+                                                 "yearly rotation")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.
 WRONG_VALUES = [
+    ("ledger.key_rotated", "key_id", "not a key id"),
     ("school.added", "urn", "12"),
     ("school.added", "urn", 100001),
     ("school.added", "setting", "grammar"),

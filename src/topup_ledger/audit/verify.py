@@ -48,7 +48,7 @@ from topup_ledger.storage.chain import (
     walk,
 )
 from topup_ledger.storage.codec import fact_from_data
-from topup_ledger.storage.keys import check_state
+from topup_ledger.storage.keys import kept_key_path
 from topup_ledger.storage.releases import RunStatus, run_statuses
 from topup_ledger.storage.store import EventStore, event_id
 from topup_ledger.storage.upcasting import upcast
@@ -101,6 +101,27 @@ class Checkpoint:
 
 
 @dataclass
+class KeyStretch:
+    """A stretch of the ledger and the key that authenticates it (key rotation)."""
+
+    key_id: str
+    first: int  # its first position
+    last: int | None  # its last (None: to the end)
+    started_by: str | None  # the rotation that handed over to it
+    at_hand: bool  # whether the key was found to check its events with
+    events: int = 0
+    failed: int = 0  # events in it the key does not authenticate
+
+    def positions(self) -> str:
+        return f"{self.first:,} to " + ("the end" if self.last is None else f"{self.last:,}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "from_position": self.first, "to_position": self.last,
+                "started_by": self.started_by, "at_hand": self.at_hand, "events": self.events,
+                "not_authenticated": self.failed}
+
+
+@dataclass
 class Report:
     events: int = 0
     position: int = 0
@@ -116,6 +137,7 @@ class Report:
     files_rebuilt: int = 0
     runs: int = 0
     releases: list[RunStatus] = field(default_factory=list)  # who prepared and released each run
+    keys: list[KeyStretch] = field(default_factory=list)  # which key authenticates which events
 
     @property
     def ok(self) -> bool:
@@ -136,6 +158,7 @@ class Report:
             "runs": self.runs, "files_checked": self.files_checked,
             "files_rebuilt": self.files_rebuilt, "notes": self.notes,
             "releases": [s.as_json() for s in self.releases],
+            "keys": [k.as_json() for k in self.keys],
         }
 
 
@@ -203,7 +226,11 @@ class _Pass:
 def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | None) -> None:
     versions: dict[str, tuple[int, int]] = {}  # stream → (highest version, its position)
     previous, previous_at = 0, None
-    keyed_after, keys = store.keyed_after, store.keys()
+    keyed_after, keys, stretches = store.keyed_after, store.keys(), store.key_stretches
+    if keyed_after is not None:
+        report.keys = [KeyStretch(s.key_id, s.after + 1, s.upto, s.started_by, s.key_id in keys)
+                       for s in stretches.stretches]
+    ignored = {position: (name, why) for position, name, why in stretches.ignored}
     for link in walk(store):
         p, stream, version, topic = link.position, link.stream, link.version, link.topic
         name = event_id(stream, version)
@@ -237,9 +264,14 @@ def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | N
         schema_version, at_text, _, _ = link.fields
         if keyed_after is not None and p > keyed_after:
             named = envelope.get("key") if envelope else None
-            why = check_state(keys, named if isinstance(named, str) else None, stream, version,
-                              topic, link.payload)
+            why = stretches.check(keys, p, named if isinstance(named, str) else None, stream,
+                                  version, topic, link.payload)
+            if why is None and p in ignored:
+                why = f"a key rotation not honoured: {ignored[p][1]}"
+            stretch = next(k for k in reversed(report.keys) if p >= k.first)
+            stretch.events += 1
             if why is not None:
+                stretch.failed += 1
                 scan.forged.add(p)
                 report.problems.append(Problem(
                     "auth", f"not authenticated by the ledger's key: {why} ({topic})", p, name))
@@ -270,6 +302,13 @@ def _walk(store: EventStore, report: Report, scan: _Pass, progress: Progress | N
             progress(report.events)
     if progress:
         progress(report.events)
+    for k in report.keys:
+        if not k.at_hand and k.events:
+            report.problems.append(Problem(
+                "key", f"key {k.key_id}, which authenticates positions {k.positions()} "
+                f"({k.events:,} events), is not at hand, so they cannot be checked: keep it in "
+                f"{kept_key_path(store.ledger_id, k.key_id)} or list its file in "
+                "TOPUP_LEDGER_OLD_KEY_FILES", k.first))
 
 
 def _judge(report: Report, checkpoints: Sequence[Checkpoint], scan: _Pass) -> None:
@@ -333,7 +372,8 @@ def _judge(report: Report, checkpoints: Sequence[Checkpoint], scan: _Pass) -> No
     if best is not None:
         report.confirmed_upto, report.confirmed_by = best.position, best.label
     if first_failing is None:
-        definite = [p for p in report.problems if p.position is not None]
+        # a key not at hand is no mismatch: it is what could not be checked
+        definite = [p for p in report.problems if p.position is not None and p.kind != "key"]
         report.first = min(definite, key=lambda p: p.position or 0, default=None)
         return
     upto = report.confirmed_upto
@@ -451,40 +491,71 @@ def verify(store: EventStore, digests: Sequence[str] = (), folders: Sequence[Pat
     except Exception as error:  # a damaged ledger: the problems above say what; this is a note
         report.notes.append(f"who prepared and released each run could not be read: {error}")
     report.problems.sort(key=lambda p: (p.position is None, p.position or 0))
-    if report.first is None and report.problems:
-        report.first = report.problems[0]
+    if report.first is None:
+        report.first = next((p for p in report.problems if p.kind != "key"), None)
     return report
 
 
-def report_text(report: Report) -> str:
-    seals = [c for c in report.checkpoints if c.source == "seal"]
-    runs = [c for c in report.checkpoints if c.source == "run"]
-    given = [c for c in report.checkpoints if c.source == "digest"]
-    witnessed = [c for c in report.checkpoints if c.source == "witness"]
+def tally(items: Sequence[Checkpoint]) -> str:
+    good = sum(c.status == "ok" for c in items)
+    return f"{good:,} of {len(items):,} match"
 
-    def tally(items: list[Checkpoint]) -> str:
-        good = sum(c.status == "ok" for c in items)
-        return f"{good} of {len(items)} match"
 
-    lines = [f"ledger: {report.events} events, chain head {report.digest}",
-             f"seals: {tally(seals)}; payment run records: {tally(runs)}"
-             + (f"; digests given: {tally(given)}" if given else "")
-             + (f"; witnessed seals: {tally(witnessed)}" if witnessed else ""),
-             f"payment files: {report.runs} runs, {report.files_rebuilt} files rebuilt from the "
-             f"ledger, {report.files_checked} files on disk checked against their recorded digests"]
-    lines.extend(f"run {s.run_id}: {s.text()}" for s in report.releases)
+def checks(report: Report) -> list[tuple[str, str]]:
+    """What was checked and what came of it: (check, result) pairs."""
+    def of(source: str) -> list[Checkpoint]:
+        return [c for c in report.checkpoints if c.source == source]
+
+    runs = f"{report.runs:,} run" + ("" if report.runs == 1 else "s")
+    found = [("seals", tally(of("seal"))), ("payment run records", tally(of("run")))]
+    found += [(name, tally(items)) for name, items in (("digests given", of("digest")),
+                                                       ("witnessed seals", of("witness"))) if items]
+    found.append(("payment files", f"{report.files_rebuilt:,} rebuilt from the ledger, "
+                  f"{report.files_checked:,} on disk checked against their recorded digests "
+                  f"({runs})"))
     if report.confirmed_upto:
-        lines.append(f"confirmed up to position {report.confirmed_upto} by {report.confirmed_by}")
-    for note in report.notes:
-        lines.append(f"note: {note}")
+        found.append(("confirmed", f"up to position {report.confirmed_upto:,} by "
+                      f"{report.confirmed_by}"))
+    return found
+
+
+def key_rows(report: Report) -> list[list[str]]:
+    """Per stretch: its key, positions, events, the rotation that began it, and what came of
+    checking it."""
+    return [[k.key_id, k.positions(), f"{k.events:,}", k.started_by or "init",
+             ("not at hand" if not k.at_hand else
+              f"{k.failed:,} not authenticated" if k.failed else "authenticated")]
+            for k in report.keys]
+
+
+def summary_lines(report: Report) -> list[str]:
+    """What was checked, in a few lines (the text file's first lines)."""
+    return [f"ledger: {report.events:,} events, chain head {report.digest}",
+            *(f"{check}: {result}" for check, result in checks(report)),
+            *(f"key {key}: positions {positions} ({events} events, since {since}): {result}"
+              for key, positions, events, since, result in key_rows(report)),
+            *(f"run {s.run_id}: {s.text()}" for s in report.releases),
+            *(f"note: {note}" for note in report.notes)]
+
+
+OK_TEXT = "OK: every event matches every seal and digest; every payment file checked is as written"
+
+
+def uncovered(report: Report) -> str | None:
+    """The note on events after the last confirmed position, on a clean ledger."""
+    if report.ok and report.position and report.confirmed_upto < report.position:
+        return (f"note: events after position {report.confirmed_upto} are covered by no seal "
+                "yet; `topup seal` records one, and its digest kept outside the ledger covers them")
+    return None
+
+
+def report_text(report: Report) -> str:
+    """The report as plain text (the demo's verify.txt; the terminal prints it as tables)."""
+    lines = summary_lines(report)
     if report.ok:
-        lines.append("OK: every event matches every seal and digest; every payment file checked "
-                     "is as written")
-        if report.position and report.confirmed_upto < report.position:
-            lines.append(f"note: events after position {report.confirmed_upto} are covered by no "
-                         "seal yet; `topup seal` records one, and its digest kept outside the "
-                         "ledger covers them")
-        return "\n".join(lines)
+        lines.append(OK_TEXT)
+        note = uncovered(report)
+        return "\n".join(lines + ([note] if note else []))
     if report.first is not None:
         lines.append(f"FIRST MISMATCH: {report.first.text()}")
     lines.append(f"FAILED: {len(report.problems)} problem(s)")

@@ -15,7 +15,16 @@ import click
 
 from topup_ledger.audit.export import ExportError, export_events
 from topup_ledger.audit.replay import ReplayError, replay
-from topup_ledger.audit.verify import report_text, verify
+from topup_ledger.audit.verify import (
+    OK_TEXT,
+    Problem,
+    Report,
+    checks,
+    key_rows,
+    uncovered,
+    verify,
+)
+from topup_ledger.cli.output import limit_option, paragraph, plural, table
 from topup_ledger.cli.support import (
     Failure,
     as_moment,
@@ -70,15 +79,18 @@ def replay_cmd(ctx: click.Context, when: datetime, out: Path, as_json: bool) -> 
     store = ledger_of(ctx).store
     with events_progress("replaying", store.max_position(), at_least=BIG) as bar:
         result = replay(store, when, out, progress=bar)
-    lines = [f"as of {when.isoformat()}: position {result.position}"
-             + (f" (recorded {result.recorded_at})" if result.recorded_at else " (nothing recorded)"),
-             f"seal {result.seal}",
-             f"{len(result.runs)} payment runs known then: " + (", ".join(result.runs) or "none")]
-    lines.extend(f"  wrote {f}" for f in [*result.files, *result.projections])
+    if as_json:
+        return emit(result.as_json(), True, "")
+    paragraph(f"as of {when.isoformat()}: position {result.position:,}"
+              + (f" (recorded {result.recorded_at})" if result.recorded_at else " (nothing recorded)"))
+    click.echo(f"seal {result.seal}")
+    paragraph(f"{plural(len(result.runs), 'payment run')} known then: "
+              + (", ".join(result.runs) or "none"))
     if result.projections_note:
-        lines.append(result.projections_note)
-    lines.append(f"  wrote {result.manifest}")
-    emit(result.as_json(), as_json, "\n".join(lines))
+        paragraph(result.projections_note)
+    written = [*result.files, *result.projections, result.manifest]
+    table(["files written"], [[str(f)] for f in written], flexible=["files written"],
+          wrap=["files written"])
 
 
 @click.command("seal")
@@ -93,9 +105,11 @@ def replay_cmd(ctx: click.Context, when: datetime, out: Path, as_json: bool) -> 
 def seal_cmd(ctx: click.Context, reason: str, witness_log: Path | None, as_json: bool) -> None:
     """Record the chain head now; keep the printed digest outside the ledger."""
     result = seal(ledger_of(ctx), reason.strip() or "on demand", witness_log)
-    emit(result.as_json(), as_json,
-         f"sealed {result.digest}\nrecorded {result.event} at position {result.recorded_at}; keep "
-         "the digest outside the ledger: `topup verify --digest` checks the ledger against it")
+    if as_json:
+        return emit(result.as_json(), True, "")
+    click.echo(f"sealed {result.digest}")
+    paragraph(f"recorded {result.event} at position {result.recorded_at:,}; keep the digest outside "
+              "the ledger: `topup verify --digest` checks the ledger against it")
 
 
 @click.command("verify")
@@ -109,11 +123,12 @@ def seal_cmd(ctx: click.Context, reason: str, witness_log: Path | None, as_json:
               help="A witness log (`topup seal --witness`, TOPUP_WITNESS): check every seal in it.")
 @click.option("--no-rebuild", is_flag=True,
               help="Do not rebuild every run's files from the ledger to compare with their digests.")
+@limit_option
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @audit_refusals
 def verify_cmd(ctx: click.Context, digests: tuple[str, ...], folders: tuple[Path, ...],
-               witness_logs: tuple[Path, ...], no_rebuild: bool, as_json: bool) -> None:
+               witness_logs: tuple[Path, ...], no_rebuild: bool, limit: int, as_json: bool) -> None:
     """Check the hash chain, every seal, every run's files and every digest given.
 
     Exits 0 if everything matches, 1 if anything does not (naming the first event that does
@@ -123,9 +138,47 @@ def verify_cmd(ctx: click.Context, digests: tuple[str, ...], folders: tuple[Path
     with events_progress("verifying", store.max_position(), at_least=BIG) as bar:
         report = verify(store, digests, folders, rebuild=not no_rebuild, progress=bar,
                         witnesses=witness_logs)
-    emit(report.as_json(), as_json, report_text(report))
+    if as_json:
+        emit(report.as_json(), True, "")
+    else:
+        print_report(report, limit)
     if not report.ok:
         ctx.exit(1)
+
+
+def print_report(report: Report, limit: int) -> None:
+    """``verify``'s answer on a terminal: what was checked, then the problems as a table."""
+    click.echo(f"ledger: {plural(report.events, 'event')}; chain head:\n{report.digest}")
+    table(["check", "result"], [list(c) for c in checks(report)], flexible=["result"],
+          wrap=["result"])
+    if report.keys:  # which key authenticates which stretch of the ledger
+        click.echo()
+        table(["key", "positions", "events", "since", "result"], key_rows(report),
+              right=[False, False, True], flexible=["since"], optional=["since"])
+    for status in report.releases:  # who prepared and who released each run (issue 23)
+        paragraph(f"run {status.run_id}: {status.text()}", "  ")
+    for note in report.notes:
+        paragraph(f"note: {note}", "  ")
+    if report.ok:
+        paragraph(OK_TEXT)
+        note = uncovered(report)
+        if note:
+            paragraph(note, "  ")
+        return
+    if report.first is not None:
+        paragraph(f"FIRST MISMATCH: {report.first.text()}", "  ")
+    click.echo(f"FAILED: {plural(len(report.problems), 'problem')}")
+    problem_table(report.problems, "problem", limit)
+    if report.hints:
+        click.echo("hints (what may help find what changed):")
+        problem_table(report.hints, "hint", limit)
+
+
+def problem_table(problems: list[Problem], what: str, limit: int) -> None:
+    table(["kind", "position", "event", what],
+          [[p.kind, "" if p.position is None else f"{p.position:,}", p.event or "", p.message]
+           for p in problems],
+          right=[False, True], flexible=[what], wrap=[what], limit=limit, what=what)
 
 
 @click.group("export")
@@ -146,6 +199,8 @@ def export_events_cmd(ctx: click.Context, out: Path, when: datetime | None, as_j
     store = ledger_of(ctx).store
     with events_progress("exporting", store.max_position(), at_least=BIG) as bar:
         result = export_events(store, out, when, progress=bar)
-    emit(result.as_json(), as_json,
-         f"wrote {result.events} events to {result.path}\nchain head {result.digest}\n"
-         f"check it anywhere: python scripts/verify_export.py {result.path} --digest {result.digest}")
+    if as_json:
+        return emit(result.as_json(), True, "")
+    paragraph(f"wrote {plural(result.events, 'event')} to {result.path}")
+    click.echo(f"chain head {result.digest}\ncheck it anywhere:\n"
+               f"  python scripts/verify_export.py {result.path} --digest {result.digest}")

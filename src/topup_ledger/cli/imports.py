@@ -20,7 +20,7 @@ from topup_ledger.services.demo import DEFAULT_PLANS, DemoError, build_demo, ste
 from topup_ledger.services.importer import KINDS, ImportResult, import_table
 
 SHOWN_REJECTS = 10
-BIG = 20_000  # rows: a file this long shows a progress bar (on a terminal)
+BIG = 20_000  # lines: a file this long shows a progress bar (on a terminal)
 
 
 def default_rejects(path: Path) -> Path:
@@ -81,8 +81,8 @@ def import_cmd(ctx: click.Context, path: Path, kind: str | None, rejects_path: P
         table = read_table(path)
         if rejects_path is not None and rejects_path.resolve() == path.resolve():
             raise Failure("--rejects must not be the file being imported")
-        if len(table.rows) >= BIG and sys.stderr.isatty() and not as_json:
-            with click.progressbar(length=len(table.rows), label=f"checking {path.name}",
+        if table.lines >= BIG and sys.stderr.isatty() and not as_json:
+            with click.progressbar(length=table.lines, label=f"checking {path.name}",
                                    file=sys.stderr) as bar:
                 result = import_table(ledger, table, kind, partial=partial, progress=bar.update)
         else:

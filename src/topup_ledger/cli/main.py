@@ -19,6 +19,7 @@ from topup_ledger.cli.finance import (
     school_set_cmd,
 )
 from topup_ledger.cli.imports import demo_cmd, import_cmd
+from topup_ledger.cli.keys import key_group
 from topup_ledger.cli.la import la_group
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
@@ -86,11 +87,15 @@ def installed_version() -> str:
               type=click.Path(dir_okay=False),
               help="The ledger's key (default: the file `topup init` made in "
                    "~/.config/topup-ledger/keys; TOPUP_LEDGER_KEY gives the key itself).")
+@click.option("--pager/--no-pager", "pager", default=None,
+              help="Show tables through the pager on a terminal: always, or never (default: "
+                   "when taller than the terminal). Never when output is not a terminal.")
 @click.pass_context
-def main(ctx: click.Context, location: str, key_file: str | None) -> None:
+def main(ctx: click.Context, location: str, key_file: str | None, pager: bool | None) -> None:
     """topup: pay schools SEND top-up funding and prove what was paid and why."""
     obj = ctx.ensure_object(dict)
     obj.setdefault("location", location)
+    obj.setdefault("pager", pager)
     if key_file:
         obj.setdefault("key_file", key_file)
     if ctx.invoked_subcommand is None:  # bare `topup`: what it can do, not an error
@@ -362,9 +367,9 @@ def plan_correct(ctx: click.Context, ref: str, event_id: str, band: str | None,
 @refusals
 def history_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Every event of a plan: effective date, recorded time, what and why."""
-    rows = history(ledger_of(ctx), ref)
-    if as_json:
-        return emit([r.as_json() for r in rows], True, "")
+    if as_json:  # the JSON's words are kept as they were ("£6341.45"): scripts read them
+        return emit([r.as_json() for r in history(ledger_of(ctx), ref)], True, "")
+    rows = history(ledger_of(ctx), ref, pounds_for_people)
     click.echo(f"plan {ref}: {plural(len(rows), 'event')}")
     table(["event", "effective", "recorded", "what (why)"],
           [[row.id, row.effective, row.recorded_at[:19].replace("T", " "),
@@ -462,6 +467,7 @@ main.add_command(replay_cmd)
 main.add_command(seal_cmd)
 main.add_command(verify_cmd)
 main.add_command(export_group)
+main.add_command(key_group)
 main.add_command(statement_cmd)
 main.add_command(statements_cmd)
 main.add_command(la_group)

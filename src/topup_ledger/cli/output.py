@@ -1,12 +1,15 @@
 """How `topup` prints for people: tables through rich that fit the terminal (long text cut
 with an ellipsis, money right-aligned), counts with the right plural, colour only on a
-terminal (``NO_COLOR`` honoured by rich), and long tables cut at ``--limit`` rows."""
+terminal (``NO_COLOR`` honoured by rich), long tables cut at ``--limit`` rows, and a table
+longer than the terminal shown through the pager (``$PAGER``, else less), only on a terminal:
+``topup --no-pager`` never pages, ``--pager`` pages whatever the length."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -41,6 +44,28 @@ def console() -> Console:
     styled = tty and not os.environ.get("NO_COLOR")
     return Console(file=out, width=width, force_terminal=styled, no_color=not styled,
                    color_system="auto" if styled else None, highlight=False, soft_wrap=False)
+
+
+def on_terminal() -> bool:
+    """Whether stdout is a person's terminal (not a file, a pipe or a test's runner)."""
+    return sys.stdout.isatty()
+
+
+def pager_choice() -> bool | None:
+    """``topup --pager`` (True), ``--no-pager`` (False) or neither (None: when it is long)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj.get("pager") if isinstance(obj, dict) else None
+
+
+def pages(lines: int, height: int) -> bool:
+    """Whether a table of ``lines`` goes through the pager: never off a terminal (pipes, files
+    and tests read every line as it is), else as asked, else when it is taller than the
+    terminal."""
+    if not on_terminal():
+        return False
+    choice = pager_choice()
+    return lines > height - 2 if choice is None else choice
 
 
 def limit_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,10 +115,23 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Seque
     for row in last:
         grid.add_row(*(Text(cut(row[i], widths[i])) for i in keep), style="bold")
     if rows or last:
-        out.print(grid)
+        if pages(len(out.render_lines(grid, pad=False)) if on_terminal() else 0, out.height):
+            with out.pager():
+                out.print(grid)
+        else:
+            out.print(grid)
     if limit and len(rows) > limit:
         click.echo(f"… {plural(len(rows) - limit, 'more ' + what)} (--limit 0 shows all, --json "
                    "every row)")
+
+
+def paragraph(text: str, indent: str = "") -> None:
+    """Prose (a note, a verdict, advice) wrapped at the width tables fit; whole lines when the
+    output is not a terminal. Digests and commands are printed on lines of their own, never
+    through this: they are copied, not read."""
+    width = console().width
+    click.echo(textwrap.fill(text, width=width, subsequent_indent=indent, break_long_words=False,
+                             break_on_hyphens=False) if width < PIPE_WIDTH else text)
 
 
 @contextmanager

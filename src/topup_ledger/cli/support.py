@@ -73,6 +73,11 @@ def refusals(func: F) -> F:
             raise Failure(storage_problem(error), exit_code=4) from None
         except OSError as error:  # a file or folder given (or made from one) that cannot be used
             raise Failure(file_problem(error), exit_code=6) from None
+        except MemoryError:
+            # the machine's memory, or a limit set on this process (ulimit -v, a container):
+            # what was being recorded was not committed, so nothing of it is in the ledger
+            raise Failure("ran out of memory (the machine's, or a limit set on this process); "
+                          "nothing was recorded: run it again with more memory", exit_code=7) from None
         except Exception as error:
             if type(error).__module__.startswith("psycopg"):
                 raise Failure(storage_problem(error), exit_code=4) from None

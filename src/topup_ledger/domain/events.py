@@ -290,6 +290,20 @@ class Sealed(Fact):
     reason: str = ""
 
 
+# Key rotation (issue 21): the ledger's key changes from a recorded event onward.
+
+
+@dataclass(frozen=True)
+class KeyRotated(Fact):
+    """A new ledger key authenticates every event after this one; this one is authenticated
+    by the key it replaces. Only the keys' ids are recorded, never a key."""
+
+    TYPE = "ledger.key_rotated"
+    key_id: str
+    previous_key_id: str
+    reason: str = ""
+
+
 # Paying through the council's finance system (issue 22): who a school is paid through, the
 # LA's finance coding, and what a run records of both so that its finance files can be
 # written again, byte for byte, from the run alone.
@@ -479,6 +493,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
         SchoolPayeeSet, FinanceMappingSet, RunFinance,
         ReleasePolicySet, RunPrepared, RunReleased, RunWithdrawn, RemittanceLine,
         LADetailsSet,
+        KeyRotated,
     )
 }
 

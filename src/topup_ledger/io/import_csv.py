@@ -12,9 +12,11 @@ keeps only pseudonymous pupil references.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -31,6 +33,7 @@ from topup_ledger.io.text_safety import neutralised, shown
 MAX_FILE_BYTES = 512 * 1024 * 1024  # a county's export is a few MB; anything near this is a mistake
 MAX_COLUMNS = 1_000  # an import has a dozen columns (a tariff's bands a few more)
 MAX_FIELD_CHARS = 64 * 1024  # the longest cell: a reason runs to 500 characters
+READ_BYTES = 1 << 20  # a file is checked a megabyte at a time
 
 # Columns that identify a child. ``name`` is allowed only where it is a school's name.
 PERSONAL_COLUMNS = frozenset({
@@ -84,17 +87,44 @@ class Row:
 
 @dataclass
 class Table:
-    """A CSV file read as text: normalised headers (in file order) and the data rows."""
+    """A CSV file read as text: normalised headers (in file order) and the data rows.
+
+    A file's ``rows`` are read from disk on each pass over them, a few rows at a time
+    (:class:`FileRows`): memory stays bounded whatever the file's size. ``blank_lines`` is
+    counted as they are read."""
 
     path: str
     headers: list[str]  # normalised
     original: dict[str, str]  # normalised → as written in the file
-    rows: list[Row] = field(default_factory=list)
+    rows: Iterable[Row] = field(default_factory=list)
     blank_lines: int = 0
+    lines: int = 0  # lines in the file (a file's rows are fewer: a header, quoted line breaks)
+
+
+class FileRows:
+    """The data rows of a CSV file, read again from the file on every pass (bounded
+    memory). A problem found on the way (a malformed line, an oversize cell) is a
+    :class:`FileRefused` naming its line, raised as the reading reaches it: before anything
+    is recorded, since an import records only once every row has been read."""
+
+    def __init__(self, path: Path, table: Table) -> None:
+        self.path = path
+        self.table = table
+
+    def __iter__(self) -> Iterator[Row]:
+        with self.path.open("r", encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            try:
+                next(reader)  # the header, read when the table was opened
+            except csv.Error as error:
+                raise _refused(self.table.path, reader, error) from None
+            self.table.blank_lines = 0
+            yield from _data_rows(reader, self.table)
 
 
 def read_table(path: Path | str) -> Table:
-    """Read a CSV export; raises FileRefused for problems with the file as a whole."""
+    """Open a CSV export: its header is read and checked now, its rows as they are iterated
+    (``Table.rows``). Raises FileRefused for problems with the file as a whole."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -102,10 +132,38 @@ def read_table(path: Path | str) -> Table:
         raise FileRefused(f"cannot read {path}: {error.strerror}") from None
     if size > MAX_FILE_BYTES:
         raise FileRefused(f"{path} is {size:,} bytes: larger than any export this reads")
-    return parse_table(path.read_bytes(), str(path))
+    lines = _utf8_lines(path)
+    csv.field_size_limit(MAX_FIELD_CHARS)  # a longer cell is refused as it is read (linear)
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        table = _header_of(reader, str(path))
+    table.rows = FileRows(path, table)
+    table.lines = lines
+    return table
+
+
+def _utf8_lines(path: Path) -> int:
+    """The file's number of lines, after checking, a megabyte at a time, that it is UTF-8;
+    a byte that is not is refused naming its line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(READ_BYTES)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                line = lines + error.object[: error.start].count(b"\n") + 1
+                raise FileRefused(
+                    f"{path}, line {line}: the file is not UTF-8 (byte {error.object[error.start]:#04x}); "
+                    "save it from the spreadsheet as 'CSV UTF-8'") from None
+            if not block:
+                return lines
+            lines += block.count(b"\n")
 
 
 def parse_table(data: bytes, name: str = "<data>") -> Table:
+    """A CSV export given as bytes (tests, small files), its rows read at once."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -115,47 +173,60 @@ def parse_table(data: bytes, name: str = "<data>") -> Table:
             "save it from the spreadsheet as 'CSV UTF-8'") from None
     csv.field_size_limit(MAX_FIELD_CHARS)  # a longer cell is refused as it is read (linear)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    table = _header_of(reader, name)
     with collector.paused():  # a row's cells, for every row: many objects, no cycles
-        return _rows_of(reader, name)
+        table.rows = list(_data_rows(reader, table))
+    table.lines = data.count(b"\n")
+    return table
 
 
-def _rows_of(reader: Any, name: str) -> Table:
+def _refused(name: str, reader: Any, error: csv.Error) -> FileRefused:
+    if "field larger than field limit" in str(error):
+        return FileRefused(f"{name}, line {reader.line_num}: a cell is longer than "
+                           f"{MAX_FIELD_CHARS:,} characters ({error}): this is not an "
+                           "export this reads")
+    return FileRefused(f"{name}, line {reader.line_num}: {error}")
+
+
+def _header_of(reader: Any, name: str) -> Table:
     try:
         raw_headers = next(reader, None)
-        if raw_headers is None or not any(h.strip() for h in raw_headers):
-            raise FileRefused(f"{name}: the file is empty or its first line has no column names")
-        if len(raw_headers) > MAX_COLUMNS:
-            raise FileRefused(f"{name}, line 1: {len(raw_headers):,} columns; an import has at "
-                              f"most {MAX_COLUMNS:,}: this is not an export this reads")
-        headers = [normalise(h) for h in raw_headers]
-        seen: set[str] = set()  # one pass: a column named twice is found in linear time
-        for position, (key, raw) in enumerate(zip(headers, raw_headers, strict=True), start=1):
-            if not key:
-                raise FileRefused(f"{name}, line 1: column {position} has no name")
-            if key in seen:
-                raise FileRefused(f"{name}, line 1: column {raw.strip()!r} appears twice")
-            seen.add(key)
-        table = Table(name, headers, {k: r.strip() for k, r in zip(headers, raw_headers, strict=True)})
-        line = reader.line_num + 1
-        width, rows = len(headers), table.rows
+    except csv.Error as error:
+        raise _refused(name, reader, error) from None
+    if raw_headers is None or not any(h.strip() for h in raw_headers):
+        raise FileRefused(f"{name}: the file is empty or its first line has no column names")
+    if len(raw_headers) > MAX_COLUMNS:
+        raise FileRefused(f"{name}, line 1: {len(raw_headers):,} columns; an import has at "
+                          f"most {MAX_COLUMNS:,}: this is not an export this reads")
+    headers = [normalise(h) for h in raw_headers]
+    seen: set[str] = set()  # one pass: a column named twice is found in linear time
+    for position, (key, raw) in enumerate(zip(headers, raw_headers, strict=True), start=1):
+        if not key:
+            raise FileRefused(f"{name}, line 1: column {position} has no name")
+        if key in seen:
+            raise FileRefused(f"{name}, line 1: column {raw.strip()!r} appears twice")
+        seen.add(key)
+    return Table(name, headers, {k: r.strip() for k, r in zip(headers, raw_headers, strict=True)})
+
+
+def _data_rows(reader: Any, table: Table) -> Iterator[Row]:
+    """The rows after the header, as the reader reads them; blank lines are counted."""
+    headers, width = table.headers, len(table.headers)
+    line = reader.line_num + 1
+    try:
         for cells in reader:
             start, line = line, reader.line_num + 1
             if not "".join(cells).strip():
                 table.blank_lines += 1
                 continue
             if len(cells) == width:
-                rows.append(Row(start, dict(zip(headers, cells, strict=True))))
+                yield Row(start, dict(zip(headers, cells, strict=True)))
                 continue
             extra = tuple(c for c in cells[width:] if c.strip())
             padded = cells + [""] * (width - len(cells))
-            rows.append(Row(start, dict(zip(headers, padded, strict=False)), extra))
+            yield Row(start, dict(zip(headers, padded, strict=False)), extra)
     except csv.Error as error:
-        if "field larger than field limit" in str(error):
-            raise FileRefused(f"{name}, line {reader.line_num}: a cell is longer than "
-                              f"{MAX_FIELD_CHARS:,} characters ({error}): this is not an "
-                              "export this reads") from None
-        raise FileRefused(f"{name}, line {reader.line_num}: {error}") from None
-    return table
+        raise _refused(table.path, reader, error) from None
 
 
 # Cell parsers: text → value, raising RuleError(column, problem).
@@ -202,9 +273,10 @@ def write_rejects(path: Path, table: Table, rejects: list[tuple[int, str, str]])
 
     Written with a byte-order mark so that spreadsheets open it as UTF-8. The three extra
     columns (rejected_line, rejected_field, rejected_because) are not read when the fixed
-    file is imported again.
+    file is imported again. The file's rows are read again for the rejected ones only.
     """
-    by_line = {row.line: row for row in table.rows}
+    wanted = {line for line, _, _ in rejects}
+    by_line = {row.line: row for row in table.rows if row.line in wanted}
     headers = [table.original[h] for h in table.headers]
     with private_temp(path) as temp, temp.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)

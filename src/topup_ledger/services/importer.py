@@ -22,6 +22,7 @@ were learned together, in one transaction.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,7 @@ from topup_ledger.io.import_csv import (
     required,
 )
 from topup_ledger.io.text_safety import refused_character
+from topup_ledger.services.import_spill import StagedFacts
 from topup_ledger.services.payees import PAYEE_COLUMNS, check_payee_row, payee_from_row
 from topup_ledger.services.recording import Ledger
 from topup_ledger.storage.pages import StoredPages
@@ -58,6 +60,13 @@ CHANGES = ("hours", "transfer", "band", "move", "cease", "correct")
 
 RECORDED, ALREADY, REJECTED = "recorded", "already recorded", "rejected"
 PROGRESS_EVERY = 1000
+# Bounded memory, whatever the size of the file (issue 21): rows are read and checked a chunk
+# at a time (the streams a chunk names read from the ledger together), at most CACHED_STREAMS
+# streams' facts stay in memory, and every row's outcome is kept only for files of up to
+# KEPT_OUTCOMES rows (beyond, the rejected rows only; the counts are always exact).
+CHUNK_ROWS = 2_000
+CACHED_STREAMS = 20_000
+KEPT_OUTCOMES = 10_000
 
 # Each kind's columns: required, then optional. Tariffs also take one column per band.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -125,23 +134,30 @@ class Staging:
     staged since.
 
     It answers the reads a :class:`Ledger` makes (``stream``, ``version``, ``recorded``)
-    and takes its appends, so the ledger's commands run unchanged against memory. The
-    staged facts reach the real store only through :meth:`commit`.
+    and takes its appends, so the ledger's commands run unchanged against it. The staged
+    facts reach the real store only through :meth:`commit`.
 
     Reference facts (schools, rates, tariffs, calendars) are read in full when the import
     starts; a plan's facts are read from the ledger's own stream, as of that same position,
     only when a row names the plan (``fetch`` reads many at once). An import therefore
     costs what its rows touch, not the size of the ledger: reading every plan fact of a
     national ledger before each batch took longer than checking the batch.
+
+    Memory stays bounded whatever the size of the files (issue 21): the staged facts are
+    kept on disk (:class:`StagedFacts`), and ``streams`` holds the facts of at most
+    ``CACHED_STREAMS`` streams, those used last; a stream let go is read again, from the
+    ledger and the staged facts, when a row names it again.
     """
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self.location = store.location
-        self.streams: dict[str, list[Recorded]] = {}  # every stream read or staged to
+        # the streams as known, the one used last at the end
+        self.streams: OrderedDict[str, list[Recorded]] = OrderedDict()
         self.reference = Reference()  # as known, staged facts included
         self.reference_facts: list[tuple[int, Recorded]] = []
-        self.staged: list[Recorded] = []
+        self.staged = StagedFacts()
+        self.let_go = False  # whether a stream has been let go of (its staged facts are on disk only)
         self.pages: StoredPages | None = None
         # Everything after this position (another writer's) is unseen: appending to a
         # stream it changed conflicts at commit, and nothing is recorded.
@@ -152,17 +168,29 @@ class Staging:
             self._reference(recorded, n.id)
 
     def fetch(self, names: Iterable[str]) -> None:
-        """Read the named streams from the ledger (those not read yet), many per SELECT."""
-        wanted = [name for name in dict.fromkeys(names) if name not in self.streams]
+        """Read the named streams (those not in memory), many per SELECT: the ledger's facts
+        as of the import's position, then those staged to them since."""
+        wanted = []
+        for name in dict.fromkeys(names):
+            if name in self.streams:
+                self.streams.move_to_end(name)  # in use: let go of others first
+            else:
+                wanted.append(name)
         if not wanted:
             return
         if self.pages is None:  # one reader for the whole import, not one per fetch
             self.pages = StoredPages(self.store)
-        for name in wanted:
-            self.streams[name] = []
+        found: dict[str, list[Recorded]] = {name: [] for name in wanted}
         for row in self.pages.each_stream(wanted, self.position):
             if row.topic in _PLAN_OR_REFERENCE:
-                self.streams[row.originator_id].append(self.store.mapper.to_domain_event(row))
+                found[row.originator_id].append(self.store.mapper.to_domain_event(row))
+        if self.let_go:  # until a stream is let go of, every staged fact is in memory too
+            for name, staged in self.staged.of_streams(wanted).items():
+                found[name].extend(staged)
+        self.streams.update(found)
+        while len(self.streams) > CACHED_STREAMS:  # the streams used longest ago
+            self.streams.popitem(last=False)
+            self.let_go = True
 
     def close(self) -> None:
         """Let go of the ledger reader (the import has been committed or abandoned)."""
@@ -171,15 +199,13 @@ class Staging:
             self.pages = None
 
     def records(self, name: str) -> list[Recorded]:
-        """The stream's facts as known, read from the ledger on first use."""
-        if name not in self.streams:
+        """The stream's facts as known, read on first use (or again, once let go)."""
+        facts = self.streams.get(name)
+        if facts is None:
             self.fetch([name])
-        return self.streams[name]
-
-    def _know(self, recorded: Recorded, position: int) -> None:
-        self.records(recorded.originator_id).append(recorded)  # what is known comes first
-        if recorded.fact.TYPE in _REFERENCE:
-            self._reference(recorded, position)
+            return self.streams[name]
+        self.streams.move_to_end(name)
+        return facts
 
     def _reference(self, recorded: Recorded, position: int) -> None:
         self.reference_facts.append((position, recorded))
@@ -209,7 +235,7 @@ class Staging:
     def max_position(self) -> int:
         return self.position + len(self.staged)
 
-    # The append Ledger makes: staged in memory, checked like the store checks versions.
+    # The append Ledger makes: staged, checked like the store checks versions.
 
     def append(self, batch: Sequence[Recorded]) -> list[int]:
         versions: dict[str, int] = {}
@@ -221,20 +247,23 @@ class Staging:
             versions[r.originator_id] = expected
         positions = []
         for r in batch:
-            self.staged.append(r)
+            known = self.records(r.originator_id)  # in memory before it is staged: once
+            self.staged.add(r)
+            known.append(r)
             position = self.max_position()
-            self._know(r, position)
+            if r.fact.TYPE in _REFERENCE:
+                self._reference(r, position)
             positions.append(position)
         return positions
 
-    def commit(self) -> list[int]:
+    def commit(self) -> Sequence[int]:
         """Record every staged fact in one atomic append; their ledger positions.
 
         If another writer recorded facts of the same streams since the ledger was read, the
         conflict names those streams (not every stream of the import) and nothing is recorded.
         """
         try:
-            return self.store.append_many(self.staged)
+            return self.store.append_many(self.staged.written())
         except ConflictError as error:
             since = {str(n.originator_id) for n in self.store.notifications(after=self.position)}
             clashing = [r for r in self.staged if r.originator_id in since]
@@ -269,20 +298,22 @@ class Outcome:
 class ImportResult:
     path: str
     kind: str
+    # every row's outcome for a file of up to KEPT_OUTCOMES rows; beyond, rejected rows only
     outcomes: list[Outcome] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # rows by status: always exact
     partial: bool = False
     committed: bool = False  # whether anything was recorded
     events: int = 0  # facts recorded (or that would have been, had nothing been rejected)
-    positions: list[int] = field(default_factory=list)
+    positions: Sequence[int] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     blank_lines: int = 0
 
     def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
+        return self.counts.get(status, 0)
 
     @property
     def rows(self) -> int:
-        return len(self.outcomes)
+        return sum(self.counts.values())
 
     @property
     def recorded(self) -> int:
@@ -300,6 +331,11 @@ class ImportResult:
     def not_recorded(self) -> int:
         """Valid rows left out because other rows were rejected (no --partial)."""
         return 0 if self.committed else self.count(RECORDED)
+
+    def add(self, outcome: Outcome) -> None:
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if outcome.status == REJECTED or self.rows <= KEPT_OUTCOMES:
+            self.outcomes.append(outcome)
 
     def rejects(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == REJECTED]
@@ -548,6 +584,18 @@ HANDLERS: dict[str, Callable[[StagedLedger, Row, dict[str, str]], list[str]]] = 
 }
 
 
+def chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """``rows`` in lists of ``size`` (the last shorter), read as they are needed."""
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _plain(problem: str) -> str:
     """The commands' messages name their options (--hours); a file names its columns."""
     return _OPTION.sub(lambda m: m.group(1).replace("-", "_"), problem)
@@ -569,7 +617,6 @@ class Import:
         when = now or ledger.clock()
         self.ledger = StagedLedger(self.staging, clock=lambda: when)
         self.results: list[ImportResult] = []
-        self.lines: dict[str, tuple[str, int]] = {}  # staged event id → (file, line)
         self.current = ""
 
     def stage_table(self, table: Table, kind: str | None = None,
@@ -582,72 +629,81 @@ class Import:
                      progress: Callable[[int], None] | None) -> ImportResult:
         kind = kind or infer_kind(table.headers, table.path)
         shape = layout(table, kind)
-        result = ImportResult(table.path, kind, ignored_columns=shape.ignored,
-                              blank_lines=table.blank_lines)
+        result = ImportResult(table.path, kind, ignored_columns=shape.ignored)
         handler = HANDLERS[kind]
         self.current = table.path
         needed = COLUMNS[kind][0]
         staged_before = len(self.staging.staged)
         rename = shape.rename | {h: h for h in shape.bands}
-        # The streams the rows name (plans, or schools), read from the ledger at once.
         key, stream_of = STREAM_KEYS.get(kind, ("", plan_stream))
         key_column = next((theirs for theirs, ours in rename.items() if ours == key), None)
-        if key_column is not None:
-            self.staging.fetch(stream_of(raw.cells.get(key_column, "").strip())
-                               for raw in table.rows)
         as_is = all(theirs == ours for theirs, ours in rename.items())  # no column to rename
-        for n, raw in enumerate(table.rows, 1):
-            if progress is not None and n % PROGRESS_EVERY == 0:
-                progress(PROGRESS_EVERY)
-            row = raw if as_is else _cells(raw, rename)
-            if raw.extra:
-                result.outcomes.append(Outcome(
-                    row.line, REJECTED, "(line)",
-                    f"{len(raw.extra)} more cell(s) than the file has columns "
-                    f"({', '.join(raw.extra)[:80]}): a stray comma?"))
-                continue
-            try:
-                for column, cell in row.cells.items():
-                    why = refused_character(cell, column)
-                    if why is not None:
-                        raise RuleError(column, why)
-                for column in needed:
-                    required(row, column)
-                events = handler(self.ledger, row, shape.bands)
-            except AlreadyRecorded as known:
-                result.outcomes.append(Outcome(row.line, ALREADY, reason=self._where(known.event_id),
-                                               events=(known.event_id,)))
-            except RuleError as error:
-                column = error.field.replace("-", "_")
-                result.outcomes.append(Outcome(row.line, REJECTED, column, _plain(error.problem)))
-            except MissingTerms as error:
-                result.outcomes.append(Outcome(row.line, REJECTED, "", "; ".join(error.missing)))
-            else:
-                result.outcomes.append(Outcome(row.line, RECORDED, events=tuple(events)))
-                for event in events:
-                    self.lines[event] = (table.path, row.line)
+        n = 0
+        for chunk in chunks(table.rows, CHUNK_ROWS):
+            # The streams the chunk's rows name (plans, or schools), read from the ledger at once.
+            if key_column is not None:
+                self.staging.fetch([stream_of(raw.cells.get(key_column, "").strip())
+                                    for raw in chunk])
+            for raw in chunk:
+                n += 1
+                if progress is not None and n % PROGRESS_EVERY == 0:
+                    progress(PROGRESS_EVERY)
+                result.add(self._stage_row(raw, rename if not as_is else None, needed, handler,
+                                           shape.bands, table.path))
+        result.blank_lines = table.blank_lines
         result.events = len(self.staging.staged) - staged_before
         self.results.append(result)
         return result
 
+    def _stage_row(self, raw: Row, rename: dict[str, str] | None, needed: Sequence[str],
+                   handler: Callable[[StagedLedger, Row, dict[str, str]], list[str]],
+                   bands: dict[str, str], path: str) -> Outcome:
+        row = raw if rename is None else _cells(raw, rename)
+        if raw.extra:
+            return Outcome(row.line, REJECTED, "(line)",
+                           f"{len(raw.extra)} more cell(s) than the file has columns "
+                           f"({', '.join(raw.extra)[:80]}): a stray comma?")
+        try:
+            for column, cell in row.cells.items():
+                why = refused_character(cell, column)
+                if why is not None:
+                    raise RuleError(column, why)
+            for column in needed:
+                required(row, column)
+            events = handler(self.ledger, row, bands)
+        except AlreadyRecorded as known:
+            return Outcome(row.line, ALREADY, reason=self._where(known.event_id),
+                           events=(known.event_id,))
+        except RuleError as error:
+            column = error.field.replace("-", "_")
+            return Outcome(row.line, REJECTED, column, _plain(error.problem))
+        except MissingTerms as error:
+            return Outcome(row.line, REJECTED, "", "; ".join(error.missing))
+        for event in events:
+            self.staging.staged.note_line(event, path, row.line)
+        return Outcome(row.line, RECORDED, events=tuple(events))
+
     def _where(self, event_id: str) -> str:
-        where = self.lines.get(event_id)
+        where = self.staging.staged.line_of(event_id)
         if where is None:
             return f"already in the ledger as {event_id}"
         path, line = where
         return f"the same as line {line}" + (f" of {path}" if path != self.current else "")
 
-    def commit(self, partial: bool = False) -> list[int]:
+    def commit(self, partial: bool = False) -> Sequence[int]:
         """Record what was staged, atomically; nothing if any row was rejected and not
-        ``partial``."""
+        ``partial``. The staged facts on disk are let go of either way."""
         rejected = any(r.rejected for r in self.results)
         for result in self.results:
             result.partial = partial
         self.staging.close()
-        if (rejected and not partial) or not self.staging.staged:
-            return []
-        with collector.paused():
-            positions = self.staging.commit()
+        try:
+            if (rejected and not partial) or not self.staging.staged:
+                return []
+            with collector.paused():
+                positions = self.staging.commit()
+        finally:
+            self.staging.staged.close()
         for result in self.results:
             result.committed = True
         return positions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -28,8 +29,14 @@ class HistoryRow:
         return self.__dict__.copy()
 
 
-def describe_fact(fact: ev.Fact) -> tuple[str, str]:
-    """(what happened, why) in plain words, for histories and statements."""
+def plain_pounds(pence: int) -> str:
+    """'£6341.45': how ``history --json`` has always written an amount (kept as it is)."""
+    return f"£{pounds(pence)}"
+
+
+def describe_fact(fact: ev.Fact, money: Callable[[int], str] = plain_pounds) -> tuple[str, str]:
+    """(what happened, why) in plain words, for histories and statements; ``money`` writes an
+    amount (``pounds_for_people`` for a terminal)."""
     if isinstance(fact, ev.PlanIssued):
         basis = f"band {fact.band}" if fact.band else f"{fact.hours} hours a week"
         return (f"{fact.kind.upper()} plan issued for pupil {fact.pupil} at school "
@@ -39,7 +46,7 @@ def describe_fact(fact: ev.Fact) -> tuple[str, str]:
     if isinstance(fact, ev.TransferredToBand):
         protect = f", protected until {fact.protect_until}" if fact.protect_until else ""
         return (f"transferred from hours to band {fact.band} (prior hours-based amount "
-                f"£{pounds(fact.prior_annual)} a year{protect})", "move to banded funding")
+                f"{money(fact.prior_annual)} a year{protect})", "move to banded funding")
     if isinstance(fact, ev.BandChanged):
         return f"band changed to {fact.band}", fact.reason
     if isinstance(fact, ev.PlacementMoved):
@@ -54,7 +61,8 @@ def describe_fact(fact: ev.Fact) -> tuple[str, str]:
     return fact.TYPE, getattr(fact, "reason", "")
 
 
-def history(ledger: Ledger, ref: str) -> list[HistoryRow]:
+def history(ledger: Ledger, ref: str, money: Callable[[int], str] = plain_pounds) -> list[HistoryRow]:
+    """Every event of a plan in its order; ``money`` writes the amounts in its words."""
     plan = ledger.plan(ref)  # refuses an unknown plan
     corrected_by: dict[str, list[str]] = {}
     for record in plan.facts:
@@ -63,7 +71,7 @@ def history(ledger: Ledger, ref: str) -> list[HistoryRow]:
     rows = []
     for recorded in ledger.store.stream_recorded(plan_stream(ref)):
         fact = recorded.fact
-        what, why = describe_fact(fact)
+        what, why = describe_fact(fact, money)
         effective = getattr(fact, "effective", None)
         rows.append(HistoryRow(recorded.id, fact.TYPE,
                                effective.isoformat() if isinstance(effective, date) else "",

@@ -102,6 +102,58 @@ def find_key(ledger_id: str, key_file: str | None = None) -> LedgerKey | None:
     return LedgerKey(decode_key(text, where), where)
 
 
+def kept_key_path(ledger_id: str, key_id_: str) -> Path:
+    """Where a key replaced by ``topup key rotate`` is kept (and a new one written first), by
+    the ledger's id and the key's own id: verify needs the old keys for the old events."""
+    return key_dir() / f"{ledger_id}.{key_id_}.key"
+
+
+def read_key_file(path: Path) -> LedgerKey:
+    where = f"the key file {path}"
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LedgerKeyError(f"cannot read {where}: {error}") from None
+    return LedgerKey(decode_key(text, where), where)
+
+
+def write_key_file(path: Path, key: bytes, *, replace: bool = False) -> None:
+    """The key, base64, in a file only its owner can read (written whole, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    if replace:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)  # never over a key that is there already
+    finally:
+        temp.unlink()
+
+
+def keys_at_hand(ledger_id: str, wanted: list[str]) -> dict[str, bytes]:
+    """The keys of ``wanted`` ids found where rotation keeps them (``kept_key_path``), in the
+    default key file, or in the files ``TOPUP_LEDGER_OLD_KEY_FILES`` lists (separated by
+    ``os.pathsep``: old keys kept in a secret store)."""
+    paths = [kept_key_path(ledger_id, k) for k in wanted] + [default_key_path(ledger_id)]
+    paths += [Path(p) for p in os.environ.get("TOPUP_LEDGER_OLD_KEY_FILES", "").split(os.pathsep) if p]
+    found: dict[str, bytes] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            key = read_key_file(path)
+        except LedgerKeyError:
+            continue
+        if key.id in wanted:
+            found[key.id] = key.key
+    return found
+
+
 def new_key(ledger_id: str, key_file: str | None = None) -> LedgerKey:
     """A new key for a new ledger: the one given, or 32 random bytes written to a 0600 file."""
     given = find_key(ledger_id, key_file)

@@ -41,6 +41,15 @@ from topup_ledger.domain.events import Fact
 from topup_ledger.domain.plan import RecordedFact
 from topup_ledger.storage import keys as ledger_keys
 from topup_ledger.storage.codec import fact_from_data, to_data
+from topup_ledger.storage.key_stretches import (
+    ROTATED,
+    KeyStretches,
+    RotationRow,
+    Stretch,
+    rotation_key_ids,
+    stretches_of,
+)
+from topup_ledger.storage.streams import KEYS_STREAM
 from topup_ledger.storage.upcasting import upcast
 
 PAGE = 2_000
@@ -489,6 +498,8 @@ class EventStore:
         self.location = location
         self.key_file = key_file
         self._made_schema = False
+        self.held_keys: dict[str, bytes] = {}  # the keys at hand by id (ledger_keys.keys_at_hand)
+        self.key_stretches = KeyStretches([Stretch("", 0, None)])  # one key (or none) until read
         try:
             self._open(location, create, key)
         except BaseException:
@@ -610,17 +621,66 @@ class EventStore:
             found = given or ledger_keys.find_key(self.ledger_id, self.key_file)
         except ledger_keys.LedgerKeyError as error:
             raise StoreError(f"{error}; nothing was recorded") from None
-        expected = info.get("key_id", "")
+        first = info.get("key_id", "")
+        rotations = self._rotation_rows()
+        held = ledger_keys.keys_at_hand(self.ledger_id, [first, *rotation_key_ids(rotations)])
+        if found is not None:
+            held[found.id] = found.key
+        self.held_keys = held
+        self.key_stretches = stretches_of(first, self.keyed_after or 0, rotations, held)
+        current = self.key_stretches.current
+        explicit = given is not None or bool(self.key_file or os.environ.get("TOPUP_LEDGER_KEY")
+                                             or os.environ.get("TOPUP_LEDGER_KEY_FILE"))
+        if not explicit and (found is None or found.id != current) and current in held:
+            # rotated: the new key kept beside the old (a rotation cut short before it
+            # replaced the default file, or an operator who keeps every key there)
+            found = ledger_keys.LedgerKey(held[current], "the key file "
+                                          f"{ledger_keys.kept_key_path(self.ledger_id, current)}")
         if found is None:
             raise StoreError(
                 f"the ledger key is missing: this ledger ({self.ledger_id}) is authenticated with key "
-                f"{expected}, expected in {ledger_keys.default_key_path(self.ledger_id)} (or give it "
+                f"{current}, expected in {ledger_keys.default_key_path(self.ledger_id)} (or give it "
                 "with TOPUP_LEDGER_KEY, TOPUP_LEDGER_KEY_FILE or --key-file); nothing was recorded")
-        if found.id != expected:
+        if found.id != current:
+            replaced = next((s for s in self.key_stretches.stretches[:-1] if s.key_id == found.id), None)
+            if replaced is not None:
+                raise StoreError(
+                    f"the ledger key is an old one: {found.source} holds key {found.id}, which "
+                    f"authenticated {replaced.positions()} and was replaced by key "
+                    f"{self.key_stretches.at(replaced.upto + 1).key_id} at position "  # type: ignore[operator]
+                    f"{replaced.upto:,}; give the ledger's key now, {current}; nothing was recorded")
             raise StoreError(f"the ledger key is wrong: {found.source} holds key {found.id}, but this "
-                             f"ledger ({self.ledger_id}) is authenticated with key {expected}; "
+                             f"ledger ({self.ledger_id}) is authenticated with key {current}; "
                              "nothing was recorded")
         self.mapper.ledger_key = found
+
+    def _rotation_rows(self) -> list[RotationRow]:
+        """The ``keys`` stream's rotations with their positions (its index: no scan)."""
+        if is_postgres(self.location):
+            from psycopg import sql
+
+            statement: Any = sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM "
+                "{}.{} WHERE originator_id = %s ORDER BY originator_version").format(
+                    sql.Identifier(self.recorder.datastore.schema),  # type: ignore[attr-defined]
+                    sql.Identifier(self.recorder.events_table_name))  # type: ignore[attr-defined]
+        else:
+            statement = ("SELECT rowid, originator_id, originator_version, topic, state FROM "
+                         f"{self.recorder.events_table_name} WHERE originator_id = ? "  # type: ignore[attr-defined]
+                         "ORDER BY originator_version")
+        with self.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(statement, (KEYS_STREAM,))
+            rows = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+        found = []
+        for position, stream, version, topic, state in rows:
+            if topic != ROTATED:
+                continue
+            try:
+                payload = self.mapper.plain_bytes(bytes(state) if not isinstance(state, str) else state)
+            except StoreError:
+                continue
+            found.append(RotationRow(int(position), str(stream), int(version), str(topic), payload))
+        return found
 
     def _refuse_if_key_record_removed(self) -> None:
         last = self.max_position()
@@ -652,9 +712,9 @@ class EventStore:
             except StoreError:
                 payload = n.state
             named = _KEY_NAMED.search(payload, 0, 600)
-            why = ledger_keys.check_state(keys, named.group(1).decode() if named else None,
-                                          str(n.originator_id), n.originator_version, n.topic,
-                                          payload)
+            why = self.key_stretches.check(keys, n.id, named.group(1).decode() if named else None,
+                                           str(n.originator_id), n.originator_version, n.topic,
+                                           payload)
             if why is not None:
                 found.append((n.id, event_id(str(n.originator_id), n.originator_version), why))
                 if len(found) >= limit:
@@ -662,8 +722,8 @@ class EventStore:
         return found
 
     def keys(self) -> dict[str, bytes]:
-        key = self.mapper.ledger_key
-        return {key.id: key.key} if key else {}
+        """The ledger's keys at hand by id: the one in use, and the old ones found kept."""
+        return dict(self.held_keys)
 
     def actor(self) -> str:
         """Who records: the session's role on PostgreSQL, the operating system's login on SQLite."""
@@ -697,14 +757,15 @@ class EventStore:
             return []
         # the bulk path for every append: one transaction that takes the write lock, then the
         # time and the authentication of the facts (the library's save cannot give either)
-        return self._append_rows(batch)
+        return list(self._append_rows(batch))
 
-    def append_many(self, batch: Iterable[Recorded]) -> list[int]:
+    def append_many(self, batch: Iterable[Recorded]) -> Sequence[int]:
         """Record every fact of a large ``batch`` (an import, a payment run) or none; their
-        positions (``_append_rows``)."""
+        positions (``_append_rows``): a ``range`` when they follow one another, as they
+        usually do, so that millions of positions cost nothing to hold."""
         return self._append_rows(batch)
 
-    def _append_rows(self, batch: Iterable[Recorded]) -> list[int]:
+    def _append_rows(self, batch: Iterable[Recorded]) -> Sequence[int]:
         """Record every fact of ``batch`` or none; their positions.
 
         The same stored rows as :meth:`append` (streams, versions, type names, state bytes)
@@ -735,7 +796,7 @@ class EventStore:
         return positions
 
     def _insert_sqlite(self, rows: Iterable[tuple[str, int, str, bytes]],
-                       encoder: BulkEncoder) -> list[int]:
+                       encoder: BulkEncoder) -> Sequence[int]:
         """One ``executemany`` in the recorder's own transaction, with its own statement.
 
         The library's SQLite recorder inserts row by row to learn each rowid; here the
@@ -755,7 +816,7 @@ class EventStore:
             cursor.executemany(recorder.insert_events_statement, rows)
             cursor.execute(recorder.select_max_notification_id_statement)
             last = cursor.fetchone()[0]
-        return list(range(last - encoder.count + 1, last + 1))
+        return range(last - encoder.count + 1, last + 1)
 
     def _stamp(self, encoder: BulkEncoder, previous: bytes | None, server: datetime | None) -> None:
         """The recorded time of the batch, read under the write lock: the database server's
@@ -775,7 +836,7 @@ class EventStore:
             encoder.moment = server or datetime.now(UTC)
 
     def _insert_postgres(self, rows: Iterable[tuple[str, int, str, bytes]],
-                         encoder: BulkEncoder) -> list[int]:
+                         encoder: BulkEncoder) -> Sequence[int]:
         """One binary COPY in the recorder's own transaction, after the recorder's table lock.
 
         The library's recorder sends a batch as one array of a composite type, which
@@ -813,7 +874,7 @@ class EventStore:
                            .format(table), (before,))
             found = cursor.fetchone()
             if found["n"] == found["last"] - found["first"] + 1:  # no gaps: the usual case
-                return list(range(found["first"], found["last"] + 1))
+                return range(found["first"], found["last"] + 1)
             cursor.execute(sql.SQL("SELECT notification_id FROM {} WHERE notification_id > %s "
                                    "ORDER BY notification_id").format(table), (before,))
             return [row["notification_id"] for row in cursor.fetchall()]
@@ -880,6 +941,18 @@ def _orjson_writes_as_to_data(cls: type) -> bool:
     return all(not f.name.startswith("_") and plain(hints[f.name]) for f in fields)
 
 
+def fact_bytes(fact: Fact) -> bytes:
+    """The JSON the ledger stores for a fact's data, byte for byte what :class:`BulkEncoder`
+    writes for it (so a :class:`Written` of these bytes is stored as the fact itself)."""
+    data = fact if _orjson_writes_as_to_data(type(fact)) else to_data(fact)
+    return orjson.dumps(data, default=_as_json_text)
+
+
+# The streams a batch wrote are kept (for a conflict's message) up to this many: millions of
+# names would be hundreds of megabytes; an import names the streams that clashed itself.
+STREAMS_NAMED = 10_000
+
+
 class BulkEncoder:
     """Stored rows for many facts, byte for byte what :class:`FactMapper` stores.
 
@@ -928,7 +1001,8 @@ class BulkEncoder:
             if cipher:
                 state = cipher.encrypt(state)
             self.count += 1
-            self.streams.add(r.originator_id)
+            if len(self.streams) < STREAMS_NAMED:
+                self.streams.add(r.originator_id)
             yield r.originator_id, r.originator_version, cls.TYPE, state
 
 

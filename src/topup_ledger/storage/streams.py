@@ -5,6 +5,7 @@ from __future__ import annotations
 
 PAYMENTS_STREAM = "payments"  # its version orders every run, so two runs at once conflict
 SEALS_STREAM = "seals"  # seals recorded by payment runs and on demand alike
+KEYS_STREAM = "keys"  # the ledger key's rotations (storage.key_stretches)
 
 
 def plan_stream(ref: str) -> str:
