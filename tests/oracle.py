@@ -39,14 +39,21 @@ follows now (``"design"``).
   the cushion: "per school and financial year" read literally. The policy work may decide otherwise.)
 
 Input (``LedgerState``): reference facts in recorded order (SchoolAdded, HourlyRateSet,
-TariffSet, CalendarSet, CushionSet; payment and seal facts are ignored) and, per plan, its
-facts in recorded order as (event id, fact) pairs, corrections included. What was paid is
-passed to ``run`` as a mapping (``paid_from`` builds it from the product's SchoolPaid
-facts). Output: integer pence per ``DueKey``; a run's ``Line``s and per-school totals.
+TariffSet, CalendarSet, CushionSet, ProtectionPolicySet; payment and seal facts are
+ignored) and, per plan, its facts in recorded order as (event id, fact) pairs, corrections
+included. What was paid is passed to ``run`` as a mapping (``paid_from`` builds it from
+the product's SchoolPaid facts). Output: integer pence per ``DueKey``; a run's
+``Line``s and per-school totals.
 
-What the oracle does not model (yet): protection granted, extended or ended as facts of
-its own, and the school-day calendar the policy asks for (``day_weight`` is the hook;
-``LedgerState.school_dates`` lets a test say which days of a period are school days).
+Protection as facts of its own (DESIGN §3): granted with the transfer or later
+(ProtectionGranted), extended (ProtectionExtended: protection running at least to the day
+before goes on to its new date), ended early (ProtectionEnded); the LA's protection policy
+(ProtectionPolicySet, reference data) prices the prior at each protected day's rate
+("recomputed", the default) or at the terms of the day before the transfer ("frozen").
+
+What the oracle does not model (yet): the school-day calendar the policy asks for
+(``day_weight`` is the hook; ``LedgerState.school_dates`` lets a test say which days of a
+period are school days).
 """
 
 from __future__ import annotations
@@ -184,6 +191,9 @@ class Reference:
     tariffs: dict[tuple[str, str | None], list[ev.TariffSet]] = field(default_factory=dict)
     calendars: dict[str, ev.CalendarSet] = field(default_factory=dict)  # year label → calendar
     cushions: list[ev.CushionSet] = field(default_factory=list)  # in recorded order
+    # The LA's protection policy (DESIGN §3): the prior "recomputed" at each protected day's
+    # rate, or "frozen" at the terms of the day before the transfer. The latest one holds.
+    protection_prior: str = "recomputed"
 
 
 def fold_reference(facts: Sequence[ev.Fact]) -> Reference:
@@ -199,6 +209,8 @@ def fold_reference(facts: Sequence[ev.Fact]) -> Reference:
             ref.calendars[fact.year] = fact  # a later calendar for the year replaces it
         elif isinstance(fact, ev.CushionSet):
             ref.cushions.append(fact)
+        elif isinstance(fact, ev.ProtectionPolicySet):
+            ref.protection_prior = fact.prior
         elif isinstance(fact, ev.SchoolPaid | ev.PaymentRunRecorded | ev.FilesWritten | ev.Sealed):
             continue  # what was paid is given to ``run`` separately (``paid_from``); seals move no money
         else:
@@ -296,6 +308,9 @@ class Transfer:
     prior_annual: int  # as recorded on the event (product-today's prior)
     protect_until: date | None
     hours_before: Decimal | None  # the hours as known now on the day before (design's prior)
+    # The day whose terms price a frozen prior: the day before the transfer, or the
+    # transfer's own day if the plan was not funded the day before.
+    frozen_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -307,7 +322,11 @@ class DayState:
     hours: Decimal | None
     band: str | None
     transfer: Transfer | None = None
-    reviewed_or_moved: bool = False  # a band change or move since the transfer (ends design protection)
+    reviewed_or_moved: bool = False  # a band change or move since the transfer (product-today)
+    # DESIGN: the last day of the protection in force (None: not protected). Started by the
+    # transfer's protect-until or a grant; an extension of protection running to the day
+    # before moves it on; a band change, a move or an early end ends it.
+    protected_until: date | None = None
 
 
 def state_on(ordered: Sequence[ev.Fact], day: date) -> DayState | None:
@@ -336,15 +355,28 @@ def state_on(ordered: Sequence[ev.Fact], day: date) -> DayState | None:
             before = state_on(ordered, effective - ONE_DAY)
             hours_before = before.hours if before is not None and before.basis == "hours" else state.hours
             transfer = Transfer(effective, fact.band, state.school, fact.prior_annual, fact.protect_until,
-                                hours_before)
+                                hours_before, effective - ONE_DAY if before is not None else effective)
             state = dataclasses.replace(state, basis="band", band=fact.band, transfer=transfer,
-                                        reviewed_or_moved=False)
+                                        reviewed_or_moved=False, protected_until=fact.protect_until)
         elif isinstance(fact, ev.BandChanged):
             if state.basis != "band":
                 raise OracleError(f"band changed from {effective} while on hours")
-            state = dataclasses.replace(state, band=fact.band, reviewed_or_moved=True)
+            state = dataclasses.replace(state, band=fact.band, reviewed_or_moved=True,
+                                        protected_until=None)
         elif isinstance(fact, ev.PlacementMoved):
-            state = dataclasses.replace(state, school=fact.school, reviewed_or_moved=True)
+            state = dataclasses.replace(state, school=fact.school, reviewed_or_moved=True,
+                                        protected_until=None)
+        elif isinstance(fact, ev.ProtectionGranted):
+            if state.basis != "band" or state.transfer is None:
+                raise OracleError(f"protection granted from {effective} to a plan not moved from hours")
+            state = dataclasses.replace(state, protected_until=fact.until)
+        elif isinstance(fact, ev.ProtectionExtended):
+            # only protection that runs at least to the day before goes on
+            if state.protected_until is not None and state.protected_until >= effective - ONE_DAY:
+                state = dataclasses.replace(state, protected_until=max(state.protected_until, fact.until))
+        elif isinstance(fact, ev.ProtectionEnded):
+            if state.protected_until is not None and state.protected_until >= effective:
+                state = dataclasses.replace(state, protected_until=None)
         else:
             raise OracleError(f"{fact.TYPE} is not a plan fact")
     return state
@@ -364,16 +396,18 @@ def base_annual(ref: Reference, state: DayState, day: date) -> Fraction:
 def protection_annual(ref: Reference, state: DayState, day: date, base: Fraction, policy: Policy) -> Fraction:
     """What protection adds to the band amount on ``day``: prior − band when that is more."""
     transfer = state.transfer
-    if state.basis != "band" or transfer is None or transfer.protect_until is None:
-        return Fraction(0)
-    if day > transfer.protect_until:
+    if state.basis != "band" or transfer is None:
         return Fraction(0)
     if policy == DESIGN:
-        if state.reviewed_or_moved:
-            return Fraction(0)  # a new assessment or a new school ends it (ceasing ends everything)
-        assert transfer.hours_before is not None
-        prior = hours_annual(ref, transfer.hours_before, state.school, day)  # this day's FY rate
+        if state.protected_until is None or day > state.protected_until:
+            return Fraction(0)  # never granted, past its date, or ended (a review, a move, early)
+        assert transfer.hours_before is not None and transfer.frozen_on is not None
+        # this day's FY rate, or the day before the transfer's where the LA freezes the prior
+        priced_on = transfer.frozen_on if ref.protection_prior == "frozen" else day
+        prior = hours_annual(ref, transfer.hours_before, state.school, priced_on)
     else:
+        if transfer.protect_until is None or day > transfer.protect_until:
+            return Fraction(0)
         prior = Fraction(transfer.prior_annual)
     return max(Fraction(0), prior - base)
 
@@ -391,9 +425,10 @@ def annual_on(ref: Reference, state: DayState, day: date, policy: Policy) -> tup
 class LedgerState:
     """Everything the oracle reads, as known at one moment.
 
-    ``reference``: SchoolAdded, HourlyRateSet, TariffSet, CalendarSet, CushionSet in recorded
-    order. ``plans``: plan ref → its facts in recorded order as (event id, fact), the first
-    its PlanIssued, corrections included (``numbered`` gives ids as the ledger does).
+    ``reference``: SchoolAdded, HourlyRateSet, TariffSet, CalendarSet, CushionSet,
+    ProtectionPolicySet in recorded order. ``plans``: plan ref → its facts in recorded order
+    as (event id, fact), the first its PlanIssued, corrections included (``numbered`` gives
+    ids as the ledger does).
     ``school_dates``: period id → the school days of that period, for the school-day mode of
     ``day_weight`` (empty: every period is pro rata by calendar days, as the product does).
     """

@@ -56,7 +56,9 @@ COMMANDS = ("issue", "hours", "transfer", "band", "move", "cease", "correct", "r
 HALF_TERMS = (("ht1", (9, 1), (10, 31)), ("ht2", (11, 1), (12, 31)), ("ht3", (1, 1), (2, 14)),
               ("ht4", (2, 15), (3, 31)), ("ht5", (4, 1), (5, 31)), ("ht6", (6, 1), (8, 31)))
 KINDS = (("pay",) * 8 + ("issue",) * 3 + ("transfer",) * 6 + ("hours",) * 2 + ("band",) * 3
-         + ("move",) * 2 + ("cease",) + ("correct",) * 3 + ("rate",) + ("tariff",) * 2 + ("cushion",) * 2)
+         + ("move",) * 2 + ("cease",) + ("correct",) * 3 + ("rate",) + ("tariff",) * 2 + ("cushion",) * 2
+         + ("protect",) * 2 + ("extend",) + ("unprotect",) + ("policy",))
+PROTECTION_COMMANDS = ("protect", "extend", "unprotect", "policy")
 
 
 def year_label(start: int) -> str:
@@ -224,6 +226,10 @@ def step(driver: Driver, data: st.DataObject, calendar: Calendar, kind: str, las
         year = draw(st.sampled_from([None, None, "2025-26", "2026-27"]), label="cushion's year")
         driver.set_cushion(school, start, until, share, f"cushion {len(model.reference)}", year)
         return
+    if kind == "policy":
+        prior = draw(st.sampled_from(ev.PROTECTION_PRIORS), label="protection prior")
+        driver.set_protection_policy(prior, f"policy {len(model.reference)}")
+        return
     if kind == "issue" or not issued:
         if len(issued) == len(PLANS):
             kind = "band"
@@ -251,6 +257,24 @@ def step(driver: Driver, data: st.DataObject, calendar: Calendar, kind: str, las
         kind = "transfer"
     if kind == "transfer" and state is not None and state.basis == "band":
         kind = "band"
+    if kind in ("protect", "extend", "unprotect"):
+        # mostly a plan moved to a band from hours: the others are refused
+        moved = [r for r in issued if any(isinstance(f, ev.TransferredToBand) for f in model.ordered(r))]
+        if moved and draw(st.integers(0, 4), label="a plan moved to a band") > 0:
+            ref = draw(st.sampled_from(moved), label="moved plan")
+            start, ceased = model.start(ref), model.ceased(ref)
+            when = a_day(data, calendar, start, min(last, (ceased or last + ONE_DAY) - ONE_DAY), "from")
+            protected = [d for d in model.protected_days(ref) if d <= last]
+            if kind == "unprotect" and protected and draw(st.booleans(), label="on a protected day"):
+                when = draw(st.sampled_from(protected), label="no longer protected from")
+        until = when + timedelta(days=draw(st.sampled_from([0, 30, 120, 400]), label="protected days"))
+        if kind == "protect":
+            driver.protect(ref, when, until, f"granted {n_facts(model)}")
+        elif kind == "extend":
+            driver.extend_protection(ref, until, f"extended {n_facts(model)}")
+        else:
+            driver.end_protection(ref, when, f"ended {n_facts(model)}")
+        return
     if kind == "transfer":
         protect = draw(st.sampled_from([None, 0, 44, 120, 400, "period end"]), label="protect")
         until: date | None
@@ -283,6 +307,11 @@ def step(driver: Driver, data: st.DataObject, calendar: Calendar, kind: str, las
         raise AssertionError(kind)
 
 
+def n_facts(model: Model) -> int:
+    """How many plan facts the model holds: a reason that differs from every earlier one."""
+    return sum(len(facts) for facts in model.plans.values())
+
+
 def transfers_and_a_cushion(driver: Driver, data: st.DataObject, calendar: Calendar) -> None:
     """A start that reaches protection and the cushion: plans issued on hours at one school,
     each moved to a band (protected or not), and a cushion there."""
@@ -305,17 +334,17 @@ def transfers_and_a_cushion(driver: Driver, data: st.DataObject, calendar: Calen
 
 
 def history(driver: Driver, data: st.DataObject, calendar: Calendar, monkeypatch: pytest.MonkeyPatch,
-            runs: Counter[str]) -> None:
+            runs: Counter[str], kinds: tuple[str, ...] = KINDS) -> None:
     """A history of commands with runs in between, every run checked against the oracle."""
     processes = data.draw(st.sampled_from([2, 3]), label="processes")
     ids = calendar.ids
     upto = 0  # the next period to pay in order
     steps = data.draw(st.integers(min_value=8, max_value=24), label="steps")
-    if data.draw(st.integers(0, 2), label="start with transfers and a cushion") > 0:
+    if kinds is not KINDS or data.draw(st.integers(0, 2), label="start with transfers and a cushion") > 0:
         transfers_and_a_cushion(driver, data, calendar)
     for n in range(steps):
         first = n == 0 and not driver.model.plans
-        kind = "issue" if first else data.draw(st.sampled_from(KINDS), label="kind")
+        kind = "issue" if first else data.draw(st.sampled_from(kinds), label="kind")
         if kind != "pay":
             step(driver, data, calendar, kind, calendar.periods[min(upto + 1, len(ids) - 1)][2])
             continue
@@ -347,7 +376,7 @@ def fresh_driver(backend: str, tmp_path: Path) -> Driver:
 
 
 def differential(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, modes: list[str],
-                 examples: int) -> tuple[Driver, Counter[str]]:
+                 examples: int, kinds: tuple[str, ...] = KINDS) -> tuple[Driver, Counter[str]]:
     """Run ``examples`` histories; returns the counts over all of them."""
     totals = Driver(None)  # type: ignore[arg-type]  # only its counters are used
     runs: Counter[str] = Counter()
@@ -360,7 +389,7 @@ def differential(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
         driver = fresh_driver(backend, tmp_path)
         try:
             calendar = set_up(driver, data, mode)
-            history(driver, data, calendar, monkeypatch, runs)
+            history(driver, data, calendar, monkeypatch, runs, kinds)
             validate_stored(driver.store)
         finally:
             driver.store.close()
@@ -381,7 +410,7 @@ def check_counts(totals: Driver, runs: Counter[str]) -> None:
     for an assertion that never fails by chance; tests/test_money_worked.py pays each.)"""
     accepted, refused = sum(totals.accepted.values()), sum(totals.refused.values())
     assert accepted >= 2 * refused, (totals.accepted, totals.refused)
-    for kind in ("issue", "transfer", "band", "correct", "rate", "tariff", "cushion"):
+    for kind in ("issue", "transfer", "band", "correct", "rate", "tariff", "cushion", "protect", "policy"):
         assert totals.accepted[kind] > 0, (kind, totals.accepted)
     assert sum(totals.accepted[kind] > 0 for kind in COMMANDS) >= len(COMMANDS) - 2, totals.accepted
     assert runs["recorded"] > runs["refused"] + runs["nothing new"], runs
@@ -398,6 +427,21 @@ def test_recorded_calendars_pay_what_the_oracle_pays(backend: str, tmp_path: Pat
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     totals, runs = differential(backend, tmp_path, monkeypatch, ["monthly", "half-terms"], examples=16)
     check_counts(totals, runs)
+
+
+# Protection as facts of its own, most of all: plans moved to bands, then protection granted,
+# extended and ended early, the LA's policy frozen and recomputed, among the other commands.
+PROTECTION_KINDS = (("pay",) * 6 + ("protect",) * 4 + ("extend",) * 3 + ("unprotect",) * 3
+                    + ("policy",) * 2 + ("transfer", "band", "move", "cease", "correct", "hours", "rate"))
+
+
+def test_protection_facts_pay_what_the_oracle_pays(backend: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    totals, runs = differential(backend, tmp_path, monkeypatch, ["termly", "monthly"], examples=16,
+                                kinds=PROTECTION_KINDS)
+    for kind in PROTECTION_COMMANDS:
+        assert totals.accepted[kind] > 0, (kind, totals.accepted, totals.refused)
+    assert runs["line: protection"] > 0, runs
 
 
 # Regression tests: the failures the search above found, shrunk by hand to a few facts.

@@ -77,6 +77,14 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
     "school.cushion_set": ("school:100001", ev.CushionSet(
         "100001", date(2026, 4, 1), date(2027, 3, 31), Decimal("50"), "transition year 1")),
     "ledger.sealed": ("seals", ev.Sealed("0f" * 32, 7, "payment run 2025-26-autumn-r1")),
+    "plan.protection_granted": ("plan:EHCP-0001", ev.ProtectionGranted(
+        "EHCP-0001", date(2026, 4, 1), date(2026, 8, 31), "panel: protect to the phase transfer")),
+    "plan.protection_extended": ("plan:EHCP-0001", ev.ProtectionExtended(
+        "EHCP-0001", date(2026, 9, 1), date(2027, 3, 31), "transition to year 7 delayed")),
+    "plan.protection_ended": ("plan:EHCP-0001", ev.ProtectionEnded(
+        "EHCP-0001", date(2027, 1, 1), "needs met within the band")),
+    "protection.policy_set": ("protection-policy", ev.ProtectionPolicySet(
+        "frozen", "Schools Forum 10 March 2025, item 7: cash protection")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.
@@ -120,6 +128,10 @@ WRONG_VALUES = [
     ("payment.files_written", "run_id", "2025-26/autumn"),
     ("ledger.sealed", "head", "0F" * 32),
     ("ledger.sealed", "position", -1),
+    ("plan.protection_granted", "until", "31/08/2026"),
+    ("plan.protection_extended", "reason", ""),
+    ("plan.protection_ended", "reason", " "),
+    ("protection.policy_set", "prior", "cash"),
 ]
 
 

@@ -16,6 +16,8 @@ from topup_ledger.cli.imports import demo_cmd, import_cmd
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.cli.protection import COMMANDS as protection_commands
+from topup_ledger.cli.protection import PLAN_COMMANDS as protection_plan_commands
 from topup_ledger.cli.statements import statement_cmd, statements_cmd
 from topup_ledger.cli.support import (
     DEFAULT_LEDGER,
@@ -36,6 +38,7 @@ from topup_ledger.domain.money import parse_pounds, pounds, pounds_for_people
 from topup_ledger.io.periods_csv import read_periods
 from topup_ledger.services.listing import academic_year_dates, financial_year_dates, replaced
 from topup_ledger.services.payment_run import AlreadyReleased, pay_and_write
+from topup_ledger.services.protection import spells_in_words
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.reports import due_report, history
 from topup_ledger.storage.store import describe
@@ -359,6 +362,8 @@ def history_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
             row.what + (f" ({row.why})" if row.why else "")
             + (f" [corrected by {', '.join(row.corrected_by)}]" if row.corrected_by else "")]
            for row in rows], flexible=["what (why)"], wrap=["what (why)"])
+    for line in spells_in_words(ledger_of(ctx), ref):
+        click.echo(line)
 
 
 @main.command("due")
@@ -433,8 +438,10 @@ main.add_command(verify_cmd)
 main.add_command(export_group)
 main.add_command(statement_cmd)
 main.add_command(statements_cmd)
-for command in listing_commands:
+for command in (*listing_commands, *protection_commands):
     main.add_command(command)
+for command in protection_plan_commands:
+    plan.add_command(command)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt
