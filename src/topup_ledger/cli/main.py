@@ -18,6 +18,7 @@ from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
 from topup_ledger.cli.protection import COMMANDS as protection_commands
 from topup_ledger.cli.protection import PLAN_COMMANDS as protection_plan_commands
+from topup_ledger.cli.schedule import transfer_schedule_cmd
 from topup_ledger.cli.statements import statement_cmd, statements_cmd
 from topup_ledger.cli.support import (
     DEFAULT_LEDGER,
@@ -430,6 +431,7 @@ def pay_cmd(ctx: click.Context, period_id: str, out: Path, copy: bool, as_json: 
 main.add_command(import_cmd)
 main.add_command(funding_cmd)
 main.add_command(reconcile_group)
+reconcile_group.add_command(transfer_schedule_cmd)
 main.add_command(rebuild_cmd)
 main.add_command(demo_cmd)
 main.add_command(replay_cmd)
