@@ -278,6 +278,26 @@ class Driver:
         return self.command("calendar", lambda: self.ledger.set_calendar(year, recorded, reason),
                             lambda: ev.CalendarSet(year, specs, reason))
 
+    def set_school_day_calendar(self, year: str, periods: list[tuple[str, date, date]],
+                                terms: list[tuple[date, date]], closures: list[date], reason: str) -> bool:
+        """A calendar holding its school days (docs/rules.md §2): each period's school days are
+        the weekdays of the terms in it less the closures, its share those over the year's
+        (counted here, not by the product)."""
+        days = {name: sum(1 for t0, t1 in terms for n in range((t1 - t0).days + 1)
+                          if start <= (d := t0 + timedelta(days=n)) <= end and d.weekday() < 5
+                          and d not in closures)
+                for name, start, end in periods}
+        total = sum(days.values())
+        specs = tuple(ev.PeriodSpec(f"{year}/{name}", start, end,
+                                    share_text(days[name], total) if total else "0/1", days[name])
+                      for name, start, end in periods)
+        given = tuple(Period(start=start, end=end, id=f"{year}/{name}", share=Fraction(1, len(periods)))
+                      for name, start, end in periods)
+        term_dates = tuple(ev.TermDates(t0, t1) for t0, t1 in terms)
+        return self.command(
+            "calendar", lambda: self.ledger.set_calendar(year, given, reason, term_dates, tuple(closures)),
+            lambda: ev.CalendarSet(year, specs, reason, term_dates, tuple(sorted(set(closures)))))
+
     def set_cushion(self, school: str, effective: date, until: date, share: Decimal, reason: str,
                     year: str | None = None) -> bool:
         """A cushion at ``school`` for the plans transferred there in financial year ``year``

@@ -51,9 +51,10 @@ before goes on to its new date), ended early (ProtectionEnded); the LA's protect
 (ProtectionPolicySet, reference data) prices the prior at each protected day's rate
 ("recomputed", the default) or at the terms of the day before the transfer ("frozen").
 
-What the oracle does not model (yet): the school-day calendar the policy asks for
-(``day_weight`` is the hook; ``LedgerState.school_dates`` lets a test say which days of a
-period are school days).
+School days (DESIGN §3): a calendar that holds its terms and closures pays each period by
+school days on roll (``day_weight``: a school day weighs 1 / the period's school days, any
+other day nothing); ``LedgerState.school_dates`` can still say a period's school days for a
+calendar that does not hold them.
 """
 
 from __future__ import annotations
@@ -154,14 +155,14 @@ class Period:
 def day_weight(period: Period, day: date) -> Fraction:
     """The part of the period's share that one funded day earns.
 
-    Calendar days (what the default terms say and what the product does for every
-    calendar today): each day of the period weighs 1 / days in the period.
+    Calendar days (the default terms, and a calendar that holds no school days): each day
+    of the period weighs 1 / days in the period.
 
-    School days (the hook for the policy's monthly calendars "pro rata by school days on roll"):
-    when the period's school days are known, each school day weighs 1 / school days in the
-    period and any other day nothing, so a plan starting on the 15th is paid the school days
-    from the 15th. The product does not do this yet; a test can ask for it through
-    ``LedgerState.school_dates``.
+    School days (the policy's monthly calendars "pro rata by school days on roll"): when the
+    period's school days are known, each school day weighs 1 / school days in the period and
+    any other day nothing, so a plan starting on the 15th is paid the school days from the
+    15th; a period with none (August) pays nothing (its share is 0). Known from a calendar
+    that holds its terms, or through ``LedgerState.school_dates``.
     """
     if period.school_dates is None:
         return Fraction(1, period.days)
@@ -452,7 +453,7 @@ def calendar(ledger: LedgerState, first: date, last: date) -> list[Period]:
     ref = fold_reference(ledger.reference)
     periods = [
         Period(spec.id, recorded.year, spec.start, spec.end, Fraction(spec.share),
-               ledger.school_dates.get(spec.id))
+               the_school_days(recorded, spec) if recorded.terms else ledger.school_dates.get(spec.id))
         for recorded in ref.calendars.values() for spec in recorded.periods
     ]
     recorded_periods = list(periods)
@@ -465,6 +466,14 @@ def calendar(ledger: LedgerState, first: date, last: date) -> list[Period]:
         if not overlaps:
             periods.extend(dataclasses.replace(t, school_dates=ledger.school_dates.get(t.id)) for t in terms)
     return sorted(periods, key=lambda p: p.start)
+
+
+def the_school_days(recorded: ev.CalendarSet, spec: ev.PeriodSpec) -> frozenset[date]:
+    """A period's school days as its calendar holds them (DESIGN §3): the weekdays, Monday to
+    Friday, of its terms that fall in the period, less the closures."""
+    return frozenset(day for term in recorded.terms for day in days_from(term.start, term.end)
+                     if spec.start <= day <= spec.end and day.isoweekday() <= 5
+                     and day not in recorded.closures)
 
 
 def periods_through(ledger: LedgerState, period_id: str) -> list[Period]:

@@ -8,8 +8,9 @@ without protection; band changes; moves; ceasing; corrections of any of these; c
 the transfers of the year they start in, or of another year); and payment runs in between,
 in order, skipping ahead, again and for earlier periods, so that facts are backdated behind
 runs already made. Calendars: the default terms, recorded half-terms for some academic years
-(shares by school days), or recorded months for every financial year (leap year 2027-28
-included: 29 February 2028).
+(shares by school days), recorded months for every financial year (leap year 2027-28
+included: 29 February 2028), or months holding their terms and closures (paid by school days
+on roll).
 
 After every run, its lines — (plan, school, period, component, kind, pence) — and its school
 totals must equal the oracle's run (``tests/oracle.py``, in the policy the product follows,
@@ -109,19 +110,47 @@ def half_term_rows(year: str, days: list[int]) -> list[tuple[str, date, date, in
     return rows
 
 
+def term_dates(data: st.DataObject, start_year: int) -> tuple[list[tuple[date, date]], list[date]]:
+    """Two to four terms inside the financial year from 1 April ``start_year`` (with a weekend
+    or a gap between them), and a few closed weekdays inside them."""
+    draw = data.draw
+    first, terms = date(start_year, 4, 1), []
+    for _ in range(draw(st.integers(2, 4), label="terms")):
+        begin = first + timedelta(days=draw(st.integers(0, 40), label="gap before a term"))
+        end = begin + timedelta(days=draw(st.integers(0, 100), label="term days"))
+        if end > date(start_year + 1, 3, 31):
+            break
+        terms.append((begin, end))
+        first = end + timedelta(days=1)
+    if not terms or all((b - a).days < 7 and all((a + timedelta(n)).weekday() >= 5
+                                                 for n in range((b - a).days + 1)) for a, b in terms):
+        terms = [(date(start_year, 9, 1), date(start_year, 12, 19))]
+    weekdays = [a + timedelta(n) for a, b in terms for n in range((b - a).days + 1)
+                if (a + timedelta(n)).weekday() < 5]
+    closures = sorted(set(draw(st.lists(st.sampled_from(weekdays), max_size=4), label="closures")))
+    if len(closures) == len(weekdays):
+        closures = closures[:-1]
+    return terms, closures
+
+
 def set_up(driver: Driver, data: st.DataObject, mode: str) -> Calendar:
     """Schools, a calendar, an hourly rate and a tariff for every financial year it reaches."""
     draw = data.draw
     for urn, setting in SCHOOLS:
         assert driver.add_school(urn, setting)
     periods: list[tuple[str, date, date]] = []
-    if mode == "monthly":
+    if mode in ("monthly", "school days"):
         years = [2025, 2026, 2027]
         for start in years:
             days = draw(st.lists(st.integers(0, 23), min_size=12, max_size=12).filter(any),
                         label="school days")
             rows = month_rows(start, days)
-            assert driver.set_calendar(year_label(start), rows, "we pay monthly")
+            if mode == "school days":  # the calendar holds its terms and closures
+                terms, closures = term_dates(data, start)
+                assert driver.set_school_day_calendar(year_label(start), [r[:3] for r in rows], terms,
+                                                      closures, "we pay by school days on roll")
+            else:
+                assert driver.set_calendar(year_label(start), rows, "we pay monthly")
             periods += [(f"{year_label(start)}/{name}", first, end) for name, first, end, _ in rows]
         financial_years = [year_label(y) for y in years]
     else:
@@ -426,6 +455,14 @@ def test_termly_runs_pay_what_the_oracle_pays(backend: str, tmp_path: Path,
 def test_recorded_calendars_pay_what_the_oracle_pays(backend: str, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     totals, runs = differential(backend, tmp_path, monkeypatch, ["monthly", "half-terms"], examples=16)
+    check_counts(totals, runs)
+
+
+def test_school_day_calendars_pay_what_the_oracle_pays(backend: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Monthly calendars holding their terms and closures: every period paid by school days
+    on roll (docs/rules.md §2), plans and cushions alike."""
+    totals, runs = differential(backend, tmp_path, monkeypatch, ["school days"], examples=12)
     check_counts(totals, runs)
 
 

@@ -35,7 +35,9 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
         ev.PeriodSpec("2025-26/autumn", date(2025, 9, 1), date(2025, 12, 31), "1/3", 74),
         ev.PeriodSpec("2025-26/spring", date(2026, 1, 1), date(2026, 3, 31), "1/4", 59),
         ev.PeriodSpec("2025-26/summer", date(2026, 4, 1), date(2026, 8, 31), "5/12"),
-    ), reason="termly payments agreed with Schools Forum")),
+    ), reason="termly payments agreed with Schools Forum",
+        terms=(ev.TermDates(date(2025, 9, 3), date(2025, 12, 19)),),
+        closures=(date(2025, 10, 27), date(2025, 10, 28)))),
     "rate.set": ("rate:2025-26", ev.HourlyRateSet(
         "2025-26", 1181, Decimal("38"), 600000, "LSA grade 3 rate, 2025-26 pay award")),
     "tariff.set": ("tariff:2025-26:special", ev.TariffSet(

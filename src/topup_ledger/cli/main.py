@@ -37,6 +37,7 @@ from topup_ledger.domain.calendar import parse_year, termly_periods
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import parse_pounds, pounds, pounds_for_people
 from topup_ledger.io.periods_csv import read_periods
+from topup_ledger.io.term_dates_csv import read_term_dates
 from topup_ledger.services.listing import academic_year_dates, financial_year_dates, replaced
 from topup_ledger.services.payment_run import AlreadyReleased, pay_and_write
 from topup_ledger.services.protection import spells_in_words
@@ -150,20 +151,29 @@ def calendar() -> None:
               help="Academic year (1 September to 31 August), e.g. 2025-26.")
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV: period,start,end and either share (4/12) or school_days.")
+@click.option("--term-dates", "term_dates", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV: kind (term|closure),start,end: the school days; the periods are then "
+                   "paid by school days on roll.")
 @click.option("--reason", default="")
 @click.pass_context
 @refusals
-def calendar_set(ctx: click.Context, year: str, path: Path | None, reason: str) -> None:
+def calendar_set(ctx: click.Context, year: str, path: Path | None, term_dates: Path | None,
+                 reason: str) -> None:
     """Record the payment periods of an academic year (three terms if no file is given)."""
     parse_year(year)
-    periods = read_periods(year, path) if path else termly_periods(year)
+    periods = read_periods(year, path, counted=term_dates is not None) if path else termly_periods(year)
+    terms, closures = read_term_dates(term_dates) if term_dates else ((), ())
     ledger = ledger_of(ctx)
     before = replaced(ledger, "calendar", year)
-    event = ledger.set_calendar(year, periods, reason)
+    event = ledger.set_calendar(year, periods, reason, terms, closures)
     first, last = academic_year_dates(year)
+    school_days = ledger.calendars().get(year, ()) if terms else ()
     click.echo(f"{recorded(ledger, event)}: {plural(len(periods), 'period')} for academic year "
                f"{year} ({first:%-d %b %Y} to {last:%-d %b %Y}): "
                + ", ".join(f"{p.id} {p.start} to {p.end}" for p in periods)
+               + (f"\n  paid by school days on roll: {sum(p.school_days or 0 for p in school_days)} "
+                  "school days, " + ", ".join(f"{p.id} {p.school_days}" for p in school_days)
+                  if school_days else "")
                + replacing(ledger, before))
 
 

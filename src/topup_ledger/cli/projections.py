@@ -199,7 +199,8 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, prices: str | None
                   what=level)
     overall = found[-1]
     lines = ["", full_cost_line(overall, plural(overall["plans"], "plan")),
-             f"at the transfers' prices (a year each): {plural(overall['plans'], 'plan')}, prior "
+             "cost neutrality at the transfers' prices (a year each): "
+             f"{plural(overall['plans'], 'plan')}, prior "
              f"{gbp(overall['prior_annual_pence'])} a year, bands {gbp(overall['band_annual_pence'])} a "
              f"year, difference {gbp(overall['difference_pence'])}"
              + (f" ({overall['difference_percent']}%)" if overall["difference_percent"] else "")

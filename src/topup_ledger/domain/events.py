@@ -58,11 +58,25 @@ class PeriodSpec:
 
 
 @dataclass(frozen=True)
+class TermDates:
+    """A term of the calendar's school days: its weekdays from ``start`` to ``end``."""
+
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
 class CalendarSet(Fact):
+    """A payment calendar. Version 2 may hold the school days (``terms``, less the weekdays
+    in ``closures``): its periods are then paid by school days on roll (docs/rules.md §2)."""
+
     TYPE = "calendar.set"
+    VERSION = 2
     year: str
     periods: tuple[PeriodSpec, ...]
     reason: str = ""
+    terms: tuple[TermDates, ...] = ()
+    closures: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True)
