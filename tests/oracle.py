@@ -284,6 +284,11 @@ def correct(target: ev.Fact, correction: ev.Corrected) -> ev.Fact:
 def effect_order(events: PlanEvents) -> list[ev.Fact]:
     """The plan's facts after corrections, in effective-date order, recorded order breaking
     ties (a correction applies to the fact it names; corrections apply in recorded order)."""
+    return [fact for _, fact in effect_order_with_ids(events)]
+
+
+def effect_order_with_ids(events: PlanEvents) -> list[tuple[str, ev.Fact]]:
+    """``effect_order``, each fact with the id of the event it is (as corrected)."""
     current: dict[str, ev.Fact] = {}
     recorded: list[str] = []
     for event_id, fact in events:
@@ -294,9 +299,9 @@ def effect_order(events: PlanEvents) -> list[ev.Fact]:
         else:
             current[event_id] = fact
             recorded.append(event_id)
-    indexed = [(current[event_id], n) for n, event_id in enumerate(recorded)]
-    indexed.sort(key=lambda pair: (pair[0].effective, pair[1]))  # type: ignore[attr-defined]
-    return [fact for fact, _ in indexed]
+    indexed = [(current[event_id], n, event_id) for n, event_id in enumerate(recorded)]
+    indexed.sort(key=lambda triple: (triple[0].effective, triple[1]))  # type: ignore[attr-defined]
+    return [(event_id, fact) for fact, _, event_id in indexed]
 
 
 @dataclass(frozen=True)
@@ -553,7 +558,7 @@ def net_reduction_at_transfer(ledger: LedgerState, ref: Reference, school: str, 
     total = Fraction(0)
     for events in ledger.plans.values():
         ordered = effect_order(events)
-        for fact in ordered:
+        for transfer_id, fact in effect_order_with_ids(events):
             if not isinstance(fact, ev.TransferredToBand) or financial_year(fact.effective) != year:
                 continue
             state = state_on(ordered, fact.effective)
@@ -565,7 +570,8 @@ def net_reduction_at_transfer(ledger: LedgerState, ref: Reference, school: str, 
             assert transfer.hours_before is not None
             # Later revisions of rates and tariffs do not change a cushion: price the transfer
             # with those known when it was recorded.
-            transfer_id = next(i for i, f in events if isinstance(f, ev.TransferredToBand))  # one a plan
+            # (a plan may hold two transfers: one left after a ceasing recorded later, which
+            # never applies, and one recorded after it)
             known = ledger.reference_before.get(transfer_id)
             then = ref if known is None else fold_reference(ledger.reference[:known])
             prior = hours_annual(then, transfer.hours_before, school, transfer.effective)
