@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from conftest import Invoke
 from money_support import Driver
+from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.services import protection
+from topup_ledger.services.importer import import_file
 from topup_ledger.services.payment_run import pay
 from topup_ledger.services.recording import Ledger
 
@@ -201,3 +204,30 @@ def test_the_protection_policy_command_sets_and_shows_it(cli: Invoke) -> None:
     assert cli("protection-policy").output == "protection prior frozen (set by protection-policy/1)\n"
     refused = cli("protection-policy", "--prior", "cash", ok=False)
     assert refused.exit_code == 2 and "'cash' is not one of 'recomputed', 'frozen'" in refused.output
+
+
+def test_protection_changes_import_as_the_commands_record_them(ledger: Ledger, tmp_path: Path) -> None:
+    """changes.csv rows protect, protection-extend and protection-end record what the commands
+    do: P1 (moved to B from 1 Sep 2025 unprotected) protected 1 Jan to 31 Mar 2026, extended
+    from 1 Apr to 31 Aug 2026, ended from 1 Jul 2026. The same file again records nothing; a
+    row without its reason is rejected naming its line and column."""
+    p1_on_band_b(ledger, None)
+    changes = tmp_path / "changes.csv"
+    changes.write_text("plan,change,from,protect_until,reason\n"
+                       "P1,protect,2026-01-01,2026-03-31,panel\n"
+                       "P1,protection-extend,,2026-08-31,phase transfer\n"
+                       "P1,protection-end,2026-07-01,,needs met\n", encoding="utf-8")
+    result = import_file(ledger, changes)
+    assert (result.recorded, result.rejected) == (3, 0), result.rejects()
+    assert [r.fact for r in ledger.store.stream("plan:P1")][2:] == [
+        ev.ProtectionGranted("P1", date(2026, 1, 1), date(2026, 3, 31), "panel"),
+        ev.ProtectionExtended("P1", date(2026, 4, 1), date(2026, 8, 31), "phase transfer"),
+        ev.ProtectionEnded("P1", date(2026, 7, 1), "needs met")]
+    again = import_file(ledger, changes)
+    assert (again.recorded, again.already, again.rejected) == (0, 3, 0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("plan,change,from,protect_until,reason\nP1,protection-end,2026-06-01,,\n",
+                   encoding="utf-8")
+    refused = import_file(ledger, bad)
+    assert [(o.line, o.field, o.reason) for o in refused.rejects()] == [
+        (2, "reason", "a protection-end needs a reason")]
