@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import NamedTuple, Protocol
 
 from topup_ledger.domain.calendar import Period
@@ -78,12 +78,21 @@ def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Per
         lines.append(PaymentLine(
             plan="", pupil="", kind=line_kind(period, run_period, CUSHION, amount),
             for_period=period.id, amount=amount, basis="cushion", band_or_hours="",
-            days=cushion.days_within(period.start, period.end_exclusive),
+            days=cushion_days(cushion, period),
             reason=(f"{period.id}: transitional cushion ({cushion.share_percent}% of the school's "
                     f"net reduction from the move to bands): due £{pounds(owed)}, "
                     f"already paid £{pounds(already)}"),
             caused_by=(cushion.because,), component=CUSHION))
     return lines
+
+
+def cushion_days(cushion: Cushion, period: Period) -> int:
+    """The cushion's days in the period: its school days where the calendar holds them."""
+    if period.school_dates is None:
+        return cushion.days_within(period.start, period.end_exclusive)
+    first = max(period.start, cushion.start)
+    end = min(period.end_exclusive, cushion.until + timedelta(days=1))
+    return period.weight(first, end) if end > first else 0
 
 
 def plan_lines(plan: Plan, window: Window, run_period: Period, prices: Prices, paid: PaidSoFar,
