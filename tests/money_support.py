@@ -39,6 +39,7 @@ from topup_ledger.engine import cores
 from topup_ledger.engine.run import compute_run
 from topup_ledger.engine.run_lines import RunLines
 from topup_ledger.engine.window import Window, window_for
+from topup_ledger.services import protection
 from topup_ledger.services.payment_run import RunResult, pay, run_id_for
 from topup_ledger.services.recording import Ledger
 from topup_ledger.storage.known import read_known
@@ -52,7 +53,8 @@ POLICY: Policy = PRODUCT
 # A line as both sides are compared: (plan, school, period, component, kind, pence).
 LineKey = tuple[str, str, str, str, str, int]
 # What the oracle reads as reference data rather than a plan's facts.
-REFERENCE = (ev.SchoolAdded, ev.CalendarSet, ev.HourlyRateSet, ev.TariffSet, ev.CushionSet)
+REFERENCE = (ev.SchoolAdded, ev.CalendarSet, ev.HourlyRateSet, ev.TariffSet, ev.CushionSet,
+             ev.ProtectionPolicySet)
 
 
 # The product's lines.
@@ -142,6 +144,26 @@ class Model:
             return oracle.state_on(self.ordered(ref), day)
         except OracleError:
             return None
+
+    def protected_days(self, ref: str) -> list[date]:
+        """The days the plan is protected (DESIGN §3), as the oracle folds its facts."""
+        ordered = self.ordered(ref)
+        ends = [getattr(f, name) for f in ordered for name in ("protect_until", "until")
+                if isinstance(getattr(f, name, None), date)]
+        day, found = self.start(ref), []
+        while day <= max(ends, default=date.min):
+            try:
+                state = oracle.state_on(ordered, day)
+            except OracleError:
+                return []
+            if state is not None and state.protected_until is not None and day <= state.protected_until \
+                    and state.basis == "band":
+                found.append(day)
+            day += ONE_DAY
+        return found
+
+    def last_protected_day(self, ref: str) -> date | None:
+        return max(self.protected_days(ref), default=None)
 
     def prior(self, ref: str, effective: date) -> int:
         """A transfer's prior annual amount (docs/rules.md §10): the plan's hours as known now
@@ -256,6 +278,26 @@ class Driver:
         return self.command("calendar", lambda: self.ledger.set_calendar(year, recorded, reason),
                             lambda: ev.CalendarSet(year, specs, reason))
 
+    def set_school_day_calendar(self, year: str, periods: list[tuple[str, date, date]],
+                                terms: list[tuple[date, date]], closures: list[date], reason: str) -> bool:
+        """A calendar holding its school days (docs/rules.md §2): each period's school days are
+        the weekdays of the terms in it less the closures, its share those over the year's
+        (counted here, not by the product)."""
+        days = {name: sum(1 for t0, t1 in terms for n in range((t1 - t0).days + 1)
+                          if start <= (d := t0 + timedelta(days=n)) <= end and d.weekday() < 5
+                          and d not in closures)
+                for name, start, end in periods}
+        total = sum(days.values())
+        specs = tuple(ev.PeriodSpec(f"{year}/{name}", start, end,
+                                    share_text(days[name], total) if total else "0/1", days[name])
+                      for name, start, end in periods)
+        given = tuple(Period(start=start, end=end, id=f"{year}/{name}", share=Fraction(1, len(periods)))
+                      for name, start, end in periods)
+        term_dates = tuple(ev.TermDates(t0, t1) for t0, t1 in terms)
+        return self.command(
+            "calendar", lambda: self.ledger.set_calendar(year, given, reason, term_dates, tuple(closures)),
+            lambda: ev.CalendarSet(year, specs, reason, term_dates, tuple(sorted(set(closures)))))
+
     def set_cushion(self, school: str, effective: date, until: date, share: Decimal, reason: str,
                     year: str | None = None) -> bool:
         """A cushion at ``school`` for the plans transferred there in financial year ``year``
@@ -303,6 +345,30 @@ class Driver:
         return self.command("correct", lambda: self.ledger.correct(ref, target, note, **fields),
                             lambda: ev.Corrected(ref, target, note, fields.get("band"), fields.get("hours"),
                                                  fields.get("effective"), fields.get("school")))
+
+    # Protection as facts of its own (docs/rules.md §10).
+
+    def protect(self, ref: str, effective: date, until: date, reason: str = "panel decision") -> bool:
+        return self.command("protect", lambda: protection.grant(self.ledger, ref, effective, until, reason),
+                            lambda: ev.ProtectionGranted(ref, effective, until, reason))
+
+    def extend_protection(self, ref: str, until: date, reason: str = "phase transfer delayed") -> bool:
+        """The extension takes effect from the day after the last day the plan is protected
+        (as the model knows it): worked out here from the oracle's day states."""
+        def expected() -> ev.Fact:
+            last = self.model.last_protected_day(ref)
+            effective = last + ONE_DAY if last is not None else date(2000, 1, 1)  # to be refused
+            return ev.ProtectionExtended(ref, effective, until, reason)
+
+        return self.command("extend", lambda: protection.extend(self.ledger, ref, until, reason), expected)
+
+    def end_protection(self, ref: str, effective: date, reason: str = "needs met") -> bool:
+        return self.command("unprotect", lambda: protection.end(self.ledger, ref, effective, reason),
+                            lambda: ev.ProtectionEnded(ref, effective, reason))
+
+    def set_protection_policy(self, prior: str, reason: str) -> bool:
+        return self.command("policy", lambda: protection.set_policy(self.ledger, prior, reason),
+                            lambda: ev.ProtectionPolicySet(prior, reason))
 
     # Payment runs.
 

@@ -39,14 +39,22 @@ follows now (``"design"``).
   the cushion: "per school and financial year" read literally. The policy work may decide otherwise.)
 
 Input (``LedgerState``): reference facts in recorded order (SchoolAdded, HourlyRateSet,
-TariffSet, CalendarSet, CushionSet; payment and seal facts are ignored) and, per plan, its
-facts in recorded order as (event id, fact) pairs, corrections included. What was paid is
-passed to ``run`` as a mapping (``paid_from`` builds it from the product's SchoolPaid
-facts). Output: integer pence per ``DueKey``; a run's ``Line``s and per-school totals.
+TariffSet, CalendarSet, CushionSet, ProtectionPolicySet; payment and seal facts are
+ignored) and, per plan, its facts in recorded order as (event id, fact) pairs, corrections
+included. What was paid is passed to ``run`` as a mapping (``paid_from`` builds it from
+the product's SchoolPaid facts). Output: integer pence per ``DueKey``; a run's
+``Line``s and per-school totals.
 
-What the oracle does not model (yet): protection granted, extended or ended as facts of
-its own, and the school-day calendar the policy asks for (``day_weight`` is the hook;
-``LedgerState.school_dates`` lets a test say which days of a period are school days).
+Protection as facts of its own (DESIGN §3): granted with the transfer or later
+(ProtectionGranted), extended (ProtectionExtended: protection running at least to the day
+before goes on to its new date), ended early (ProtectionEnded); the LA's protection policy
+(ProtectionPolicySet, reference data) prices the prior at each protected day's rate
+("recomputed", the default) or at the terms of the day before the transfer ("frozen").
+
+School days (DESIGN §3): a calendar that holds its terms and closures pays each period by
+school days on roll (``day_weight``: a school day weighs 1 / the period's school days, any
+other day nothing); ``LedgerState.school_dates`` can still say a period's school days for a
+calendar that does not hold them.
 """
 
 from __future__ import annotations
@@ -147,14 +155,14 @@ class Period:
 def day_weight(period: Period, day: date) -> Fraction:
     """The part of the period's share that one funded day earns.
 
-    Calendar days (what the default terms say and what the product does for every
-    calendar today): each day of the period weighs 1 / days in the period.
+    Calendar days (the default terms, and a calendar that holds no school days): each day
+    of the period weighs 1 / days in the period.
 
-    School days (the hook for the policy's monthly calendars "pro rata by school days on roll"):
-    when the period's school days are known, each school day weighs 1 / school days in the
-    period and any other day nothing, so a plan starting on the 15th is paid the school days
-    from the 15th. The product does not do this yet; a test can ask for it through
-    ``LedgerState.school_dates``.
+    School days (the policy's monthly calendars "pro rata by school days on roll"): when the
+    period's school days are known, each school day weighs 1 / school days in the period and
+    any other day nothing, so a plan starting on the 15th is paid the school days from the
+    15th; a period with none (August) pays nothing (its share is 0). Known from a calendar
+    that holds its terms, or through ``LedgerState.school_dates``.
     """
     if period.school_dates is None:
         return Fraction(1, period.days)
@@ -184,6 +192,9 @@ class Reference:
     tariffs: dict[tuple[str, str | None], list[ev.TariffSet]] = field(default_factory=dict)
     calendars: dict[str, ev.CalendarSet] = field(default_factory=dict)  # year label → calendar
     cushions: list[ev.CushionSet] = field(default_factory=list)  # in recorded order
+    # The LA's protection policy (DESIGN §3): the prior "recomputed" at each protected day's
+    # rate, or "frozen" at the terms of the day before the transfer. The latest one holds.
+    protection_prior: str = "recomputed"
 
 
 def fold_reference(facts: Sequence[ev.Fact]) -> Reference:
@@ -199,6 +210,8 @@ def fold_reference(facts: Sequence[ev.Fact]) -> Reference:
             ref.calendars[fact.year] = fact  # a later calendar for the year replaces it
         elif isinstance(fact, ev.CushionSet):
             ref.cushions.append(fact)
+        elif isinstance(fact, ev.ProtectionPolicySet):
+            ref.protection_prior = fact.prior
         elif isinstance(fact, ev.SchoolPaid | ev.PaymentRunRecorded | ev.FilesWritten | ev.Sealed):
             continue  # what was paid is given to ``run`` separately (``paid_from``); seals move no money
         else:
@@ -271,6 +284,11 @@ def correct(target: ev.Fact, correction: ev.Corrected) -> ev.Fact:
 def effect_order(events: PlanEvents) -> list[ev.Fact]:
     """The plan's facts after corrections, in effective-date order, recorded order breaking
     ties (a correction applies to the fact it names; corrections apply in recorded order)."""
+    return [fact for _, fact in effect_order_with_ids(events)]
+
+
+def effect_order_with_ids(events: PlanEvents) -> list[tuple[str, ev.Fact]]:
+    """``effect_order``, each fact with the id of the event it is (as corrected)."""
     current: dict[str, ev.Fact] = {}
     recorded: list[str] = []
     for event_id, fact in events:
@@ -281,9 +299,9 @@ def effect_order(events: PlanEvents) -> list[ev.Fact]:
         else:
             current[event_id] = fact
             recorded.append(event_id)
-    indexed = [(current[event_id], n) for n, event_id in enumerate(recorded)]
-    indexed.sort(key=lambda pair: (pair[0].effective, pair[1]))  # type: ignore[attr-defined]
-    return [fact for fact, _ in indexed]
+    indexed = [(current[event_id], n, event_id) for n, event_id in enumerate(recorded)]
+    indexed.sort(key=lambda triple: (triple[0].effective, triple[1]))  # type: ignore[attr-defined]
+    return [(event_id, fact) for fact, _, event_id in indexed]
 
 
 @dataclass(frozen=True)
@@ -296,6 +314,9 @@ class Transfer:
     prior_annual: int  # as recorded on the event (product-today's prior)
     protect_until: date | None
     hours_before: Decimal | None  # the hours as known now on the day before (design's prior)
+    # The day whose terms price a frozen prior: the day before the transfer, or the
+    # transfer's own day if the plan was not funded the day before.
+    frozen_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -307,7 +328,11 @@ class DayState:
     hours: Decimal | None
     band: str | None
     transfer: Transfer | None = None
-    reviewed_or_moved: bool = False  # a band change or move since the transfer (ends design protection)
+    reviewed_or_moved: bool = False  # a band change or move since the transfer (product-today)
+    # DESIGN: the last day of the protection in force (None: not protected). Started by the
+    # transfer's protect-until or a grant; an extension of protection running to the day
+    # before moves it on; a band change, a move or an early end ends it.
+    protected_until: date | None = None
 
 
 def state_on(ordered: Sequence[ev.Fact], day: date) -> DayState | None:
@@ -336,15 +361,28 @@ def state_on(ordered: Sequence[ev.Fact], day: date) -> DayState | None:
             before = state_on(ordered, effective - ONE_DAY)
             hours_before = before.hours if before is not None and before.basis == "hours" else state.hours
             transfer = Transfer(effective, fact.band, state.school, fact.prior_annual, fact.protect_until,
-                                hours_before)
+                                hours_before, effective - ONE_DAY if before is not None else effective)
             state = dataclasses.replace(state, basis="band", band=fact.band, transfer=transfer,
-                                        reviewed_or_moved=False)
+                                        reviewed_or_moved=False, protected_until=fact.protect_until)
         elif isinstance(fact, ev.BandChanged):
             if state.basis != "band":
                 raise OracleError(f"band changed from {effective} while on hours")
-            state = dataclasses.replace(state, band=fact.band, reviewed_or_moved=True)
+            state = dataclasses.replace(state, band=fact.band, reviewed_or_moved=True,
+                                        protected_until=None)
         elif isinstance(fact, ev.PlacementMoved):
-            state = dataclasses.replace(state, school=fact.school, reviewed_or_moved=True)
+            state = dataclasses.replace(state, school=fact.school, reviewed_or_moved=True,
+                                        protected_until=None)
+        elif isinstance(fact, ev.ProtectionGranted):
+            if state.basis != "band" or state.transfer is None:
+                raise OracleError(f"protection granted from {effective} to a plan not moved from hours")
+            state = dataclasses.replace(state, protected_until=fact.until)
+        elif isinstance(fact, ev.ProtectionExtended):
+            # only protection that runs at least to the day before goes on
+            if state.protected_until is not None and state.protected_until >= effective - ONE_DAY:
+                state = dataclasses.replace(state, protected_until=max(state.protected_until, fact.until))
+        elif isinstance(fact, ev.ProtectionEnded):
+            if state.protected_until is not None and state.protected_until >= effective:
+                state = dataclasses.replace(state, protected_until=None)
         else:
             raise OracleError(f"{fact.TYPE} is not a plan fact")
     return state
@@ -364,16 +402,18 @@ def base_annual(ref: Reference, state: DayState, day: date) -> Fraction:
 def protection_annual(ref: Reference, state: DayState, day: date, base: Fraction, policy: Policy) -> Fraction:
     """What protection adds to the band amount on ``day``: prior − band when that is more."""
     transfer = state.transfer
-    if state.basis != "band" or transfer is None or transfer.protect_until is None:
-        return Fraction(0)
-    if day > transfer.protect_until:
+    if state.basis != "band" or transfer is None:
         return Fraction(0)
     if policy == DESIGN:
-        if state.reviewed_or_moved:
-            return Fraction(0)  # a new assessment or a new school ends it (ceasing ends everything)
-        assert transfer.hours_before is not None
-        prior = hours_annual(ref, transfer.hours_before, state.school, day)  # this day's FY rate
+        if state.protected_until is None or day > state.protected_until:
+            return Fraction(0)  # never granted, past its date, or ended (a review, a move, early)
+        assert transfer.hours_before is not None and transfer.frozen_on is not None
+        # this day's FY rate, or the day before the transfer's where the LA freezes the prior
+        priced_on = transfer.frozen_on if ref.protection_prior == "frozen" else day
+        prior = hours_annual(ref, transfer.hours_before, state.school, priced_on)
     else:
+        if transfer.protect_until is None or day > transfer.protect_until:
+            return Fraction(0)
         prior = Fraction(transfer.prior_annual)
     return max(Fraction(0), prior - base)
 
@@ -391,9 +431,10 @@ def annual_on(ref: Reference, state: DayState, day: date, policy: Policy) -> tup
 class LedgerState:
     """Everything the oracle reads, as known at one moment.
 
-    ``reference``: SchoolAdded, HourlyRateSet, TariffSet, CalendarSet, CushionSet in recorded
-    order. ``plans``: plan ref → its facts in recorded order as (event id, fact), the first
-    its PlanIssued, corrections included (``numbered`` gives ids as the ledger does).
+    ``reference``: SchoolAdded, HourlyRateSet, TariffSet, CalendarSet, CushionSet,
+    ProtectionPolicySet in recorded order. ``plans``: plan ref → its facts in recorded order
+    as (event id, fact), the first its PlanIssued, corrections included (``numbered`` gives
+    ids as the ledger does).
     ``school_dates``: period id → the school days of that period, for the school-day mode of
     ``day_weight`` (empty: every period is pro rata by calendar days, as the product does).
     """
@@ -417,7 +458,7 @@ def calendar(ledger: LedgerState, first: date, last: date) -> list[Period]:
     ref = fold_reference(ledger.reference)
     periods = [
         Period(spec.id, recorded.year, spec.start, spec.end, Fraction(spec.share),
-               ledger.school_dates.get(spec.id))
+               the_school_days(recorded, spec) if recorded.terms else ledger.school_dates.get(spec.id))
         for recorded in ref.calendars.values() for spec in recorded.periods
     ]
     recorded_periods = list(periods)
@@ -430,6 +471,14 @@ def calendar(ledger: LedgerState, first: date, last: date) -> list[Period]:
         if not overlaps:
             periods.extend(dataclasses.replace(t, school_dates=ledger.school_dates.get(t.id)) for t in terms)
     return sorted(periods, key=lambda p: p.start)
+
+
+def the_school_days(recorded: ev.CalendarSet, spec: ev.PeriodSpec) -> frozenset[date]:
+    """A period's school days as its calendar holds them (DESIGN §3): the weekdays, Monday to
+    Friday, of its terms that fall in the period, less the closures."""
+    return frozenset(day for term in recorded.terms for day in days_from(term.start, term.end)
+                     if spec.start <= day <= spec.end and day.isoweekday() <= 5
+                     and day not in recorded.closures)
 
 
 def periods_through(ledger: LedgerState, period_id: str) -> list[Period]:
@@ -509,7 +558,7 @@ def net_reduction_at_transfer(ledger: LedgerState, ref: Reference, school: str, 
     total = Fraction(0)
     for events in ledger.plans.values():
         ordered = effect_order(events)
-        for fact in ordered:
+        for transfer_id, fact in effect_order_with_ids(events):
             if not isinstance(fact, ev.TransferredToBand) or financial_year(fact.effective) != year:
                 continue
             state = state_on(ordered, fact.effective)
@@ -521,7 +570,8 @@ def net_reduction_at_transfer(ledger: LedgerState, ref: Reference, school: str, 
             assert transfer.hours_before is not None
             # Later revisions of rates and tariffs do not change a cushion: price the transfer
             # with those known when it was recorded.
-            transfer_id = next(i for i, f in events if isinstance(f, ev.TransferredToBand))  # one a plan
+            # (a plan may hold two transfers: one left after a ceasing recorded later, which
+            # never applies, and one recorded after it)
             known = ledger.reference_before.get(transfer_id)
             then = ref if known is None else fold_reference(ledger.reference[:known])
             prior = hours_annual(then, transfer.hours_before, school, transfer.effective)

@@ -35,7 +35,8 @@ def test_demo_for_200_plans_prints_a_summary_and_the_folder(demo: tuple[Path, st
     folder, output = demo
     assert "200 plans" in output and "schools" in output
     assert "total paid over 9 termly runs: £" in output
-    assert "cost neutrality:" in output and "moved from hours to bands" in output
+    assert "cost neutrality on the full cost:" in output and "moved from hours to bands" in output
+    assert "bands alone at the transfers' prices" in output
     assert str(folder.resolve()) in output and "statements/2027-28-summer/index.html" in output
 
 
@@ -47,6 +48,10 @@ def test_demo_leaves_ledger_inputs_payment_files_and_a_summary(demo: tuple[Path,
     assert [r["period"] for r in summary["runs"]] == PERIODS
     assert summary["plans"] == 200 and summary["total_paid"] == sum(r["total"] for r in summary["runs"])
     assert summary["neutrality"]["plans"] > 0 and 0.8 < summary["neutrality"]["ratio"] < 1.2
+    neutrality = summary["neutrality"]
+    assert neutrality["prices_year"] == "2028-29" and neutrality["prior_cost"] > 0
+    assert neutrality["full_cost"] == (neutrality["band_cost"] + neutrality["protection_cost"]
+                                       + neutrality["cushion_cost"])
     assert summary["due_now"] == summary["total_paid"] and summary["unsettled"] == 0
     for name in ("funding", "paid-vs-due", "hours-vs-band", "band-calibration"):
         assert (folder / "projections" / f"{name}.csv").is_file()

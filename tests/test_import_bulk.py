@@ -135,7 +135,8 @@ SAMPLES: list[ev.Fact] = [
     ev.CalendarSet("2025-26", (ev.PeriodSpec("2025-26/autumn", date(2025, 9, 1),
                                              date(2025, 12, 31), "4/12", 76),
                                ev.PeriodSpec("2025-26/spring", date(2026, 1, 1),
-                                             date(2026, 3, 31), "3/12")), "termly"),
+                                             date(2026, 3, 31), "3/12")), "termly",
+                   (ev.TermDates(date(2025, 9, 3), date(2025, 12, 19)),), (date(2025, 10, 27),)),
     ev.HourlyRateSet("2025-26", 1850, Decimal("38.5"), 600_000, ""),
     ev.HourlyRateSet("2026-27", 1900, Decimal("1E+1"), 0),  # exponent form is written '10'
     ev.TariffSet("2025-26", (("A", 200_000), ("B", 400_000)), "special", "Forum"),
@@ -174,6 +175,10 @@ SAMPLES: list[ev.Fact] = [
     ev.LADetailsSet("Anyshire County Council", ("County Hall", "Anytown AN1 1AA"),
                     "sen.finance@anyshire.gov.uk", "Email the SEN finance team"),
     ev.KeyRotated("3c9a0f1e2d4b5a69", "b1e0f7a2c3d49e58", "yearly rotation"),
+    ev.ProtectionGranted("P1", date(2026, 4, 1), date(2026, 8, 31), "tribunal"),
+    ev.ProtectionExtended("P1", date(2026, 9, 1), date(2027, 3, 31), "phase transfer"),
+    ev.ProtectionEnded("P1", date(2027, 1, 1), "needs met \u2014 early"),
+    ev.ProtectionPolicySet("frozen", ""),
 ]
 
 

@@ -8,8 +8,9 @@ without protection; band changes; moves; ceasing; corrections of any of these; c
 the transfers of the year they start in, or of another year); and payment runs in between,
 in order, skipping ahead, again and for earlier periods, so that facts are backdated behind
 runs already made. Calendars: the default terms, recorded half-terms for some academic years
-(shares by school days), or recorded months for every financial year (leap year 2027-28
-included: 29 February 2028).
+(shares by school days), recorded months for every financial year (leap year 2027-28
+included: 29 February 2028), or months holding their terms and closures (paid by school days
+on roll).
 
 After every run, its lines — (plan, school, period, component, kind, pence) — and its school
 totals must equal the oracle's run (``tests/oracle.py``, in the policy the product follows,
@@ -56,7 +57,9 @@ COMMANDS = ("issue", "hours", "transfer", "band", "move", "cease", "correct", "r
 HALF_TERMS = (("ht1", (9, 1), (10, 31)), ("ht2", (11, 1), (12, 31)), ("ht3", (1, 1), (2, 14)),
               ("ht4", (2, 15), (3, 31)), ("ht5", (4, 1), (5, 31)), ("ht6", (6, 1), (8, 31)))
 KINDS = (("pay",) * 8 + ("issue",) * 3 + ("transfer",) * 6 + ("hours",) * 2 + ("band",) * 3
-         + ("move",) * 2 + ("cease",) + ("correct",) * 3 + ("rate",) + ("tariff",) * 2 + ("cushion",) * 2)
+         + ("move",) * 2 + ("cease",) + ("correct",) * 3 + ("rate",) + ("tariff",) * 2 + ("cushion",) * 2
+         + ("protect",) * 2 + ("extend",) + ("unprotect",) + ("policy",))
+PROTECTION_COMMANDS = ("protect", "extend", "unprotect", "policy")
 
 
 def year_label(start: int) -> str:
@@ -107,19 +110,47 @@ def half_term_rows(year: str, days: list[int]) -> list[tuple[str, date, date, in
     return rows
 
 
+def term_dates(data: st.DataObject, start_year: int) -> tuple[list[tuple[date, date]], list[date]]:
+    """Two to four terms inside the financial year from 1 April ``start_year`` (with a weekend
+    or a gap between them), and a few closed weekdays inside them."""
+    draw = data.draw
+    first, terms = date(start_year, 4, 1), []
+    for _ in range(draw(st.integers(2, 4), label="terms")):
+        begin = first + timedelta(days=draw(st.integers(0, 40), label="gap before a term"))
+        end = begin + timedelta(days=draw(st.integers(0, 100), label="term days"))
+        if end > date(start_year + 1, 3, 31):
+            break
+        terms.append((begin, end))
+        first = end + timedelta(days=1)
+    if not terms or all((b - a).days < 7 and all((a + timedelta(n)).weekday() >= 5
+                                                 for n in range((b - a).days + 1)) for a, b in terms):
+        terms = [(date(start_year, 9, 1), date(start_year, 12, 19))]
+    weekdays = [a + timedelta(n) for a, b in terms for n in range((b - a).days + 1)
+                if (a + timedelta(n)).weekday() < 5]
+    closures = sorted(set(draw(st.lists(st.sampled_from(weekdays), max_size=4), label="closures")))
+    if len(closures) == len(weekdays):
+        closures = closures[:-1]
+    return terms, closures
+
+
 def set_up(driver: Driver, data: st.DataObject, mode: str) -> Calendar:
     """Schools, a calendar, an hourly rate and a tariff for every financial year it reaches."""
     draw = data.draw
     for urn, setting in SCHOOLS:
         assert driver.add_school(urn, setting)
     periods: list[tuple[str, date, date]] = []
-    if mode == "monthly":
+    if mode in ("monthly", "school days"):
         years = [2025, 2026, 2027]
         for start in years:
             days = draw(st.lists(st.integers(0, 23), min_size=12, max_size=12).filter(any),
                         label="school days")
             rows = month_rows(start, days)
-            assert driver.set_calendar(year_label(start), rows, "we pay monthly")
+            if mode == "school days":  # the calendar holds its terms and closures
+                terms, closures = term_dates(data, start)
+                assert driver.set_school_day_calendar(year_label(start), [r[:3] for r in rows], terms,
+                                                      closures, "we pay by school days on roll")
+            else:
+                assert driver.set_calendar(year_label(start), rows, "we pay monthly")
             periods += [(f"{year_label(start)}/{name}", first, end) for name, first, end, _ in rows]
         financial_years = [year_label(y) for y in years]
     else:
@@ -224,6 +255,10 @@ def step(driver: Driver, data: st.DataObject, calendar: Calendar, kind: str, las
         year = draw(st.sampled_from([None, None, "2025-26", "2026-27"]), label="cushion's year")
         driver.set_cushion(school, start, until, share, f"cushion {len(model.reference)}", year)
         return
+    if kind == "policy":
+        prior = draw(st.sampled_from(ev.PROTECTION_PRIORS), label="protection prior")
+        driver.set_protection_policy(prior, f"policy {len(model.reference)}")
+        return
     if kind == "issue" or not issued:
         if len(issued) == len(PLANS):
             kind = "band"
@@ -251,6 +286,37 @@ def step(driver: Driver, data: st.DataObject, calendar: Calendar, kind: str, las
         kind = "transfer"
     if kind == "transfer" and state is not None and state.basis == "band":
         kind = "band"
+    if kind in ("protect", "extend", "unprotect"):
+        # mostly a plan moved to a band from hours: the others are refused
+        moved = [r for r in issued if any(isinstance(f, ev.TransferredToBand) for f in model.ordered(r))]
+        if moved and draw(st.integers(0, 4), label="a plan moved to a band") > 0:
+            ref = draw(st.sampled_from(moved), label="moved plan")
+            start, ceased = model.start(ref), model.ceased(ref)
+            when = a_day(data, calendar, start, min(last, (ceased or last + ONE_DAY) - ONE_DAY), "from")
+            if kind == "protect":  # mostly from the transfer on
+                moved_on = next(f.effective for f in model.ordered(ref)
+                                if isinstance(f, ev.TransferredToBand))
+                if when < moved_on or draw(st.booleans(), label="after the transfer"):
+                    when = a_day(data, calendar, min(moved_on, last), last, "protected from")
+            if kind == "unprotect":  # mostly a plan protected on some day
+                still = [r for r in moved if any(d <= last for d in model.protected_days(r))]
+                if still and draw(st.integers(0, 3), label="a protected plan") > 0:
+                    ref = draw(st.sampled_from(still), label="plan to unprotect")
+                    protected = [d for d in model.protected_days(ref) if d <= last]
+                    when = draw(st.sampled_from(protected), label="no longer protected from")
+            if kind == "extend":  # mostly a plan whose protection ran to its end date
+                ran_out = [r for r in moved if running_to_its_date(model, r)]
+                if ran_out and draw(st.integers(0, 3), label="protection that ran out") > 0:
+                    ref = draw(st.sampled_from(ran_out), label="plan to extend")
+                    when = max(model.protected_days(ref)) + ONE_DAY
+        until = when + timedelta(days=draw(st.sampled_from([0, 30, 120, 400]), label="protected days"))
+        if kind == "protect":
+            driver.protect(ref, when, until, f"granted {n_facts(model)}")
+        elif kind == "extend":
+            driver.extend_protection(ref, until, f"extended {n_facts(model)}")
+        else:
+            driver.end_protection(ref, when, f"ended {n_facts(model)}")
+        return
     if kind == "transfer":
         protect = draw(st.sampled_from([None, 0, 44, 120, 400, "period end"]), label="protect")
         until: date | None
@@ -283,6 +349,23 @@ def step(driver: Driver, data: st.DataObject, calendar: Calendar, kind: str, las
         raise AssertionError(kind)
 
 
+def running_to_its_date(model: Model, ref: str) -> bool:
+    """Whether the plan's last protected day is its protection's own end date, with the plan
+    still funded the day after (so an extension can follow on)."""
+    days = model.protected_days(ref)
+    if not days:
+        return False
+    state = model.day_state(ref, days[-1])
+    after = model.day_state(ref, days[-1] + ONE_DAY)
+    return state is not None and state.protected_until == days[-1] and after is not None \
+        and after.basis == "band" and after.protected_until == days[-1]
+
+
+def n_facts(model: Model) -> int:
+    """How many plan facts the model holds: a reason that differs from every earlier one."""
+    return sum(len(facts) for facts in model.plans.values())
+
+
 def transfers_and_a_cushion(driver: Driver, data: st.DataObject, calendar: Calendar) -> None:
     """A start that reaches protection and the cushion: plans issued on hours at one school,
     each moved to a band (protected or not), and a cushion there."""
@@ -305,17 +388,17 @@ def transfers_and_a_cushion(driver: Driver, data: st.DataObject, calendar: Calen
 
 
 def history(driver: Driver, data: st.DataObject, calendar: Calendar, monkeypatch: pytest.MonkeyPatch,
-            runs: Counter[str]) -> None:
+            runs: Counter[str], kinds: tuple[str, ...] = KINDS) -> None:
     """A history of commands with runs in between, every run checked against the oracle."""
     processes = data.draw(st.sampled_from([2, 3]), label="processes")
     ids = calendar.ids
     upto = 0  # the next period to pay in order
     steps = data.draw(st.integers(min_value=8, max_value=24), label="steps")
-    if data.draw(st.integers(0, 2), label="start with transfers and a cushion") > 0:
+    if kinds is not KINDS or data.draw(st.integers(0, 2), label="start with transfers and a cushion") > 0:
         transfers_and_a_cushion(driver, data, calendar)
     for n in range(steps):
         first = n == 0 and not driver.model.plans
-        kind = "issue" if first else data.draw(st.sampled_from(KINDS), label="kind")
+        kind = "issue" if first else data.draw(st.sampled_from(kinds), label="kind")
         if kind != "pay":
             step(driver, data, calendar, kind, calendar.periods[min(upto + 1, len(ids) - 1)][2])
             continue
@@ -347,7 +430,7 @@ def fresh_driver(backend: str, tmp_path: Path) -> Driver:
 
 
 def differential(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, modes: list[str],
-                 examples: int) -> tuple[Driver, Counter[str]]:
+                 examples: int, kinds: tuple[str, ...] = KINDS) -> tuple[Driver, Counter[str]]:
     """Run ``examples`` histories; returns the counts over all of them."""
     totals = Driver(None)  # type: ignore[arg-type]  # only its counters are used
     runs: Counter[str] = Counter()
@@ -360,7 +443,7 @@ def differential(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
         driver = fresh_driver(backend, tmp_path)
         try:
             calendar = set_up(driver, data, mode)
-            history(driver, data, calendar, monkeypatch, runs)
+            history(driver, data, calendar, monkeypatch, runs, kinds)
             validate_stored(driver.store)
         finally:
             driver.store.close()
@@ -398,6 +481,31 @@ def test_recorded_calendars_pay_what_the_oracle_pays(backend: str, tmp_path: Pat
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     totals, runs = differential(backend, tmp_path, monkeypatch, ["monthly", "half-terms"], examples=16)
     check_counts(totals, runs)
+
+
+def test_school_day_calendars_pay_what_the_oracle_pays(backend: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Monthly calendars holding their terms and closures: every period paid by school days
+    on roll (docs/rules.md §2), plans and cushions alike."""
+    totals, runs = differential(backend, tmp_path, monkeypatch, ["school days"], examples=12)
+    check_counts(totals, runs)
+
+
+# Protection as facts of its own, most of all: plans moved to bands, then protection granted,
+# extended and ended early, the LA's policy frozen and recomputed, among the other commands.
+PROTECTION_KINDS = (("pay",) * 6 + ("protect",) * 4 + ("extend",) * 3 + ("unprotect",) * 3
+                    + ("policy",) * 2 + ("transfer", "band", "move", "cease", "correct", "hours", "rate"))
+
+
+def test_protection_facts_pay_what_the_oracle_pays(backend: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    totals, runs = differential(backend, tmp_path, monkeypatch, ["termly", "monthly"], examples=16,
+                                kinds=PROTECTION_KINDS)
+    # Chance decides how many of each are accepted (a grant on a protected day, an extension
+    # of protection a review ended, are refused): most kinds, and many in all, must be.
+    accepted = [totals.accepted[kind] for kind in PROTECTION_COMMANDS]
+    assert sum(n > 0 for n in accepted) >= 3 and sum(accepted) >= 8, (totals.accepted, totals.refused)
+    assert runs["recorded"] > runs["refused"] + runs["nothing new"], runs
 
 
 # Regression tests: the failures the search above found, shrunk by hand to a few facts.

@@ -131,7 +131,8 @@ def test_hours_then_transfer_to_band_keeps_prior_hours_until_a_review_ends_prote
     assert on_band.protected_on(date(2026, 3, 31))
     reviewed = plan.state_on(date(2026, 4, 1))  # a new assessment ends protection
     assert reviewed is not None
-    assert (reviewed.prior_hours, reviewed.protect_until) == (None, None)
+    # the prior hours stay known, for protection granted anew (docs/rules.md §10)
+    assert (reviewed.prior_hours, reviewed.protect_until) == (Decimal(25), None)
     assert not reviewed.protected_on(date(2026, 4, 1))
     unreviewed = plan_of(*[r.fact for r in plan.facts[:3]]).state_on(date(2026, 4, 1))
     assert unreviewed is not None

@@ -237,9 +237,10 @@ def test_band_calibration_is_exact_and_rounds_half_up(tmp_path: Path) -> None:
         fold.create(conn)
         for i, prior in enumerate((100, 200, 301, 400)):  # mean 250.25, median 250.5
             conn.execute("INSERT INTO hv_row VALUES (?, ?, ?, 'X', '100001', 'mainstream', "
-                         "'2025-11-03', '2025-26', 'B', ?, 310, 0, '', '')", (f"P{i}", f"P{i}/2", i, prior))
+                         "'2025-11-03', '2025-26', 'B', ?, 310, 0, '', '', '', '[]')",
+                         (f"P{i}", f"P{i}/2", i, prior))
         conn.execute("INSERT INTO hv_row VALUES ('Q', 'Q/2', 9, 'X', '100001', 'mainstream', "
-                     "'2025-11-03', '2025-26', 'C', 999, 500, 0, '', '')")
+                     "'2025-11-03', '2025-26', 'C', 999, 500, 0, '', '', '', '[]')")
     [b, c] = hours_vs_band.calibration_rows(db.conn)
     assert (b["plans"], b["prior_mean_pence"], b["prior_median_pence"], b["prior_min_pence"],
             b["prior_max_pence"], b["rate_minus_mean_pence"]) == (4, 250, 251, 100, 400, 60)
@@ -490,7 +491,8 @@ def test_commands_print_tables_and_json(ledger: Ledger, clock: Any, tmp_path: Pa
     text = invoke(location, clock, reconcile_group, "paid-vs-due", "--out", out).output
     assert "underpaid" in text and "P2/4" in text
     text = invoke(location, clock, reconcile_group, "hours-vs-band", "--out", out).output
-    assert "cost neutrality: 3 plans" in text and "band calibration" in text
+    assert "cost neutrality on the full cost at 2026-27 prices over the days funded: 3 plans" in text
+    assert "at the transfers' prices (a year each): 3 plans" in text and "band calibration" in text
     bad = invoke(location, clock, funding_cmd, "--period", "2030-31/autumn", "--out", out, ok=False)
     assert bad.exit_code == 2 and "not a period the ledger has reached" in bad.output
     bad = invoke(location, clock, funding_cmd, "--school", "999999", "--out", out, ok=False)

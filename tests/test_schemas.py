@@ -41,7 +41,9 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
         ev.PeriodSpec("2025-26/autumn", date(2025, 9, 1), date(2025, 12, 31), "1/3", 74),
         ev.PeriodSpec("2025-26/spring", date(2026, 1, 1), date(2026, 3, 31), "1/4", 59),
         ev.PeriodSpec("2025-26/summer", date(2026, 4, 1), date(2026, 8, 31), "5/12"),
-    ), reason="termly payments agreed with Schools Forum")),
+    ), reason="termly payments agreed with Schools Forum",
+        terms=(ev.TermDates(date(2025, 9, 3), date(2025, 12, 19)),),
+        closures=(date(2025, 10, 27), date(2025, 10, 28)))),
     "rate.set": ("rate:2025-26", ev.HourlyRateSet(
         "2025-26", 1181, Decimal("38"), 600000, "LSA grade 3 rate, 2025-26 pay award")),
     "tariff.set": ("tariff:2025-26:special", ev.TariffSet(
@@ -111,6 +113,14 @@ EXAMPLES: dict[str, tuple[str, ev.Fact]] = {
         "Email sen.finance@anyshire.gov.uk within 30 days")),
     "ledger.key_rotated": ("keys", ev.KeyRotated("3c9a0f1e2d4b5a69", "b1e0f7a2c3d49e58",
                                                  "yearly rotation")),
+    "plan.protection_granted": ("plan:EHCP-0001", ev.ProtectionGranted(
+        "EHCP-0001", date(2026, 4, 1), date(2026, 8, 31), "panel: protect to the phase transfer")),
+    "plan.protection_extended": ("plan:EHCP-0001", ev.ProtectionExtended(
+        "EHCP-0001", date(2026, 9, 1), date(2027, 3, 31), "transition to year 7 delayed")),
+    "plan.protection_ended": ("plan:EHCP-0001", ev.ProtectionEnded(
+        "EHCP-0001", date(2027, 1, 1), "needs met within the band")),
+    "protection.policy_set": ("protection-policy", ev.ProtectionPolicySet(
+        "frozen", "Schools Forum 10 March 2025, item 7: cash protection")),
 }
 
 # (type, field, a value of the wrong shape for it) — each must be rejected.
@@ -167,6 +177,10 @@ WRONG_VALUES = [
     ("payment.run_withdrawn", "reason", ""),
     ("remittance.line", "amount", "3615.42"),
     ("remittance.line", "paid_on", "12/12/2025"),
+    ("plan.protection_granted", "until", "31/08/2026"),
+    ("plan.protection_extended", "reason", ""),
+    ("plan.protection_ended", "reason", " "),
+    ("protection.policy_set", "prior", "cash"),
 ]
 
 

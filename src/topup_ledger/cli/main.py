@@ -24,9 +24,12 @@ from topup_ledger.cli.la import la_group
 from topup_ledger.cli.listing import COMMANDS as listing_commands
 from topup_ledger.cli.output import plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
+from topup_ledger.cli.protection import COMMANDS as protection_commands
+from topup_ledger.cli.protection import PLAN_COMMANDS as protection_plan_commands
 from topup_ledger.cli.report import report_group
 from topup_ledger.cli.runs import COMMANDS as run_commands
 from topup_ledger.cli.runs import run_controls_report, run_controls_text, show_preview
+from topup_ledger.cli.schedule import transfer_schedule_cmd
 from topup_ledger.cli.statements import statement_cmd, statements_cmd
 from topup_ledger.cli.support import (
     DEFAULT_LEDGER,
@@ -45,9 +48,11 @@ from topup_ledger.domain.calendar import parse_year, termly_periods
 from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import parse_pounds, pounds, pounds_for_people
 from topup_ledger.io.periods_csv import read_periods
+from topup_ledger.io.term_dates_csv import read_term_dates
 from topup_ledger.services.listing import academic_year_dates, financial_year_dates, replaced
 from topup_ledger.services.payment_run import AlreadyReleased
 from topup_ledger.services.preview import preview as preview_run
+from topup_ledger.services.protection import spells_in_words
 from topup_ledger.services.recording import Ledger
 from topup_ledger.services.reports import due_report, history
 from topup_ledger.services.run_controls import pay_under_controls
@@ -163,20 +168,29 @@ def calendar() -> None:
               help="Academic year (1 September to 31 August), e.g. 2025-26.")
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV: period,start,end and either share (4/12) or school_days.")
+@click.option("--term-dates", "term_dates", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV: kind (term|closure),start,end: the school days; the periods are then "
+                   "paid by school days on roll.")
 @click.option("--reason", default="")
 @click.pass_context
 @refusals
-def calendar_set(ctx: click.Context, year: str, path: Path | None, reason: str) -> None:
+def calendar_set(ctx: click.Context, year: str, path: Path | None, term_dates: Path | None,
+                 reason: str) -> None:
     """Record the payment periods of an academic year (three terms if no file is given)."""
     parse_year(year)
-    periods = read_periods(year, path) if path else termly_periods(year)
+    periods = read_periods(year, path, counted=term_dates is not None) if path else termly_periods(year)
+    terms, closures = read_term_dates(term_dates) if term_dates else ((), ())
     ledger = ledger_of(ctx)
     before = replaced(ledger, "calendar", year)
-    event = ledger.set_calendar(year, periods, reason)
+    event = ledger.set_calendar(year, periods, reason, terms, closures)
     first, last = academic_year_dates(year)
+    school_days = ledger.calendars().get(year, ()) if terms else ()
     click.echo(f"{recorded(ledger, event)}: {plural(len(periods), 'period')} for academic year "
                f"{year} ({first:%-d %b %Y} to {last:%-d %b %Y}): "
                + ", ".join(f"{p.id} {p.start} to {p.end}" for p in periods)
+               + (f"\n  paid by school days on roll: {sum(p.school_days or 0 for p in school_days)} "
+                  "school days, " + ", ".join(f"{p.id} {p.school_days}" for p in school_days)
+                  if school_days else "")
                + replacing(ledger, before))
 
 
@@ -376,6 +390,8 @@ def history_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
             row.what + (f" ({row.why})" if row.why else "")
             + (f" [corrected by {', '.join(row.corrected_by)}]" if row.corrected_by else "")]
            for row in rows], flexible=["what (why)"], wrap=["what (why)"])
+    for line in spells_in_words(ledger_of(ctx), ref):
+        click.echo(line)
 
 
 @main.command("due")
@@ -461,6 +477,7 @@ main.add_command(finance_group)
 main.add_command(recoveries_cmd)
 main.add_command(funding_cmd)
 main.add_command(reconcile_group)
+reconcile_group.add_command(transfer_schedule_cmd)
 main.add_command(rebuild_cmd)
 main.add_command(demo_cmd)
 main.add_command(replay_cmd)
@@ -472,8 +489,10 @@ main.add_command(statement_cmd)
 main.add_command(statements_cmd)
 main.add_command(la_group)
 main.add_command(report_group)
-for command in (*listing_commands, *run_commands):
+for command in (*listing_commands, *run_commands, *protection_commands):
     main.add_command(command)
+for command in protection_plan_commands:
+    plan.add_command(command)
 
 
 def run() -> None:  # the console entry point: a friendly interrupt

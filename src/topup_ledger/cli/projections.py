@@ -144,6 +144,9 @@ PLAN_ROWS_SHOWN = 40
 
 @reconcile_group.command("hours-vs-band")
 @click.option("--school", help="Only plans at this school (URN).")
+@click.option("--prices", metavar="FY", default=None,
+              help="The financial year whose prices the full cost is worked out at, e.g. 2026-27 "
+                   "(default: the latest year with an hourly rate and a tariff).")
 @as_of_option
 @out_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
@@ -151,12 +154,14 @@ PLAN_ROWS_SHOWN = 40
 @click.pass_context
 @refusals
 @reads
-def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | None, out: Path,
-                      as_json: bool, limit: int) -> None:
-    """Plans moved to bands: prior hours-based amount vs band, cost neutrality, calibration."""
+def hours_vs_band_cmd(ctx: click.Context, school: str | None, prices: str | None,
+                      as_of: datetime | None, out: Path, as_json: bool, limit: int) -> None:
+    """Plans moved to bands: cost neutrality on the full cost (band + protection + cushion
+    against the prior, at one year's prices, over the days funded), the prior against the
+    band at the transfers' prices, and the band calibration."""
     store = ledger_of(ctx).store
     with folded(store, ["hours-vs-band"], as_of) as v:
-        found = hours_vs_band.rows(v, school)
+        found = hours_vs_band.rows(v, school, prices)
         bands = hours_vs_band.calibration(v, school)
     files = [*write_output("hours-vs-band", found, out, file_stem("hours-vs-band", None, school, as_of)),
              *write_output("band-calibration", bands, out,
@@ -165,11 +170,13 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
         return emit(report("hours-vs-band", v, files, rows=found, calibration=bands), True, "")
     plans = [r for r in found if r["level"] == "plan"]
     click.echo(heading("hours vs band", v))
-    money = ["prior/yr", "band/yr", "protection/yr", "difference", "%"]
+    money = ["prior/yr", "band/yr", "protection/yr", "difference", "%", "prior cost", "full cost",
+             "full %"]
 
     def amounts(r: dict[str, Any]) -> list[str]:
         return [gbp(r["prior_annual_pence"]), gbp(r["band_annual_pence"]),
-                gbp(r["protection_annual_pence"]), gbp(r["difference_pence"]), r["difference_percent"]]
+                gbp(r["protection_annual_pence"]), gbp(r["difference_pence"]), r["difference_percent"],
+                gbp(r["prior_cost_pence"]), gbp(r["full_cost_pence"]), r["full_difference_percent"]]
 
     if not plans:
         click.echo("no plan has moved from hours to a band yet")
@@ -177,7 +184,8 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
         table(["plan", "school", "setting", "band", "from", *money],
               [[r["plan_ref"], r["school_urn"], r["setting"], r["band"], r["transferred_on"],
                 *amounts(r)] for r in plans],
-              right=[False] * 5 + [True] * 5, optional=["setting", "from", "protection/yr", "%"])
+              right=[False] * 5 + [True] * 8,
+              optional=["setting", "from", "protection/yr", "%", "prior cost", "full cost", "full %"])
     else:
         click.echo(f"{plural(len(plans), 'plan')} moved to bands: one row each in {files[0]}")
     for level in ("school", "band", "setting"):
@@ -186,9 +194,13 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
             key = {"school": "school_urn", "band": "band", "setting": "setting"}[level]
             click.echo(f"\nby {level}")
             table([level, "plans", *money], [[r[key], r["plans"], *amounts(r)] for r in rows],
-                  right=[False] + [True] * 6, optional=["protection/yr", "%"], limit=limit, what=level)
+                  right=[False] + [True] * 9,
+                  optional=["protection/yr", "%", "prior cost", "full cost", "full %"], limit=limit,
+                  what=level)
     overall = found[-1]
-    lines = ["", f"cost neutrality: {plural(overall['plans'], 'plan')}, prior "
+    lines = ["", full_cost_line(overall, plural(overall["plans"], "plan")),
+             "cost neutrality at the transfers' prices (a year each): "
+             f"{plural(overall['plans'], 'plan')}, prior "
              f"{gbp(overall['prior_annual_pence'])} a year, bands {gbp(overall['band_annual_pence'])} a "
              f"year, difference {gbp(overall['difference_pence'])}"
              + (f" ({overall['difference_percent']}%)" if overall["difference_percent"] else "")
@@ -196,6 +208,10 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
     notes = sorted({r["note"] for r in plans if r["note"]})
     if notes:
         lines.append("not priced (left out of totals): " + "; ".join(notes))
+    cost_notes = sorted({r["cost_note"] for r in found if r["cost_note"] and not r["note"]})
+    if cost_notes:
+        lines.append(f"full cost not priced at {overall['prices_year']} prices (left out of its "
+                     "totals): " + "; ".join(cost_notes))
     click.echo("\n".join(lines))
     if bands:
         click.echo("\nband calibration (prior hours-based amounts of the plans moved to each band)")
@@ -206,6 +222,18 @@ def hours_vs_band_cmd(ctx: click.Context, school: str | None, as_of: datetime | 
                 gbp(b["rate_minus_mean_pence"])] for b in bands],
               right=[False, False] + [True] * 7, optional=["median", "min", "max"])
     click.echo(files_line(files))
+
+
+def full_cost_line(overall: dict[str, Any], plans: str) -> str:
+    """The cost-neutrality line on the full cost, as the command and the demo say it."""
+    if not overall["prices_year"]:
+        return "cost neutrality on the full cost: no financial year has an hourly rate and a tariff yet"
+    percent = f" ({overall['full_difference_percent']}%)" if overall["full_difference_percent"] else ""
+    return (f"cost neutrality on the full cost at {overall['prices_year']} prices over the days "
+            f"funded: {plans}, prior {gbp(overall['prior_cost_pence'])}; bands "
+            f"{gbp(overall['band_cost_pence'])} + protection {gbp(overall['protection_cost_pence'])} "
+            f"+ cushion {gbp(overall['cushion_cost_pence'])} = {gbp(overall['full_cost_pence'])}, "
+            f"difference {gbp(overall['full_difference_pence'])}{percent}")
 
 
 @reconcile_group.command("paid-vs-due")

@@ -77,6 +77,9 @@ class Period:
     id: str
     share: Fraction
     school_days: int | None = None
+    # The period's school days, where its calendar holds them (docs/rules.md §2): a plan is
+    # then paid the school days it is funded on; None: pro rata by calendar days.
+    school_dates: frozenset[date] | None = field(default=None, compare=False, repr=False)
     # What follows from the above, worked out once: a period never changes.
     year: str = field(init=False, compare=False, repr=False)  # '2025-26' of '2025-26/autumn'
     days: int = field(init=False, compare=False, repr=False)
@@ -89,12 +92,25 @@ class Period:
         derived = {"year": self.id.split("/", 1)[0], "days": (self.end - self.start).days + 1,
                    "end_exclusive": self.end + ONE_DAY,
                    "key": (self.id, self.start, self.end, self.share.numerator,
-                           self.share.denominator)}
+                           self.share.denominator,
+                           None if self.school_dates is None else tuple(sorted(self.school_dates)))}
         for name, value in derived.items():
             object.__setattr__(self, name, value)
 
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end
+
+    def weight(self, start: date, end_exclusive: date) -> int:
+        """What the days [start, end_exclusive) of the period count for pro rata: its school
+        days among them where the calendar holds school days, else the calendar days."""
+        if self.school_dates is None:
+            return (end_exclusive - start).days
+        return sum(1 for day in self.school_dates if start <= day < end_exclusive)
+
+    @property
+    def weight_total(self) -> int:
+        """What the whole period counts for: its school days, or its calendar days."""
+        return self.days if self.school_dates is None else len(self.school_dates)
 
 
 TERMS = (("autumn", (9, 1), (12, 31), Fraction(4, 12)),
@@ -158,9 +174,59 @@ def check_periods(year: str, periods: tuple[Period, ...]) -> None:
 
 
 def periods_of(fact: ev.CalendarSet) -> tuple[Period, ...]:
-    """A recorded calendar's periods."""
-    return tuple(Period(p.start, p.end, p.id, Fraction(p.share), p.school_days)
+    """A recorded calendar's periods, with their school days where it holds them."""
+    dates = school_dates(fact.terms, fact.closures) if fact.terms else None
+    return tuple(Period(p.start, p.end, p.id, Fraction(p.share), p.school_days,
+                        None if dates is None else frozenset(d for d in dates if p.start <= d <= p.end))
                  for p in fact.periods)
+
+
+def school_dates(terms: Iterable[ev.TermDates], closures: Iterable[date] = ()) -> frozenset[date]:
+    """The school days: every weekday (Monday to Friday) of a term, less the closures."""
+    closed = set(closures)
+    found = set()
+    for term in terms:
+        day = term.start
+        while day <= term.end:
+            if day.weekday() < 5 and day not in closed:
+                found.add(day)
+            day += ONE_DAY
+    return frozenset(found)
+
+
+def check_terms(periods: tuple[Period, ...], terms: tuple[ev.TermDates, ...],
+                closures: tuple[date, ...]) -> tuple[Period, ...]:
+    """A calendar's periods paid by the school days its terms hold: the terms inside the
+    calendar's days, in order and apart; each closure a weekday of a term; each period's
+    school days as the terms give them (a count given must agree) and its share its school
+    days over the year's. Returns the periods with their school days and shares."""
+    first, last = periods[0].start, periods[-1].end
+    for term in terms:
+        if term.end < term.start:
+            raise RuleError("term", f"the term {term.start} to {term.end} ends before it starts")
+        if term.start < first or term.end > last:
+            raise RuleError("term", f"the term {term.start} to {term.end} is not within the "
+                            f"calendar's periods ({first} to {last})")
+    for before, after in itertools.pairwise(terms):
+        if after.start <= before.end:
+            raise RuleError("term", f"the term from {after.start} starts before the one before "
+                            f"it ends ({before.end}): give terms in date order, apart")
+    for day in closures:
+        if day.weekday() >= 5 or not any(t.start <= day <= t.end for t in terms):
+            raise RuleError("closure", f"{day} is not a weekday of a term, so it is no school day "
+                            "to close")
+    dates = school_dates(terms, closures)
+    counted = [(p, sum(1 for d in dates if p.start <= d <= p.end)) for p in periods]
+    for period, days in counted:
+        if period.school_days is not None and period.school_days != days:
+            raise RuleError("school_days", f"{period.id} has {period.school_days} school days, but "
+                            f"the term dates give it {days}")
+    total = len(dates)
+    if total == 0:
+        raise RuleError("term", "the term dates hold no school days")
+    return tuple(Period(p.start, p.end, p.id, Fraction(days, total), days,
+                        frozenset(d for d in dates if p.start <= d <= p.end))
+                 for p, days in counted)
 
 
 @dataclass(frozen=True)

@@ -72,5 +72,11 @@ def cushion_annual(cushion: Cushion, reductions: Iterable[Fraction]) -> Fraction
 
 def cushion_exact(cushion: Cushion, annual: Fraction, period: Period) -> Fraction:
     """The cushion's exact due for ``period``: its annual amount × the period's share × the
-    days under the cushion ÷ the period's days."""
-    return annual * period.share * cushion.days_within(period.start, period.end_exclusive) / period.days
+    days under the cushion ÷ the period's days (school days where the calendar holds them)."""
+    if not period.weight_total:
+        return Fraction(0)  # a period with no school days pays nothing
+    first = max(period.start, cushion.start)
+    end = min(period.end_exclusive, cushion.until + timedelta(days=1))
+    if end <= first:
+        return Fraction(0)
+    return annual * period.share * period.weight(first, end) / period.weight_total

@@ -146,7 +146,12 @@ def exact_due(found: Iterable[Stretch]) -> dict[DueKey, Fraction]:
     portions is not zero."""
     total: dict[DueKey, tuple[int, int]] = {}
     for stretch in found:
-        share, days, period_days = stretch.period.share, stretch.days, stretch.period.days
+        period = stretch.period
+        # school days on roll where the calendar holds them, else calendar days (§2, §5)
+        share, period_days = period.share, period.weight_total
+        if not period_days:
+            continue  # a period with no school days (August) pays nothing
+        days = period.weight(stretch.start, stretch.end_exclusive)
         for key, annual in (((stretch.school, BASE), stretch.annual.base),
                             ((stretch.school, PROTECTION), stretch.annual.protection)):
             if not annual:

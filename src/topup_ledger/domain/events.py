@@ -58,11 +58,25 @@ class PeriodSpec:
 
 
 @dataclass(frozen=True)
+class TermDates:
+    """A term of the calendar's school days: its weekdays from ``start`` to ``end``."""
+
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
 class CalendarSet(Fact):
+    """A payment calendar. Version 2 may hold the school days (``terms``, less the weekdays
+    in ``closures``): its periods are then paid by school days on roll (docs/rules.md §2)."""
+
     TYPE = "calendar.set"
+    VERSION = 2
     year: str
     periods: tuple[PeriodSpec, ...]
     reason: str = ""
+    terms: tuple[TermDates, ...] = ()
+    closures: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -484,6 +498,58 @@ class LADetailsSet(Fact):
     query_how: str = ""
 
 
+# Protection as facts of its own (docs/rules.md §10): granted with a transfer (its
+# ``protect_until``) or later, extended, or ended early, each with a reason; and the LA's
+# policy for the prior it protects.
+PROTECTION_PRIORS = ("recomputed", "frozen")
+
+
+@dataclass(frozen=True)
+class ProtectionGranted(Fact):
+    """Protection of a plan on a band that moved from hours: from ``effective`` up to and
+    including ``until`` it is paid the larger of its prior and its band amount."""
+
+    TYPE = "plan.protection_granted"
+    plan: str
+    effective: date
+    until: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProtectionExtended(Fact):
+    """Protection running to its end date goes on to ``until``; ``effective`` is the first
+    day it adds (the day after the end it extends)."""
+
+    TYPE = "plan.protection_extended"
+    plan: str
+    effective: date
+    until: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProtectionEnded(Fact):
+    """Protection ends early: ``effective`` is the first day no longer protected."""
+
+    TYPE = "plan.protection_ended"
+    plan: str
+    effective: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProtectionPolicySet(Fact):
+    """The LA's protection policy: the prior a protected plan is paid is ``recomputed`` (its
+    hours before the transfer priced at each protected day's financial-year rate) or
+    ``frozen`` (priced at the terms of the day before the transfer). A later one replaces it,
+    for every protected day."""
+
+    TYPE = "protection.policy_set"
+    prior: str
+    reason: str = ""
+
+
 FACT_TYPES: dict[str, type[Fact]] = {
     cls.TYPE: cls
     for cls in (
@@ -494,6 +560,7 @@ FACT_TYPES: dict[str, type[Fact]] = {
         ReleasePolicySet, RunPrepared, RunReleased, RunWithdrawn, RemittanceLine,
         LADetailsSet,
         KeyRotated,
+        ProtectionGranted, ProtectionExtended, ProtectionEnded, ProtectionPolicySet,
     )
 }
 
@@ -502,4 +569,4 @@ PLAN_FACTS = tuple(t for t in FACT_TYPES if t.startswith("plan."))
 
 # The reference facts: what prices plans and shapes periods, as opposed to a plan's own facts.
 REFERENCE_TYPES = (SchoolAdded.TYPE, CalendarSet.TYPE, HourlyRateSet.TYPE, TariffSet.TYPE,
-                   CushionSet.TYPE)
+                   CushionSet.TYPE, ProtectionPolicySet.TYPE)

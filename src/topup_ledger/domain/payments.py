@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import NamedTuple, Protocol
 
 from topup_ledger.domain.calendar import Period
@@ -88,12 +88,21 @@ def cushion_lines(cushion: Cushion, plans: Iterable[Plan], periods: Iterable[Per
         lines.append(PaymentLine(
             plan="", pupil="", kind=line_kind(period, run_period, CUSHION, amount),
             for_period=period.id, amount=amount, basis="cushion", band_or_hours="",
-            days=cushion.days_within(period.start, period.end_exclusive),
+            days=cushion_days(cushion, period),
             reason=(f"{period.id}: transitional cushion ({cushion.share_percent}% of the school's "
                     f"net reduction from the move to bands): due £{pounds(owed)}, "
                     f"already paid £{pounds(already)}"),
             caused_by=(cushion.because,), component=CUSHION))
     return lines
+
+
+def cushion_days(cushion: Cushion, period: Period) -> int:
+    """The cushion's days in the period: its school days where the calendar holds them."""
+    if period.school_dates is None:
+        return cushion.days_within(period.start, period.end_exclusive)
+    first = max(period.start, cushion.start)
+    end = min(period.end_exclusive, cushion.until + timedelta(days=1))
+    return period.weight(first, end) if end > first else 0
 
 
 def plan_lines(plan: Plan, window: Window, run_period: Period, prices: Prices, paid: PaidSoFar,
@@ -136,7 +145,7 @@ def plan_lines(plan: Plan, window: Window, run_period: Period, prices: Prices, p
                 found = placements(plan, period)
             if school not in at:
                 here = [s for s in found if s.school == school]
-                at[school] = here, described(here)
+                at[school] = here, described(here, period)
             here, days = at[school]
             kind = line_kind(period, run_period, component, amount)
             lines.append((school, PaymentLine(
@@ -166,13 +175,18 @@ class Days(NamedTuple):
     what: str  # in words: "band C", "20h a week then band C"
 
 
-def described(here: Sequence[Placed]) -> Days:
+def described(here: Sequence[Placed], period: Period | None = None) -> Days:
+    """What a line says of its days: in a period paid by school days on roll (§2), its
+    school days."""
+    def days(s: Placed) -> int:
+        return s.days if period is None else period.weight(s.start, s.end_exclusive)
+
     if len(here) == 1:  # the usual case: one state all the days
         s = here[0]
-        return Days(s.basis, s.band_or_hours, s.days, in_words(s))
+        return Days(s.basis, s.band_or_hours, days(s), in_words(s))
     return Days("/".join(dict.fromkeys(s.basis for s in here)) or "none",
                 "→".join(dict.fromkeys(s.band_or_hours for s in here)) or "none",
-                sum(s.days for s in here),
+                sum(map(days, here)),
                 " then ".join(dict.fromkeys(map(in_words, here))) or "no longer funded here")
 
 
@@ -197,10 +211,11 @@ def open_window(periods: Iterable[Period], settled: Period | None) -> Window:
 
 def reason(kind: LineKind, component: Component, period: Period, days: Days, due: int, paid: int) -> str:
     """The line in plain words, for the payment file and the school's statement."""
+    unit = "days" if period.school_dates is None else "school days"
     if kind in (REGULAR, PROTECTION_LINE) and paid == 0:
         label = "protection of the prior hours-based amount" if component == PROTECTION else days.what
-        return f"{period.id}: {label}, {days.days} of {period.days} days"
-    return (f"{period.id}: due now £{pounds(due)} ({days.what}, {days.days} days), "
+        return f"{period.id}: {label}, {days.days} of {period.weight_total} {unit}"
+    return (f"{period.id}: due now £{pounds(due)} ({days.what}, {days.days} {unit}), "
             f"already paid £{pounds(paid)}")
 
 

@@ -11,13 +11,14 @@ import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
 
-MAX_HOURS_PER_WEEK = Decimal(40)  # a school week; full-time one-to-one is about 32.5
+MAX_HOURS_PER_WEEK = Decimal(40)
+ONE_DAY = timedelta(days=1)  # a school week; full-time one-to-one is about 32.5
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class PlanState:
     prior_hours: Decimal | None = None
     protect_until: date | None = None
     because: str = ""  # the id of the fact that started this state
+    # The day whose terms price a frozen prior (the LA's protection policy, §10): the day
+    # before the transfer, or the transfer's own day for a plan issued that day.
+    prior_on: date | None = None
+    # The plan's first day, for ``prior_on``: the same in all its states, so not compared.
+    issued_on: date | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def band_or_hours(self) -> str:
@@ -245,38 +251,159 @@ class Plan:
                             "transfer it to a band first")
         if isinstance(fact, ev.PlacementMoved) and state.school == fact.school:
             raise RuleError("school", f"plan {self.ref} is already at school {fact.school} on {effective}")
+        if isinstance(fact, ev.ProtectionGranted | ev.ProtectionExtended | ev.ProtectionEnded):
+            self._check_protection(fact, state)
         if isinstance(fact, ev.TransferredToBand):
             # A backdated transfer must not land before hours changes already recorded.
             after = Plan([*self.facts, RecordedFact(f"{self.ref}/{len(self.facts) + 1}", fact)])
             after.check_sequence("from")
 
+    def _check_protection(self, fact: ev.ProtectionGranted | ev.ProtectionExtended
+                          | ev.ProtectionEnded, state: PlanState) -> None:
+        """Protection is granted to a plan on a band that moved from hours (it has a prior),
+        not already protected that day; extended only where it runs to its end date, from
+        the day after; ended early only on a day it protects (docs/rules.md §10)."""
+        day = fact.effective
+        if isinstance(fact, ev.ProtectionGranted | ev.ProtectionExtended) and fact.until < day:
+            raise RuleError("until", f"{fact.until} is before {day}")
+        if state.basis != "band" or state.prior_hours is None:
+            raise RuleError("plan", f"plan {self.ref} is not on a band after a move from hours on "
+                            f"{day}: there is no prior hours-based amount to protect")
+        if isinstance(fact, ev.ProtectionGranted):
+            if state.protected_on(day):
+                raise RuleError("from", f"plan {self.ref} is already protected on {day} (until "
+                                f"{state.protect_until}): extend that protection instead")
+            return
+        if isinstance(fact, ev.ProtectionEnded):
+            if not state.protected_on(day):
+                raise RuleError("from", f"plan {self.ref} is not protected on {day}")
+            return
+        spells = protection_spells(self)
+        if not spells:
+            raise RuleError("plan", f"plan {self.ref} has never been protected: grant protection instead")
+        last = spells[-1]
+        if last.ended != "until":
+            raise RuleError("plan", f"plan {self.ref}'s protection ended on {last.last} "
+                            f"({ENDED_WORDS[last.ended]}): grant protection anew instead")
+        if day != last.last + ONE_DAY:
+            raise RuleError("from", f"plan {self.ref}'s protection runs to {last.last}: an "
+                            f"extension takes effect from {last.last + ONE_DAY}, not {day}")
+        if fact.until <= last.last:
+            raise RuleError("until", f"{fact.until} is not after {last.last}, the day the "
+                            "protection runs to: end it early instead")
+        if state.protect_until is None or state.protect_until < last.last:
+            raise RuleError("from", f"plan {self.ref}'s protection cannot go on from {day}: "
+                            f"{state.because} on that day ends it")
+
+
+ENDED_WORDS = {"until": "its end date", "band": "a band change", "move": "a move to another school",
+               "ended": "ended early", "ceased": "the plan ceased"}
+
+
+@dataclass(frozen=True)
+class ProtectionSpell:
+    """Days on which a plan was protected, one after another (docs/rules.md §10): from
+    ``start`` to ``last`` (inclusive), started by ``started_by`` (a transfer or a grant),
+    extended by ``extended_by``, ended by ``ended`` ("until": its end date; "band": a band
+    change; "move": a move; "ended": ended early; "ceased": the plan ceased) through
+    ``ended_by`` (the event, "" for its own end date)."""
+
+    start: date
+    last: date
+    started_by: str
+    extended_by: tuple[str, ...] = ()
+    ended: str = "until"
+    ended_by: str = ""
+
+
+def protection_spells(plan: Plan) -> list[ProtectionSpell]:
+    """When the plan was protected and what started and ended each spell, from its timeline
+    as known now: protected days one after another make one spell, unless a new grant
+    starts them."""
+    spells: list[ProtectionSpell] = []
+    segments = plan.segments
+    for n, segment in enumerate(segments):
+        state = segment.state
+        if state.prior_hours is None or not state.protected_on(segment.start):
+            continue
+        assert state.protect_until is not None
+        starts = plan.corrected.get(state.because)
+        previous = spells[-1] if spells and spells[-1].ended == "going on" else None
+        if previous is not None and not isinstance(
+                starts, ev.ProtectionGranted | ev.TransferredToBand):
+            spell = dataclasses.replace(spells.pop(), extended_by=previous.extended_by + (
+                (state.because,) if isinstance(starts, ev.ProtectionExtended) else ()))
+        else:
+            if previous is not None:  # a new grant from the day after: the last one ran out
+                spells[-1] = dataclasses.replace(previous, ended="until", ended_by="")
+            spell = ProtectionSpell(segment.start, segment.start, state.because)
+        end = segment.end_exclusive
+        if end is None or state.protect_until < end - ONE_DAY:
+            spells.append(dataclasses.replace(spell, last=state.protect_until, ended="until",
+                                              ended_by=""))
+            continue
+        after = segments[n + 1].state if n + 1 < len(segments) else None
+        goes_on = after is not None and after.prior_hours is not None and after.protected_on(end)
+        ended_by = after.because if after is not None else next(
+            (i for i, f in plan.corrected.items() if isinstance(f, ev.PlanCeased)), "")
+        if goes_on:
+            ended = "going on"  # worked out with the next segment
+        elif state.protect_until == end - ONE_DAY:
+            ended, ended_by = "until", ""
+        elif after is None:
+            ended = "ceased"
+        else:
+            ended = {ev.BandChanged: "band", ev.PlacementMoved: "move",
+                     ev.ProtectionEnded: "ended"}.get(type(plan.corrected.get(ended_by)), "until")
+        spells.append(dataclasses.replace(spell, last=end - ONE_DAY, ended=ended,
+                                          ended_by=ended_by))
+    return spells
+
 
 # The basis a plan must be on for a fact to apply to it.
 _NEEDS_BASIS: dict[type[ev.Fact], ev.Basis] = {
-    ev.HoursChanged: "hours", ev.TransferredToBand: "hours", ev.BandChanged: "band"}
+    ev.HoursChanged: "hours", ev.TransferredToBand: "hours", ev.BandChanged: "band",
+    ev.ProtectionGranted: "band", ev.ProtectionExtended: "band", ev.ProtectionEnded: "band"}
 
 
 def _next_state(state: PlanState | None, fact: ev.Fact, event_id: str) -> PlanState | None:
     if isinstance(fact, ev.PlanIssued):
         basis = "band" if fact.band is not None else "hours"
         return PlanState(fact.pupil, fact.school, fact.kind, basis, fact.hours, fact.band,
-                         because=event_id)
+                         because=event_id, issued_on=fact.effective)
     if state is None:
         return None
     if isinstance(fact, ev.HoursChanged):
         return dataclasses.replace(state, hours=fact.hours, because=event_id)
     if isinstance(fact, ev.TransferredToBand):
+        funded_before = state.issued_on is not None and state.issued_on < fact.effective
         return dataclasses.replace(state, basis="band", band=fact.band,
                                    prior_annual=fact.prior_annual, prior_hours=state.hours,
+                                   prior_on=fact.effective - ONE_DAY if funded_before
+                                   else fact.effective,
                                    protect_until=fact.protect_until, because=event_id)
     # A new assessment sets a new level, and another school another budget: either ends
-    # protection (docs/rules.md §10).
+    # protection (docs/rules.md §10). The prior is kept: protection may be granted anew.
     if isinstance(fact, ev.BandChanged):
-        return dataclasses.replace(state, band=fact.band, prior_hours=None, protect_until=None,
-                                   because=event_id)
+        return dataclasses.replace(state, band=fact.band, protect_until=None, because=event_id)
     if isinstance(fact, ev.PlacementMoved):
-        return dataclasses.replace(state, school=fact.school, prior_hours=None,
-                                   protect_until=None, because=event_id)
+        return dataclasses.replace(state, school=fact.school, protect_until=None,
+                                   because=event_id)
+    if isinstance(fact, ev.ProtectionGranted):
+        if state.basis != "band" or state.prior_hours is None:
+            return state  # refused when recorded; a correction cannot bring it here either
+        return dataclasses.replace(state, protect_until=fact.until, because=event_id)
+    if isinstance(fact, ev.ProtectionExtended):
+        # Only protection running to the day before: one already ended (a review, a move,
+        # an early end) stays ended.
+        if state.protect_until is None or state.protect_until < fact.effective - ONE_DAY:
+            return state
+        return dataclasses.replace(state, protect_until=max(state.protect_until, fact.until),
+                                   because=event_id)
+    if isinstance(fact, ev.ProtectionEnded):
+        if state.protect_until is None or state.protect_until < fact.effective:
+            return state
+        return dataclasses.replace(state, protect_until=None, because=event_id)
     if isinstance(fact, ev.PlanCeased):
         return None
     raise TypeError(f"{fact.TYPE} is not a plan event")

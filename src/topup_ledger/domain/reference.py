@@ -22,7 +22,8 @@ from topup_ledger.domain.calendar import (
 from topup_ledger.domain.cushion import Cushion
 from topup_ledger.domain.rules import Terms
 
-REFERENCE_FACTS = (ev.SchoolAdded, ev.CalendarSet, ev.HourlyRateSet, ev.TariffSet, ev.CushionSet)
+REFERENCE_FACTS = (ev.SchoolAdded, ev.CalendarSet, ev.HourlyRateSet, ev.TariffSet, ev.CushionSet,
+                   ev.ProtectionPolicySet)
 
 
 @dataclass
@@ -31,8 +32,8 @@ class Reference:
     calendars: dict[str, tuple[Period, ...]] = field(default_factory=dict)  # by academic year
     cushions: dict[str, Cushion] = field(default_factory=dict)  # by school: the latest
     position: int = 0  # of the last reference fact folded
-    # The position of the latest fact that can change any plan's due in any year: a school
-    # or a calendar. Rates and tariffs change only their own financial year's days (told
+    # The position of the latest fact that can change any plan's due in any year: a school,
+    # a calendar or the protection policy. Rates and tariffs change only their own financial year's days (told
     # apart by ``terms.set_at``); a cushion is a line of its own, worked out afresh.
     reshaped_at: int = 0
 
@@ -48,8 +49,8 @@ class Reference:
                 fact.year or financial_year_of(fact.effective))
         else:
             self.terms.apply(fact, event_id, position)
-            if isinstance(fact, ev.SchoolAdded):
-                self.reshaped_at = position
+            if isinstance(fact, ev.SchoolAdded | ev.ProtectionPolicySet):
+                self.reshaped_at = position  # a policy reprices every protected day
 
     def calendar(self, first: date, last: date) -> Calendar:
         """The recorded calendars, and the default terms for the other academic years from

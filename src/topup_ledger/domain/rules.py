@@ -61,6 +61,11 @@ class Terms:
     # Each rate and tariff fact as (position, basis it prices, financial year, first day it
     # prices): an hourly rate prices days on hours, a tariff days on a band.
     revisions: list[tuple[int, str, str, date]] = field(default_factory=list)
+    # The LA's protection policy (docs/rules.md §10): "recomputed" (the prior at each
+    # protected day's rate) or "frozen" (at the terms of the day before the transfer), and
+    # the (position, id) of the facts that set it.
+    protection_prior: str = "recomputed"
+    protection_policy: list[tuple[int, str]] = field(default_factory=list)
 
     def apply(self, fact: ev.Fact, event_id: str = "", position: int = 0) -> None:
         if isinstance(fact, ev.SchoolAdded):
@@ -78,6 +83,9 @@ class Terms:
             self.sources.setdefault(fact.year, []).append((position, event_id))
             self.priced_by.append((position, event_id, fact))
             self.revisions.append((position, "band", fact.year, prices_from(fact)))
+        elif isinstance(fact, ev.ProtectionPolicySet):
+            self.protection_prior = fact.prior
+            self.protection_policy.append((position, event_id))
 
     def in_year_changes(self, start: date, end_exclusive: date) -> list[date]:
         """The days inside (start, end_exclusive) from which a revision changes a value."""
@@ -133,6 +141,9 @@ class Terms:
                          and fact.setting in (None, setting))
             if bears:
                 found.append((position, event_id))
+        if protected:  # the protection policy prices the prior
+            found += [(position, event_id) for position, event_id in self.protection_policy
+                      if position > after]
         return found
 
     def setting_of(self, urn: str) -> str:
@@ -181,10 +192,21 @@ class Terms:
         protection = Fraction(0)
         if state.prior_hours is not None and state.protected_on(day):
             # The prior is what the plan's hours before its transfer would be paid on this
-            # day: at this financial year's rate, not frozen at the transfer's (§10).
-            prior = self.hours_amount(state.prior_hours, year, setting, day)
+            # day: at this financial year's rate, unless the LA's policy freezes it at the
+            # terms of the day before the transfer (§10).
+            priced_on = self.prior_priced_on(state, day)
+            prior = self.hours_amount(state.prior_hours, financial_year_of(priced_on), setting,
+                                      priced_on)
             protection = max(Fraction(0), prior - base)
         return Annual(base, protection)
+
+    def prior_priced_on(self, state: PlanState, day: date) -> date:
+        """The day whose hourly rate, weeks and threshold price a protected plan's prior on
+        ``day`` (docs/rules.md §10): ``day`` itself, or the day before the transfer where
+        the LA's protection policy freezes the prior."""
+        if self.protection_prior == "frozen" and state.prior_on is not None:
+            return state.prior_on
+        return day
 
     def hours_amount(self, hours: Decimal, year: str, setting: str,
                      day: date | None = None, known_at: int | None = None) -> Fraction:
@@ -211,7 +233,12 @@ class Terms:
         if self.band_rate(year, self.setting_of(state.school), state.band, day) is None:
             missing.append(f"no tariff for band {state.band} in financial year {year}")
         if state.prior_hours is not None and state.protected_on(day):
-            missing += no_rate  # the protected prior is priced on hours
+            # the protected prior is priced on hours
+            priced_on = self.prior_priced_on(state, day)
+            prior_year = financial_year_of(priced_on)
+            if not self.rate_on(prior_year, priced_on):
+                missing.append(f"no hourly rate for financial year {prior_year}"
+                               + (f" on {priced_on}" if prior_year in self.rates else ""))
         return missing
 
 

@@ -55,8 +55,10 @@ class PricingCache:
         since = self.since[day]
         added = self.terms.schools.get(state.school)
         # The school prices a plan only through its setting (or by being unknown).
+        protected = state.protected_on(day)
         key = (added.setting if added else state.school, state.basis, state.band, state.hours,
-               year, since, state.prior_hours if state.protected_on(day) else None)
+               year, since, state.prior_hours if protected else None,
+               self.terms.prior_priced_on(state, day) if protected else None)
         found = self.annual.get(key)
         if found is None:
             found = self.annual[key] = self.terms.annual_amount(state, day)
@@ -109,6 +111,12 @@ class PricingCache:
             line.component)) for period, line in remembered]
 
 
+def frozen_on(state: PlanState, terms: Terms) -> date | None:
+    """The day a frozen prior is priced on, where the LA's policy freezes it: plans moved to
+    bands on different days are priced alike otherwise."""
+    return state.prior_on if terms.protection_prior == "frozen" else None
+
+
 def pricing_key(plan: Plan, start: date, end_exclusive: date, terms: Terms
           ) -> tuple[Shape, list[str]] | None:
     """What a plan's due on the days [start, end_exclusive) depends on besides the terms:
@@ -126,7 +134,7 @@ def pricing_key(plan: Plan, start: date, end_exclusive: date, terms: Terms
             schools.append(state.school)
         parts.append((first, end, schools.index(state.school), added.setting, state.basis,
                       state.hours, state.band, state.prior_annual, state.prior_hours,
-                      state.protect_until))
+                      state.protect_until, frozen_on(state, terms)))
     return tuple(parts), schools
 
 
@@ -155,5 +163,6 @@ def one_state_throughout(plan: Plan, periods: tuple[Period, ...], paid: PaidSoFa
     # and 20.0 are equal and price alike, but a line says "20h" or "20.0h" as the plan's own
     # fact does; nor hours a plan had before its transfer to a band, which price nothing.
     return ((tuple(p.key for p in periods), added.setting, state.basis, state.band_or_hours,
-             state.prior_annual, state.prior_hours, state.protect_until, tuple(sorted(paid_here))),
+             state.prior_annual, state.prior_hours, state.protect_until, frozen_on(state, terms),
+             tuple(sorted(paid_here))),
             state.school)

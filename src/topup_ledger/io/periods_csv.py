@@ -10,7 +10,9 @@ from topup_ledger.domain.calendar import Period, parse_date, school_day_periods
 from topup_ledger.domain.errors import RuleError
 
 
-def read_periods(year: str, path: Path) -> tuple[Period, ...]:
+def read_periods(year: str, path: Path, counted: bool = False) -> tuple[Period, ...]:
+    """The periods of ``path``. ``counted``: the term dates will count each period's school
+    days and set its share, so neither column is needed (a school_days given is checked)."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     parsed = []
@@ -22,6 +24,8 @@ def read_periods(year: str, path: Path) -> tuple[Period, ...]:
             end = parse_date(row["end"], "end")
             if row.get("school_days"):
                 parsed.append((name, start, end, int(row["school_days"]), None))
+            elif counted:
+                parsed.append((name, start, end, None, Fraction(0)))
             else:
                 parsed.append((name, start, end, None, Fraction(row["share"])))
         except RuleError as error:
@@ -30,6 +34,11 @@ def read_periods(year: str, path: Path) -> tuple[Period, ...]:
             raise RuleError(str(error.args[0]), f"{path}, line {line}: column missing") from None
         except (TypeError, ValueError, ZeroDivisionError) as error:
             raise RuleError("share", f"{path}, line {line}: {error}") from None
+    if counted:
+        # shares to be set from the term dates' school days; until then they must add to 1
+        n = len(parsed)
+        return tuple(Period(s, e, f"{year}/{name}", Fraction(1, n), days)
+                     for name, s, e, days, _ in parsed)
     if all(days is not None for _, _, _, days, _ in parsed):
         return school_day_periods(year, [(n, s, e, d) for n, s, e, d, _ in parsed])  # type: ignore[misc]
     if any(share is None for *_, share in parsed):

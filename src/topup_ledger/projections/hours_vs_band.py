@@ -14,30 +14,46 @@ whenever something of its own or the reference data changes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.calendar import financial_year_of
-from topup_ledger.domain.errors import RuleError
+from topup_ledger.domain.calendar import financial_year_of, parse_year
+from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import pounds, round_half_up
+from topup_ledger.domain.neutrality import (
+    Cost,
+    Funded,
+    cushion_cost,
+    funded_after_transfer,
+    plan_cost,
+    priced_years,
+    reduction_at_prices,
+    year_end,
+)
 from topup_ledger.domain.plan import Plan, RecordedFact
 from topup_ledger.domain.reference import Reference
 from topup_ledger.projections.base import Decoder, PlanFold
 from topup_ledger.projections.view import View
 
 # A row of hv_row: plan, transfer event, its position, pupil, school, setting, transferred on,
-# financial year, band, prior annual, band annual (None: no tariff), protection, protect until, note.
-TransferRow = tuple[str, str, int, str, str, str, str, str, str, int, int | None, int, str, str]
+# financial year, band, prior annual, band annual (None: no tariff), protection, protect until, note,
+# the hours before the transfer, and the days funded since (JSON: [days, setting, band,
+# protected] up to the end of the latest priced year), for the full cost (domain/neutrality.py).
+TransferRow = tuple[str, str, int, str, str, str, str, str, str, int, int | None, int, str, str,
+                    str, str]
 
 
 class HoursVsBand(PlanFold[Reference, list[TransferRow]]):
     name = "hours-vs-band"
     prefix = "hv"
-    SCHEMA = 2
+    SCHEMA = 3
 
     def tables(self) -> list[str]:
         table = self.table
@@ -48,6 +64,7 @@ class HoursVsBand(PlanFold[Reference, list[TransferRow]]):
                 "setting TEXT NOT NULL, transferred_on TEXT NOT NULL, financial_year TEXT NOT NULL, "
                 "band TEXT NOT NULL, prior INTEGER NOT NULL, band_annual INTEGER, "
                 "protection INTEGER NOT NULL, protect_until TEXT NOT NULL, note TEXT NOT NULL, "
+                "prior_hours TEXT NOT NULL, funded TEXT NOT NULL, "
                 "PRIMARY KEY (plan, event)) WITHOUT ROWID"]
 
     def touch(self, conn: sqlite3.Connection, plans: dict[str, bool]) -> None:
@@ -79,7 +96,7 @@ class HoursVsBand(PlanFold[Reference, list[TransferRow]]):
               context: Reference) -> None:
         marks = ",".join("?" * len(plans))
         conn.execute(f"DELETE FROM {self.table('row')} WHERE plan IN ({marks})", plans)
-        conn.executemany(f"INSERT INTO {self.table('row')} VALUES ({','.join('?' * 14)})", rows)
+        conn.executemany(f"INSERT INTO {self.table('row')} VALUES ({','.join('?' * 16)})", rows)
 
 
 def transfer_rows(plan_ref: str, facts: list[RecordedFact], ref: Reference) -> list[TransferRow]:
@@ -89,6 +106,12 @@ def transfer_rows(plan_ref: str, facts: list[RecordedFact], ref: Reference) -> l
     except RuleError:
         return []
     positions = {r.id: r.position for r in plan.facts}
+    years = priced_years(ref.terms)
+    try:
+        found = funded_after_transfer(plan, ref.terms, year_end(years[-1])) if years else None
+    except RuleError:  # a school not in the ledger: the row's note says so
+        found = None
+    hours, funded = found if found is not None else (None, [])
     rows: list[TransferRow] = []
     for event_id, fact in plan.in_effect_order():
         if not isinstance(fact, ev.TransferredToBand):
@@ -106,7 +129,9 @@ def transfer_rows(plan_ref: str, facts: list[RecordedFact], ref: Reference) -> l
             fact.protect_until is not None and rate is not None) else 0
         rows.append((plan_ref, event_id, positions[event_id], plan.issued.pupil, school, setting,
                      fact.effective.isoformat(), year, fact.band, fact.prior_annual, rate,
-                     protection, fact.protect_until.isoformat() if fact.protect_until else "", note))
+                     protection, fact.protect_until.isoformat() if fact.protect_until else "", note,
+                     "" if hours is None else str(hours),
+                     json.dumps([[f.days, f.setting, f.band, f.protected] for f in funded])))
     return rows
 
 
@@ -129,31 +154,68 @@ class Totals:
     prior: int = 0
     band: int = 0
     protection: int = 0
+    # The full cost at one year's prices over the days funded (docs/rules.md §13).
+    priced: int = 0  # plans whose full cost is priced
+    prior_cost: int = 0
+    band_cost: int = 0
+    protection_cost: int = 0
+    cushion_cost: int = 0
 
     @property
     def difference(self) -> int:
         return self.band - self.prior
 
-    def add(self, prior: int, band: int, protection: int) -> None:
+    @property
+    def full_cost(self) -> int:
+        return self.band_cost + self.protection_cost + self.cushion_cost
+
+    @property
+    def full_difference(self) -> int:
+        return self.full_cost - self.prior_cost
+
+    def add(self, row: dict[str, Any]) -> None:
         self.plans += 1
-        self.prior += prior
-        self.band += band
-        self.protection += protection
+        self.prior += row["prior_annual_pence"]
+        self.band += row["band_annual_pence"]
+        self.protection += row["protection_annual_pence"]
+        if not row["cost_note"]:
+            self.priced += 1
+            self.prior_cost += row["prior_cost_pence"]
+            self.band_cost += row["band_cost_pence"]
+            self.protection_cost += row["protection_cost_pence"]
 
 
 def _money(prefix: str, pence: int) -> dict[str, Any]:
     return {f"{prefix}_pence": pence, f"{prefix}_gbp": pounds(pence)}
 
 
-def plan_rows(conn: sqlite3.Connection, ref: Reference, school: str | None = None
+def full_columns(prices: str, days: int, protected_days: int, prior: int, band: int,
+                 protection: int, cushion: int, note: str) -> dict[str, Any]:
+    """The full-cost columns: band + protection + cushion against the prior, at ``prices``."""
+    full = band + protection + cushion
+    return {"prices_year": prices, "funded_days": days, "protected_days": protected_days,
+            **_money("prior_cost", prior), **_money("band_cost", band),
+            **_money("protection_cost", protection), **_money("cushion_cost", cushion),
+            **_money("full_cost", full), **_money("full_difference", full - prior),
+            "full_difference_percent": percent(full - prior, prior), "cost_note": note}
+
+
+def plan_rows(conn: sqlite3.Connection, ref: Reference, prices: str, school: str | None = None
               ) -> Iterator[dict[str, Any]]:
     where, params = ("WHERE school = ?", (school,)) if school else ("", ())
     names = {urn: s.name for urn, s in ref.terms.schools.items()}
     for (plan, event, _position, pupil, urn, setting, on, year, band, prior, rate, protection,
-         until, note) in conn.execute(
+         until, note, hours, funded) in conn.execute(
             f"SELECT * FROM hv_row {where} ORDER BY school, plan, position", params):
         band_annual = rate if rate is not None else 0
         difference = band_annual - prior if rate is not None else 0
+        cost, cost_note = Cost(), note
+        if not note and hours:
+            try:
+                cost = plan_cost(Decimal(hours), [Funded(*f) for f in json.loads(funded)],
+                                 ref.terms, prices)
+            except MissingTerms as gap:
+                cost_note = "; ".join(gap.missing)
         yield {"level": "plan", "plan_ref": plan, "pupil_ref": pupil, "school_urn": urn,
                "school_name": names.get(urn, ""), "setting": setting, "band": band,
                "transferred_on": on, "financial_year": year, "protect_until": until,
@@ -161,48 +223,91 @@ def plan_rows(conn: sqlite3.Connection, ref: Reference, school: str | None = Non
                **_money("prior_annual", prior), **_money("band_annual", band_annual),
                **_money("protection_annual", protection), **_money("difference", difference),
                "difference_percent": percent(difference, prior) if rate is not None else "",
-               "note": note}
+               "note": note, "prior_hours": hours,
+               **full_columns(prices, cost.days, cost.protected_days, round_half_up(cost.prior),
+                              round_half_up(cost.band), round_half_up(cost.protection), 0,
+                              cost_note)}
 
 
-def total_row(level: str, totals: Totals, **keys: str) -> dict[str, Any]:
+def total_row(level: str, totals: Totals, prices: str, note: str = "", **keys: str) -> dict[str, Any]:
     row = {"level": level, "plan_ref": "", "pupil_ref": "", "school_urn": "", "school_name": "",
            "setting": "", "band": "", "transferred_on": "", "financial_year": "",
            "protect_until": "", "transfer_event": "", "plans": totals.plans,
            **_money("prior_annual", totals.prior), **_money("band_annual", totals.band),
            **_money("protection_annual", totals.protection),
            **_money("difference", totals.difference),
-           "difference_percent": percent(totals.difference, totals.prior), "note": ""}
+           "difference_percent": percent(totals.difference, totals.prior), "note": "",
+           "prior_hours": "",
+           **full_columns(prices, 0, 0, totals.prior_cost, totals.band_cost,
+                          totals.protection_cost, totals.cushion_cost, note)}
     row.update(keys)
     return row
 
 
-def report_rows(conn: sqlite3.Connection, ref: Reference, school: str | None = None
-                ) -> list[dict[str, Any]]:
+def school_cushion(ref: Reference, urn: str, plans: list[dict[str, Any]], prices: str,
+                   horizon: date) -> int:
+    """The school's cushion at ``prices`` on its days up to ``horizon`` (whole pence): its
+    share of the net reduction of the plans moved at the school in the cushion's year."""
+    cushion = ref.cushions.get(urn)
+    if cushion is None:
+        return 0
+    setting = ref.terms.setting_of(urn)
+    reductions = [reduction_at_prices(Decimal(row["prior_hours"]), row["band"], setting, ref.terms,
+                                      prices)
+                  for row in plans if row["school_urn"] == urn and row["prior_hours"]
+                  and financial_year_of(date.fromisoformat(row["transferred_on"])) == cushion.year]
+    return round_half_up(cushion_cost(cushion, reductions, prices, horizon))
+
+
+def report_rows(conn: sqlite3.Connection, ref: Reference, school: str | None = None,
+                prices: str | None = None) -> list[dict[str, Any]]:
     """Plan rows, then totals by school, band and setting, then the overall line.
 
     Totals are sums of the plan rows above them (plans that cannot be priced are listed with
-    a note and left out of every total)."""
-    plans = list(plan_rows(conn, ref, school))
+    a note and left out of every total); a school's total adds its cushion, and the overall
+    line every school's."""
+    years = priced_years(ref.terms)
+    year = prices_year(years, prices)
+    plans = list(plan_rows(conn, ref, year, school))
     by: dict[str, dict[tuple[str, ...], Totals]] = {"school": {}, "band": {}, "setting": {}}
     overall = Totals()
     for row in plans:
         if row["note"]:
             continue
-        amounts = (row["prior_annual_pence"], row["band_annual_pence"], row["protection_annual_pence"])
         by["school"].setdefault((row["school_urn"], row["school_name"], row["setting"]),
-                                Totals()).add(*amounts)
-        by["band"].setdefault((row["band"],), Totals()).add(*amounts)
-        by["setting"].setdefault((row["setting"],), Totals()).add(*amounts)
-        overall.add(*amounts)
+                                Totals()).add(row)
+        by["band"].setdefault((row["band"],), Totals()).add(row)
+        by["setting"].setdefault((row["setting"],), Totals()).add(row)
+        overall.add(row)
     rows = plans
     for (urn, name, setting), totals in sorted(by["school"].items()):
-        rows.append(total_row("school", totals, school_urn=urn, school_name=name, setting=setting))
+        note = ""
+        if year:
+            try:
+                totals.cushion_cost = school_cushion(ref, urn, plans, year, year_end(years[-1]))
+            except MissingTerms as gap:
+                note = "cushion not priced: " + "; ".join(gap.missing)
+        overall.cushion_cost += totals.cushion_cost
+        rows.append(total_row("school", totals, year, note, school_urn=urn, school_name=name,
+                              setting=setting))
     for (band,), totals in sorted(by["band"].items()):
-        rows.append(total_row("band", totals, band=band))
+        rows.append(total_row("band", totals, year, band=band))
     for (setting,), totals in sorted(by["setting"].items()):
-        rows.append(total_row("setting", totals, setting=setting))
-    rows.append(total_row("overall", overall))
+        rows.append(total_row("setting", totals, year, setting=setting))
+    rows.append(total_row("overall", overall, year))
     return rows
+
+
+def prices_year(years: list[str], asked: str | None) -> str:
+    """The financial year whose prices the full cost is worked out at: the one asked for,
+    which must be priced, or the latest priced year ('' if none is)."""
+    if asked is None:
+        return years[-1] if years else ""
+    parse_year(asked, "prices")
+    if asked not in years:
+        raise RuleError("prices", f"financial year {asked} has no hourly rate and tariff "
+                        f"(priced: {', '.join(years) or 'none yet'})")
+    return asked
 
 
 def median_of(middle: list[int]) -> int:
@@ -244,11 +349,11 @@ def _stamp(view: View, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"ledger_position": view.position, "known_at": view.known_at, **row} for row in found]
 
 
-def rows(view: View, school: str | None = None) -> list[dict[str, Any]]:
+def rows(view: View, school: str | None = None, prices: str | None = None) -> list[dict[str, Any]]:
     ref = HoursVsBand().reference(view.db.conn, view.decoder)
     if school is not None and school not in ref.terms.schools:
         raise RuleError("school", f"school {school} is not in the ledger")
-    return _stamp(view, report_rows(view.db.conn, ref, school))
+    return _stamp(view, report_rows(view.db.conn, ref, school, prices))
 
 
 def calibration(view: View, school: str | None = None) -> list[dict[str, Any]]:

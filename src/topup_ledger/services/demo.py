@@ -81,10 +81,24 @@ class Neutrality:
     prior: int = 0
     banded: int = 0
     protection: int = 0
+    # On the full cost (docs/rules.md §13): at one year's prices over the days funded.
+    prices_year: str = ""
+    prior_cost: int = 0
+    band_cost: int = 0
+    protection_cost: int = 0
+    cushion_cost: int = 0
 
     @property
     def ratio(self) -> float:
         return self.banded / self.prior if self.prior else 0.0
+
+    @property
+    def full_cost(self) -> int:
+        return self.band_cost + self.protection_cost + self.cushion_cost
+
+    @property
+    def full_ratio(self) -> float:
+        return self.full_cost / self.prior_cost if self.prior_cost else 0.0
 
 
 @dataclass
@@ -119,9 +133,14 @@ class DemoSummary:
             f"due as known now {pounds_for_people(self.due_now)}, {self.unsettled} school-terms "
             f"unsettled",
             *self.finance.lines(),
-            f"cost neutrality: {n.plans:,} plans moved from hours to bands; prior hours-based "
-            f"{pounds_for_people(n.prior)} a year, bands {pounds_for_people(n.banded)} a year "
-            f"({change:+.1f}%), protection {pounds_for_people(n.protection)} a year",
+            f"cost neutrality on the full cost: {n.plans:,} plans moved from hours to bands, at "
+            f"{n.prices_year} prices over the days funded: prior hours-based "
+            f"{pounds_for_people(n.prior_cost)}; bands {pounds_for_people(n.band_cost)} + protection "
+            f"{pounds_for_people(n.protection_cost)} + cushion {pounds_for_people(n.cushion_cost)} = "
+            f"{pounds_for_people(n.full_cost)} ({(n.full_ratio - 1) * 100:+.2f}%)",
+            f"  bands alone at the transfers' prices: prior {pounds_for_people(n.prior)} a year, "
+            f"bands {pounds_for_people(n.banded)} a year ({change:+.1f}%), protection "
+            f"{pounds_for_people(n.protection)} a year",
             f"ledger: {self.events:,} events; took {sum(self.seconds.values()):.0f}s: "
             + ", ".join(f"{label} {self.seconds.get(key, 0):.1f}s" for key, label in (
                 ("generate", "generating"), ("import", "importing"),
@@ -139,6 +158,8 @@ class DemoSummary:
         data = asdict(self)
         data["total_paid_gbp"] = pounds(self.total_paid)
         data["neutrality"]["ratio"] = round(self.neutrality.ratio, 6)
+        data["neutrality"]["full_cost"] = self.neutrality.full_cost
+        data["neutrality"]["full_ratio"] = round(self.neutrality.full_ratio, 6)
         return data
 
 
@@ -290,7 +311,9 @@ def _projections(store: EventStore, folder: Path, summary: DemoSummary) -> dict[
     if overall:
         o = overall[0]
         summary.neutrality = Neutrality(o["plans"], o["prior_annual_pence"], o["band_annual_pence"],
-                                        o["protection_annual_pence"])
+                                        o["protection_annual_pence"], o["prices_year"],
+                                        o["prior_cost_pence"], o["band_cost_pence"],
+                                        o["protection_cost_pence"], o["cushion_cost_pence"])
     return {"projections": "projections/ (funding, paid-vs-due, hours-vs-band, band-calibration)"}
 
 

@@ -25,7 +25,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from topup_ledger.io.import_csv import (
     required,
 )
 from topup_ledger.io.text_safety import refused_character
+from topup_ledger.services import protection
 from topup_ledger.services.import_spill import StagedFacts
 from topup_ledger.services.payees import PAYEE_COLUMNS, check_payee_row, payee_from_row
 from topup_ledger.services.recording import Ledger
@@ -56,7 +57,8 @@ from topup_ledger.storage.store import ConflictError, EventStore, Recorded, conf
 from topup_ledger.storage.streams import plan_stream, school_stream
 
 KINDS = ("schools", "rates", "tariffs", "plans", "changes")
-CHANGES = ("hours", "transfer", "band", "move", "cease", "correct")
+CHANGES = ("hours", "transfer", "band", "move", "cease", "correct", "protect", "protection-extend",
+           "protection-end")
 
 RECORDED, ALREADY, REJECTED = "recorded", "already recorded", "rejected"
 PROGRESS_EVERY = 1000
@@ -99,10 +101,15 @@ CHANGE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "move": (("from", "school"), ()),
     "cease": (("from",), ()),
     "correct": (("event",), ("from", "hours", "band", "school")),
+    # protection as facts of its own (docs/rules.md §10): protect_until is the last day protected
+    "protect": (("from", "protect_until"), ()),
+    "protection-extend": (("protect_until",), ()),
+    "protection-end": (("from",), ()),
 }
 # Changes whose fact keeps no reason: a reason given there would be lost, so it is refused.
 NO_REASON = frozenset({"transfer", "move"})
-NEEDS_REASON = frozenset({"band", "cease", "correct"})
+NEEDS_REASON = frozenset({"band", "cease", "correct", "protect", "protection-extend",
+                          "protection-end"})
 
 _BAND_NAME = re.compile(r"^[A-Z][A-Z0-9+]{0,3}$")
 _BAND_PREFIX = re.compile(r"^band[\s_-]*(\S+)$", re.IGNORECASE)
@@ -571,12 +578,33 @@ def _change(ledger: StagedLedger, row: Row, bands: dict[str, str]) -> list[str]:
         assert effective is not None
         _already_in_plan(ledger, ref, ev.PlanCeased, effective=effective, reason=reason)
         return [ledger.cease(ref, effective, reason)]
+    if change.startswith("protect"):
+        return _protection(ledger, row, ref, change, effective, reason)
     event = required(row, "event")
     target = event if "/" in event else f"{ref}/{event}"
     _already_in_plan(ledger, ref, ev.Corrected, corrects=target, note=reason, band=band, hours=hours,
                      effective=effective, school=school)
     return [ledger.correct(ref, event, reason, band=band, hours=hours, effective=effective,
                            school=school)]
+
+
+def _protection(ledger: StagedLedger, row: Row, ref: str, change: str, effective: date | None,
+                reason: str) -> list[str]:
+    """A protect, protection-extend or protection-end row: as `topup plan protect`,
+    `protection-extend` and `protection-end` (services/protection.py)."""
+    until = date_cell(row, "protect_until")
+    if change == "protect":
+        assert effective is not None and until is not None
+        _already_in_plan(ledger, ref, ev.ProtectionGranted, effective=effective, until=until,
+                         reason=reason.strip())
+        return [protection.grant(ledger, ref, effective, until, reason)]
+    if change == "protection-extend":
+        assert until is not None
+        _already_in_plan(ledger, ref, ev.ProtectionExtended, until=until, reason=reason.strip())
+        return [protection.extend(ledger, ref, until, reason)]
+    assert effective is not None
+    _already_in_plan(ledger, ref, ev.ProtectionEnded, effective=effective, reason=reason.strip())
+    return [protection.end(ledger, ref, effective, reason)]
 
 
 HANDLERS: dict[str, Callable[[StagedLedger, Row, dict[str, str]], list[str]]] = {

@@ -20,9 +20,7 @@ from topup_ledger.storage.releases import RunStatus, run_statuses
 from topup_ledger.storage.store import describe
 from topup_ledger.storage.streams import PAYMENTS_STREAM, SEALS_STREAM
 
-PLAN_TYPES = tuple(cls.TYPE for cls in (ev.PlanIssued, ev.HoursChanged, ev.TransferredToBand,
-                                        ev.BandChanged, ev.PlacementMoved, ev.PlanCeased,
-                                        ev.Corrected))
+PLAN_TYPES = ev.PLAN_FACTS  # every fact of a plan, protection's too
 
 
 def financial_year_dates(year: str) -> tuple[date, date]:

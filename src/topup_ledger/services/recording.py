@@ -20,6 +20,7 @@ from topup_ledger.domain.calendar import (
     Calendar,
     Period,
     check_periods,
+    check_terms,
     financial_year_of,
     parse_year,
 )
@@ -175,12 +176,20 @@ class Ledger(Generic[Store]):
             raise RuleError("urn", f"school {urn} is already in the ledger with other details")
         return self._append(school_stream(urn), fact, expected=0)[0]
 
-    def set_calendar(self, year: str, periods: tuple[Period, ...], reason: str = "") -> str:
+    def set_calendar(self, year: str, periods: tuple[Period, ...], reason: str = "",
+                     terms: tuple[ev.TermDates, ...] = (), closures: tuple[date, ...] = ()) -> str:
+        """Record a calendar; with ``terms`` (and ``closures``) it holds the school days, and
+        its periods are paid by school days on roll (docs/rules.md §2)."""
         parse_year(year)
         check_periods(year, periods)
+        if terms:
+            periods = check_terms(periods, terms, closures)
+        elif closures:
+            raise RuleError("closure", "closures need the term dates they close days of")
         fact = ev.CalendarSet(year, tuple(
             ev.PeriodSpec(p.id, p.start, p.end, f"{p.share.numerator}/{p.share.denominator}",
-                          p.school_days) for p in periods), reason)
+                          p.school_days) for p in periods), reason, tuple(terms),
+            tuple(sorted(set(closures))))
         others = {y: ps for y, ps in self.calendars().items() if y != year}
         Calendar.of({**others, year: periods})  # refuses overlaps with other years
         return self._record_once(f"calendar:{year}", fact)

@@ -53,6 +53,12 @@ def describe_fact(fact: ev.Fact, money: Callable[[int], str] = plain_pounds) -> 
         return f"moved to school {fact.school}", ""
     if isinstance(fact, ev.PlanCeased):
         return "plan ceased (funded to the day before)", fact.reason
+    if isinstance(fact, ev.ProtectionGranted):
+        return f"protection granted from {fact.effective} to {fact.until}", fact.reason
+    if isinstance(fact, ev.ProtectionExtended):
+        return f"protection extended from {fact.effective} to {fact.until}", fact.reason
+    if isinstance(fact, ev.ProtectionEnded):
+        return f"protection ended early: not protected from {fact.effective}", fact.reason
     if isinstance(fact, ev.Corrected):
         given = {k: v for k, v in to_data(fact).items()
                  if k in ("band", "hours", "effective", "school") and v is not None}

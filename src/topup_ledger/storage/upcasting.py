@@ -29,6 +29,9 @@ UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("rate.set", 1): _whole_year,
     ("tariff.set", 1): _whole_year,
     ("school.cushion_set", 1): lambda data: {**data, "year": data.get("year")},
+    # Version 1 calendars held no school days: paid pro rata by calendar days.
+    ("calendar.set", 1): lambda data: {**data, "terms": data.get("terms", []),
+                                       "closures": data.get("closures", [])},
 }
 
 

@@ -17,8 +17,10 @@ from topup_ledger.domain.reference import Reference
 from topup_ledger.domain.settlement import Revisions
 from topup_ledger.engine.pricing import PricingCache
 
-# What an annual run-rate depends on: setting, basis, band, hours, day, prior, protect-until.
-RateKey = tuple[str | None, str, str | None, Decimal | None, date, Decimal | None, date | None]
+# What an annual run-rate depends on: setting, basis, band, hours, day, prior, protect-until,
+# and the day a frozen prior is priced on.
+RateKey = tuple[str | None, str, str | None, Decimal | None, date, Decimal | None, date | None,
+                date | None]
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Context:
         school only through its setting, so thousands of plans share a few dozen answers."""
         added = self.ref.terms.schools.get(state.school)
         key: RateKey = (added.setting if added else None, state.basis, state.band, state.hours, day,
-                        state.prior_hours, state.protect_until)
+                        state.prior_hours, state.protect_until, state.prior_on)
         found = self.rates.get(key, self)  # one lookup: ``self`` stands for "not asked yet"
         if found is self:
             try:
