@@ -55,7 +55,7 @@ class Revisions:
         found = None
         for basis, priced_from, priced_until in priced_by(plan):
             for year, first in self.years.get(basis, {}).items():
-                after = first_day_of_year(next_year(year))
+                after = first_day_of_year(year, later=1)
                 start = max(priced_from, first)
                 end = after if priced_until is None else min(priced_until, after)
                 if start < end and (found is None or start < found):
@@ -77,14 +77,10 @@ def priced_by(plan: Plan) -> Iterator[tuple[str, date, date | None]]:
                 yield "hours", segment.start, until
 
 
-def first_day_of_year(financial_year: str) -> date:
-    """'2026-27' → 1 April 2026: a rate or tariff for the year prices days from then."""
-    return date(parse_year(financial_year), 4, 1)
-
-
-def next_year(financial_year: str) -> str:
-    start = parse_year(financial_year) + 1
-    return f"{start}-{(start + 1) % 100:02d}"
+def first_day_of_year(financial_year: str, later: int = 0) -> date:
+    """'2026-27' → 1 April 2026: a rate or tariff for the year prices days from then; with
+    ``later`` 1, the first day of the year after (1 April 2027), where its days end."""
+    return date(parse_year(financial_year) + later, 4, 1)
 
 
 def still_settled(last_run: Period, periods: Iterable[Period],
