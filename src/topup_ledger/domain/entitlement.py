@@ -201,8 +201,8 @@ def _add(n1: int, d1: int, n2: int, d2: int) -> tuple[int, int]:
         n, d = n1 + n2, d1
     else:
         n, d = n1 * d2 + n2 * d1, d1 * d2
-    g = gcd(n, d)
-    return (n // g, d // g) if g > 1 else (n, d)
+    g = gcd(n, d)  # at least 1: d is positive
+    return n // g, d // g
 
 
 def dues(plan: Plan, periods: Iterable[Period], prices: Prices,
