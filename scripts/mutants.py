@@ -69,6 +69,9 @@ MONEY_TESTS = (
     "tests/test_payments.py", "tests/test_calendar_monthly_payments.py",
     "tests/test_entitlement_properties.py", "tests/test_payrun_settled.py",
     "tests/test_payment_properties.py", "tests/test_money_differential.py",
+    "tests/test_pricing_shared.py", "tests/test_causes.py", "tests/test_in_year_revisions.py",
+    "tests/test_cushion_policy.py", "tests/test_protection_facts.py", "tests/test_school_days.py",
+    "tests/test_finance.py", "tests/test_remittance.py", "tests/test_finance_under_controls.py",
 )
 NO_MUTATE = "pragma: no mutate"
 
