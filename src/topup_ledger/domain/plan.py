@@ -258,6 +258,18 @@ class Plan:
             after = Plan([*self.facts, RecordedFact(f"{self.ref}/{len(self.facts) + 1}", fact)])
             after.check_sequence("from")
 
+    def extensible_spell(self) -> ProtectionSpell:
+        """The spell of protection an extension would extend: the last, if it runs to its
+        end date (an extension takes effect from the day after it)."""
+        spells = protection_spells(self)
+        if not spells:
+            raise RuleError("plan", f"plan {self.ref} has never been protected: grant protection instead")
+        last = spells[-1]
+        if last.ended != "until":
+            raise RuleError("plan", f"plan {self.ref}'s protection ended on {last.last} "
+                            f"({ENDED_WORDS[last.ended]}): grant protection anew instead")
+        return last
+
     def _check_protection(self, fact: ev.ProtectionGranted | ev.ProtectionExtended
                           | ev.ProtectionEnded, state: PlanState) -> None:
         """Protection is granted to a plan on a band that moved from hours (it has a prior),
@@ -278,13 +290,7 @@ class Plan:
             if not state.protected_on(day):
                 raise RuleError("from", f"plan {self.ref} is not protected on {day}")
             return
-        spells = protection_spells(self)
-        if not spells:
-            raise RuleError("plan", f"plan {self.ref} has never been protected: grant protection instead")
-        last = spells[-1]
-        if last.ended != "until":
-            raise RuleError("plan", f"plan {self.ref}'s protection ended on {last.last} "
-                            f"({ENDED_WORDS[last.ended]}): grant protection anew instead")
+        last = self.extensible_spell()
         if day != last.last + ONE_DAY:
             raise RuleError("from", f"plan {self.ref}'s protection runs to {last.last}: an "
                             f"extension takes effect from {last.last + ONE_DAY}, not {day}")

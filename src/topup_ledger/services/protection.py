@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from topup_ledger.domain import events as ev
 from topup_ledger.domain.errors import RuleError
-from topup_ledger.domain.plan import ENDED_WORDS, protection_spells
+from topup_ledger.domain.plan import protection_spells
 from topup_ledger.services.recording import Ledger, check_reason
 
 POLICY_STREAM = "protection-policy"
@@ -26,14 +26,7 @@ def grant(ledger: Ledger, ref: str, effective: date, until: date, reason: str) -
 def extend(ledger: Ledger, ref: str, until: date, reason: str) -> str:
     """Extend the plan's protection, running to its end date, to ``until``: the extension
     takes effect from the day after that end date."""
-    spells = protection_spells(ledger.plan(ref))
-    if not spells:
-        raise RuleError("plan", f"plan {ref} has never been protected: grant protection instead")
-    last = spells[-1]
-    if last.ended != "until":
-        raise RuleError("plan", f"plan {ref}'s protection ended on {last.last} "
-                        f"({ENDED_WORDS[last.ended]}): grant protection anew instead")
-    effective = last.last + timedelta(days=1)
+    effective = ledger.plan(ref).extensible_spell().last + timedelta(days=1)
     return ledger._change(ref, ev.ProtectionExtended(ref, effective, until, check_reason(reason)))
 
 
