@@ -76,16 +76,20 @@ def calendars(ledger: Ledger) -> list[dict[str, Any]]:
     return rows
 
 
+def every_plan(ledger: Ledger) -> list[Plan]:
+    """Every plan with all its facts, read in one pass over the ledger, in the order issued."""
+    streams: dict[str, list[RecordedFact]] = defaultdict(list)
+    for position, recorded in ledger.store.recorded(types=PLAN_TYPES):
+        streams[recorded.originator_id].append(RecordedFact(recorded.id, recorded.fact, position))
+    return [Plan(facts) for facts in streams.values()]
+
+
 def plans(ledger: Ledger, school: str | None = None, band: str | None = None,
           basis: str | None = None) -> list[dict[str, Any]]:
     """Every plan as it stands after its latest change: where, on what basis, and whether it
     has ceased (with the school and basis it had on its last day)."""
-    streams: dict[str, list[RecordedFact]] = defaultdict(list)
-    for position, recorded in ledger.store.recorded(types=PLAN_TYPES):
-        streams[recorded.originator_id].append(RecordedFact(recorded.id, recorded.fact, position))
     rows = []
-    for facts in streams.values():
-        plan = Plan(facts)
+    for plan in every_plan(ledger):
         ceased = plan.ceased_from
         days = [getattr(f, "effective", None) for _, f in plan.in_effect_order()]
         last = max(d for d in days if d is not None)
@@ -96,7 +100,7 @@ def plans(ledger: Ledger, school: str | None = None, band: str | None = None,
                "kind": state.kind, "basis": state.basis, "band": state.band,
                "hours": str(state.hours) if state.hours is not None else None,
                "from": plan.start.isoformat(),
-               "ceased_from": ceased.isoformat() if ceased else None, "events": len(facts)}
+               "ceased_from": ceased.isoformat() if ceased else None, "events": len(plan.facts)}
         if ((school is None or row["school"] == school) and (band is None or row["band"] == band)
                 and (basis is None or row["basis"] == basis)):
             rows.append(row)

@@ -12,14 +12,12 @@ deadline, needs no more and is listed as such, left out of the deadline's count.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import pounds, round_half_up
-from topup_ledger.domain.plan import Plan, RecordedFact
-from topup_ledger.services.listing import PLAN_TYPES
+from topup_ledger.services.listing import every_plan
 from topup_ledger.services.recording import Ledger
 
 AT_REVIEW, BEFORE_REVIEW, OVERDUE, CEASES = (
@@ -53,12 +51,8 @@ def schedule(ledger: Ledger, deadlines: list[date], on: date,
     terms = ledger.terms()
     if school is not None and school not in terms.schools:
         raise RuleError("school", f"school {school} is not in the ledger")
-    streams: dict[str, list[RecordedFact]] = defaultdict(list)
-    for position, recorded in ledger.store.recorded(types=PLAN_TYPES):
-        streams[recorded.originator_id].append(RecordedFact(recorded.id, recorded.fact, position))
     rows = []
-    for facts in streams.values():
-        plan = Plan(facts)
+    for plan in every_plan(ledger):
         state = plan.state_on(on)
         if state is None or state.basis != "hours" or (school and state.school != school):
             continue
