@@ -481,15 +481,18 @@ def the_school_days(recorded: ev.CalendarSet, spec: ev.PeriodSpec) -> frozenset[
                      and day not in recorded.closures)
 
 
-def periods_through(ledger: LedgerState, period_id: str) -> list[Period]:
+def periods_through(ledger: LedgerState, period_id: str, paid_from_year: date | None = None
+                    ) -> list[Period]:
     """The periods from the start of the calendar up to and including ``period_id``: the
-    calendar starts with the academic year of the earliest plan's first day."""
+    calendar starts with the academic year of the earliest plan's first day, or of
+    ``paid_from_year`` (the first day of the earliest academic year anything was paid for:
+    what was paid is compared with due even where no plan now starts so early)."""
     if not (period_id[:4].isdigit() and period_id[4:5] == "-" and "/" in period_id):
         raise OracleError(f"{period_id!r} is not a period id like 2025-26/autumn")
     start_year = int(period_id[:4])
     reaches = date(start_year + 2, 8, 31)  # beyond any period labelled with that year
     starts = [issue_date(events) for events in ledger.plans.values()]
-    first = min([*starts, date(start_year, 9, 1)])
+    first = min([*starts, date(start_year, 9, 1), *([paid_from_year] if paid_from_year else [])])
     periods = calendar(ledger, first, reaches)
     ids = [p.id for p in periods]
     if period_id not in ids:
@@ -708,7 +711,9 @@ def run(ledger: LedgerState, period_id: str, paid_so_far: Mapping[DueKey, int],
     """A payment run for ``period_id`` as known in ``ledger``: for every plan (and cushion),
     every period up to and including the run's, and every school and component, due now
     minus already paid becomes a line. Paid for later periods is left alone."""
-    periods = periods_through(ledger, period_id)
+    paid_years = [int(key.period[:4]) for key in paid_so_far]
+    periods = periods_through(ledger, period_id,
+                              date(min(paid_years), 9, 1) if paid_years else None)
     order = {p.id: n for n, p in enumerate(periods)}
     due = dues(ledger, period_id, policy)
     keys = {k for k in due} | {k for k in paid_so_far if k.period in order}

@@ -537,6 +537,28 @@ def test_a_correction_moving_the_only_plan_a_year_later_claws_back_what_was_paid
         ("P1", OAK, "2026-27/autumn", "base", "regular", 103333)]
 
 
+def test_a_plan_said_to_start_a_year_earlier_then_later_again_has_that_year_clawed_back(
+        ledger: Ledger) -> None:
+    """Found by test_payment_properties (shrunk by hand). P1 on B (£3,100) at Oak, issued
+    from 1 Sep 2026; corrected: from 1 Sep 2025; the autumn 2025-26 run pays 310,000 × 4/12
+    = 103,333.33 → 103,333p. Corrected again: from 1 Sep 2026 after all. The 2026-27/autumn
+    run claws the 103,333p back (the plan was never funded in 2025-26) and pays 103,333p,
+    though neither the first recorded issue date nor the date as corrected now is in
+    2025-26: the calendar reaches back to the earliest day the plan was ever said to start."""
+    driver = Driver(ledger)
+    assert driver.add_school(OAK, "mainstream")
+    for year in ("2025-26", "2026-27", "2027-28"):
+        assert driver.set_tariff(year, {"B": 310000}, None, "the year's tariff")
+    assert driver.issue("P1", OAK, date(2026, 9, 1), band="B")
+    assert driver.correct("P1", "P1/1", "issued a year earlier", effective=date(2025, 9, 1))
+    assert keyed(pay(ledger, "2025-26/autumn").school_paid) == [
+        ("P1", OAK, "2025-26/autumn", "base", "regular", 103333)]
+    assert driver.correct("P1", "P1/1", "issued in 2026 after all", effective=date(2026, 9, 1))
+    assert keyed(pay(ledger, "2026-27/autumn").school_paid) == [
+        ("P1", OAK, "2025-26/autumn", "base", "clawback", -103333),
+        ("P1", OAK, "2026-27/autumn", "base", "regular", 103333)]
+
+
 def test_the_fast_paths_pay_what_a_full_recomputation_pays_when_an_earlier_plan_reopens_the_calendar(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """Found by test_termly_runs_pay_what_the_oracle_pays. After the correction the

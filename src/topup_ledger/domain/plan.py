@@ -431,12 +431,14 @@ def first_changed_day(before: list[Segment], after: list[Segment]) -> date | Non
     return None
 
 
-def issue_date(facts: list[RecordedFact]) -> date:
-    """The plan's first effective date as corrected (``Plan(facts).start``) without folding
-    its timeline: the calendar of a run starts from the earliest one."""
+def earliest_issue(facts: list[RecordedFact]) -> date:
+    """The earliest day the plan was ever said to start: as first recorded, or as any
+    correction of its issue put it, without folding its timeline. A run's calendar starts
+    from the earliest of these over all plans, so that what was paid for a period while a
+    plan was said to start earlier is still compared with due, and clawed back."""
     issued = facts[0]
     day: date = issued.fact.effective  # type: ignore[attr-defined]
     for r in facts:
         if isinstance(r.fact, ev.Corrected) and r.fact.corrects == issued.id and r.fact.effective:
-            day = r.fact.effective
+            day = min(day, r.fact.effective)
     return day

@@ -12,7 +12,7 @@ from topup_ledger.domain.calendar import ONE_DAY, Period
 from topup_ledger.domain.errors import MissingTerms
 from topup_ledger.domain.payments import PaidSoFar, cushion_lines, open_window
 from topup_ledger.domain.payments import Window as PlanWindow
-from topup_ledger.domain.plan import Plan, RecordedFact, issue_date
+from topup_ledger.domain.plan import Plan, RecordedFact, earliest_issue
 from topup_ledger.engine.cores import cores, shared_out, shares_of
 from topup_ledger.engine.pricing import PricingCache
 from topup_ledger.engine.run_lines import LinesFile, LineSpill, RunLines
@@ -25,8 +25,8 @@ from topup_ledger.storage.streams import plan_stream
 
 
 class CalendarMoved(Exception):
-    """The earliest issue date as corrected starts the calendar in an earlier year than the
-    date the run began with: the run is worked out again from it."""
+    """A plan was said to start (by a correction) in an earlier year than the calendar the
+    run began with: the run is worked out again from it."""
 
     def __init__(self, first: date) -> None:
         super().__init__(first)
@@ -80,9 +80,9 @@ def compute_run(known: Known, period_id: str, window: Window, plans: Plans,
         for found, spilled in shared_out(shares, part):
             parts.append(found)
             lines.add(spilled)
-        # A correction may move the earliest issue earlier (the calendar must reach back to
-        # it) or later; never narrow it then: what was paid for the years before the new
-        # date is due back (docs/rules.md §7), so those years stay in the calendar.
+        # A correction may have moved an issue earlier than the plans' issue dates as first
+        # recorded: the calendar reaches back to it (docs/rules.md §2). It never narrows:
+        # what was paid while a plan was said to start earlier is due back (§7).
         earliest = min((p.earliest for p in parts if p.earliest is not None), default=None)
         if (earliest is not None and earliest < window.calendar.periods[0].start
                 and calendar_for(known, period_id, earliest) != window.calendar):
@@ -127,7 +127,7 @@ class Part:
 
     missing: list[str]  # days or terms the run cannot price
     at_cushioned: list[Plan]  # the plans at a school with a cushion
-    earliest: date | None  # the earliest issue date, as corrected
+    earliest: date | None  # the earliest day any plan was ever said to start
 
 
 def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[RecordedFact]]],
@@ -139,7 +139,7 @@ def plans_part(known: Known, window: Window, facts: Iterable[tuple[str, list[Rec
     windows: dict[str | None, PlanWindow] = {}
     cushioned = set(known.cushions)
     for ref, plan_facts in facts:
-        issued = issue_date(plan_facts)
+        issued = earliest_issue(plan_facts)
         part.earliest = issued if part.earliest is None else min(part.earliest, issued)
         settled = window.settled_for(ref)
         plan = None

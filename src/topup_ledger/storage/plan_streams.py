@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Protocol
 
-from topup_ledger.domain.plan import RecordedFact, issue_date
+from topup_ledger.domain.plan import RecordedFact, earliest_issue
 from topup_ledger.storage.chain import envelope_of, plain_state
 from topup_ledger.storage.known import readable, recorded_from
 from topup_ledger.storage.pages import StoredPages, StoredRow, for_forked
@@ -107,10 +107,7 @@ class KnownPlans:
         return len(self.facts)
 
     def first_issued(self) -> date | None:
-        # As first recorded or as corrected, whichever is earlier: what was paid before a
-        # correction moved an issue date later is still compared with due.
-        return min((min(facts[0].fact.effective, issue_date(facts))  # type: ignore[attr-defined]
-                    for facts in self.facts.values()), default=None)
+        return min(map(earliest_issue, self.facts.values()), default=None)
 
     def issued_after(self, position: int) -> set[str]:
         return {name for name, facts in self.facts.items() if facts[0].position > position}
