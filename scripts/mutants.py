@@ -72,6 +72,7 @@ MONEY_TESTS = (
     "tests/test_pricing_shared.py", "tests/test_causes.py", "tests/test_in_year_revisions.py",
     "tests/test_cushion_policy.py", "tests/test_protection_facts.py", "tests/test_school_days.py",
     "tests/test_finance.py", "tests/test_remittance.py", "tests/test_finance_under_controls.py",
+    "tests/test_cost_neutrality.py",
 )
 NO_MUTATE = "pragma: no mutate"
 
