@@ -179,6 +179,9 @@ def test_demo_pays_through_the_finance_system_and_its_files_tie_to_its_runs(
     by_route = summary["finance"]["by_route"]
     assert sum(pence for _, pence in by_route.values()) == sent * 100
     assert "sent through the finance system: £" in output and "academy £" in output
+    # the demo LA's details head every statement, as on a remittance advice
+    statement = next((folder / "statements").rglob("statement-*.html")).read_text(encoding="utf-8")
+    assert "Demoshire County Council" in statement and "01632 960000" in statement
 
 
 def test_the_demo_releases_each_run_and_matches_a_remittance_with_two_exceptions(

@@ -107,6 +107,11 @@ def set_up_finance(ledger: Ledger, la: GeneratedLA, folder: Path) -> None:
     mapping = out / "finance.toml"
     mapping.write_text(MAPPING, encoding="utf-8")
     set_mapping(ledger, read_mapping(mapping), mapping.name, "the demo LA's finance system")
+    # the head of every statement, as on a remittance advice (a drama-range phone number)
+    ledger.set_la_details("Demoshire County Council", ("County Hall", "Demotown DM1 1AA"),
+                          "SEN finance team, 01632 960000",
+                          "Email sen.finance@demoshire.example within 30 days of the payment "
+                          "date, quoting the payment reference.")
 
 
 @dataclass
