@@ -51,10 +51,12 @@ def basis_words(state: PlanState | None) -> str:
     return f"band {state.band}" if state.basis == "band" else f"{state.hours} hours a week"
 
 
-def run_ref(run: Run, paid: ev.SchoolPaid | None) -> RunRef:
+def run_ref(run: Run, paid: ev.SchoolPaid | None,
+            recovery: ev.RunRecovery | None = None) -> RunRef:
     return RunRef(run.run_id, run.period, run.sequence, run.seal, run.recorded_at, run.position,
                   sum(line.amount for line in paid.lines) if paid else 0,
-                  run.prepared_by, run.released_by, run.state)
+                  run.prepared_by, run.released_by, run.state,
+                  recovery.carried if recovery else 0, recovery.recovered if recovery else 0)
 
 
 def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
@@ -118,7 +120,8 @@ def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
         school=urn, school_name=school.name, setting=school.setting, period=period.id,
         period_start=period.start, period_end=period.end, academic_year=period.year,
         position=view.position, known_at=view.recorded_at, as_of=None,
-        runs=[run_ref(run, paid) for run, paid in mine], other_runs=others,
+        runs=[run_ref(run, paid, view.recoveries.get(run.run_id, {}).get(urn))
+              for run, paid in mine], other_runs=others,
         totals=totals, year_to_date=year_to_date, year_to_date_runs=ytd_runs,
         financial_year=fy, financial_year_to_date=fy_to_date, financial_year_to_date_runs=fy_runs,
         children=rows, cushion=cushion, lines=lines,

@@ -78,6 +78,8 @@ class LedgerView:
     la_details: ev.Fact | None = None
     payees: dict[str, ev.SchoolPayeeSet] = field(default_factory=dict)
     paid_on: dict[str, date] = field(default_factory=dict)
+    # run id → school → the recovery that made its cash differ from its net (issue 22)
+    recoveries: dict[str, dict[str, ev.RunRecovery]] = field(default_factory=dict)
 
     @property
     def terms(self) -> Terms:
@@ -227,6 +229,7 @@ def _note_remittance(view: LedgerView, fact: ev.Fact) -> None:
         view.payees[fact.school] = fact
     elif isinstance(fact, ev.RunFinance):
         view.paid_on[fact.run_id] = fact.pay_on
+        view.recoveries[fact.run_id] = {r.school: r for r in fact.recoveries}
 
 
 def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:
