@@ -89,9 +89,20 @@ class Working:
     share: Fraction
     days: int
     period_days: int
+    school_days: bool = False  # days are school days on roll (a calendar with terms)
+    share_text: str = ""  # the share as the calendar gives it, e.g. 18/194 school days
+
+
+    @property
+    def days_words(self) -> str:
+        if self.school_days:
+            return f"{self.days} of {self.period_days} school days"
+        return f"{self.days}/{self.period_days} days"
 
     @property
     def exact(self) -> Fraction:
+        if not self.period_days:
+            return Fraction(0)
         return self.annual * self.share * self.days / self.period_days
 
 
@@ -217,6 +228,8 @@ class Statement:
     changes_since: RunRef | None  # the run of the school's previous statement
     chart: list[Bar]
     remittance: object = None  # a statements.remittance.Remittance, when the ledger has one
+    # the period's school days where its calendar holds them (None: paid by calendar days)
+    period_school_days: int | None = None
 
     @property
     def nothing_paid(self) -> bool:

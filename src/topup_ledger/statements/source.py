@@ -71,7 +71,7 @@ class LedgerView:
     recorded_by_of: dict[str, str] = field(default_factory=dict)  # event id → who recorded it
     # school → plans any of whose facts (as recorded or corrected) names the school
     plans_naming: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    # reference facts that move money: tariffs, rates, cushions, calendars
+    # reference facts that move money: tariffs, rates, cushions, calendars, protection policy
     money_facts: list[Envelope] = field(default_factory=list)
     # for the head of a statement, as on a remittance: the LA's details (la.details_set), and
     # whatever payee facts (by school) and payment dates (by run) the ledger holds
@@ -216,7 +216,8 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
         return
     if isinstance(fact, REFERENCE_FACTS):
         view.reference.apply(fact, recorded.id, position)
-    if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet) or (
+    if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet
+                  | ev.ProtectionPolicySet) or (
             isinstance(fact, ev.CushionSet) and (keep_all or fact.school in wanted)):
         view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact,
                                          recorded.recorded_by))

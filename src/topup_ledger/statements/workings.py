@@ -25,14 +25,14 @@ from topup_ledger.statements.source import LedgerView
 
 
 def terms_at(view: LedgerView, position: int) -> Terms:
-    """The schools, hourly rates and tariffs as known at ``position``."""
+    """The schools, hourly rates, tariffs and protection policy as known at ``position``."""
     terms = Terms()
     for school in view.schools.values():
         terms.apply(school)
     for env in view.money_facts:
         if env.position > position:
             break
-        if isinstance(env.fact, ev.TariffSet | ev.HourlyRateSet):
+        if isinstance(env.fact, ev.TariffSet | ev.HourlyRateSet | ev.ProtectionPolicySet):
             terms.apply(env.fact, env.id, env.position)
     return terms
 
@@ -101,16 +101,28 @@ def workings(view: LedgerView, urn: str, period: Period, child: ChildRow,
             hours = state.hours if state is not None and state.hours is not None else \
                 stretch.band_or_hours.removesuffix("h")
             basis = hours_words(terms, hours, urn, stretch.start)
+        # school days on roll where the calendar holds them, else calendar days (§2, §5)
+        school_days = period.school_dates is not None
+        days = period.weight(stretch.start, stretch.end_exclusive)
+        year_days = period.weight_total / period.share if school_days and period.share else None
+        share_text = (f"{period.weight_total}/{year_days}" if year_days is not None
+                      and year_days.denominator == 1 else "")
         if stretch.annual.base or not stretch.annual.protection:
-            out.append(Working("base", basis, stretch.annual.base, period.share, stretch.days,
-                               period.days))
+            out.append(Working("base", basis, stretch.annual.base, period.share, days,
+                               period.weight_total, school_days, share_text))
         if stretch.annual.protection and state is not None and state.prior_hours is not None:
-            prior = terms.hours_amount(state.prior_hours, year, terms.setting_of(urn),
-                                       stretch.start)
-            words = (f"protection: prior {hours_words(terms, state.prior_hours, urn, stretch.start)}"
+            # a frozen prior (the LA's policy, §10) is priced at the terms of the day before
+            # the transfer, and the working names that day and its year's rate
+            priced_on = terms.prior_priced_on(state, stretch.start)
+            prior = terms.hours_amount(state.prior_hours, financial_year_of(priced_on),
+                                       terms.setting_of(urn), priced_on)
+            frozen = (f" (frozen at the terms of {priced_on.day} {priced_on:%B %Y}, the LA's "
+                      "protection policy)" if priced_on != stretch.start else "")
+            words = (f"protection: prior{frozen} "
+                     f"{hours_words(terms, state.prior_hours, urn, priced_on)}"
                      f" = {exact_pounds(prior)}, less {basis} {exact_pounds(stretch.annual.base)}")
             out.append(Working("protection", words, stretch.annual.protection, period.share,
-                               stretch.days, period.days))
+                               days, period.weight_total, school_days, share_text))
     return out
 
 
