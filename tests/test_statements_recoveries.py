@@ -41,6 +41,7 @@ def test_a_statement_shows_the_cash_sent_and_the_recovery_carried_then_recovered
     assert ("Lines −£133.33; £133.33 to be recovered from your next payments: the lines came "
             "to less than nothing, so nothing was sent") in text, text[:3000]
     assert "cash sent £0.00: £133.33 to be recovered from your next payments" in text
+    assert "Total of the lines for 2025-26/spring −£133.33 Cash sent: £0.00" in text, text[:3000]
 
     summer = statement_for(ledger.store, UPTON, "2025-26/summer")
     (run,) = summer.runs
@@ -49,8 +50,11 @@ def test_a_statement_shows_the_cash_sent_and_the_recovery_carried_then_recovered
     assert "Reference 2025-26-summer-r1 : £533.34" in text, text[:3000]
     assert "£133.33 recovered from this payment (owed from an earlier run)" in text
     assert "£666.67 (the lines' net); cash sent £533.34" in text
+    assert "Total of the lines for 2025-26/summer £666.67 Cash sent: £533.34" in text
 
     autumn = statement_for(ledger.store, UPTON, "2025-26/autumn")
     (run,) = autumn.runs
     assert (run.paid_here, run.cash, run.recovery_words) == (53333, 53333, "")
-    assert "recovered" not in html_text(render_html(autumn))
+    text = html_text(render_html(autumn))
+    assert "recovered" not in text and "Cash sent" not in text
+    assert "Total paid for 2025-26/autumn £533.33" in text

@@ -268,7 +268,12 @@ def plan_change(view: LedgerView, terms: Terms, urn: str, before_facts: list[Rec
     change = _protection_change(terms, record, state_before, state_after, fys, common)
     if change is not None:
         return change
-    ends = ended_protection_words(fact, state_before, state_after, effective)
+    # protection ends only if it protected the day before (a plan ceased from its first
+    # day never had a protected day to end)
+    ends = ended_protection_words(
+        fact, state_before if before and effective and _protected(
+            before.state_on(effective - ONE_DAY), effective - ONE_DAY) else None,
+        state_after, effective)
     if isinstance(fact, ev.PlanIssued):
         kind_words = "EHCP" if fact.kind == "ehcp" else "non-statutory top-up"
         at = state_after.school if state_after else fact.school
@@ -359,6 +364,10 @@ def ended_protection_words(fact: ev.Fact, before: PlanState | None, after: PlanS
     assert before.protect_until is not None
     return (f". This ends the plan's protection (granted to {day_words(before.protect_until)}): "
             f"its last protected day is {day_words(effective - ONE_DAY)}, as {why}")
+
+
+def _protected(state: PlanState | None, day: date) -> bool:
+    return state is not None and state.prior_hours is not None and state.protected_on(day)
 
 
 def _protection_change(terms: Terms, record: RecordedFact, before: PlanState | None,
