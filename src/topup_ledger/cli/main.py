@@ -22,7 +22,7 @@ from topup_ledger.cli.imports import demo_cmd, import_cmd
 from topup_ledger.cli.keys import key_group
 from topup_ledger.cli.la import la_group
 from topup_ledger.cli.listing import COMMANDS as listing_commands
-from topup_ledger.cli.output import plural, table, working
+from topup_ledger.cli.output import paragraph, plural, table, working
 from topup_ledger.cli.projections import funding_cmd, rebuild_cmd, reconcile_group
 from topup_ledger.cli.protection import COMMANDS as protection_commands
 from topup_ledger.cli.protection import PLAN_COMMANDS as protection_plan_commands
@@ -391,7 +391,7 @@ def history_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
             + (f" [corrected by {', '.join(row.corrected_by)}]" if row.corrected_by else "")]
            for row in rows], flexible=["what (why)"], wrap=["what (why)"])
     for line in spells_in_words(ledger_of(ctx), ref):
-        click.echo(line)
+        paragraph(line, indent="  ")  # wrapped at the terminal's width, whole when piped
 
 
 @main.command("due")
