@@ -93,6 +93,12 @@ def test_an_extension_and_an_early_end_are_change_cards_with_the_money_they_move
     text = html_text(render_html(summer))
     assert "Protection ended early" in text and "Money put right for earlier periods: −£376.94" in text
     assert f"by {ended.recorded_by} Why needs met within the band" in text
+    # summer's −1p of protection is rounding, and the row says when and why protection ended
+    (child,) = summer.children
+    assert child.protection == -1
+    assert child.protection_note.endswith(
+        "Protection ended early (P1/4: needs met within the band): its last protected day was "
+        "31 January 2026.")
 
 
 def test_a_grant_and_the_band_change_move_and_ceasing_that_end_protection_say_so(

@@ -33,7 +33,13 @@ from topup_ledger.statements.model import (
 )
 from topup_ledger.statements.remittance import remittance_for
 from topup_ledger.statements.source import LedgerView, Run
-from topup_ledger.statements.workings import plan_at, protection_words, terms_at, workings
+from topup_ledger.statements.workings import (
+    plan_at,
+    protection_words,
+    spell_ended_words,
+    terms_at,
+    workings,
+)
 
 CHART_PERIODS = 12
 REASON_WORDS = {"annual-review": "annual review", "interim-review": "interim review",
@@ -114,8 +120,8 @@ def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
                 row.workings = workings(view, urn, period, row, priced_at)
                 row.days = sum(w.days for w in row.workings if w.component == "base") or row.days
                 plan = plan_at(view, row.plan, priced_at)
-                state = plan.state_on(period.end) if plan else None
-                row.protection_note = protection_words(row, state.protect_until if state else None)
+                row.protection_note = protection_words(
+                    row, spell_ended_words(plan, period.end) if plan else "")
     return Statement(
         school=urn, school_name=school.name, setting=school.setting, period=period.id,
         period_start=period.start, period_end=period.end, academic_year=period.year,

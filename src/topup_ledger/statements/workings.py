@@ -18,7 +18,7 @@ from topup_ledger.domain.calendar import Period, financial_year_of
 from topup_ledger.domain.entitlement import stretches
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import pounds_for_people
-from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.plan import Plan, protection_spells
 from topup_ledger.domain.rules import THRESHOLD_SETTINGS, Terms
 from topup_ledger.statements.model import ChildRow, Working
 from topup_ledger.statements.source import LedgerView
@@ -126,11 +126,32 @@ def workings(view: LedgerView, urn: str, period: Period, child: ChildRow,
     return out
 
 
-def protection_words(child: ChildRow, protect_until: date | None) -> str:
-    """A protection amount that is rounding alone (a penny after protection ended, §6)."""
+# How a protection spell ended (domain/plan.py ``ProtectionSpell.ended``), in words.
+SPELL_ENDED = {"until": "at its end date", "band": "by a band change",
+               "move": "by a move to another school", "ended": "early",
+               "ceased": "as the plan ceased"}
+
+
+def spell_ended_words(plan: Plan, day: date) -> str:
+    """When and why the plan's last protection ended on or before ``day``, a sentence ("" if
+    it is protected on ``day`` or never was)."""
+    spells = protection_spells(plan)
+    if not spells or spells[-1].last >= day:
+        return ""
+    spell = spells[-1]
+    fact = plan.corrected.get(spell.ended_by)
+    reason = getattr(fact, "reason", "") if spell.ended in ("ended", "band", "ceased") else ""
+    by = f" ({spell.ended_by}{': ' + reason if reason else ''})" if spell.ended_by else ""
+    return (f"Protection ended {SPELL_ENDED.get(spell.ended, spell.ended)}{by}: its last "
+            f"protected day was {spell.last.day} {spell.last:%B %Y}.")
+
+
+def protection_words(child: ChildRow, ended: str) -> str:
+    """A protection amount that is rounding alone (a penny after protection ended, §6), with
+    when and why that protection ended."""
     if not child.protection or child.exact("protection"):
         return ""
-    ended = f" Protection ended {protect_until.day} {protect_until:%B %Y}." if protect_until else ""
+    ended = f" {ended}" if ended else ""
     return (f"Protection {pounds_for_people(child.protection)} is rounding, not protection for "
             "this period: the base and protection are rounded as one amount over the year, so "
             f"the year's total comes out exact to the penny.{ended}")
