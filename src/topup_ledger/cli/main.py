@@ -391,7 +391,7 @@ def history_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
             + (f" [corrected by {', '.join(row.corrected_by)}]" if row.corrected_by else "")]
            for row in rows], flexible=["what (why)"], wrap=["what (why)"])
     for line in spells_in_words(ledger_of(ctx), ref):
-        paragraph(line, "  ")
+        paragraph(line, indent="  ")  # wrapped at the terminal's width, whole when piped
 
 
 @main.command("due")

@@ -33,7 +33,13 @@ from topup_ledger.statements.model import (
 )
 from topup_ledger.statements.remittance import remittance_for
 from topup_ledger.statements.source import LedgerView, Run
-from topup_ledger.statements.workings import plan_at, protection_words, terms_at, workings
+from topup_ledger.statements.workings import (
+    plan_at,
+    protection_words,
+    spell_ended_words,
+    terms_at,
+    workings,
+)
 
 CHART_PERIODS = 12
 REASON_WORDS = {"annual-review": "annual review", "interim-review": "interim review",
@@ -51,10 +57,12 @@ def basis_words(state: PlanState | None) -> str:
     return f"band {state.band}" if state.basis == "band" else f"{state.hours} hours a week"
 
 
-def run_ref(run: Run, paid: ev.SchoolPaid | None) -> RunRef:
+def run_ref(run: Run, paid: ev.SchoolPaid | None,
+            recovery: ev.RunRecovery | None = None) -> RunRef:
     return RunRef(run.run_id, run.period, run.sequence, run.seal, run.recorded_at, run.position,
                   sum(line.amount for line in paid.lines) if paid else 0,
-                  run.prepared_by, run.released_by, run.state)
+                  run.prepared_by, run.released_by, run.state,
+                  recovery.carried if recovery else 0, recovery.recovered if recovery else 0)
 
 
 def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
@@ -112,13 +120,15 @@ def build_statement(view: LedgerView, urn: str, period_id: str) -> Statement:
                 row.workings = workings(view, urn, period, row, priced_at)
                 row.days = sum(w.days for w in row.workings if w.component == "base") or row.days
                 plan = plan_at(view, row.plan, priced_at)
-                state = plan.state_on(period.end) if plan else None
-                row.protection_note = protection_words(row, state.protect_until if state else None)
+                row.protection_note = protection_words(
+                    row, spell_ended_words(plan, period.end) if plan else "")
     return Statement(
         school=urn, school_name=school.name, setting=school.setting, period=period.id,
         period_start=period.start, period_end=period.end, academic_year=period.year,
+        period_school_days=period.weight_total if period.school_dates is not None else None,
         position=view.position, known_at=view.recorded_at, as_of=None,
-        runs=[run_ref(run, paid) for run, paid in mine], other_runs=others,
+        runs=[run_ref(run, paid, view.recoveries.get(run.run_id, {}).get(urn))
+              for run, paid in mine], other_runs=others,
         totals=totals, year_to_date=year_to_date, year_to_date_runs=ytd_runs,
         financial_year=fy, financial_year_to_date=fy_to_date, financial_year_to_date_runs=fy_runs,
         children=rows, cushion=cushion, lines=lines,
@@ -261,6 +271,15 @@ def plan_change(view: LedgerView, terms: Terms, urn: str, before_facts: list[Rec
                   effective_date=effective, recorded_at=view.recorded_at_of.get(record.id),
                   position=record.position, plan=after.ref, pupil=pupil)
     name = lambda u: f"{view.schools[u].name} (URN {u})" if u in view.schools else f"school {u}"  # noqa: E731
+    change = _protection_change(terms, record, state_before, state_after, fys, common)
+    if change is not None:
+        return change
+    # protection ends only if it protected the day before (a plan ceased from its first
+    # day never had a protected day to end)
+    ends = ended_protection_words(
+        fact, state_before if before and effective and _protected(
+            before.state_on(effective - ONE_DAY), effective - ONE_DAY) else None,
+        state_after, effective)
     if isinstance(fact, ev.PlanIssued):
         kind_words = "EHCP" if fact.kind == "ehcp" else "non-statutory top-up"
         at = state_after.school if state_after else fact.school
@@ -272,17 +291,20 @@ def plan_change(view: LedgerView, terms: Terms, urn: str, before_facts: list[Rec
         old = state_before.school if state_before else ""
         if fact.school == urn:
             return Change(kind="moved-in", title="Moved in",
-                          what=f"Pupil {pupil} moved to this school from {name(old)}", **common)
+                          what=f"Pupil {pupil} moved to this school from {name(old)}{ends}",
+                          **common)
         if old == urn:
             return Change(kind="moved-out", title="Moved out",
-                          what=f"Pupil {pupil} moved from this school to {name(fact.school)}",
-                          **common)
+                          what=f"Pupil {pupil} moved from this school to {name(fact.school)}"
+                               f"{ends}", **common)
         return Change(kind="move", title="Move",
-                      what=f"Pupil {pupil} moved from {name(old)} to {name(fact.school)}", **common)
+                      what=f"Pupil {pupil} moved from {name(old)} to {name(fact.school)}{ends}",
+                      **common)
     if isinstance(fact, ev.BandChanged):
         common["reason"] = REASON_WORDS.get(fact.reason, fact.reason)
         return Change(kind="band-change", title="Band change",
-                      what=f"Band changed from {basis_words(state_before)} to band {fact.band}",
+                      what=f"Band changed from {basis_words(state_before)} to band {fact.band}"
+                           f"{ends}",
                       before=annual_words(terms, state_before, effective, fys),
                       after=annual_words(terms, state_after, effective, fys), **common)
     if isinstance(fact, ev.HoursChanged):
@@ -305,7 +327,7 @@ def plan_change(view: LedgerView, terms: Terms, urn: str, before_facts: list[Rec
         common["reason"] = fact.reason
         return Change(kind="ceased", title="Plan ceased",
                       what=f"Plan ceases from {day_words(fact.effective)}: funded up to "
-                           f"{day_words(fact.effective - ONE_DAY)}", **common)
+                           f"{day_words(fact.effective - ONE_DAY)}{ends}", **common)
     if isinstance(fact, ev.Corrected):
         common["reason"] = fact.note
         target = next((r for r in after_facts if r.id == fact.corrects), None)
@@ -322,7 +344,62 @@ def plan_change(view: LedgerView, terms: Terms, urn: str, before_facts: list[Rec
 def _fact_words(fact: ev.Fact) -> str:
     return {ev.PlanIssued: "plan's issue", ev.HoursChanged: "hours change",
             ev.TransferredToBand: "transfer to a band", ev.BandChanged: "band change",
-            ev.PlacementMoved: "move", ev.PlanCeased: "cessation"}.get(type(fact), fact.TYPE)
+            ev.PlacementMoved: "move", ev.PlanCeased: "cessation",
+            ev.ProtectionGranted: "grant of protection",
+            ev.ProtectionExtended: "extension of protection",
+            ev.ProtectionEnded: "early end of protection"}.get(type(fact), fact.TYPE)
+
+
+# Why a change that is not about protection ends it (docs/rules.md §10), as history says.
+ENDS_PROTECTION = {ev.BandChanged: "a new assessment sets a new level",
+                   ev.PlacementMoved: "another school, another budget",
+                   ev.PlanCeased: "the plan ceased"}
+
+
+def ended_protection_words(fact: ev.Fact, before: PlanState | None, after: PlanState | None,
+                           effective: date | None) -> str:
+    """". This ends the protection ..." where a band change, a move or ceasing ends the
+    plan's protection on its own (no protection fact of its own says so), else ""."""
+    why = ENDS_PROTECTION.get(type(fact))
+    if why is None or effective is None or before is None or before.prior_hours is None:
+        return ""
+    if not before.protected_on(effective):
+        return ""
+    if after is not None and after.prior_hours is not None and after.protected_on(effective):
+        return ""
+    assert before.protect_until is not None
+    return (f". This ends the plan's protection (granted to {day_words(before.protect_until)}): "
+            f"its last protected day is {day_words(effective - ONE_DAY)}, as {why}")
+
+
+def _protected(state: PlanState | None, day: date) -> bool:
+    return state is not None and state.prior_hours is not None and state.protected_on(day)
+
+
+def _protection_change(terms: Terms, record: RecordedFact, before: PlanState | None,
+                       after: PlanState | None, fys: list[str], common: dict) -> Change | None:
+    """A grant, extension or early end of protection as a change card (issue 24)."""
+    fact = record.fact
+    if not isinstance(fact, ev.ProtectionGranted | ev.ProtectionExtended | ev.ProtectionEnded):
+        return None
+    day = fact.effective
+    common = {**common, "reason": fact.reason}
+    compare = dict(before=annual_words(terms, before, day, fys),
+                   after=annual_words(terms, after, day, fys))
+    if isinstance(fact, ev.ProtectionGranted):
+        return Change(kind="protection-granted", title="Protection granted",
+                      what=f"Protection from {day_words(day)} to {day_words(fact.until)}: the "
+                           "school is paid the larger of the prior hours-based amount and the "
+                           "band amount until then", **compare, **common)
+    if isinstance(fact, ev.ProtectionExtended):
+        return Change(kind="protection-extended", title="Protection extended",
+                      what=f"Protection that ran to {day_words(day - ONE_DAY)} goes on to "
+                           f"{day_words(fact.until)}", **compare, **common)
+    was = f" (granted to {day_words(before.protect_until)})" if before and before.protect_until else ""
+    return Change(kind="protection-ended", title="Protection ended early",
+                  what=f"Protection{was} ends early: its last protected day is "
+                       f"{day_words(day - ONE_DAY)}; from {day_words(day)} the band amount alone "
+                       "is paid", **compare, **common)
 
 
 def _differences(old: ev.Fact | None, new: ev.Fact | None) -> str:
@@ -427,6 +504,18 @@ def reference_changes(view: LedgerView, urn: str, school: ev.SchoolAdded, period
                                      f"{day_words(fact.effective)} to {day_words(fact.until)}",
                                 reason=fact.reason, effective=day_words(fact.effective),
                                 effective_date=fact.effective, **common)
+        elif isinstance(fact, ev.ProtectionPolicySet) and in_window and any(
+                line.component == "protection" for line in lines):
+            words = {"frozen": "frozen: priced at the terms of the day before each plan's "
+                               "transfer, whatever later years' hourly rates are",
+                     "recomputed": "recomputed: priced at each protected day's financial-year "
+                                   "hourly rate"}.get(fact.prior, fact.prior)
+            change = Change(kind="protection-policy", title="Protection policy",
+                            what=f"The LA's protection policy: the prior hours-based amount a "
+                                 f"protected plan is paid is {words}; it applies to every "
+                                 "protected day, earlier ones included",
+                            reason=fact.reason, effective="every protected day",
+                            effective_date=None, **common)
         elif isinstance(fact, ev.CalendarSet) and in_window and (
                 fact.year == period_id.split("/", 1)[0] or env.id in cited):
             change = Change(kind="calendar", title="Payment calendar",

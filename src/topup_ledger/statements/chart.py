@@ -57,7 +57,9 @@ def bar_chart(bars: list[Bar], title: str) -> str:
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{max(h, 0.5):.1f}" '
                      f'fill="{fill}"><title>{escape(bar.period)}: '
                      f'{escape(pounds_for_people(bar.amount))}</title></rect>')
-        label_y = y - 6 if bar.amount >= 0 else y + h + 14
+        # a negative bar's amount goes above the zero line: below the bar it would sit on
+        # the period's name when the bar reaches the foot of the plot
+        label_y = y - 6 if bar.amount >= 0 else zero_y - 6
         weight = ' font-weight="bold"' if bar.current else ""
         parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{label_y:.1f}" text-anchor="middle" '
                      f'font-size="12"{weight}>{escape(short_money(bar.amount))}</text>')

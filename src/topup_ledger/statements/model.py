@@ -12,7 +12,7 @@ from datetime import date, datetime
 from fractions import Fraction
 
 from topup_ledger.domain.events import PaymentLine
-from topup_ledger.domain.money import round_half_up
+from topup_ledger.domain.money import pounds_for_people, round_half_up
 
 KIND_WORDS = {"regular": "Regular (this period)", "arrears": "Arrears (earlier periods)",
               "clawback": "Claw-back (earlier periods)", "protection": "Protection",
@@ -50,6 +50,27 @@ class RunRef:
     prepared_by: str = ""  # who recorded the run
     released_by: str = ""  # who released it ("" while prepared, under two-person release)
     state: str = "released"  # released | prepared | withdrawn
+    # A negative net is sent as £0 and carried forward as a recovery; a later positive net
+    # has what the school still owes recovered from it (domain/recoveries.py, issue 22).
+    carried: int = 0
+    recovered: int = 0
+
+    @property
+    def cash(self) -> int:
+        """What the finance files sent the school in this run."""
+        return self.paid_here + self.carried - self.recovered
+
+    @property
+    def recovery_words(self) -> str:
+        """The recovery of this run in words a school business manager reads, "" if none."""
+        found = []
+        if self.carried:
+            found.append(f"{pounds_for_people(self.carried)} to be recovered from your next "
+                         "payments: the lines came to less than nothing, so nothing was sent")
+        if self.recovered:
+            found.append(f"{pounds_for_people(self.recovered)} recovered from this payment "
+                         "(owed from an earlier run)")
+        return "; ".join(found)
 
     @property
     def kind(self) -> str:
@@ -68,9 +89,20 @@ class Working:
     share: Fraction
     days: int
     period_days: int
+    school_days: bool = False  # days are school days on roll (a calendar with terms)
+    share_text: str = ""  # the share as the calendar gives it, e.g. 18/194 school days
+
+
+    @property
+    def days_words(self) -> str:
+        if self.school_days:
+            return f"{self.days} of {self.period_days} school days"
+        return f"{self.days}/{self.period_days} days"
 
     @property
     def exact(self) -> Fraction:
+        if not self.period_days:
+            return Fraction(0)
         return self.annual * self.share * self.days / self.period_days
 
 
@@ -196,6 +228,8 @@ class Statement:
     changes_since: RunRef | None  # the run of the school's previous statement
     chart: list[Bar]
     remittance: object = None  # a statements.remittance.Remittance, when the ledger has one
+    # the period's school days where its calendar holds them (None: paid by calendar days)
+    period_school_days: int | None = None
 
     @property
     def nothing_paid(self) -> bool:

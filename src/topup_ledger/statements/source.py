@@ -71,13 +71,15 @@ class LedgerView:
     recorded_by_of: dict[str, str] = field(default_factory=dict)  # event id → who recorded it
     # school → plans any of whose facts (as recorded or corrected) names the school
     plans_naming: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    # reference facts that move money: tariffs, rates, cushions, calendars
+    # reference facts that move money: tariffs, rates, cushions, calendars, protection policy
     money_facts: list[Envelope] = field(default_factory=list)
     # for the head of a statement, as on a remittance: the LA's details (la.details_set), and
     # whatever payee facts (by school) and payment dates (by run) the ledger holds
     la_details: ev.Fact | None = None
     payees: dict[str, ev.SchoolPayeeSet] = field(default_factory=dict)
     paid_on: dict[str, date] = field(default_factory=dict)
+    # run id → school → the recovery that made its cash differ from its net (issue 22)
+    recoveries: dict[str, dict[str, ev.RunRecovery]] = field(default_factory=dict)
 
     @property
     def terms(self) -> Terms:
@@ -214,7 +216,8 @@ def _apply(view: LedgerView, position: int, recorded: Recorded, keep_all: bool,
         return
     if isinstance(fact, REFERENCE_FACTS):
         view.reference.apply(fact, recorded.id, position)
-    if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet) or (
+    if isinstance(fact, ev.TariffSet | ev.HourlyRateSet | ev.CalendarSet
+                  | ev.ProtectionPolicySet) or (
             isinstance(fact, ev.CushionSet) and (keep_all or fact.school in wanted)):
         view.money_facts.append(Envelope(recorded.id, position, recorded.recorded_at, fact,
                                          recorded.recorded_by))
@@ -227,6 +230,7 @@ def _note_remittance(view: LedgerView, fact: ev.Fact) -> None:
         view.payees[fact.school] = fact
     elif isinstance(fact, ev.RunFinance):
         view.paid_on[fact.run_id] = fact.pay_on
+        view.recoveries[fact.run_id] = {r.school: r for r in fact.recoveries}
 
 
 def _read_plans(store: EventStore, view: LedgerView, refs: set[str]) -> None:

@@ -18,21 +18,21 @@ from topup_ledger.domain.calendar import Period, financial_year_of
 from topup_ledger.domain.entitlement import stretches
 from topup_ledger.domain.errors import MissingTerms, RuleError
 from topup_ledger.domain.money import pounds_for_people
-from topup_ledger.domain.plan import Plan
+from topup_ledger.domain.plan import Plan, protection_spells
 from topup_ledger.domain.rules import THRESHOLD_SETTINGS, Terms
 from topup_ledger.statements.model import ChildRow, Working
 from topup_ledger.statements.source import LedgerView
 
 
 def terms_at(view: LedgerView, position: int) -> Terms:
-    """The schools, hourly rates and tariffs as known at ``position``."""
+    """The schools, hourly rates, tariffs and protection policy as known at ``position``."""
     terms = Terms()
     for school in view.schools.values():
         terms.apply(school)
     for env in view.money_facts:
         if env.position > position:
             break
-        if isinstance(env.fact, ev.TariffSet | ev.HourlyRateSet):
+        if isinstance(env.fact, ev.TariffSet | ev.HourlyRateSet | ev.ProtectionPolicySet):
             terms.apply(env.fact, env.id, env.position)
     return terms
 
@@ -101,24 +101,57 @@ def workings(view: LedgerView, urn: str, period: Period, child: ChildRow,
             hours = state.hours if state is not None and state.hours is not None else \
                 stretch.band_or_hours.removesuffix("h")
             basis = hours_words(terms, hours, urn, stretch.start)
+        # school days on roll where the calendar holds them, else calendar days (§2, §5)
+        school_days = period.school_dates is not None
+        days = period.weight(stretch.start, stretch.end_exclusive)
+        year_days = period.weight_total / period.share if school_days and period.share else None
+        share_text = (f"{period.weight_total}/{year_days}" if year_days is not None
+                      and year_days.denominator == 1 else "")
         if stretch.annual.base or not stretch.annual.protection:
-            out.append(Working("base", basis, stretch.annual.base, period.share, stretch.days,
-                               period.days))
+            out.append(Working("base", basis, stretch.annual.base, period.share, days,
+                               period.weight_total, school_days, share_text))
         if stretch.annual.protection and state is not None and state.prior_hours is not None:
-            prior = terms.hours_amount(state.prior_hours, year, terms.setting_of(urn),
-                                       stretch.start)
-            words = (f"protection: prior {hours_words(terms, state.prior_hours, urn, stretch.start)}"
+            # a frozen prior (the LA's policy, §10) is priced at the terms of the day before
+            # the transfer, and the working names that day and its year's rate
+            priced_on = terms.prior_priced_on(state, stretch.start)
+            prior = terms.hours_amount(state.prior_hours, financial_year_of(priced_on),
+                                       terms.setting_of(urn), priced_on)
+            frozen = (f" (frozen at the terms of {priced_on.day} {priced_on:%B %Y}, the LA's "
+                      "protection policy)" if priced_on != stretch.start else "")
+            words = (f"protection: prior{frozen} "
+                     f"{hours_words(terms, state.prior_hours, urn, priced_on)}"
                      f" = {exact_pounds(prior)}, less {basis} {exact_pounds(stretch.annual.base)}")
             out.append(Working("protection", words, stretch.annual.protection, period.share,
-                               stretch.days, period.days))
+                               days, period.weight_total, school_days, share_text))
     return out
 
 
-def protection_words(child: ChildRow, protect_until: date | None) -> str:
-    """A protection amount that is rounding alone (a penny after protection ended, §6)."""
+# How a protection spell ended (domain/plan.py ``ProtectionSpell.ended``), in words.
+SPELL_ENDED = {"until": "at its end date", "band": "by a band change",
+               "move": "by a move to another school", "ended": "early",
+               "ceased": "as the plan ceased"}
+
+
+def spell_ended_words(plan: Plan, day: date) -> str:
+    """When and why the plan's last protection ended on or before ``day``, a sentence ("" if
+    it is protected on ``day`` or never was)."""
+    spells = protection_spells(plan)
+    if not spells or spells[-1].last >= day:
+        return ""
+    spell = spells[-1]
+    fact = plan.corrected.get(spell.ended_by)
+    reason = getattr(fact, "reason", "") if spell.ended in ("ended", "band", "ceased") else ""
+    by = f" ({spell.ended_by}{': ' + reason if reason else ''})" if spell.ended_by else ""
+    return (f"Protection ended {SPELL_ENDED.get(spell.ended, spell.ended)}{by}: its last "
+            f"protected day was {spell.last.day} {spell.last:%B %Y}.")
+
+
+def protection_words(child: ChildRow, ended: str) -> str:
+    """A protection amount that is rounding alone (a penny after protection ended, §6), with
+    when and why that protection ended."""
     if not child.protection or child.exact("protection"):
         return ""
-    ended = f" Protection ended {protect_until.day} {protect_until:%B %Y}." if protect_until else ""
+    ended = f" {ended}" if ended else ""
     return (f"Protection {pounds_for_people(child.protection)} is rounding, not protection for "
             "this period: the base and protection are rounded as one amount over the year, so "
             f"the year's total comes out exact to the penny.{ended}")
