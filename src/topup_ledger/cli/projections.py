@@ -249,10 +249,10 @@ def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | Non
     store = ledger_of(ctx).store
     with folded(store, ["paid-vs-due"], as_of) as v:
         found = paid_vs_due.rows(v, period_id, school)
+        # as known at the rows' ledger position; owed is per school, not per period
+        owed = paid_vs_due.recoveries_outstanding(store, v, school)
     files = write_output("paid-vs-due", found, out, file_stem("paid-vs-due", period_id, school, as_of))
     totals = paid_vs_due.totals(found)
-    # as known at the same ledger position as the rows; owed is per school, not per period
-    owed = paid_vs_due.recoveries_outstanding(store, v, school)
     if as_json:
         return emit(report("paid-vs-due", v, files, rows=found, totals=totals,
                            recoveries_outstanding=owed), True, "")

@@ -259,7 +259,7 @@ def neutrality_chart(moved: list[dict[str, Any]]) -> Chart:
         plots.full_cost(names, *([groups[g][m] for g in names] for m in money)), columns,
         [[g, str(f["plans"]), *_money_row([f["prior_cost"], f["band_cost"], f["protection_cost"],
                                            f["cushion_cost"], full[g], full[g] - f["prior_cost"]]),
-          hours_vs_band.percent(full[g] - f["prior_cost"], f["prior_cost"])]
+          percent_for_people(hours_vs_band.percent(full[g] - f["prior_cost"], f["prior_cost"]))]
          for g, f in groups.items()], set(range(1, 9)),
         f"At {prices} prices (one financial year's rates and tariffs), over the days each plan "
         "has been funded since its transfer; the cushion counts in its school's setting. Plans "
@@ -267,18 +267,29 @@ def neutrality_chart(moved: list[dict[str, Any]]) -> Chart:
         "--prices FY.")
 
 
+def _school(row: dict[str, Any]) -> str:
+    return f"{row['school_name']} ({row['school_urn']})" if row["school_name"] else row["school_urn"]
+
+
+def percent_for_people(shown: str) -> str:
+    """hours_vs_band.percent's "-14.96" as "−14.96%" (the minus sign the amounts use)."""
+    return f"{shown.replace('-', '−')}%" if shown else ""
+
+
 def recoveries_chart(owed: list[dict[str, Any]]) -> Chart:
     title = "Recoveries outstanding"
     columns = ["School", "Name", "Owes", "Since run", "Since", "Carried", "Recovered"]
     total = sum(r["owed_pence"] for r in owed)
-    alt = (f"Horizontal bars of what each of {len(owed)} schools still owes, "
-           f"{pounds_for_people(total)} in all; the most is owed by "
-           f"{max(owed, key=lambda r: r['owed_pence'])['school_urn']}." if owed else
+    most = max(owed, key=lambda r: r["owed_pence"]) if owed else {}
+    alt = ((f"A bar for each of the {len(owed)} schools that still owe, {pounds_for_people(total)} "
+            f"in all; the most is owed by {_school(most)}, {pounds_for_people(most['owed_pence'])}."
+            if len(owed) > 1 else f"A bar for the one school that still owes: {_school(most)}, "
+            f"{pounds_for_people(total)}.") if owed else
            "No school owes anything: no run has clawed back more than it paid a school, or "
            "every such excess has been recovered.")
     return Chart(
         "recoveries-outstanding", title, alt,
-        plots.owed_by_school([r["school_urn"] for r in owed], [r["owed_pence"] for r in owed])
+        plots.owed_by_school([_school(r) for r in owed], [r["owed_pence"] for r in owed])
         if owed else "", columns,
         [[r["school_urn"], r["school_name"], pounds_for_people(r["owed_pence"]), r["since_run"],
           r["since"], *_money_row([r["carried_pence"], r["recovered_pence"]])] for r in owed],

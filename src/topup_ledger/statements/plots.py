@@ -155,7 +155,7 @@ def owed_by_school(schools: Sequence[str], owed: Sequence[int]) -> str:
     y = list(range(len(schools)))
     axes.barh(y, owed, height=0.6, color=KIND_COLOURS["clawback"])
     axes.set_yticks(y, list(schools))
-    axes.invert_yaxis()
+    axes.set_ylim(max(len(schools), 2) - 0.5, -0.5)  # first school on top; one bar not a slab
     axes.xaxis.set_major_formatter(FuncFormatter(_pounds_axis))
     axes.set_xlabel("still owed, netted against the school's next payments")
     return _svg(figure)
