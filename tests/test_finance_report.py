@@ -4,7 +4,9 @@ the same page."""
 
 from __future__ import annotations
 
+import csv
 import html
+import json
 import re
 from pathlib import Path
 
@@ -90,3 +92,125 @@ def test_an_unknown_period_is_refused(cli, ledger: Ledger, tmp_path: Path) -> No
     result = cli("report", "finance", "2025-26/winter", "--out", str(tmp_path), ok=False)
     assert result.exit_code != 0 and "2025-26/winter is not a period" in result.output
     assert not list(tmp_path.glob("finance-*"))
+
+
+def test_the_full_cost_table_is_the_hours_vs_band_overall_line(cli, ledger: Ledger, tmp_path: Path) -> None:
+    """Cost neutrality on the full cost: the page's "All settings" row holds the hours-vs-band
+    reconciliation's overall line at the default prices (the latest priced year), and its
+    settings add up to it (the cushion counted in its school's setting)."""
+    build_history(ledger)
+    cli("report", "finance", "2025-26/summer", "--out", str(tmp_path / "report"), "--no-pdf")
+    page = (tmp_path / "report" / "finance-2025-26-summer.html").read_text()
+    found = json.loads(cli("reconcile", "hours-vs-band", "--out", str(tmp_path / "hv"), "--json").output)
+    [overall] = [r for r in found["rows"] if r["level"] == "overall"]
+    assert overall["plans"] > 0 and overall["prices_year"]
+    columns, rows = table(page, "cost-neutrality")
+    assert columns == ["Settings", "Plans", "Prior cost", "Band", "Protection", "Cushion",
+                       "Full cost", "Difference", "Difference %"]
+    full = overall["band_cost_pence"] + overall["protection_cost_pence"] + overall["cushion_cost_pence"]
+    assert full == overall["full_cost_pence"] and overall["full_cost_pence"] > 0
+    assert rows["All settings"] == [
+        str(overall["plans"]), *map(money, [overall["prior_cost_pence"], overall["band_cost_pence"],
+                                            overall["protection_cost_pence"],
+                                            overall["cushion_cost_pence"], full,
+                                            full - overall["prior_cost_pence"]]),
+        overall["full_difference_percent"].replace("-", "−") + "%"]
+    settings = [r for name, r in rows.items() if name != "All settings"]
+    assert settings, "a row per setting"
+    for column in range(1, 7):
+        assert sum(pence(r[column]) for r in settings) == pence(rows["All settings"][column])
+    assert re.search(r'id="cost-neutrality">.*?<div role="img" aria-label="[^"]{40,}"><svg', page, re.S)
+    assert f"at {overall['prices_year']} prices" in page
+
+
+def pence(shown: str) -> int:
+    """£1,234.56 or −£1,234.56 → pence."""
+    sign = -1 if shown.startswith("−") else 1
+    pounds_, _, p = shown.lstrip("−£").replace(",", "").partition(".")
+    return sign * (int(pounds_) * 100 + int(p))
+
+
+def recovery_ledger(cli) -> None:
+    """Upton Academy (tests/test_finance.py's worked recovery): P2 on band A from 1 Sep 2025 is
+    paid its autumn share 1600 × 4/12 = £533.33, then ceases from 1 Sep; P6 on A starts 1 Jan
+    2026. Spring: P6's 1600 × 3/12 = £400.00 less P2's autumn clawed back £533.33 = −£133.33:
+    paid nothing, £133.33 carried forward, owed since the spring run."""
+    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
+    for year in ("2025-26", "2026-27"):
+        cli("tariff", "set", "--fy", year, "--band", "A=1600")
+    cli("school", "set", UPTON, "--route", "academy", "--supplier", "S01234")
+    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
+        "--band", "A")
+    cli("plan", "issue", "P6", "--pupil", "PR-6", "--school", UPTON, "--from", "2026-01-01",
+        "--band", "A")
+    cli("pay", "2025-26/autumn", "--out", "runs")
+    cli("plan", "cease", "P2", "--from", "2025-09-01", "--reason", "never attended")
+    cli("pay", "2025-26/spring", "--out", "runs")
+
+
+UPTON = "100002"
+
+
+def test_the_recoveries_table_is_what_topup_recoveries_lists(cli, ledger: Ledger, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    recovery_ledger(cli)
+    owed = json.loads(cli("recoveries", "--json").output)
+    assert [(o["school_urn"], o["owed_pence"], o["since_run"]) for o in owed] == [
+        (UPTON, 13333, "2025-26-spring-r1")]
+    cli("report", "finance", "2025-26/spring", "--out", "spring", "--no-pdf")
+    page = (tmp_path / "spring" / "finance-2025-26-spring.html").read_text()
+    columns, rows = table(page, "recoveries-outstanding")
+    assert columns == ["School", "Name", "Owes", "Since run", "Since", "Carried", "Recovered"]
+    assert rows == {o["school_urn"]: [o["school_name"], money(o["owed_pence"]), o["since_run"],
+                                      o["since"], money(o["carried_pence"]),
+                                      money(o["recovered_pence"])] for o in owed}
+    assert rows[UPTON][:2] == ["Upton Academy", "£133.33"]
+    assert re.search(r'id="recoveries-outstanding">.*?aria-label="[^"]*'
+                     r'Upton Academy \(100002\), £133\.33[^"]*"><svg', page, re.S)
+
+    # Summer: P6's 1600 × 5/12 = £666.67 less the £133.33 owed: the debt is cleared. The
+    # summer page owes nothing; the spring page, as of spring's last run, still shows it.
+    cli("pay", "2025-26/summer", "--out", "runs")
+    assert json.loads(cli("recoveries", "--json").output) == []
+    cli("report", "finance", "2025-26/summer", "--out", "summer", "--no-pdf")
+    summer = (tmp_path / "summer" / "finance-2025-26-summer.html").read_text()
+    assert 'id="table-recoveries-outstanding"' not in summer
+    assert "No school owes anything" in summer
+    cli("report", "finance", "2025-26/spring", "--out", "again", "--no-pdf")
+    _, again = table((tmp_path / "again" / "finance-2025-26-spring.html").read_text(),
+                     "recoveries-outstanding")
+    assert again == rows
+
+
+def test_paid_vs_due_shows_what_each_school_still_owes(cli, ledger: Ledger, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    """After the spring run Upton owes £133.33 (recovery_ledger); paid-vs-due says so in its
+    JSON (the rows of topup recoveries) and its text, and after summer it owes nothing."""
+    monkeypatch.chdir(tmp_path)
+    recovery_ledger(cli)
+    found = json.loads(cli("reconcile", "paid-vs-due", "--out", "r", "--json").output)
+    assert found["recoveries_outstanding"] == json.loads(cli("recoveries", "--json").output)
+    assert [(o["school_urn"], o["owed_pence"]) for o in found["recoveries_outstanding"]] == [
+        (UPTON, 13333)]
+    text = cli("reconcile", "paid-vs-due", "--out", "r").output
+    assert "recoveries outstanding: £133.33 owed by 1 school" in text
+    assert "2025-26-spring-r1" in text
+    # and as a CSV beside paid-vs-due's, to its spec
+    assert "r/recoveries-outstanding.csv" in found["files"]
+    with (tmp_path / "r" / "recoveries-outstanding.csv").open(newline="", encoding="utf-8-sig") as f:
+        [row] = list(csv.DictReader(f))
+    spec = json.loads((Path(__file__).resolve().parents[1] / "projections" /
+                       "recoveries-outstanding.json").read_text())
+    assert list(row) == [c["name"] for c in spec["columns"]]
+    assert (row["school_urn"], row["school_name"], row["owed_pence"], row["owed_gbp"],
+            row["since_run"], row["carried_gbp"], row["recovered_gbp"]) == (
+        UPTON, "Upton Academy", "13333", "133.33", "2025-26-spring-r1", "133.33", "0.00")
+    assert row["ledger_position"] == str(found["ledger_position"])
+    # --school filters them like the rows
+    other = json.loads(cli("reconcile", "paid-vs-due", "--out", "r", "--school", UPTON, "--json").output)
+    assert other["recoveries_outstanding"] == found["recoveries_outstanding"]
+    cli("pay", "2025-26/summer", "--out", "runs")
+    found = json.loads(cli("reconcile", "paid-vs-due", "--out", "r", "--json").output)
+    assert found["recoveries_outstanding"] == []
+    assert "recoveries outstanding: none" in cli("reconcile", "paid-vs-due", "--out", "r").output

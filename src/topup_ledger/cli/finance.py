@@ -13,7 +13,7 @@ import click
 from topup_ledger.cli.output import limit_option, plural, table
 from topup_ledger.cli.support import as_date, as_moment, emit, ledger_of, refusals
 from topup_ledger.domain import events as ev
-from topup_ledger.domain.money import pounds, pounds_for_people
+from topup_ledger.domain.money import pounds_for_people
 from topup_ledger.domain.payees import (
     DEFAULT_MAPPING,
     missing_for_route,
@@ -24,7 +24,7 @@ from topup_ledger.io.finance_files import recorded_finance
 from topup_ledger.io.finance_mapping import mapping_toml, read_mapping
 from topup_ledger.services.payees import mapping_facts, payees_on, set_mapping, set_payee
 from topup_ledger.services.recording import Ledger
-from topup_ledger.services.recoveries import outstanding
+from topup_ledger.services.recoveries import outstanding, owed_rows
 
 
 def said(ledger_repeated: bool, event: str) -> str:
@@ -144,10 +144,7 @@ def recoveries_cmd(ctx: click.Context, when: datetime | None, limit: int, as_jso
     ledger = ledger_of(ctx)
     owed = outstanding(ledger.store, when)
     schools = ledger.terms().schools
-    rows = [{"school_urn": o.school, "school_name": schools[o.school].name if o.school in schools
-             else "", "owed_pence": o.pence, "owed_gbp": pounds(o.pence), "since_run": o.since_run,
-             "since": o.since.isoformat(), "carried_pence": o.carried,
-             "recovered_pence": o.recovered} for o in owed]
+    rows = owed_rows(owed, {urn: school.name for urn, school in schools.items()})
     if as_json:
         emit(rows, True, "")
         return

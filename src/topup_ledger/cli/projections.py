@@ -243,14 +243,22 @@ def full_cost_line(overall: dict[str, Any], plans: str) -> str:
 @reads
 def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | None,
                     as_of: datetime | None, out: Path, as_json: bool, limit: int) -> None:
-    """Per school and period: due as known now, paid, outstanding, and the events behind it."""
+    """Per school and period: due as known now, paid, outstanding, and the events behind it;
+    then what each school still owes as a recovery (a run that clawed back more than it
+    paid the school carries the excess forward instead of sending a negative payment)."""
     store = ledger_of(ctx).store
     with folded(store, ["paid-vs-due"], as_of) as v:
         found = paid_vs_due.rows(v, period_id, school)
-    files = write_output("paid-vs-due", found, out, file_stem("paid-vs-due", period_id, school, as_of))
+        # as known at the rows' ledger position; owed is per school, not per period
+        owed = paid_vs_due.recoveries_outstanding(store, v, school)
+    files = [*write_output("paid-vs-due", found, out,
+                           file_stem("paid-vs-due", period_id, school, as_of)),
+             *write_output("recoveries-outstanding", paid_vs_due.owed_file_rows(v, owed), out,
+                           file_stem("recoveries-outstanding", period_id, school, as_of))]
     totals = paid_vs_due.totals(found)
     if as_json:
-        return emit(report("paid-vs-due", v, files, rows=found, totals=totals), True, "")
+        return emit(report("paid-vs-due", v, files, rows=found, totals=totals,
+                           recoveries_outstanding=owed), True, "")
     click.echo(heading("paid vs due", v))
     table(["period", "school", "name", "due", "paid", "outstanding", "status", "explained by"],
           [[r["period"], r["school_urn"], r["school_name"], gbp(r["due_pence"]), gbp(r["paid_pence"]),
@@ -260,6 +268,16 @@ def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | Non
           what="school-period",
           total=["total", "", "", gbp(totals["due_pence"]), gbp(totals["paid_pence"]),
                  gbp(totals["outstanding_pence"]), f"{totals['unsettled']:,} unsettled", ""])
+    if owed:
+        click.echo(f"recoveries outstanding: {gbp(sum(r['owed_pence'] for r in owed))} owed by "
+                   f"{plural(len(owed), 'school')}, netted against their next payments")
+        table(["school", "name", "owes", "since run", "since", "carried", "recovered"],
+              [[r["school_urn"], r["school_name"], gbp(r["owed_pence"]), r["since_run"], r["since"],
+                gbp(r["carried_pence"]), gbp(r["recovered_pence"])] for r in owed],
+              right=[False, False, True, False, False, True, True], flexible=["name"],
+              optional=["name"], what="school")
+    else:
+        click.echo("recoveries outstanding: none")
     click.echo(files_line(files))
 
 

@@ -26,7 +26,8 @@ def report_group() -> None:
 @refusals
 def finance_cmd(ctx: click.Context, period_id: str, out: Path, no_pdf: bool, as_json: bool) -> None:
     """Total paid by period and kind, paid against due, band mix by setting, prior hours
-    against band per transferred plan, and band calibration, up to PERIOD."""
+    against band per transferred plan, band calibration, cost neutrality on the full cost and
+    recoveries outstanding, up to PERIOD."""
     ledger = ledger_of(ctx)
     try:
         files = write_finance(ledger.store, period_id, out, pdf=not no_pdf)

@@ -13,7 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from topup_ledger.projections.funding import money, school_period_rows
+from topup_ledger.projections.recoveries import outstanding, owed_rows
+from topup_ledger.projections.school_periods.fold import SchoolPeriods
 from topup_ledger.projections.view import View
+from topup_ledger.storage.store import FactStore
 
 OUTPUT = "paid-vs-due"
 MONEY = ("due", "paid", "outstanding")
@@ -46,3 +49,20 @@ def totals(found: list[dict[str, Any]]) -> dict[str, Any]:
     for name in MONEY:
         result.update(money(name, sum(r[f"{name}_pence"] for r in found)))
     return result
+
+
+def recoveries_outstanding(store: FactStore, view: View, school: str | None = None
+                           ) -> list[dict[str, Any]]:
+    """What each school still owes as a recovery, as known at the view's ledger position
+    (the rows of `topup recoveries --json`); only ``school``'s if given."""
+    schools = SchoolPeriods().reference(view.db.conn, view.decoder).terms.schools
+    names = {urn: added.name for urn, added in schools.items()}
+    owed = [o for o in outstanding(store, upto=view.position) if school in (None, o.school)]
+    return owed_rows(owed, names)
+
+
+def owed_file_rows(view: View, owed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recoveries-outstanding file's rows (projections/recoveries-outstanding.json)."""
+    return [{"ledger_position": view.position, "known_at": view.known_at, **row,
+             **money("carried", row["carried_pence"]), **money("recovered", row["recovered_pence"])}
+            for row in owed]

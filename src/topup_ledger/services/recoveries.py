@@ -1,65 +1,6 @@
-"""What schools owe back: recoveries carried forward by payment runs instead of negative
-payments, read from the runs' ``payment.run_finance`` records (domain/recoveries.py).
+"""What schools owe back: the reading lives in projections/recoveries.py (statements and
+projections show it too); kept here for the services and commands that import it."""
 
-`topup recoveries [--as-of TIME]` lists them; at a financial year's end what is still owed
-is the list to invoice."""
+from topup_ledger.projections.recoveries import Owed, outstanding, owed_by_school, owed_rows, run_finances
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import date, datetime
-
-from topup_ledger.domain import events as ev
-from topup_ledger.domain.recoveries import owed_after
-from topup_ledger.storage.store import FactStore
-
-
-@dataclass(frozen=True)
-class Owed:
-    school: str
-    pence: int
-    since_run: str  # the run from which the school has owed without a break
-    since: date  # that run's date
-    carried: int  # carried forward since then, in all
-    recovered: int  # recovered since then, in all
-
-
-def run_finances(store: FactStore, upto: int | None = None, as_of: datetime | None = None
-                 ) -> list[ev.RunFinance]:
-    """Every run's finance record in ledger order (as known at ``upto`` or ``as_of``), but
-    those of runs withdrawn since: a withdrawn run paid nothing, so carried nothing forward
-    and recovered nothing (issue 23)."""
-    found, withdrawn = [], set()
-    for _, recorded in store.recorded(upto=upto, types=(ev.RunFinance.TYPE, ev.RunWithdrawn.TYPE)):
-        if as_of is not None and recorded.recorded_at > as_of:
-            break
-        if isinstance(recorded.fact, ev.RunFinance):
-            found.append(recorded.fact)
-        elif isinstance(recorded.fact, ev.RunWithdrawn):
-            withdrawn.add(recorded.fact.run_id)
-    return [finance for finance in found if finance.run_id not in withdrawn]
-
-
-def owed_by_school(store: FactStore, upto: int | None = None) -> dict[str, int]:
-    owed: dict[str, int] = {}
-    for finance in run_finances(store, upto):
-        owed = owed_after(owed, finance.recoveries)
-    return owed
-
-
-def outstanding(store: FactStore, as_of: datetime | None = None) -> list[Owed]:
-    """Each school that still owes, in school order, with the run since which it has."""
-    owed: dict[str, int] = {}
-    since: dict[str, tuple[str, date, int, int]] = {}
-    for finance in run_finances(store, as_of=as_of):
-        after = owed_after(owed, finance.recoveries)
-        for recovery in finance.recoveries:
-            school = recovery.school
-            if school not in after:
-                since.pop(school, None)
-                continue
-            run, day, carried, recovered = since.get(
-                school, (finance.run_id, finance.run_date, 0, 0))
-            since[school] = (run, day, carried + recovery.carried, recovered + recovery.recovered)
-        owed = after
-    return [Owed(school, pence, *since[school]) for school, pence in sorted(owed.items())]
+__all__ = ["Owed", "outstanding", "owed_by_school", "owed_rows", "run_finances"]

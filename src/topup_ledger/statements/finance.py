@@ -8,10 +8,13 @@ the Schools Forum: pictures of what was paid and why, each with its data table a
 - prior hours-based amount against band amount, per transferred plan (with y = x);
 - band calibration: per band, the spread of the prior amounts of the plans placed in it
   against the band's value (the latest financial year the ledger has transfers for, up to
-  PERIOD's).
-
-Cost neutrality on the full cost and recoveries outstanding come from other work (issue 26
-names them); the page keeps a named place for each.
+  PERIOD's);
+- cost neutrality of the move on the full cost: the hours-vs-band reconciliation's full-cost
+  columns (band + protection + cushion against the prior, at the latest priced financial
+  year's prices, docs/rules.md §13), overall and by setting;
+- recoveries outstanding: what each school still owes (a run that clawed back more than it
+  paid the school carried the excess forward), as known at the last run for a period up to
+  PERIOD.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from topup_ledger.domain.errors import RuleError
 from topup_ledger.domain.money import pounds_for_people
 from topup_ledger.io.private import write_private
 from topup_ledger.projections import funding, hours_vs_band, paid_vs_due
+from topup_ledger.projections.recoveries import outstanding, owed_rows
 from topup_ledger.projections.runner import view as projections_view
 from topup_ledger.statements import plots
 from topup_ledger.statements.model import KIND_WORDS
@@ -86,11 +90,19 @@ def build_finance(store: EventStore, period_id: str) -> FinanceReport:
     with projections_view(store, ["funding", "paid-vs-due", "hours-vs-band"]) as v:
         reconciled = paid_vs_due.rows(v)
         placed = funding.rows(v, period=period.id)
-        transfers = [r for r in hours_vs_band.rows(v) if r["level"] == "plan"]
+        moved = hours_vs_band.rows(v)
         calibrated = hours_vs_band.calibration(v)
+    transfers = [r for r in moved if r["level"] == "plan"]
+    # recoveries as known when the last run for a period up to PERIOD was recorded
+    runs = {run.run_id for run in ledger.runs if order.get(run.period, period.end) <= period.start}
+    last = max((position for position, recorded in store.recorded(types=(ev.RunFinance.TYPE,))
+                if recorded.fact.run_id in runs), default=None)
+    owed = owed_rows(outstanding(store, upto=last) if last is not None else [],
+                     {urn: added.name for urn, added in ledger.schools.items()})
     charts = [paid_chart(periods, paid), due_chart(periods, reconciled),
               mix_chart(period.id, placed), transfer_chart(transfers),
-              calibration_chart(calibrated, financial_year_of(period.end))]
+              calibration_chart(calibrated, financial_year_of(period.end)),
+              neutrality_chart(moved), recoveries_chart(owed)]
     return FinanceReport(period.id, ledger.position, ledger.recorded_at,
                          [c for c in charts if c is not None], dict(paid), dict(run_totals))
 
@@ -209,6 +221,82 @@ def calibration_chart(rows: list[dict[str, Any]], year: str) -> Chart | None:
                                                    r["prior_median_pence"], r["prior_max_pence"],
                                                    r["rate_minus_mean_pence"]])] for r in found],
         {1, 2, 3, 4, 5, 6})
+
+
+def neutrality_chart(moved: list[dict[str, Any]]) -> Chart:
+    """Overall (the reconciliation's overall line) and by setting (its schools' lines, which
+    carry the cushion, summed by setting)."""
+    money = ("prior_cost", "band_cost", "protection_cost", "cushion_cost")
+    groups: dict[str, dict[str, int]] = {}
+    for row in moved:
+        if row["level"] == "overall":
+            groups = {"All settings": {"plans": row["plans"]} |
+                      {m: row[f"{m}_pence"] for m in money}, **groups}
+        elif row["level"] == "school":
+            found = groups.setdefault(row["setting"] or "unknown", dict.fromkeys(("plans", *money), 0))
+            found["plans"] += row["plans"]
+            for m in money:
+                found[m] += row[f"{m}_pence"]
+    prices = next((r["prices_year"] for r in moved if r["level"] == "overall"), "")
+    title = "Cost neutrality of the move to bands, on the full cost"
+    columns = ["Settings", "Plans", "Prior cost", "Band", "Protection", "Cushion", "Full cost",
+               "Difference", "Difference %"]
+    overall = groups.get("All settings")
+    if not prices or overall is None or not overall["plans"]:
+        return Chart("cost-neutrality", title, "No plan moved from hours to a band is priced "
+                     "yet, so there is nothing to compare.", "", columns, [], note="")
+    full = {g: f["band_cost"] + f["protection_cost"] + f["cushion_cost"] for g, f in groups.items()}
+    difference = full["All settings"] - overall["prior_cost"]
+    alt = (f"Horizontal bars, for all settings and then each setting, of the prior hours-based "
+           f"cost of the plans moved to bands against their full cost (band, protection and "
+           f"cushion stacked), at {prices} prices over the days funded; in all the full cost is "
+           f"{pounds_for_people(full['All settings'])} against {pounds_for_people(overall['prior_cost'])}, "
+           f"{'more' if difference > 0 else 'less' if difference < 0 else 'the same'}"
+           f"{' by ' + pounds_for_people(abs(difference)) if difference else ''}.")
+    names = list(groups)
+    return Chart(
+        "cost-neutrality", title, alt,
+        plots.full_cost(names, *([groups[g][m] for g in names] for m in money)), columns,
+        [[g, str(f["plans"]), *_money_row([f["prior_cost"], f["band_cost"], f["protection_cost"],
+                                           f["cushion_cost"], full[g], full[g] - f["prior_cost"]]),
+          percent_for_people(hours_vs_band.percent(full[g] - f["prior_cost"], f["prior_cost"]))]
+         for g, f in groups.items()], set(range(1, 9)),
+        f"At {prices} prices (one financial year's rates and tariffs), over the days each plan "
+        "has been funded since its transfer; the cushion counts in its school's setting. Plans "
+        "that cannot be priced are left out; each plan is in topup reconcile hours-vs-band "
+        "--prices FY.")
+
+
+def _school(row: dict[str, Any]) -> str:
+    return f"{row['school_name']} ({row['school_urn']})" if row["school_name"] else row["school_urn"]
+
+
+def percent_for_people(shown: str) -> str:
+    """hours_vs_band.percent's "-14.96" as "−14.96%" (the minus sign the amounts use)."""
+    return f"{shown.replace('-', '−')}%" if shown else ""
+
+
+def recoveries_chart(owed: list[dict[str, Any]]) -> Chart:
+    title = "Recoveries outstanding"
+    columns = ["School", "Name", "Owes", "Since run", "Since", "Carried", "Recovered"]
+    total = sum(r["owed_pence"] for r in owed)
+    most = max(owed, key=lambda r: r["owed_pence"]) if owed else {}
+    alt = ((f"A bar for each of the {len(owed)} schools that still owe, {pounds_for_people(total)} "
+            f"in all; the most is owed by {_school(most)}, {pounds_for_people(most['owed_pence'])}."
+            if len(owed) > 1 else f"A bar for the one school that still owes: {_school(most)}, "
+            f"{pounds_for_people(total)}.") if owed else
+           "No school owes anything: no run has clawed back more than it paid a school, or "
+           "every such excess has been recovered.")
+    return Chart(
+        "recoveries-outstanding", title, alt,
+        plots.owed_by_school([_school(r) for r in owed], [r["owed_pence"] for r in owed])
+        if owed else "", columns,
+        [[r["school_urn"], r["school_name"], pounds_for_people(r["owed_pence"]), r["since_run"],
+          r["since"], *_money_row([r["carried_pence"], r["recovered_pence"]])] for r in owed],
+        {2, 5, 6},
+        "Where a run's net for a school is negative the school is paid nothing and the excess "
+        "is carried forward, then netted against its next payments; what is still owed at a "
+        "financial year's end is invoiced. As known at the last run for a period up to this one.")
 
 
 @cache

@@ -126,3 +126,36 @@ def calibration(bands: Sequence[str], rate: Sequence[int], low: Sequence[int],
     axes.yaxis.set_major_formatter(FuncFormatter(_pounds_axis))
     axes.legend(frameon=False, ncols=3, loc="upper left", bbox_to_anchor=(0, -0.14))
     return _svg(figure)
+
+
+def full_cost(groups: Sequence[str], prior: Sequence[int], band: Sequence[int],
+              protection: Sequence[int], cushion: Sequence[int]) -> str:
+    """Per group (all settings, then each setting): the prior cost, and beside it the full
+    cost stacked as band, protection and cushion."""
+    figure, axes = plt.subplots(figsize=(7.2, 0.8 * max(len(groups), 2) + 1.2))
+    y = list(range(len(groups)))
+    axes.barh([i - 0.2 for i in y], prior, height=0.38, color=DUE, label="prior (hours)")
+    left = [0] * len(groups)
+    for values, colour, label in ((band, PAID, "band"),
+                                  (protection, KIND_COLOURS["protection"], "protection"),
+                                  (cushion, KIND_COLOURS["cushion"], "cushion")):
+        axes.barh([i + 0.2 for i in y], values, left=left, height=0.38, color=colour, label=label,
+                  edgecolor="white", linewidth=0.6)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    axes.set_yticks(y, list(groups))
+    axes.invert_yaxis()
+    axes.xaxis.set_major_formatter(FuncFormatter(_pounds_axis))
+    axes.legend(frameon=False, ncols=4, loc="upper left", bbox_to_anchor=(0, -0.14))
+    return _svg(figure)
+
+
+def owed_by_school(schools: Sequence[str], owed: Sequence[int]) -> str:
+    """What each school still owes as a recovery, one bar each."""
+    figure, axes = plt.subplots(figsize=(7.2, 0.4 * max(len(schools), 2) + 1.0))
+    y = list(range(len(schools)))
+    axes.barh(y, owed, height=0.6, color=KIND_COLOURS["clawback"])
+    axes.set_yticks(y, list(schools))
+    axes.set_ylim(max(len(schools), 2) - 0.5, -0.5)  # first school on top; one bar not a slab
+    axes.xaxis.set_major_formatter(FuncFormatter(_pounds_axis))
+    axes.set_xlabel("still owed, netted against the school's next payments")
+    return _svg(figure)
