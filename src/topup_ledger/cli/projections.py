@@ -251,10 +251,7 @@ def paid_vs_due_cmd(ctx: click.Context, period_id: str | None, school: str | Non
         found = paid_vs_due.rows(v, period_id, school)
         # as known at the rows' ledger position; owed is per school, not per period
         owed = paid_vs_due.recoveries_outstanding(store, v, school)
-    files = [*write_output("paid-vs-due", found, out,
-                           file_stem("paid-vs-due", period_id, school, as_of)),
-             *write_output("recoveries-outstanding", paid_vs_due.owed_file_rows(v, owed), out,
-                           file_stem("recoveries-outstanding", period_id, school, as_of))]
+    files = write_output("paid-vs-due", found, out, file_stem("paid-vs-due", period_id, school, as_of))
     totals = paid_vs_due.totals(found)
     if as_json:
         return emit(report("paid-vs-due", v, files, rows=found, totals=totals,

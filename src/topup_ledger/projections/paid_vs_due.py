@@ -59,10 +59,3 @@ def recoveries_outstanding(store: FactStore, view: View, school: str | None = No
     names = {urn: added.name for urn, added in schools.items()}
     owed = [o for o in outstanding(store, upto=view.position) if school in (None, o.school)]
     return owed_rows(owed, names)
-
-
-def owed_file_rows(view: View, owed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The recoveries-outstanding file's rows (projections/recoveries-outstanding.json)."""
-    return [{"ledger_position": view.position, "known_at": view.known_at, **row,
-             **money("carried", row["carried_pence"]), **money("recovered", row["recovered_pence"])}
-            for row in owed]
