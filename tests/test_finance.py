@@ -356,6 +356,23 @@ def test_schools_csv_takes_the_payee_columns_and_a_bad_row_stages_nothing(
         (UPTON, "academy", "S01234", "8734001", "Upton Learning Trust")]  # no Bad School
 
 
+def upton_paid_for_autumn(cli: Invoke, out: Path) -> None:
+    """The worked recovery below, up to its spring run (also used by the finance report's,
+    statements' and run controls' tests): Upton Academy (supplier S01234), P2 on A (£1,600)
+    from 1 Sep 2025 paid its autumn 1600 × 4/12 = £533.33, then ceased from 1 Sep 2025 (never
+    attended); P6 on A from 1 Jan 2026."""
+    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
+    for year in ("2025-26", "2026-27"):
+        cli("tariff", "set", "--fy", year, "--band", "A=1600")
+    cli("school", "set", UPTON, "--route", "academy", "--supplier", "S01234")
+    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
+        "--band", "A")
+    cli("plan", "issue", "P6", "--pupil", "PR-6", "--school", UPTON, "--from", "2026-01-01",
+        "--band", "A")
+    assert json.loads(pay(cli, out).output)["total_pence"] == 53333
+    cli("plan", "cease", "P2", "--from", "2025-09-01", "--reason", "never attended")
+
+
 def test_a_school_clawed_back_beyond_its_due_is_paid_nothing_and_the_recovery_is_netted_next(
         cli: Invoke, location: str, tmp_path: Path) -> None:
     """Upton Academy: P2 on A from 1 Sep 2025, paid its autumn share 1600 × 4/12 = £533.33.
@@ -367,17 +384,8 @@ def test_a_school_clawed_back_beyond_its_due_is_paid_nothing_and_the_recovery_is
     paid 666.67 − 133.33 = £533.34, owed £0.00. The lines (due and paid per plan) are
     untouched: the payment files show −133.33 and 666.67.
     """
-    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
-    for year in ("2025-26", "2026-27"):
-        cli("tariff", "set", "--fy", year, "--band", "A=1600")
-    cli("school", "set", UPTON, "--route", "academy", "--supplier", "S01234")
-    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
-        "--band", "A")
-    cli("plan", "issue", "P6", "--pupil", "PR-6", "--school", UPTON, "--from", "2026-01-01",
-        "--band", "A")
     out = tmp_path / "out"
-    assert json.loads(pay(cli, out).output)["total_pence"] == 53333
-    cli("plan", "cease", "P2", "--from", "2025-09-01", "--reason", "never attended")
+    upton_paid_for_autumn(cli, out)
 
     spring = json.loads(cli("pay", "2025-26/spring", "--out", str(out), "--json").output)
     assert spring["total_pence"] == -13333  # the payment file: the lines, as before

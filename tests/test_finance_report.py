@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pdfplumber
 
+from test_finance import upton_paid_for_autumn
 from test_statements import KINDS, PERIODS, build_history, money, payment_file_rows
 from topup_ledger.domain import events as ev
 from topup_ledger.io.payment_files import write_files_for_run
@@ -134,16 +135,7 @@ def recovery_ledger(cli) -> None:
     paid its autumn share 1600 × 4/12 = £533.33, then ceases from 1 Sep; P6 on A starts 1 Jan
     2026. Spring: P6's 1600 × 3/12 = £400.00 less P2's autumn clawed back £533.33 = −£133.33:
     paid nothing, £133.33 carried forward, owed since the spring run."""
-    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
-    for year in ("2025-26", "2026-27"):
-        cli("tariff", "set", "--fy", year, "--band", "A=1600")
-    cli("school", "set", UPTON, "--route", "academy", "--supplier", "S01234")
-    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
-        "--band", "A")
-    cli("plan", "issue", "P6", "--pupil", "PR-6", "--school", UPTON, "--from", "2026-01-01",
-        "--band", "A")
-    cli("pay", "2025-26/autumn", "--out", "runs")
-    cli("plan", "cease", "P2", "--from", "2025-09-01", "--reason", "never attended")
+    upton_paid_for_autumn(cli, Path("runs"))
     cli("pay", "2025-26/spring", "--out", "runs")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from click.testing import Result
 
+from test_finance import upton_paid_for_autumn
 from test_statements import html_text
 from topup_ledger.services.recording import Ledger
 from topup_ledger.statements import statement_for
@@ -26,20 +27,6 @@ from topup_ledger.statements.render import render_html
 
 Invoke = Callable[..., Result]
 UPTON = "100002"
-
-
-def upton_paid_for_autumn(cli: Invoke, out: Path) -> None:
-    cli("school", "add", UPTON, "--name", "Upton Academy", "--setting", "mainstream")
-    for year in ("2025-26", "2026-27"):
-        cli("tariff", "set", "--fy", year, "--band", "A=1600")
-    cli("school", "set", UPTON, "--route", "academy", "--supplier", "S01234")
-    cli("plan", "issue", "P2", "--pupil", "PR-2", "--school", UPTON, "--from", "2025-09-01",
-        "--band", "A")
-    cli("plan", "issue", "P6", "--pupil", "PR-6", "--school", UPTON, "--from", "2026-01-01",
-        "--band", "A")
-    autumn = json.loads(cli("pay", "2025-26/autumn", "--out", str(out), "--json").output)
-    assert autumn["total_pence"] == 53333
-    cli("plan", "cease", "P2", "--from", "2025-09-01", "--reason", "never attended")
 
 
 def owed(cli: Invoke) -> list[tuple[str, int, str]]:
