@@ -68,55 +68,37 @@ def install() -> None:
 
     append, append_many = EventStore.append, EventStore.append_many
 
-    def patched_append(self: EventStore, batch: Any) -> list[int]:
-        _reached["append"] += 1
-        nth = _reached["append"]
-        _at("append", "before", nth)
-        # every append goes in as the bulk path does (one transaction of the recorder's that
-        # takes the write lock, stamps the time and authenticates the facts): the same seam
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        transaction = datastore.transaction
+    def patched(real: Any) -> Any:
+        """``real`` (append or append_many) with the "append" seam around it: "inside" is the
+        end of the body of the recorder's transaction (which takes the write lock, stamps the
+        time and authenticates the facts), before its commit. Every append, the bulk path of
+        imports and payment runs included, goes through that one transaction."""
 
-        @contextmanager
-        def inside(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            with transaction(*args, **kwargs) as cursor:
-                yield cursor
-                _at("append", "inside", nth)
+        def appending(self: EventStore, batch: Any) -> list[int]:
+            _reached["append"] += 1
+            nth = _reached["append"]
+            _at("append", "before", nth)
+            datastore = self.recorder.datastore  # type: ignore[attr-defined]
+            transaction = datastore.transaction
 
-        datastore.transaction = inside
-        try:
-            positions = append(self, batch)
-        finally:
-            del datastore.transaction
-        _at("append", "after", nth)
-        return positions
+            @contextmanager
+            def inside(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                with transaction(*args, **kwargs) as cursor:
+                    yield cursor
+                    _at("append", "inside", nth)
 
-    def patched_append_many(self: EventStore, batch: Any) -> list[int]:
-        # The bulk path (imports, payment runs) is the same seam: its rows go in inside the
-        # recorder's transaction, so "inside" is the end of that transaction's body, before
-        # its commit.
-        _reached["append"] += 1
-        nth = _reached["append"]
-        _at("append", "before", nth)
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        transaction = datastore.transaction
+            datastore.transaction = inside
+            try:
+                positions = real(self, batch)
+            finally:
+                del datastore.transaction
+            _at("append", "after", nth)
+            return positions
 
-        @contextmanager
-        def inside(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            with transaction(*args, **kwargs) as cursor:
-                yield cursor
-                _at("append", "inside", nth)
+        return appending
 
-        datastore.transaction = inside
-        try:
-            positions = append_many(self, batch)
-        finally:
-            del datastore.transaction
-        _at("append", "after", nth)
-        return positions
-
-    EventStore.append = patched_append  # type: ignore[method-assign]
-    EventStore.append_many = patched_append_many  # type: ignore[method-assign]
+    EventStore.append = patched(append)  # type: ignore[method-assign]
+    EventStore.append_many = patched(append_many)  # type: ignore[method-assign]
 
     transaction = ProjectionDB.transaction
 
