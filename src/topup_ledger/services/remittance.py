@@ -36,7 +36,7 @@ from topup_ledger.services.payees import recorded_finance
 from topup_ledger.services.recording import Ledger, check_text
 from topup_ledger.storage.releases import RELEASED, run_statuses
 from topup_ledger.storage.runs import run_payments
-from topup_ledger.storage.store import EventStore, Recorded
+from topup_ledger.storage.store import Recorded
 
 FIELDS = ("payee", "reference", "amount", "paid_on")
 # The names a column may have in a remittance export, each field's own name first.
@@ -165,14 +165,15 @@ def paid_vs_remitted(ledger: Ledger, run_id: str | None = None) -> list[Remitted
         if status.state != RELEASED or (run_id and status.run_id != run_id):
             continue
         order.append(status.run_id)
-        sent = cash_sent(store, status.run_id)
+        finance = recorded_finance(store, status.run_id)
+        sent = cash_sent(finance)
         for paid in run_payments(store, status.run_id):
             key = (status.run_id, paid.school)
             row = rows.setdefault(key, RemittedRow(status.run_id, paid.school, 0))
             row.released = (row.released or 0) + sum(line.amount for line in paid.lines)
         for school, pence in sent.items():
             rows[(status.run_id, school)].released = pence
-        references.update(payee_references(store, status.run_id))
+        references.update(payee_references(finance))
     for _, recorded in store.recorded(types=(ev.RemittanceLine.TYPE,)):
         line = recorded.fact
         assert isinstance(line, ev.RemittanceLine)
@@ -189,21 +190,21 @@ def paid_vs_remitted(ledger: Ledger, run_id: str | None = None) -> list[Remitted
     return sorted(rows.values(), key=lambda r: (rank.get(r.run_id, len(rank)), r.run_id, r.payee))
 
 
-def cash_sent(store: EventStore, run_id: str) -> dict[str, int]:
+def cash_sent(finance: ev.RunFinance | None) -> dict[str, int]:
     """Where a run's finance files send a school other than its net: nothing for a negative
     net (a recovery carried forward), less what it still owed (a recovery netted): what the
-    bank pays, and so what a remittance is matched against (issue 22)."""
-    finance = recorded_finance(store, run_id)
+    bank pays, and so what a remittance is matched against (issue 22). ``finance`` is the
+    run's finance record (None: the run was made without finance)."""
     return {} if finance is None else {r.school: cash(r) for r in finance.recoveries}
 
 
-def payee_references(store: EventStore, run_id: str) -> dict[str, tuple[str, str]]:
+def payee_references(finance: ev.RunFinance | None) -> dict[str, tuple[str, str]]:
     """How an AP remittance may name a school's payment in a run: by its payment reference
     (``TOPUP-<run>-<URN>``, unique per school and run), or by the run and the school's
     supplier reference where no other school of the run shares it (a trust's academies may)."""
-    finance = recorded_finance(store, run_id)
     if finance is None:
         return {}
+    run_id = finance.run_id
     found = {payment_reference(run_id, p.school): (run_id, p.school) for p in finance.payees}
     suppliers = Counter(p.supplier for p in finance.payees if p.supplier)
     found.update({f"{run_id}\t{p.supplier}": (run_id, p.school) for p in finance.payees
@@ -236,7 +237,7 @@ def write_demo_remittance(ledger: Ledger, paid_on: Mapping[str, Any], path: Path
     rows: list[list[str]] = []
     for n, run_id in enumerate(runs):
         first = True
-        sent = cash_sent(ledger.store, run_id)
+        sent = cash_sent(recorded_finance(ledger.store, run_id))
         for paid in run_payments(ledger.store, run_id):
             amount = sent.get(paid.school, sum(line.amount for line in paid.lines))
             if amount <= 0:
